@@ -1,0 +1,92 @@
+"""The ``cs-toolkit`` command.
+
+This package only parses arguments and calls public functions; it holds no
+algorithm. Each subcommand lives in its own module here, exposing
+``register(subparsers)`` which adds its parser and sets ``func`` (a callable
+taking the parsed namespace and returning an exit status).
+
+User mistakes (bad arguments, unreadable files, invalid values) end with exit
+status 2 and a one-line message; internal errors show a traceback only with
+``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+from ..exceptions import CSToolkitError
+
+__all__ = ["main", "build_parser", "UsageError"]
+
+#: Subcommand modules, in the order shown by ``--help``.
+SUBCOMMAND_MODULES = ["info"]
+
+
+class UsageError(CSToolkitError):
+    """A mistake in the command line or its inputs (exit status 2, no traceback)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as argparse does, but with our prefix
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="cs-toolkit",
+        description=(
+            "Compressed sensing and sparse coding: measure and reconstruct images and audio, "
+            "benchmark solvers, learn dictionaries and unrolled reconstructors."
+        ),
+        epilog="Run 'cs-toolkit COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"cs-toolkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in SUBCOMMAND_MODULES:
+        mod = importlib.import_module(f"{__name__}.{name}")
+        mod.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``cs-toolkit`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        status = args.func(args)
+    except KeyboardInterrupt:
+        print("cs-toolkit: interrupted", file=sys.stderr)
+        return 130
+    except (CSToolkitError, ValueError, TypeError, OSError) as exc:
+        if args.debug:
+            raise
+        is_user = isinstance(exc, CSToolkitError | OSError) or type(exc) in (ValueError, TypeError)
+        if is_user:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            print(f"cs-toolkit {args.command}: error: {msg}", file=sys.stderr)
+            return 2
+        raise
+    except Exception:
+        if args.debug:
+            raise
+        import traceback
+
+        print(
+            f"cs-toolkit {args.command}: internal error ({traceback.format_exc().splitlines()[-1]}); "
+            "rerun with --debug for the traceback and please report it.",
+            file=sys.stderr,
+        )
+        return 1
+    return int(status or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Sparse recovery solvers (numba kernels behind validated functions).
+
+Every solver registers itself in the registry; :func:`solve` dispatches by name.
+"""
+
+from ._prox import hard_threshold, keep_largest, nonneg_soft_threshold, soft_threshold
+from ._registry import SolverSpec, get_solver, list_solvers, register_solver, solve
+
+# Solver modules (each registers its solvers on import). Add one import line per module.
+
+__all__ = [
+    "solve",
+    "list_solvers",
+    "get_solver",
+    "register_solver",
+    "SolverSpec",
+    "soft_threshold",
+    "nonneg_soft_threshold",
+    "hard_threshold",
+    "keep_largest",
+]
