@@ -1,5 +1,63 @@
-"""Sensing matrices and matrix-free operators."""
+"""Sensing matrices, matrix-free operators and their diagnostics.
 
-from ._base import AdjointOperator, ComposedOperator, LinearOperator, MatrixOperator, aslinearoperator
+Dense random matrices (:func:`gaussian`, :func:`bernoulli`) are ndarrays of
+maths shape ``(m, n)``; structured operators (:class:`PartialDCT`,
+:class:`PartialFourier`, :class:`SubsampledRandomizedTransform`,
+:class:`SparseRandom`, :class:`BlockDiagonal`) are :class:`LinearOperator`
+objects with ``forward``/``adjoint`` on one signal or a batch of rows.
+:func:`make_sensing` builds any kind by name; :func:`dot_test` checks an
+adjoint.
+"""
 
-__all__ = ["LinearOperator", "MatrixOperator", "ComposedOperator", "AdjointOperator", "aslinearoperator"]
+from ._base import (
+    AdjointOperator,
+    ComposedOperator,
+    LinearOperator,
+    MatrixOperator,
+    aslinearoperator,
+)
+from .diagnostics import (
+    RIPEstimate,
+    dot_test,
+    mutual_coherence,
+    rip_estimate,
+    spectral_norm,
+    welch_bound,
+)
+from .factory import SENSING_KINDS, make_sensing
+from .matrices import bernoulli, gaussian
+from .operators import (
+    BlockDiagonal,
+    PartialDCT,
+    PartialFourier,
+    SparseRandom,
+    SubsampledRandomizedTransform,
+)
+
+__all__ = [
+    # base
+    "LinearOperator",
+    "MatrixOperator",
+    "ComposedOperator",
+    "AdjointOperator",
+    "aslinearoperator",
+    # dense matrices
+    "gaussian",
+    "bernoulli",
+    # operators
+    "PartialDCT",
+    "PartialFourier",
+    "SubsampledRandomizedTransform",
+    "SparseRandom",
+    "BlockDiagonal",
+    # factory
+    "SENSING_KINDS",
+    "make_sensing",
+    # diagnostics
+    "mutual_coherence",
+    "welch_bound",
+    "spectral_norm",
+    "rip_estimate",
+    "RIPEstimate",
+    "dot_test",
+]

@@ -7,6 +7,11 @@ from ._prox import hard_threshold, keep_largest, nonneg_soft_threshold, soft_thr
 from ._registry import SolverSpec, get_solver, list_solvers, register_solver, solve
 
 # Solver modules (each registers its solvers on import). Add one import line per module.
+from .ista import SolverInfo, duality_gap, fista, ista, ista_layer, lasso_objective
+from .lars import LassoPath, lars
+from .bp import basis_pursuit
+from .amp import amp
+from .omp import GreedyInfo, omp, omp_gram
 
 __all__ = [
     "solve",
@@ -18,4 +23,7 @@ __all__ = [
     "nonneg_soft_threshold",
     "hard_threshold",
     "keep_largest",
+    "ista", "fista", "ista_layer", "lasso_objective", "duality_gap", "SolverInfo",
+    "lars", "LassoPath", "basis_pursuit", "amp",
+    "omp", "omp_gram", "GreedyInfo",
 ]

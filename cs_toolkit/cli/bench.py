@@ -1,0 +1,212 @@
+"""``cs-toolkit bench`` and ``cs-toolkit phase``: solver benchmarks and phase transition diagrams.
+
+Example config file for ``cs-toolkit bench config.toml``::
+
+    trials = 20          # optional; command-line flags override these
+    seed = 0
+    jobs = 1
+    out = "bench-out"
+
+    [[problems]]
+    n = 256
+    m = 128
+    k = [5, 10, 20]      # a list expands into one problem per value
+    matrix = "gaussian"
+    distribution = "gaussian"
+    snr_db = 30          # omit for noiseless
+
+    [[solvers]]
+    name = "omp"         # a registered solver, default options
+
+    [[solvers]]
+    name = "fista-1e-3"
+    method = "fista"
+    options = { lam = 1e-3, max_iter = 1000 }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from ..exceptions import ValidationError
+
+_TOP_KEYS = ("trials", "seed", "jobs", "out", "problems", "solvers")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="time solvers and measure their accuracy on random sparse recovery problems",
+        description="Run registered solvers on random problems Y = X A^T (+ noise), print a summary "
+                    "table and (with --out) write results.csv, results.json and figures (PNG and SVG).",
+    )
+    p.add_argument("config", nargs="?", help="TOML file listing [[problems]] and [[solvers]] (optional)")
+    p.add_argument("--solvers", help="comma-separated solver names (see 'cs-toolkit solvers')")
+    p.add_argument("--n", type=int, default=256, help="signal length (default 256)")
+    p.add_argument("--m", type=int, default=128, help="number of measurements (default 128)")
+    p.add_argument("--k", default="10", help="sparsity, or a comma-separated list of values (default 10)")
+    p.add_argument("--matrix", default="gaussian", help="sensing matrix kind (default gaussian)")
+    p.add_argument("--distribution", default="gaussian", help="nonzero values: gaussian, rademacher, uniform")
+    p.add_argument("--snr", type=float, default=None, help="measurement SNR in dB (default noiseless)")
+    p.add_argument("--trials", type=int, default=None, help="random instances per problem (default 20)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel jobs (default 1)")
+    p.add_argument("--seed", type=int, default=None, help="root random seed (default 0)")
+    p.add_argument("--out", default=None, help="output directory for CSV, JSON and figures")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser(
+        "phase",
+        help="empirical phase transition diagram over (delta = m/n, rho = k/m)",
+        description="Map the success probability of solvers over a (delta, rho) grid, fit the 50%% "
+                    "transition per delta and compare with the l1 theory curve. Resumable: finished "
+                    "cells are kept in OUT/cells.jsonl.",
+    )
+    p.add_argument("--solvers", required=True, help="comma-separated solver names, e.g. omp,basis_pursuit")
+    p.add_argument("--n", type=int, default=200, help="signal length (default 200)")
+    p.add_argument("--trials", type=int, default=20, help="trials per cell (default 20)")
+    p.add_argument("--deltas", default="0.1:0.9:9", help="m/n grid, start:stop:num or a,b,c (default 0.1:0.9:9)")
+    p.add_argument("--rhos", default="0.05:0.95:19", help="k/m grid (default 0.05:0.95:19)")
+    p.add_argument("--matrix", default="gaussian", help="sensing matrix kind (default gaussian)")
+    p.add_argument("--distribution", default="gaussian", help="nonzero values: gaussian, rademacher, uniform")
+    p.add_argument("--seed", type=int, default=0, help="root random seed (default 0)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel jobs over cells (default 1)")
+    p.add_argument("--out", default=None, help="output directory (cells.jsonl, phase.csv/json, figures)")
+    p.add_argument("--no-resume", action="store_true", help="start over instead of skipping finished cells")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_phase)
+
+
+def _solver_names(text: str) -> list[str]:
+    from ..solvers import list_solvers
+
+    names = [s.strip() for s in (text or "").split(",") if s.strip()]
+    if not names:
+        raise ValidationError("--solvers must name at least one solver, e.g. --solvers omp,fista.")
+    valid = list_solvers()
+    bad = [s for s in names if s not in valid]
+    if bad:
+        raise ValidationError(f"unknown solver(s) {', '.join(bad)}; valid solvers: {', '.join(valid) or '(none)'}.")
+    return names
+
+
+def _read_toml(path: str) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise ValidationError("reading a config file on Python 3.10 needs the 'tomli' package.") from None
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except OSError as exc:
+        raise ValidationError(f"cannot read config file {path!r}: {exc.strerror}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError(f"config file {path!r} is not valid TOML: {exc}.") from None
+    unknown = sorted(set(doc) - set(_TOP_KEYS))
+    if unknown:
+        raise ValidationError(f"config file {path!r}: unknown key(s) {unknown}; valid keys: {list(_TOP_KEYS)}.")
+    return doc
+
+
+def _problems_from_config(doc, path):
+    from ..bench import ProblemFamily
+
+    keys = [f.name for f in dataclasses.fields(ProblemFamily)]
+    items = doc.get("problems")
+    if not isinstance(items, list) or not items or not all(isinstance(p, dict) for p in items):
+        raise ValidationError(f"config file {path!r} needs at least one [[problems]] table.")
+    out = []
+    for p in items:
+        unknown = sorted(set(p) - set(keys))
+        if unknown:
+            raise ValidationError(f"config file {path!r}: unknown problem key(s) {unknown}; valid: {keys}.")
+        ks = p.get("k")
+        for k in ks if isinstance(ks, list) else [ks]:
+            out.append(ProblemFamily(**{**p, "k": k}))
+    return out
+
+
+def _int_list(text: str, name: str) -> list[int]:
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValidationError(f"{name} must be an integer or a comma-separated list of integers, got {text!r}.") from None
+    if not vals:
+        raise ValidationError(f"{name} must not be empty.")
+    return vals
+
+
+def _load_line() -> str:
+    try:
+        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except (OSError, AttributeError):
+        return "load average: n/a"
+
+
+def _bench(args) -> int:
+    from .. import plotting
+    from ..bench import ProblemFamily, as_solver_configs, run_benchmark
+
+    doc = _read_toml(args.config) if args.config else {}
+    if args.solvers:
+        solvers = _solver_names(args.solvers)
+    elif "solvers" in doc:
+        solvers = doc["solvers"]
+        if not isinstance(solvers, list) or not all(isinstance(s, dict | str) for s in solvers):
+            raise ValidationError(f"config file {args.config!r}: solvers must be a list of [[solvers]] tables.")
+    else:
+        raise ValidationError("give --solvers (e.g. --solvers omp,fista) or a config file with [[solvers]].")
+    configs = as_solver_configs(solvers)
+    if args.config and "problems" in doc:
+        problems = _problems_from_config(doc, args.config)
+    else:
+        problems = [ProblemFamily(n=args.n, m=args.m, k=k, matrix=args.matrix, distribution=args.distribution,
+                                  snr_db=args.snr) for k in _int_list(args.k, "--k")]
+    trials = args.trials if args.trials is not None else doc.get("trials", 20)
+    jobs = args.jobs if args.jobs is not None else doc.get("jobs", 1)
+    seed = args.seed if args.seed is not None else doc.get("seed", 0)
+    out = args.out if args.out is not None else doc.get("out")
+
+    res = run_benchmark(problems, configs, n_trials=trials, rng=seed, n_jobs=jobs, out=out,
+                        progress=not args.no_progress)
+    print(res.format_summary())
+    print()
+    print("first call (JIT compile / cache load): "
+          + ", ".join(f"{k} {v:.3g} s" for k, v in res.meta["compile_time_s"].items()))
+    print(_load_line())
+    if out:
+        written = [os.path.join(out, "results.csv"), os.path.join(out, "results.json")]
+        written += plotting.save_figure(plotting.plot_time_accuracy(res), os.path.join(out, "time_accuracy"))
+        if len({p.k for p in problems}) > 1:
+            written += plotting.save_figure(plotting.plot_success_vs_sparsity(res),
+                                            os.path.join(out, "success_vs_sparsity"))
+        print("wrote " + ", ".join(written))
+    return 0
+
+
+def _phase(args) -> int:
+    from .. import plotting
+    from ..bench import parse_grid, phase_transition
+
+    solvers = _solver_names(args.solvers)
+    deltas = parse_grid(args.deltas, "--deltas")
+    rhos = parse_grid(args.rhos, "--rhos")
+    res = phase_transition(solvers, n=args.n, deltas=deltas, rhos=rhos, n_trials=args.trials,
+                           matrix=args.matrix, distribution=args.distribution, rng=args.seed, n_jobs=args.jobs,
+                           out=args.out, resume=not args.no_resume, progress=not args.no_progress)
+    print(res.format_summary())
+    print()
+    print(_load_line())
+    if args.out:
+        written = [os.path.join(args.out, f) for f in ("cells.jsonl", "phase.csv", "phase.json")]
+        for s in res.solvers:
+            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in s)
+            written += plotting.save_figure(plotting.plot_phase_transition(res, s),
+                                            os.path.join(args.out, f"phase_{safe}"))
+        written += plotting.save_figure(plotting.plot_phase_curves(res), os.path.join(args.out, "phase_curves"))
+        print("wrote " + ", ".join(written))
+    return 0

@@ -1,0 +1,144 @@
+"""Numba kernels of the dictionary updates (K-SVD, approximate K-SVD, online BCD).
+
+Kernels take arrays and scalars, write into preallocated outputs, never raise
+and draw no random numbers (STYLE.md section 3). Arrays are C-contiguous:
+
+* ``D`` dictionary ``(n_features, n_atoms)``,
+* ``C`` codes ``(n_signals, n_atoms)`` (dense, mostly zeros),
+* ``R`` residual ``X - C @ D.T`` ``(n_signals, n_features)``, kept up to date.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .._config import JIT
+
+
+@njit(**JIT)
+def _users_by_atom(C, indptr, users):
+    """Column-compressed support of ``C``: the signals using atom ``j`` are
+    ``users[indptr[j]:indptr[j + 1]]`` (in increasing order).
+
+    ``indptr`` has length ``n_atoms + 1``; ``users`` must hold ``nnz(C)`` entries
+    (call with a too-short ``users`` only after counting: see :func:`_count_users`).
+    """
+    n_signals, n_atoms = C.shape
+    pos = indptr[:-1].copy()
+    for i in range(n_signals):
+        for j in range(n_atoms):
+            if C[i, j] != 0.0:
+                users[pos[j]] = i
+                pos[j] += 1
+
+
+@njit(**JIT)
+def _count_users(C, counts):
+    """``counts[j]`` = number of signals whose code uses atom ``j``."""
+    n_signals, n_atoms = C.shape
+    counts[:] = 0
+    for i in range(n_signals):
+        for j in range(n_atoms):
+            if C[i, j] != 0.0:
+                counts[j] += 1
+
+
+@njit(**JIT)
+def _ksvd_sweep(D, C, R, indptr, users, exact):
+    """One K-SVD dictionary sweep, atom by atom, in place on ``D``, ``C`` and ``R``.
+
+    For atom ``j`` with users ``I``, the error without the atom is
+    ``E = R[I] + outer(C[I, j], d_j)`` (the full residual is never re-formed).
+    ``exact``: ``d_j, C[I, j]`` = best rank-1 approximation of ``E`` (top
+    eigenvector of ``E^T E``). Otherwise one power step from the current codes
+    (Rubinstein et al. 2008): ``d = E^T g / ||E^T g||``, ``g = E d``. Both never
+    increase ``||R||_F``. Unused atoms are left unchanged.
+    """
+    n_features, n_atoms = D.shape
+    max_users = 0
+    for j in range(n_atoms):
+        nu = indptr[j + 1] - indptr[j]
+        if nu > max_users:
+            max_users = nu
+    E = np.empty((max(max_users, 1), n_features), dtype=D.dtype)
+    d = np.empty(n_features, dtype=D.dtype)
+    g = np.empty(max(max_users, 1), dtype=D.dtype)
+    for j in range(n_atoms):
+        s = indptr[j]
+        nu = indptr[j + 1] - s
+        if nu == 0:
+            continue
+        for t in range(nu):
+            i = users[s + t]
+            cij = C[i, j]
+            g[t] = cij
+            for f in range(n_features):
+                E[t, f] = R[i, f] + cij * D[f, j]
+        Ej = E[:nu]
+        if exact:
+            M = Ej.T @ Ej
+            w, V = np.linalg.eigh(M)
+            dot = 0.0
+            for f in range(n_features):
+                d[f] = V[f, n_features - 1]
+                dot += d[f] * D[f, j]
+            if dot < 0.0:  # keep the sign of the previous atom (reproducible, smooth)
+                for f in range(n_features):
+                    d[f] = -d[f]
+        else:
+            nrm = 0.0
+            for f in range(n_features):
+                acc = 0.0
+                for t in range(nu):
+                    acc += E[t, f] * g[t]
+                d[f] = acc
+                nrm += acc * acc
+            nrm = np.sqrt(nrm)
+            if nrm == 0.0:
+                for f in range(n_features):
+                    d[f] = D[f, j]
+            else:
+                for f in range(n_features):
+                    d[f] /= nrm
+        for t in range(nu):
+            i = users[s + t]
+            acc = 0.0
+            for f in range(n_features):
+                acc += E[t, f] * d[f]
+            C[i, j] = acc
+            for f in range(n_features):
+                R[i, f] = E[t, f] - acc * d[f]
+        for f in range(n_features):
+            D[f, j] = d[f]
+
+
+@njit(**JIT)
+def _bcd_update(D, A, B, n_sweeps, out_dead):
+    """Block-coordinate update of Mairal et al. (2009), Algorithm 2, in place on ``D``.
+
+    ``A = sum a a^T`` ``(n_atoms, n_atoms)``, ``B = sum x a^T`` ``(n_features, n_atoms)``.
+    For each atom: ``u = d_j + (b_j - D a_j) / A_jj``, then ``d_j = u / ||u||``.
+    Atoms with ``A_jj == 0`` (never used) are left alone and flagged in ``out_dead``.
+    """
+    n_features, n_atoms = D.shape
+    u = np.empty(n_features, dtype=D.dtype)
+    for j in range(n_atoms):
+        out_dead[j] = A[j, j] <= 0.0
+    for _ in range(n_sweeps):
+        for j in range(n_atoms):
+            ajj = A[j, j]
+            if ajj <= 0.0:
+                continue
+            for f in range(n_features):
+                acc = 0.0
+                for k in range(n_atoms):
+                    acc += D[f, k] * A[k, j]
+                u[f] = D[f, j] + (B[f, j] - acc) / ajj
+            nrm = 0.0
+            for f in range(n_features):
+                nrm += u[f] * u[f]
+            nrm = np.sqrt(nrm)
+            if nrm > 0.0:
+                for f in range(n_features):
+                    D[f, j] = u[f] / nrm

@@ -1,0 +1,178 @@
+"""Online dictionary learning (Mairal, Bach, Ponce & Sapiro, 2009)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from .._validation import check_int, check_rng, check_scalar
+from ..exceptions import DeadAtomWarning, ValidationError
+from ._common import (DictionaryLearningResult, check_common, initial_dictionary, make_coder,
+                      replace_dead_atoms)
+from ._ksvd_numba import _bcd_update
+
+__all__ = ["online_dictionary_learning"]
+
+
+def _forget(t, batch_size):
+    """Mairal et al. (2009), section 3.4: weight of the past statistics at mini-batch ``t >= 1``."""
+    eta = batch_size
+    theta = t * eta if t < eta else eta * eta + t - eta
+    return (theta + 1.0 - eta) / (theta + 1.0)
+
+
+def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, coder="omp", batch_size=256,
+                               n_epochs=1, max_iter=None, tol=None, forget=None, n_sweeps=1, shuffle=True,
+                               init="data", rng=None, callback=None, progress=False, replace_dead=True,
+                               coder_options=None):
+    """Learn a dictionary online from mini-batches (Mairal et al., 2009).
+
+    For each mini-batch: sparse-code it with the current dictionary, accumulate the
+    statistics ``A = beta A + sum a a^T`` and ``B = beta B + sum x a^T``, then run
+    block-coordinate descent on the atoms warm-started at the current dictionary:
+    ``u_j = d_j + (b_j - D a_j) / A_jj``, ``d_j = u_j / ||u_j||``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_signals, n_features)
+        Training signals (rows); float32 stays float32.
+    n_atoms : int
+        Number of atoms.
+    n_nonzero_coefs : int, optional
+        Sparsity of the ``"omp"``/``"threshold"`` coders (clipped with a
+        ``SparsityClippedWarning`` above ``min(n_features, n_atoms)``).
+    lam : float, optional
+        l1 penalty of the ``"fista"`` coder.
+    coder : {"omp", "fista", "threshold"} or callable, default "omp"
+        Sparse coder, see :func:`sparse_encode`.
+    batch_size : int, default 256
+        Signals per mini-batch.
+    n_epochs : int, default 1
+        Passes over the data (ignored when ``max_iter`` is given).
+    max_iter : int, optional
+        Number of mini-batches to process (overrides ``n_epochs``).
+    tol : float, optional
+        Error target of the ``"omp"`` coder.
+    forget : float in (0, 1], optional
+        Constant weight ``beta`` of the past statistics; default: the schedule of
+        Mairal et al. (2009, section 3.4), which forgets the early, poor codes.
+    n_sweeps : int, default 1
+        Block-coordinate sweeps over the atoms per mini-batch.
+    shuffle : bool, default True
+        Visit the signals in a random order (from ``rng``) each epoch.
+    init, rng, callback, progress, replace_dead, coder_options
+        As in :func:`ksvd`. Unused atoms (``A_jj`` negligible) and duplicates are
+        replaced every 10 mini-batches by residuals of the current mini-batch. The
+        callback runs after each epoch.
+
+    Returns
+    -------
+    DictionaryLearningResult
+        ``history`` has one entry per epoch (``"iteration"`` = mini-batches processed);
+        ``"error"`` is the exact relative error of the whole ``X`` coded with the
+        dictionary at that point; ``codes`` are those of the last entry.
+
+    See Also
+    --------
+    ksvd, mod
+
+    Notes
+    -----
+    J. Mairal, F. Bach, J. Ponce, G. Sapiro, "Online dictionary learning for sparse
+    coding", ICML 2009. Unlike the paper (``||d_j|| <= 1``), atoms are kept at unit norm,
+    which is what OMP coding expects.
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).standard_normal((500, 16))
+    >>> res = online_dictionary_learning(X, 24, n_nonzero_coefs=3, batch_size=50, n_epochs=2, rng=0)
+    >>> res.n_iter
+    20
+    """
+    X, n_atoms, _, _ = check_common(X, n_atoms, 1, None, callback)
+    n_signals, n_features = X.shape
+    batch_size = min(check_int("batch_size", batch_size, low=1), n_signals)
+    n_batches_epoch = -(-n_signals // batch_size)
+    if max_iter is None:
+        n_epochs = check_int("n_epochs", n_epochs, low=1)
+        total = n_epochs * n_batches_epoch
+    else:
+        total = check_int("max_iter", max_iter, low=1)
+    if forget is not None:
+        forget = check_scalar("forget", forget, low=0.0, high=1.0, low_inclusive=False)
+    n_sweeps = check_int("n_sweeps", n_sweeps, low=1)
+    code = make_coder(coder, n_nonzero_coefs=n_nonzero_coefs, tol=tol, lam=lam,
+                      n_features=n_features, n_atoms=n_atoms, coder_options=coder_options)
+    rng = check_rng(rng)
+    D = initial_dictionary(X, n_atoms, init, rng)
+    dt = X.dtype
+    A = np.zeros((n_atoms, n_atoms), dtype=dt)
+    B = np.zeros((n_features, n_atoms), dtype=dt)
+    dead_flags = np.zeros(n_atoms, dtype=np.bool_)
+    xnorm = float(np.linalg.norm(X))
+    hist = {"iteration": [], "error": [], "time": [], "replaced": []}
+    total_replaced = 0
+    replaced_since = 0
+    t0 = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="online", leave=False)
+    C = None
+    try:
+        t = 0
+        while t < total:
+            order = rng.permutation(n_signals) if shuffle else np.arange(n_signals)
+            for b in range(n_batches_epoch):
+                if t >= total:
+                    break
+                idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
+                Xb = X[idx]
+                Cb = code(D, Xb)
+                t += 1
+                beta = forget if forget is not None else _forget(t, batch_size)
+                A *= beta
+                A += Cb.T @ Cb
+                B *= beta
+                B += Xb.T @ Cb
+                _bcd_update(D, A, B, n_sweeps, dead_flags)
+                if replace_dead and (t % 10 == 0 or t == total):
+                    diag = np.diag(A)
+                    unused = diag <= 1e-6 * max(float(diag.mean()), np.finfo(dt).tiny)
+                    Rb = Xb - Cb @ D.T
+                    counts = np.where(unused, 0, 1)
+                    rep = replace_dead_atoms(D, Cb, Rb, Xb, counts, rng)
+                    A[rep, :] = 0.0  # a new atom starts with no history
+                    A[:, rep] = 0.0
+                    B[:, rep] = 0.0
+                    n_rep = rep.size
+                    total_replaced += n_rep
+                    replaced_since += n_rep
+                if bar is not None:
+                    bar.update(1)
+            # end of an epoch (or of max_iter): exact error of the whole data set
+            C = code(D, X)
+            err = float(np.linalg.norm(X - C @ D.T) / xnorm)
+            hist["iteration"].append(t)
+            hist["error"].append(err)
+            hist["time"].append(time.perf_counter() - t0)
+            hist["replaced"].append(replaced_since)
+            replaced_since = 0
+            if callback is not None:
+                info = {"error": err, "time": hist["time"][-1], "replaced": hist["replaced"][-1],
+                        "dictionary": D.copy()}
+                if callback(t, info):
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+    n_unused = int(np.sum(np.count_nonzero(C, axis=0) == 0))
+    if n_unused and (not replace_dead or total_replaced):
+        warnings.warn(f"{n_unused} of {n_atoms} atoms are unused by the final codes; "
+                      f"{total_replaced} replacements were made.", DeadAtomWarning, stacklevel=2)
+    if not np.all(np.isfinite(D)):
+        raise ValidationError("online dictionary learning diverged (non-finite atoms); check X's scale.")
+    return DictionaryLearningResult(dictionary=D, codes=C, history=hist, n_iter=t, replaced_atoms=total_replaced)

@@ -1,0 +1,530 @@
+"""Block-based compressive sensing of images.
+
+An image is cut into ``B x B`` blocks (default ``B = 32``), every block is
+measured with the same ``(m, B*B)`` sensing matrix, ``m = round(ratio * B*B)``,
+and the blocks are recovered either one by one in a sparsifying basis (any
+registered solver, batch-solved) or jointly as a whole image:
+
+``"bcs_spl"``
+    Smoothed projected Landweber (Mun & Fowler 2009): Wiener smoothing,
+    projection onto the measurement set of every block, bivariate wavelet
+    shrinkage of the whole image, with a decreasing threshold.
+``"pnp_tv"`` (the default, best quality)
+    The same projected-Landweber loop with a total-variation denoiser (Chambolle)
+    in place of the Wiener + wavelet prior, Nesterov momentum and a decreasing
+    denoising strength (plug-and-play projected gradient, Venkatakrishnan et al.
+    2013), warm-started from BCS-SPL. About 1.3-2 dB above BCS-SPL.
+any solver name (``"fista"``, ``"omp"``, ...)
+    Per-block recovery in ``basis`` (2-D DCT, wavelet, or a learned dictionary).
+``"lista"``
+    A learned unrolled reconstructor loaded with :func:`cs_toolkit.learned.load_model`.
+
+Value ranges: ``uint8`` images are on [0, 255]; float images are assumed on
+[0, 1]. Internally, and for every quality figure (PSNR, SSIM), the image is on
+the [0, 255] scale, as in the literature. Colour images ``(H, W, 3)`` are
+processed channel by channel.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._validation import check_array, check_int, check_option, check_rng, check_scalar
+from ..exceptions import ValidationError
+from . import _denoisers as den
+
+__all__ = [
+    "BlockMeasurements",
+    "measure_image",
+    "reconstruct_image",
+    "compressive_image",
+    "image_quality",
+    "IMAGE_METHODS",
+    "DEFAULT_IMAGE_METHOD",
+]
+
+#: The best-quality classical method (top of the README table); used when no method is given.
+DEFAULT_IMAGE_METHOD = "pnp_tv"
+#: Whole-image methods (the per-block solver names come from the solver registry).
+IMAGE_METHODS = ("pnp_tv", "bcs_spl", "lista")
+_MATRICES = ("gaussian", "bernoulli")
+
+
+# ----------------------------------------------------------------------------------------
+# measurements
+# ----------------------------------------------------------------------------------------
+@dataclass
+class BlockMeasurements:
+    """Block-CS measurements of one (grey or colour) image.
+
+    Attributes
+    ----------
+    Y : ndarray of shape (n_channels, n_blocks, n_measurements)
+        Measurements of every block (rows), image on the [0, 255] scale.
+    A : ndarray of shape (n_measurements, block_size**2)
+        The sensing matrix shared by all blocks (blocks are raveled row-major).
+    block_size : int
+        Side ``B`` of the square blocks.
+    image_shape : tuple of int
+        Shape of the original image (``(H, W)`` or ``(H, W, C)``).
+    padded_shape : tuple of int
+        ``(H', W')``, the image size rounded up to multiples of ``B`` (symmetric padding).
+    input_dtype : numpy.dtype
+        dtype of the original image (``uint8`` input is returned as ``uint8``).
+    ratio : float
+        Requested measurement ratio ``m / B**2``.
+    matrix : str
+        Name of the sensing matrix kind.
+    """
+
+    Y: np.ndarray
+    A: np.ndarray
+    block_size: int
+    image_shape: tuple
+    padded_shape: tuple
+    input_dtype: np.dtype
+    ratio: float
+    matrix: str
+    _pinv: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_measurements(self) -> int:
+        return int(self.A.shape[0])
+
+    @property
+    def pinv(self) -> np.ndarray:
+        """``A^+`` of shape ``(B*B, m)`` (``A^T`` when the rows are orthonormal)."""
+        if self._pinv is None:
+            A = self.A
+            G = A @ A.T
+            if np.allclose(G, np.eye(A.shape[0]), atol=1e-8):
+                self._pinv = np.ascontiguousarray(A.T)
+            else:
+                self._pinv = np.ascontiguousarray(np.linalg.pinv(A))
+        return self._pinv
+
+
+def _to_blocks(img: np.ndarray, B: int) -> np.ndarray:
+    H, W = img.shape
+    return np.ascontiguousarray(img.reshape(H // B, B, W // B, B).transpose(0, 2, 1, 3).reshape(-1, B * B))
+
+
+def _from_blocks(rows: np.ndarray, shape, B: int) -> np.ndarray:
+    H, W = shape
+    return np.ascontiguousarray(rows.reshape(H // B, W // B, B, B).transpose(0, 2, 1, 3).reshape(H, W))
+
+
+def _sensing_matrix(kind, m: int, n: int, rng) -> tuple[np.ndarray, str]:
+    """Dense ``(m, n)`` sensing matrix of the named kind (orthonormal rows for Gaussian)."""
+    if not isinstance(kind, str):
+        A = check_array(kind, "matrix", ndim=2, dtype=np.float64)
+        if A.shape != (m, n):
+            raise ValidationError(f"matrix must have shape ({m}, {n}) for this ratio and block size, got {A.shape}.")
+        return A, "custom"
+    gen = check_rng(rng)
+    try:
+        from .. import sensing as _s
+    except ImportError:  # pragma: no cover
+        _s = None
+    if kind == "gaussian":
+        if _s is not None and hasattr(_s, "gaussian"):
+            A = _s.gaussian(m, n, rng=gen, dtype=np.float64, orthonormal_rows=True)
+        else:  # the same construction: QR of an i.i.d. Gaussian matrix
+            Q, _ = np.linalg.qr(gen.standard_normal((n, m)))
+            A = Q.T
+        return np.ascontiguousarray(np.asarray(A, dtype=np.float64)), kind
+    if kind == "bernoulli":
+        if _s is not None and hasattr(_s, "bernoulli"):
+            A = np.asarray(_s.bernoulli(m, n, rng=gen, dtype=np.float64), dtype=np.float64)
+        else:
+            A = gen.choice([-1.0, 1.0], size=(m, n)) / np.sqrt(n)
+        return np.ascontiguousarray(A), kind
+    if _s is not None and hasattr(_s, "make_sensing"):
+        op = _s.make_sensing(kind, m, n, rng=gen)
+        A = op.to_dense() if hasattr(op, "to_dense") else np.asarray(op)
+        return np.ascontiguousarray(np.asarray(A, dtype=np.float64)), kind
+    raise ValidationError(f"matrix must be one of {', '.join(map(repr, _MATRICES))} or an array; got {kind!r}.")
+
+
+def _check_image(image, name="image"):
+    """Validate an image; return ``(float64 array on [0, 255], input dtype)``."""
+    if image is None:
+        raise ValidationError(f"{name} must be an array, got None.")
+    raw = np.asarray(image)
+    if raw.dtype == bool:
+        raw = raw.astype(np.uint8) * 255
+    if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[2] not in (1, 3, 4)):
+        raise ValidationError(
+            f"{name} must be a grey (H, W) or colour (H, W, 3) image, got an array of shape {raw.shape}."
+        )
+    in_dtype = raw.dtype
+    if in_dtype.kind in "ui":
+        if in_dtype != np.uint8:
+            raise ValidationError(f"{name}: integer images must be uint8 (0-255), got {in_dtype}; "
+                                  "convert to float in [0, 1].")
+        img = raw.astype(np.float64)
+    else:
+        img = check_array(raw, name, ndim=(2, 3), dtype=np.float64) * 255.0
+    if raw.ndim == 3 and raw.shape[2] == 4:  # drop alpha
+        img = img[:, :, :3]
+    return img, in_dtype
+
+
+def measure_image(image, ratio: float, *, block_size: int = 32, matrix="gaussian", rng=None) -> BlockMeasurements:
+    """Measure an image block by block with one shared sensing matrix.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, 3)
+        ``uint8`` on [0, 255] or float on [0, 1]; any size of at least one block is
+        accepted (the image is padded symmetrically up to multiples of ``block_size``).
+    ratio : float in (0, 1]
+        Measurement ratio: ``m = max(1, round(ratio * block_size**2))`` per block.
+    block_size : int, default 32
+        Side of the square blocks.
+    matrix : {"gaussian", "bernoulli"}, any kind known to :func:`cs_toolkit.sensing.make_sensing`, or ndarray
+        ``"gaussian"`` has orthonormal rows (the BCS standard); an array of shape
+        ``(m, block_size**2)`` is used as given.
+    rng : None, int or numpy.random.Generator
+        Randomness of the sensing matrix.
+
+    Returns
+    -------
+    BlockMeasurements
+
+    Raises
+    ------
+    ValidationError
+        Ratio outside (0, 1], image smaller than one block, bad shapes or values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> meas = measure_image(np.zeros((40, 50)), 0.25, block_size=16, rng=0)
+    >>> meas.Y.shape, meas.A.shape, meas.padded_shape
+    ((1, 12, 64), (64, 256), (48, 64))
+    """
+    ratio = check_scalar("ratio", ratio, low=0.0, high=1.0, low_inclusive=False)
+    B = check_int("block_size", block_size, low=2, high=256)
+    img, in_dtype = _check_image(image)
+    H, W = img.shape[:2]
+    if H < B or W < B:
+        raise ValidationError(f"image of size {H}x{W} is smaller than one block of {B}x{B}; "
+                              "use a smaller block_size.")
+    n = B * B
+    m = max(1, int(round(ratio * n)))
+    A, kind = _sensing_matrix(matrix, m, n, rng)
+    Hp, Wp = -(-H // B) * B, -(-W // B) * B
+    chans = img[:, :, None] if img.ndim == 2 else img
+    Ys = []
+    for c in range(chans.shape[2]):
+        x = np.pad(chans[:, :, c], ((0, Hp - H), (0, Wp - W)), mode="symmetric")
+        Ys.append(_to_blocks(x, B) @ A.T)
+    return BlockMeasurements(np.stack(Ys), A, B, tuple(img.shape), (Hp, Wp), in_dtype, ratio, kind)
+
+
+# ----------------------------------------------------------------------------------------
+# bases
+# ----------------------------------------------------------------------------------------
+def _dct2_basis(B: int) -> np.ndarray:
+    """Orthonormal 2-D DCT synthesis matrix ``(B*B, B*B)`` (atoms as columns)."""
+    try:
+        from ..transforms import DCT2
+
+        return np.ascontiguousarray(np.asarray(DCT2((B, B)).to_dense(), dtype=np.float64))
+    except ImportError:
+        from scipy.fft import idctn
+
+        eye = np.eye(B * B).reshape(B * B, B, B)
+        return np.ascontiguousarray(idctn(eye, axes=(1, 2), norm="ortho").reshape(B * B, B * B).T)
+
+
+def _wavelet_basis(B: int) -> np.ndarray:
+    """2-D periodized wavelet synthesis matrix ``(B*B, B*B)`` (db4, as many levels as fit)."""
+    try:
+        from ..transforms import Wavelet2
+
+        return np.ascontiguousarray(np.asarray(Wavelet2((B, B), wavelet="db4").to_dense(), dtype=np.float64))
+    except ImportError:
+        import pywt
+
+        level = max(1, pywt.dwt_max_level(B, 8))
+        c = pywt.wavedec2(np.zeros((B, B)), "db4", mode="periodization", level=level)
+        arr, slices = pywt.coeffs_to_array(c)
+        cols = []
+        for k in range(B * B):
+            e = np.zeros(arr.size)
+            e[k] = 1.0
+            cc = pywt.array_to_coeffs(e.reshape(arr.shape), slices, output_format="wavedec2")
+            cols.append(pywt.waverec2(cc, "db4", mode="periodization").ravel())
+        return np.ascontiguousarray(np.array(cols).T)
+
+
+def _basis(basis, n: int, B: int) -> np.ndarray:
+    if isinstance(basis, str):
+        check_option("basis", basis, ("dct", "wavelet"))
+        return _dct2_basis(B) if basis == "dct" else _wavelet_basis(B)
+    D = check_array(basis, "basis", ndim=2, dtype=np.float64)
+    if D.shape[0] != n:
+        raise ValidationError(f"basis must be a dictionary of shape ({n}, n_atoms) for {B}x{B} blocks, "
+                              f"got shape {D.shape}.")
+    return D
+
+
+# ----------------------------------------------------------------------------------------
+# reconstruction
+# ----------------------------------------------------------------------------------------
+def _project(X, Y, A, P):
+    """Projection onto ``{x : A x = y}`` for every block (one GEMM each way)."""
+    return X + (Y - X @ A.T) @ P.T
+
+
+def _bcs_spl(Y, A, P, shape, B, *, lam, max_iter, tol, progress=None):
+    X = Y @ P.T
+    x = _from_blocks(X, shape, B)
+    d_prev = None
+    n_reduce = 0
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        xh = den.wiener_smooth(x)
+        x1 = _from_blocks(_project(_to_blocks(xh, B), Y, A, P), shape, B)
+        xb = den.wavelet_shrink(x1, lam)
+        x = _from_blocks(_project(_to_blocks(xb, B), Y, A, P), shape, B)
+        d = float(np.sqrt(np.mean((x - x1) ** 2)))
+        if progress is not None:
+            progress.update(1)
+        if d_prev is not None and abs(d - d_prev) < tol:
+            if n_reduce == 4:
+                break
+            lam *= 0.6
+            n_reduce += 1
+        d_prev = d
+    return x, n_iter
+
+
+def _pnp(Y, A, P, shape, B, x0, *, denoiser, sigma0, sigma_end, n_iter, progress=None):
+    """Plug-and-play projected Landweber with Nesterov momentum.
+
+    ``z = x_k + k/(k+3) (x_k - x_{k-1})``, ``x_{k+1} = P_y(D_sigma_k(z))`` with a
+    geometric schedule ``sigma_k`` from ``sigma0`` down to ``sigma_end``.
+    """
+    x = x_prev = x0
+    for k, s in enumerate(np.geomspace(sigma0, sigma_end, n_iter)):
+        z = x + (k / (k + 3.0)) * (x - x_prev)
+        x_prev = x
+        x = _from_blocks(_project(_to_blocks(denoiser(z, s), B), Y, A, P), shape, B)
+        if progress is not None:
+            progress.update(1)
+    return x
+
+
+def _block_solve(Y, A, D, solver, options):
+    from ..solvers import get_solver, solve
+
+    M = A @ D
+    spec = get_solver(solver)
+    opts = dict(options)
+    if "lam" in spec.options and "lam" not in opts and spec.sparsity_param is None:
+        # a penalty relative to each block's largest correlation (scale free)
+        corr = np.abs(Y @ M).max(axis=1)
+        opts["lam"] = opts.pop("lam_rel", 0.02) * np.maximum(corr, 1e-12)
+    opts.pop("lam_rel", None)
+    if spec.sparsity_param and spec.sparsity_param not in opts:
+        opts[spec.sparsity_param] = max(1, A.shape[0] // 4)
+    if "max_iter" in spec.options and "max_iter" not in opts:
+        opts["max_iter"] = 300
+    import warnings
+
+    from ..exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        C = solve(M, Y, solver, **opts)
+    return C @ D.T
+
+
+def _lista(Y, A, model):
+    from ..learned import load_model  # optional module
+
+    net = load_model(model, A=A) if isinstance(model, str) or hasattr(model, "__fspath__") else model
+    out = net.predict(Y) if hasattr(net, "predict") else net(Y)
+    D = getattr(net, "dictionary", None)
+    return out @ np.asarray(D).T if D is not None else out
+
+
+def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_METHOD, basis="dct",
+                      lam: float | None = None, max_iter: int | None = None, tol: float = 1e-4,
+                      model=None, progress: bool = False, **solver_options):
+    """Reconstruct an image from its block measurements.
+
+    Parameters
+    ----------
+    meas : BlockMeasurements
+        Output of :func:`measure_image`.
+    method : str, default ``DEFAULT_IMAGE_METHOD`` ("pnp_tv")
+        ``"pnp_tv"``, ``"bcs_spl"``, ``"lista"`` or the name of a
+        registered solver (per-block recovery in ``basis``; see :func:`cs_toolkit.solvers.list_solvers`).
+    basis : {"dct", "wavelet"} or ndarray of shape (block_size**2, n_atoms), default "dct"
+        Sparsifying basis of the per-block solvers (a learned dictionary, for instance).
+    lam : float, optional
+        BCS-SPL initial threshold multiplier (default 6); for penalty solvers, the
+        penalty relative to each block's largest correlation (default 0.02).
+    max_iter : int, optional
+        BCS-SPL iterations (default 200) or plug-and-play iterations (default 120).
+    tol : float, default 1e-4
+        BCS-SPL stopping tolerance on the change of the RMS update (0-255 scale).
+    model : str, path or model object, optional
+        Learned reconstructor for ``method="lista"``.
+    progress : bool, default False
+        Show a tqdm progress bar.
+    **solver_options
+        Passed to the per-block solver (e.g. ``n_nonzero_coefs`` for OMP).
+
+    Returns
+    -------
+    ndarray
+        The reconstruction, of the shape of the original image; ``uint8`` when the
+        input was ``uint8``, else float on [0, 1] (clipped).
+
+    Notes
+    -----
+    BCS-SPL (Mun & Fowler 2009) alternates ``x <- P(W(x))`` and ``x <- P(S_lam(x))``,
+    ``W`` the 3x3 Wiener filter, ``P`` the projection ``x + A^+ (y - A x)`` on every
+    block and ``S_lam`` bivariate shrinkage in a 4-level CDF 9/7 wavelet transform;
+    when the RMS change stalls, ``lam`` is multiplied by 0.6 (four times at most).
+    ``"pnp_tv"`` starts from the BCS-SPL result and iterates ``x <- P(D_sigma(z))``,
+    ``z`` the Nesterov extrapolation, ``D`` TV denoising whose strength ``sigma``
+    decreases geometrically from 10 to 0.5 (0-255 scale).
+    """
+    if not isinstance(meas, BlockMeasurements):
+        raise ValidationError(f"meas must be a BlockMeasurements (from measure_image), got {type(meas).__name__}.")
+    if not isinstance(method, str):
+        raise ValidationError(f"method must be a string, got {type(method).__name__}.")
+    from ..solvers import list_solvers
+
+    valid = list(IMAGE_METHODS) + list_solvers()
+    if method not in valid:
+        raise ValidationError(f"method must be one of {', '.join(map(repr, valid))}; got {method!r}.")
+    if max_iter is not None:
+        max_iter = check_int("max_iter", max_iter, low=1)
+    if lam is not None:
+        lam = check_scalar("lam", lam, low=0.0)
+    if method in IMAGE_METHODS and solver_options:
+        raise ValidationError(f"unknown option(s) {', '.join(map(repr, sorted(solver_options)))} "
+                              f"for method {method!r}.")
+    B, A, P = meas.block_size, meas.A, meas.pinv
+    shape = meas.padded_shape
+    H, W = meas.image_shape[:2]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc=f"reconstruct ({method})", unit="it", leave=False)
+    chans = []
+    try:
+        for Y in meas.Y:
+            if method == "bcs_spl":
+                x, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0 if lam is None else lam,
+                                max_iter=max_iter or 200, tol=tol, progress=bar)
+            elif method == "pnp_tv":
+                x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
+                x = _pnp(Y, A, P, shape, B, x0, denoiser=_tv_half, sigma0=10.0, sigma_end=0.5,
+                         n_iter=max_iter or 120, progress=bar)
+            elif method == "lista":
+                if model is None:
+                    raise ValidationError("method 'lista' needs a model (a saved model file or object).")
+                x = _from_blocks(_lista(Y, A, model), shape, B)
+            else:
+                D = _basis(basis, A.shape[1], B)
+                opts = dict(solver_options)
+                if lam is not None:
+                    opts["lam_rel"] = lam
+                x = _from_blocks(_block_solve(Y, A, D, method, opts), shape, B)
+            chans.append(x[:H, :W])
+    finally:
+        if bar is not None:
+            bar.close()
+    out = chans[0] if len(meas.image_shape) == 2 else np.stack(chans, axis=2)
+    return _from_255(out, meas.input_dtype)
+
+
+def _tv_half(x, sigma):
+    return den.tv_denoise(x, sigma, weight_factor=0.5)
+
+
+def _from_255(x: np.ndarray, in_dtype) -> np.ndarray:
+    x = np.clip(x, 0.0, 255.0)
+    if np.dtype(in_dtype) == np.uint8 or np.dtype(in_dtype) == bool:
+        return np.round(x).astype(np.uint8)
+    dt = np.float32 if np.dtype(in_dtype) == np.float32 else np.float64
+    return (x / 255.0).astype(dt)
+
+
+def _to_255(image) -> np.ndarray:
+    img, _ = _check_image(image)
+    return img
+
+
+def image_quality(reference, estimate) -> dict:
+    """PSNR and SSIM of ``estimate`` against ``reference``, both on the [0, 255] scale.
+
+    ``uint8`` inputs are on [0, 255]; float inputs are taken on [0, 1] and scaled.
+    Returns ``{"psnr": dB, "ssim": value}``.
+    """
+    ref, est = _to_255(reference), _to_255(estimate)
+    if ref.shape != est.shape:
+        raise ValidationError(f"Dimension mismatch: reference has shape {ref.shape}, estimate {est.shape}.")
+    mse = float(np.mean((ref - est) ** 2))
+    psnr = float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+    from skimage.metrics import structural_similarity
+
+    kw = {"channel_axis": 2} if ref.ndim == 3 else {}
+    ssim = float(structural_similarity(ref, est, data_range=255.0, **kw))
+    return {"psnr": psnr, "ssim": ssim}
+
+
+def compressive_image(image, ratio: float, *, method: str = DEFAULT_IMAGE_METHOD, block_size: int = 32,
+                      matrix="gaussian", rng=None, **options):
+    """Measure and reconstruct an image in one call; return the reconstruction and its quality.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, 3)
+        ``uint8`` on [0, 255] or float on [0, 1].
+    ratio : float in (0, 1]
+        Measurement ratio.
+    method : str, default ``DEFAULT_IMAGE_METHOD``
+        See :func:`reconstruct_image`.
+    block_size : int, default 32
+    matrix : str or ndarray, default "gaussian"
+    rng : None, int or numpy.random.Generator
+    **options
+        Passed to :func:`reconstruct_image` (``basis``, ``lam``, ``max_iter``, ``model``, ...).
+
+    Returns
+    -------
+    recon : ndarray
+        As returned by :func:`reconstruct_image`.
+    quality : dict
+        ``psnr`` (dB) and ``ssim`` on the [0, 255] scale, ``time`` (s, reconstruction only),
+        ``ratio``, ``method``, ``block_size``, ``matrix``, ``n_measurements``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.tile(np.linspace(0, 1, 32), (32, 1))
+    >>> rec, q = compressive_image(img, 1.0, method="bcs_spl", block_size=16, rng=0, max_iter=2)
+    >>> q["psnr"] > 60
+    True
+    """
+    meas = measure_image(image, ratio, block_size=block_size, matrix=matrix, rng=rng)
+    t0 = time.perf_counter()
+    rec = reconstruct_image(meas, method=method, **options)
+    elapsed = time.perf_counter() - t0
+    q = image_quality(image, rec)
+    q.update(time=elapsed, ratio=float(ratio), method=method, block_size=meas.block_size,
+             matrix=meas.matrix, n_measurements=meas.n_measurements)
+    return rec, q

@@ -1,0 +1,282 @@
+"""Numba kernels of the LARS-lasso homotopy (exact LASSO solutions).
+
+Everything is expressed with the Gram matrix ``G = A^T A`` and the
+correlations ``c0 = A^T y``, so one signal costs ``O(n |S|)`` per breakpoint
+(``S`` the active set) and the batch runs in parallel over chunks of signals,
+each chunk with its own scratch memory. The active-set system
+``G_SS d = s_S`` is solved with a Cholesky factor updated when a variable
+enters and rebuilt when one leaves (rare).
+
+Status codes: 0 reached ``lam``; 1 stopped at ``max_steps``; 2 a variable
+could not enter because it was (numerically) dependent on the active set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .._config import JIT, JIT_PARALLEL
+
+
+@njit(**JIT)
+def _chol_add(G, act, p, j, L):
+    """Append variable ``j`` as row ``p`` of the Cholesky factor of ``G[act, act]``; False if dependent."""
+    s2 = 0.0
+    for q in range(p):
+        s = G[act[q], j]
+        for r in range(q):
+            s -= L[q, r] * L[p, r]
+        v = s / L[q, q]
+        L[p, q] = v
+        s2 += v * v
+    diag = G[j, j] - s2
+    if not (diag > 1e-10 * G[j, j]):
+        return False
+    L[p, p] = np.sqrt(diag)
+    return True
+
+
+@njit(**JIT)
+def _chol_solve(L, p, b, z, out):
+    """Solve ``L L^T out = b`` for the leading ``p x p`` block."""
+    for q in range(p):
+        s = b[q]
+        for r in range(q):
+            s -= L[q, r] * z[r]
+        z[q] = s / L[q, q]
+    _back_solve(L, p, z, out)
+
+
+@njit(**JIT)
+def _back_solve(L, p, z, out):
+    """Solve ``L^T out = z`` for the leading ``p x p`` block (row-oriented access of ``L``)."""
+    for q in range(p):
+        out[q] = z[q]
+    for q in range(p - 1, -1, -1):
+        v = out[q] / L[q, q]
+        out[q] = v
+        for r in range(q):
+            out[r] -= L[q, r] * v
+
+
+@njit(**JIT)
+def _gemv_rows(GS, d, p, a):
+    """``a = d[:p] @ GS[:p]``, four rows per pass over ``a``."""
+    n = a.shape[0]
+    for j in range(n):
+        a[j] = 0.0
+    q = 0
+    while q + 4 <= p:
+        d0, d1, d2, d3 = d[q], d[q + 1], d[q + 2], d[q + 3]
+        g0, g1, g2, g3 = GS[q], GS[q + 1], GS[q + 2], GS[q + 3]
+        for j in range(n):
+            a[j] += d0 * g0[j] + d1 * g1[j] + d2 * g2[j] + d3 * g3[j]
+        q += 4
+    while q < p:
+        dq = d[q]
+        g0 = GS[q]
+        for j in range(n):
+            a[j] += dq * g0[j]
+        q += 1
+
+
+@njit(**JIT)
+def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, rhs, flag, record, path_lam, path_x):
+    """LARS-lasso homotopy for one signal; writes ``x`` and returns ``(n_steps, status)``.
+
+    ``flag[j]``: 1 active, 2 blocked (dependent), 0 free. Scratch arrays are
+    overwritten. With ``record``, breakpoints go to ``path_lam``/``path_x``.
+    """
+    n = G.shape[0]
+    pmax = L.shape[0]
+    for j in range(n):
+        c[j] = c0[j]
+        x[j] = 0.0
+        flag[j] = 0
+    lam_cur = 0.0
+    j0 = -1
+    for j in range(n):
+        v = c[j] if nonneg else abs(c[j])
+        if v > lam_cur:
+            lam_cur = v
+            j0 = j
+    n_rec = 0
+    if record:
+        path_lam[0] = max(lam_cur, lam)
+        for j in range(n):
+            path_x[0, j] = 0.0
+        n_rec = 1
+    if lam_cur <= lam:
+        return 0, 0, n_rec
+    status = 0
+    p = 0
+    if not _chol_add(G, act, 0, j0, L):
+        return 0, 2, n_rec
+    act[0] = j0
+    GS[0, :] = G[j0]
+    signs[0] = 1.0 if c[j0] > 0 else -1.0
+    flag[j0] = 1
+    p = 1
+    dropped = -1
+    steps = 0
+    nz = 0
+    AB = np.zeros((2, n))  # directions of this and the previous step (c -= gprev * b is applied lazily)
+    cur = 0
+    b = AB[1]
+    gprev = 0.0
+    while True:
+        if steps >= max_steps:
+            status = 1
+            break
+        for q in range(nz, p):  # z = L^{-1} s: rows of L before nz are unchanged
+            v = signs[q]
+            for r in range(q):
+                v -= L[q, r] * z[r]
+            z[q] = v / L[q, q]
+        nz = p
+        _back_solve(L, p, z, d)
+        a = AB[cur]
+        b = AB[1 - cur]
+        _gemv_rows(GS, d, p, a)
+        gamma = lam_cur - lam
+        event = 0
+        who = -1
+        if p < pmax:
+            for j in range(n):
+                cj = c[j] - gprev * b[j]
+                c[j] = cj
+                if flag[j] != 0 or j == dropped:
+                    continue
+                aj = a[j]
+                if aj < 1.0:
+                    g = (lam_cur - cj) / (1.0 - aj)
+                    if 0.0 < g < gamma:
+                        gamma = g
+                        event = 1
+                        who = j
+                if not nonneg and aj > -1.0:
+                    g = (lam_cur + cj) / (1.0 + aj)
+                    if 0.0 < g < gamma:
+                        gamma = g
+                        event = 1
+                        who = j
+        for q in range(p):
+            xq = x[act[q]]
+            if xq * d[q] < 0.0:
+                g = -xq / d[q]
+                if g < gamma:
+                    gamma = g
+                    event = 2
+                    who = q
+        # move along the path
+        for q in range(p):
+            x[act[q]] += gamma * d[q]
+        if p >= pmax:  # no scan happened: apply the pending update now
+            for j in range(n):
+                c[j] -= gprev * b[j]
+        lam_cur -= gamma
+        steps += 1
+        gprev = gamma
+        cur = 1 - cur
+        b = AB[1 - cur]
+        if event == 0:
+            lam_cur = lam
+            break
+        if event == 2:
+            jd = act[who]
+            x[jd] = 0.0
+            flag[jd] = 0
+            for q in range(who, p - 1):
+                act[q] = act[q + 1]
+                signs[q] = signs[q + 1]
+                GS[q, :] = GS[q + 1]
+            p -= 1
+            for q in range(who, p):  # rebuild the factor below the removed row (drops are rare)
+                _chol_add(G, act, q, act[q], L)
+            nz = who
+            dropped = jd
+        else:
+            if _chol_add(G, act, p, who, L):
+                act[p] = who
+                GS[p, :] = G[who]
+                if nonneg:
+                    signs[p] = 1.0
+                else:
+                    signs[p] = 1.0 if c[who] - gprev * b[who] > 0 else -1.0
+                flag[who] = 1
+                p += 1
+                dropped = -1
+            else:
+                flag[who] = 2
+                status = 2
+        if record and n_rec < path_lam.shape[0]:
+            path_lam[n_rec] = lam_cur
+            for j in range(n):
+                path_x[n_rec, j] = x[j]
+            n_rec += 1
+        if p == 0:  # everything dropped out: restart from the correlations
+            for j in range(n):
+                c[j] -= gprev * b[j]
+            gprev = 0.0
+            lam_best = 0.0
+            j0 = -1
+            for j in range(n):
+                v = c[j] if nonneg else abs(c[j])
+                if flag[j] == 0 and v > lam_best:
+                    lam_best = v
+                    j0 = j
+            if j0 < 0 or lam_best <= lam:
+                lam_cur = lam
+                break
+            _chol_add(G, act, 0, j0, L)
+            act[0] = j0
+            GS[0, :] = G[j0]
+            nz = 0
+            signs[0] = 1.0 if c[j0] > 0 else -1.0
+            flag[j0] = 1
+            p = 1
+    # polish: solve G_SS x_S = c0_S - lam s_S exactly when the path reached lam
+    if status != 1 and p > 0:
+        for q in range(p):
+            rhs[q] = c0[act[q]] - lam * signs[q]
+        _chol_solve(L, p, rhs, z, d)
+        ok = True
+        for q in range(p):
+            if d[q] * signs[q] < 0.0:
+                ok = False
+        if ok:
+            for q in range(p):
+                x[act[q]] = d[q]
+    if record and n_rec < path_lam.shape[0] and path_lam[n_rec - 1] > lam:
+        path_lam[n_rec] = lam
+        for j in range(n):
+            path_x[n_rec, j] = x[j]
+        n_rec += 1
+    return steps, status, n_rec
+
+
+@njit(**JIT_PARALLEL)
+def _lars_batch(G, C0, lams, nonneg, max_steps, pmax, n_chunks, X, n_steps, status):
+    """Run :func:`_lars_one` on every row of ``C0`` (parallel over chunks of rows)."""
+    k, n = C0.shape
+    for ch in prange(n_chunks):
+        lo = (ch * k) // n_chunks
+        hi = ((ch + 1) * k) // n_chunks
+        c = np.empty(n)
+        a = np.empty(n)
+        L = np.empty((pmax, pmax))
+        GS = np.empty((pmax, n))
+        act = np.empty(pmax, dtype=np.int64)
+        signs = np.empty(pmax)
+        d = np.empty(pmax)
+        z = np.empty(pmax)
+        rhs = np.empty(pmax)
+        flag = np.empty(n, dtype=np.int8)
+        path_lam = np.empty(0)
+        path_x = np.empty((0, n))
+        for i in range(lo, hi):
+            s, st, _ = _lars_one(G, C0[i], lams[i], nonneg, max_steps, X[i], c, a, L, GS, act, signs, d, z, rhs,
+                                 flag, False, path_lam, path_x)
+            n_steps[i] = s
+            status[i] = st

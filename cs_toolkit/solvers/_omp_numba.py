@@ -1,0 +1,257 @@
+"""Numba kernels of orthogonal matching pursuit (OMP).
+
+Two per-signal kernels, each with a serial range driver and a ``prange``
+driver over blocks of signals (one thread = contiguous signals, workspaces
+allocated once per block):
+
+* ``_omp_gram_*`` -- Batch-OMP (Rubinstein, Zibulevsky & Elad, 2008). Works
+  only with the Gram matrix ``G = A^T A`` and the correlations ``A^T y``.
+* ``_omp_qr_*`` -- OMP on ``A`` itself, for few signals or when ``G`` is too
+  large: modified Gram-Schmidt on the selected atoms, i.e. a progressive
+  Cholesky factor ``R^T R = A_I^T A_I`` built in measurement space.
+
+Status codes written per signal: 0 = ``kmax`` atoms selected, 1 = the next
+atom was (numerically) dependent on the selected ones, 2 = error target met,
+3 = residual exhausted (all correlations numerically zero).
+
+Batch-OMP bookkeeping (derived from the paper's Algorithm 5)
+-------------------------------------------------------------
+Let ``I`` be the selected atoms, ``L`` the Cholesky factor of ``G[I, I]`` and
+``U = G[:, I] L^{-T}`` (stored as rows, ``U[t]`` has length ``n``). Then
+``G[:, I] gamma_I = U z`` with ``z = L^{-1} alpha0_I``, so the correlations of
+the residual are ``alpha = alpha0 - U z``. Adding atom ``i`` with
+``w = L^{-1} G[I, i]``: since ``U L^T = G[:, I]``, row ``i`` of ``U`` is ``w``,
+the new diagonal is ``sqrt(G_ii - w.w)``, the new row of ``U`` is
+``(G[i] - U^T w) / L_ss`` and the new entry of ``z`` is ``alpha_i / L_ss``
+(``alpha_i = alpha0_i - w.z``). The squared residual is
+``||y||^2 - ||z||^2`` (the paper's ``eps_k = ||y||^2 - <gamma, alpha0_I>``),
+so each step costs ``O(n |I|)`` with no triangular solve; ``gamma = L^{-T} z``
+is solved once at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .._config import JIT, JIT_PARALLEL
+
+
+@njit(**JIT)
+def _argmax_abs(v):  # pragma: no cover - compiled
+    best = 0
+    amax = abs(v[0])
+    for j in range(1, v.shape[0]):
+        a = abs(v[j])
+        if a > amax:
+            amax = a
+            best = j
+    return best, amax
+
+
+@njit(**JIT)
+def _back_substitute(L, z, s, idx, gamma, xrow):  # pragma: no cover - compiled
+    """Solve ``L[:s, :s]^T gamma = z[:s]`` and scatter into ``xrow[idx]``."""
+    for t in range(s - 1, -1, -1):
+        acc = z[t]
+        for q in range(t + 1, s):
+            acc -= L[q, t] * gamma[q]
+        gamma[t] = acc / L[t, t]
+        xrow[idx[t]] = gamma[t]
+
+
+@njit(**JIT)
+def _omp_gram_one(G, alpha, y2, kmax, tol, use_tol, rel_stop, rel_dep, U, L, idx, z, gamma, xrow, hist):
+    """Batch-OMP for one signal. ``alpha`` holds ``A^T y`` on entry (overwritten)."""  # pragma: no cover
+    n = alpha.shape[0]
+    eps = y2
+    if use_tol and eps <= tol:
+        return 0, 2, eps
+    best, amax = _argmax_abs(alpha)
+    thresh = amax * rel_stop
+    rec = hist.shape[0] > 0
+    s = 0
+    status = 0
+    while s < kmax:
+        if amax <= thresh or amax == 0.0:
+            status = 3
+            break
+        i = best
+        gii = G[i, i]
+        d = gii
+        for t in range(s):
+            w = U[t, i]
+            L[s, t] = w
+            d -= w * w
+        if not d > rel_dep * gii:
+            status = 1
+            break
+        lss = np.sqrt(d)
+        L[s, s] = lss
+        zs = alpha[i] / lss
+        z[s] = zs
+        u = U[s]
+        Gi = G[i]
+        for j in range(n):
+            u[j] = Gi[j]
+        for t in range(s):
+            wt = L[s, t]
+            ut = U[t]
+            for j in range(n):
+                u[j] -= wt * ut[j]
+        for j in range(n):
+            uj = u[j] / lss
+            u[j] = uj
+            alpha[j] -= zs * uj
+        idx[s] = i
+        s += 1
+        for t in range(s):
+            alpha[idx[t]] = 0.0
+        eps -= float(zs) * float(zs)
+        if rec:
+            hist[s - 1] = eps
+        if use_tol and eps <= tol:
+            status = 2
+            break
+        best, amax = _argmax_abs(alpha)
+    _back_substitute(L, z, s, idx, gamma, xrow)
+    return s, status, eps
+
+
+@njit(**JIT)
+def _omp_gram_range(G, AtY, y2, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H, start, stop):
+    """Batch-OMP on signals ``start:stop`` (serial); workspaces allocated once."""  # pragma: no cover
+    n = G.shape[0]
+    kw = max(kmax, 1)
+    alpha = np.empty(n, G.dtype)
+    U = np.empty((kw, n), G.dtype)
+    L = np.zeros((kw, kw), G.dtype)
+    idx = np.zeros(kw, np.int64)
+    z = np.empty(kw, G.dtype)
+    gamma = np.empty(kw, G.dtype)
+    rec = H.shape[1] > 0
+    for sig in range(start, stop):
+        row = AtY[sig]
+        for j in range(n):
+            alpha[j] = row[j]
+        h = H[sig] if rec else H[0]
+        s, st, e = _omp_gram_one(G, alpha, y2[sig], kmax, tol, use_tol, rel_stop, rel_dep,
+                                 U, L, idx, z, gamma, X[sig], h)
+        n_iter[sig] = s
+        status[sig] = st
+        resid2[sig] = e
+
+
+@njit(**JIT_PARALLEL)
+def _omp_gram_batch(G, AtY, y2, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H, block):
+    """Batch-OMP over all rows of ``AtY``, ``prange`` over blocks of ``block`` signals."""  # pragma: no cover
+    N = AtY.shape[0]
+    nb = (N + block - 1) // block
+    for b in prange(nb):
+        _omp_gram_range(G, AtY, y2, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
+                        b * block, min(N, (b + 1) * block))
+
+
+@njit(**JIT)
+def _omp_qr_one(A, y, kmax, tol, use_tol, rel_stop, rel_dep, Q, L, idx, z, gamma, r, alpha, xrow, hist):
+    """OMP for one signal on ``A`` (m, n) by modified Gram-Schmidt; ``L[s, t] = <q_t, a_i>``."""  # pragma: no cover
+    m, n = A.shape
+    eps = 0.0
+    for p in range(m):
+        r[p] = y[p]
+        eps += float(y[p]) * float(y[p])
+    if use_tol and eps <= tol:
+        return 0, 2, eps
+    rec = hist.shape[0] > 0
+    thresh = -1.0
+    s = 0
+    status = 0
+    while s < kmax:
+        # correlations alpha = A^T r, as row axpys (contiguous rows of A)
+        for j in range(n):
+            alpha[j] = 0.0
+        for p in range(m):
+            rp = r[p]
+            Ap = A[p]
+            for j in range(n):
+                alpha[j] += rp * Ap[j]
+        for t in range(s):
+            alpha[idx[t]] = 0.0
+        i, amax = _argmax_abs(alpha)
+        if s == 0:
+            thresh = amax * rel_stop
+        if amax <= thresh or amax == 0.0:
+            status = 3
+            break
+        q = Q[s]
+        a2 = 0.0
+        for p in range(m):
+            v = A[p, i]
+            q[p] = v
+            a2 += float(v) * float(v)
+        for t in range(s):
+            qt = Q[t]
+            w = 0.0
+            for p in range(m):
+                w += float(qt[p]) * float(q[p])
+            L[s, t] = w
+            for p in range(m):
+                q[p] -= w * qt[p]
+        d = 0.0
+        for p in range(m):
+            d += float(q[p]) * float(q[p])
+        if not d > rel_dep * a2:
+            status = 1
+            break
+        lss = np.sqrt(d)
+        L[s, s] = lss
+        zs = 0.0
+        for p in range(m):
+            q[p] = q[p] / lss
+            zs += float(q[p]) * float(r[p])
+        z[s] = zs
+        eps = 0.0
+        for p in range(m):
+            r[p] -= zs * q[p]
+            eps += float(r[p]) * float(r[p])
+        idx[s] = i
+        s += 1
+        if rec:
+            hist[s - 1] = eps
+        if use_tol and eps <= tol:
+            status = 2
+            break
+    _back_substitute(L, z, s, idx, gamma, xrow)
+    return s, status, eps
+
+
+@njit(**JIT)
+def _omp_qr_range(A, Y, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H, start, stop):
+    """OMP on ``A`` for signals ``start:stop`` (serial); workspaces allocated once."""  # pragma: no cover
+    m, n = A.shape
+    kw = max(kmax, 1)
+    Q = np.empty((kw, m), A.dtype)
+    L = np.zeros((kw, kw), A.dtype)
+    idx = np.zeros(kw, np.int64)
+    z = np.empty(kw, A.dtype)
+    gamma = np.empty(kw, A.dtype)
+    r = np.empty(m, A.dtype)
+    alpha = np.empty(n, A.dtype)
+    rec = H.shape[1] > 0
+    for sig in range(start, stop):
+        h = H[sig] if rec else H[0]
+        s, st, e = _omp_qr_one(A, Y[sig], kmax, tol, use_tol, rel_stop, rel_dep, Q, L, idx, z, gamma,
+                               r, alpha, X[sig], h)
+        n_iter[sig] = s
+        status[sig] = st
+        resid2[sig] = e
+
+
+@njit(**JIT_PARALLEL)
+def _omp_qr_batch(A, Y, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H, block):
+    """OMP on ``A`` over all rows of ``Y``, ``prange`` over blocks of ``block`` signals."""  # pragma: no cover
+    N = Y.shape[0]
+    nb = (N + block - 1) // block
+    for b in prange(nb):
+        _omp_qr_range(A, Y, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
+                      b * block, min(N, (b + 1) * block))

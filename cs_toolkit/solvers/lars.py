@@ -1,0 +1,165 @@
+"""Exact LASSO solutions by the LARS-lasso homotopy (Osborne et al. 2000; Efron et al. 2004)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from .._validation import check_int
+from ..exceptions import ConvergenceWarning, DependentAtomsWarning, ValidationError
+from ._lars_numba import _lars_batch, _lars_one
+from ._registry import register_solver
+from .ista import SolverInfo, _check_lam, _prepare
+
+__all__ = ["lars", "LassoPath"]
+
+
+@dataclass
+class LassoPath:
+    """Breakpoints of the LASSO path of one signal.
+
+    Attributes
+    ----------
+    lambdas : ndarray of shape (n_breakpoints,)
+        Decreasing penalties, from ``||A^T y||_inf`` down to ``lam``.
+    coefs : ndarray of shape (n_breakpoints, n)
+        Solution at each breakpoint; the path is linear in between.
+    """
+
+    lambdas: np.ndarray
+    coefs: np.ndarray
+
+
+@register_solver(
+    "lars",
+    kind="convex",
+    sparsity_param=None,
+    operator_ok=False,
+    summary="exact LASSO 1/2||Ax-y||^2 + lam||x||_1 by the LARS-lasso homotopy",
+)
+def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_info=False):
+    """Exact LASSO solution by the LARS-lasso homotopy.
+
+    Parameters
+    ----------
+    A : ndarray of shape (m, n)
+        Sensing matrix or dictionary (dense; use ``op.to_dense()`` for an operator).
+    Y : ndarray of shape (m,) or (n_signals, m)
+        Measurements, one signal per row.
+    lam : float or ndarray of shape (n_signals,)
+        Non-negative l1 penalty, shared or one per signal.
+    max_iter : int, optional
+        Maximum number of path steps (variables entering or leaving) per signal;
+        default ``8 * min(m, n)``.
+    nonneg : bool, default False
+        Add the constraint ``x >= 0`` (the positive lasso path).
+    return_path : bool, default False
+        Also return the :class:`LassoPath` breakpoints (one signal only).
+    return_info : bool, default False
+        Also return a :class:`SolverInfo` (``n_iter`` counts path steps).
+
+    Returns
+    -------
+    X : ndarray of shape (n,) or (n_signals, n)
+        Codes, of the dtype of the inputs (computed in float64).
+    path : LassoPath
+        Only with ``return_path=True``.
+    info : SolverInfo
+        Only with ``return_info=True`` (after ``path`` when both are asked).
+
+    Raises
+    ------
+    ValidationError
+        Shape mismatch, non-finite values, negative ``lam``, an operator for ``A``,
+        ``return_path`` with several signals.
+
+    Warns
+    -----
+    ConvergenceWarning
+        ``max_iter`` steps were not enough to reach ``lam``.
+    DependentAtomsWarning
+        A variable could not enter because it is dependent on the active ones.
+
+    See Also
+    --------
+    fista : first-order solver of the same problem, also for operators.
+
+    Notes
+    -----
+    Minimises ``1/2 ||A x - y||_2^2 + lam ||x||_1`` by following the piecewise-linear
+    solution path from ``lam_max = ||A^T y||_inf`` down to ``lam``, adding the variable
+    whose correlation reaches the current penalty and removing an active variable
+    whose coefficient crosses zero (the lasso modification of Efron et al. 2004).
+    Everything works on ``G = A^T A`` and ``A^T y`` (computed once by BLAS); the
+    active-set Cholesky factor is extended by one row per entering variable. The
+    final coefficients are re-solved exactly from the active set and signs.
+    scikit-learn's ``Lasso(alpha)`` minimises the objective divided by ``m``: ``alpha = lam / m``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> lars(A, np.array([3.0, 0.5]), lam=1.0)
+    array([2., 0.])
+    """
+    t0 = time.perf_counter()
+    A, Y2, was_1d, dtype = _prepare(A, Y, allow_operator=False)
+    k = Y2.shape[0]
+    m, n = A.shape
+    lam_arr = _check_lam(lam, k)
+    if max_iter is None:
+        max_iter = 8 * min(m, n)
+    max_iter = check_int("max_iter", max_iter, low=1)
+    if return_path and k != 1:
+        raise ValidationError(f"return_path=True needs a single signal, got Y of shape {np.shape(Y)}.")
+    A64 = A.astype(np.float64, copy=False)
+    G = A64.T @ A64
+    C0 = np.ascontiguousarray(Y2.astype(np.float64, copy=False) @ A64)
+    pmax = min(m, n)
+    X = np.zeros((k, n))
+    n_steps = np.zeros(k, dtype=np.int64)
+    status = np.zeros(k, dtype=np.int64)
+    path = None
+    if return_path:
+        c, a = np.empty(n), np.empty(n)
+        L = np.empty((pmax, pmax))
+        GS = np.empty((pmax, n))
+        act = np.empty(pmax, dtype=np.int64)
+        signs, d, z, rhs = (np.empty(pmax) for _ in range(4))
+        flag = np.empty(n, dtype=np.int8)
+        path_lam = np.empty(max_iter + 2)
+        path_x = np.empty((max_iter + 2, n))
+        s, st, n_rec = _lars_one(G, C0[0], lam_arr[0], nonneg, max_iter, X[0], c, a, L, GS, act, signs, d, z, rhs,
+                                 flag, True, path_lam, path_x)
+        n_steps[0], status[0] = s, st
+        path = LassoPath(path_lam[:n_rec].astype(dtype), path_x[:n_rec].astype(dtype))
+    else:
+        n_chunks = max(1, min(k, 4 * numba.get_num_threads()))
+        _lars_batch(G, C0, lam_arr, nonneg, max_iter, pmax, n_chunks, X, n_steps, status)
+    if np.any(status == 1):
+        warnings.warn(
+            f"lars stopped at max_iter={max_iter} path steps before reaching lam for "
+            f"{int(np.sum(status == 1))} of {k} signal(s); increase max_iter.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    if np.any(status == 2):
+        warnings.warn(
+            f"lars: some variables could not enter the active set for {int(np.sum(status == 2))} of {k} "
+            f"signal(s) because they are linearly dependent on it; the result may not be optimal.",
+            DependentAtomsWarning,
+            stacklevel=2,
+        )
+    Xo = X.astype(dtype)
+    out = Xo[0] if was_1d else Xo
+    res = [out]
+    if return_path:
+        res.append(path)
+    if return_info:
+        res.append(SolverInfo(n_iter=n_steps, converged=status != 1, elapsed=time.perf_counter() - t0,
+                              diverged=np.zeros(k, dtype=bool)))
+    return res[0] if len(res) == 1 else tuple(res)

@@ -1,0 +1,447 @@
+"""Tests of cs_toolkit.learned: unrolled networks, gradients, training, model files, CLI."""
+
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from cs_toolkit.exceptions import DTypeError, ModelFileError, ModelMismatchError, ValidationError
+from cs_toolkit.learned import (
+    ALISTA,
+    LISTA,
+    LISTA_CP,
+    LISTA_CPSS,
+    MODEL_KINDS,
+    ArraySource,
+    SyntheticSource,
+    UnrolledFISTA,
+    alista_weights,
+    fista_momentum,
+    load_model,
+    make_model,
+    make_schedule,
+    nmse_db,
+    nmse_per_layer,
+    train,
+    train_reconstructor,
+)
+from cs_toolkit.learned.lista import _shrink
+
+M, N = 20, 40
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _matrix(seed=0, m=M, n=N):
+    A = np.random.default_rng(seed).standard_normal((m, n)) / np.sqrt(m)
+    return A / np.linalg.norm(A, axis=0)
+
+
+def _problem(seed=1, n_signals=30, A=None, p=0.1, dtype=np.float64):
+    A = _matrix() if A is None else A
+    return SyntheticSource(A, p=p, dtype=dtype).sample(n_signals, rng=seed)
+
+
+def _naive_ista(A, Y, lam, step, K):
+    """Loop-level ISTA from zero, one signal at a time; returns every iterate."""
+    out = np.zeros((K,) + (Y.shape[0], A.shape[1]))
+    for i, y in enumerate(Y):
+        x = np.zeros(A.shape[1])
+        for k in range(K):
+            v = x + step * (A.T @ (y - A @ x))
+            x = np.array([np.sign(a) * max(abs(a) - step * lam, 0.0) for a in v])
+            out[k, i] = x
+    return out
+
+
+def _naive_fista(A, Y, lam, step, K):
+    out = np.zeros((K,) + (Y.shape[0], A.shape[1]))
+    for i, y in enumerate(Y):
+        x = z = np.zeros(A.shape[1])
+        s = 1.0
+        for k in range(K):
+            v = z + step * (A.T @ (y - A @ z))
+            xn = np.sign(v) * np.maximum(np.abs(v) - step * lam, 0.0)
+            sn = (1 + np.sqrt(1 + 4 * s * s)) / 2
+            z = xn + (s - 1) / sn * (xn - x)
+            x, s = xn, sn
+            out[k, i] = x
+    return out
+
+
+# ----------------------------------------------------------------------------- initialisation
+@pytest.mark.parametrize("cls", [LISTA, LISTA_CP])
+def test_untrained_network_from_ista_reproduces_ista_iterations(cls):
+    A = _matrix()
+    Y, _ = _problem()
+    lam, K = 0.05, 6
+    step = 1.0 / np.linalg.norm(A, 2) ** 2
+    net = LISTA.from_ista(A, lam=lam, n_layers=K, dtype=np.float64) if cls is LISTA else cls(
+        A, K, lam=lam, dtype=np.float64)
+    outs = net.forward(Y, return_all=True)
+    ref = _naive_ista(A, Y, lam, step, K)
+    for k in range(K):
+        np.testing.assert_allclose(outs[k], ref[k], rtol=1e-10, atol=1e-12)
+
+
+def test_untrained_lista_matches_the_solvers_ista():
+    solvers = pytest.importorskip("cs_toolkit.solvers.ista")
+    A = _matrix()
+    Y, _ = _problem()
+    step = 1.0 / np.linalg.norm(A, 2) ** 2
+    net = LISTA.from_ista(A, lam=0.05, n_layers=7, step=step, dtype=np.float64)
+    X = solvers.ista(A, Y, lam=0.05, step=step, max_iter=7, tol=0)
+    X = X[0] if isinstance(X, tuple) else X
+    np.testing.assert_allclose(net.forward(Y), X, rtol=1e-9, atol=1e-11)
+
+
+def test_untrained_unrolled_fista_reproduces_fista_iterations():
+    A = _matrix()
+    Y, _ = _problem()
+    net = UnrolledFISTA(A, 8, lam=0.05, dtype=np.float64)
+    outs = net.forward(Y, return_all=True)
+    ref = _naive_fista(A, Y, 0.05, net.step, 8)
+    for k in range(8):
+        np.testing.assert_allclose(outs[k], ref[k], rtol=1e-10, atol=1e-12)
+    assert fista_momentum(3)[0] == 0.0
+
+
+def test_alista_weights_solve_the_constrained_problem():
+    A = _matrix(3)
+    W = alista_weights(A)
+    np.testing.assert_allclose(np.diag(W.T @ A), 1.0, atol=1e-10)
+    for i in (0, 7, N - 1):  # KKT system of min ||A^T w||^2 s.t. a_i^T w = 1
+        a = A[:, i]
+        K = np.block([[2 * A @ A.T, a[:, None]], [a[None, :], np.zeros((1, 1))]])
+        rhs = np.zeros(M + 1)
+        rhs[-1] = 1.0
+        np.testing.assert_allclose(W[:, i], np.linalg.solve(K, rhs)[:M], rtol=1e-7, atol=1e-10)
+
+
+def test_support_selection_passes_the_largest_entries_unshrunk():
+    V = np.array([[5.0, -4.0, 0.5, -0.2, 3.0], [0.1, 0.2, -0.3, 0.05, 0.0]])
+    X, active, shrunk = _shrink(V, 0.25, k=2)
+    np.testing.assert_allclose(X[0], [5.0, -4.0, 0.25, 0.0, 2.75])
+    np.testing.assert_allclose(X[1], [0.0, 0.0, -0.3, 0.0, 0.0])  # -0.3 selected and above theta
+    assert active.sum() == 5 and shrunk.sum() == 2
+    X0, _, _ = _shrink(V, 0.25, k=0)
+    np.testing.assert_allclose(X0[0], [4.75, -3.75, 0.25, 0.0, 2.75])
+
+
+def test_cpss_selects_an_increasing_percentage():
+    net = LISTA_CPSS(_matrix(n=200, m=50), 16)
+    ks = [net._k(t) for t in range(16)]
+    assert ks[0] == round(1.2 * 2) and ks[-1] == 26 and ks == sorted(ks)
+    assert LISTA_CP(_matrix(), 3)._k(2) == 0
+
+
+# ----------------------------------------------------------------------------- gradients
+def _perturbed(kind, rng, T=4):
+    net = make_model(kind, _matrix(), T, dtype=np.float64, lam=0.1)
+    for v in net.parameters().values():
+        v += 0.05 * rng.standard_normal(v.shape) * np.abs(v).mean()
+    return net
+
+
+@pytest.mark.parametrize("kind", list(MODEL_KINDS))
+def test_gradients_match_central_differences(kind, rng):
+    net = _perturbed(kind, rng)
+    Y, X = _problem(seed=2, n_signals=25, p=0.2)
+    for first, depth in ((0, 4), (2, 3)):
+        loss, grads = net.loss_and_grad(Y, X, n_layers=depth, first_layer=first)
+        for name, P in net.parameters().items():
+            assert grads[name].shape == P.shape
+            assert not np.any(grads[name][depth:]) and not np.any(grads[name][:first])
+            for _ in range(2):
+                d = np.zeros_like(P)
+                d[first:depth] = rng.standard_normal(d[first:depth].shape)
+                orig, eps = P.copy(), 1e-6
+                P[:] = orig + eps * d
+                lp, _ = net.loss_and_grad(Y, X, n_layers=depth)
+                P[:] = orig - eps * d
+                lm, _ = net.loss_and_grad(Y, X, n_layers=depth)
+                P[:] = orig
+                fd = (lp - lm) / (2 * eps)
+                an = float(np.sum(grads[name] * d))
+                assert abs(fd - an) <= 1e-5 * max(abs(fd), 1e-3), (kind, name, fd, an)
+
+
+def test_loss_is_half_mean_squared_error():
+    net = make_model("alista", _matrix(), 3, dtype=np.float64)
+    Y, X = _problem()
+    loss, _ = net.loss_and_grad(Y, X)
+    assert loss == pytest.approx(0.5 * np.sum((net.forward(Y) - X) ** 2) / len(Y), rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- training
+def _short_train(net, seed=0, **kw):
+    src = SyntheticSource(_matrix(), p=0.1, dtype=net.dtype)
+    opts = dict(lr=5e-3, max_steps=60, patience=30, eval_every=10, n_val=300, rng=seed)
+    opts.update(kw)
+    return train(net, src, **opts)
+
+
+@pytest.mark.parametrize("kind", ["alista", "lista_cpss"])
+def test_training_beats_the_untrained_network_and_ista(kind):
+    A, T = _matrix(), 4
+    net = make_model(kind, A, T)
+    Yv, Xv = SyntheticSource(A, p=0.1).sample(300, rng=99)
+    before = nmse_db(net.forward(Yv), Xv)
+    ista_net = LISTA.from_ista(A, lam=0.1, n_layers=T)
+    hist = _short_train(net, validation=(Yv, Xv))
+    after = nmse_db(net.forward(Yv), Xv)
+    assert after < before - 1.0
+    assert after < nmse_db(ista_net.forward(Yv), Xv) - 1.0
+    assert len(hist.stages) == 3 * T and hist.total_time_s > 0
+    np.testing.assert_allclose(hist.val_nmse_db, nmse_per_layer(net, Yv, Xv))
+    assert hist.val_nmse_db[-1] < hist.val_nmse_db[0]
+
+
+def test_layerwise_schedule_structure():
+    st = make_schedule(2, lr=1e-3)
+    assert [(s.depth, s.first) for s in st] == [(1, 0), (1, 0), (1, 0), (2, 1), (2, 0), (2, 0)]
+    np.testing.assert_allclose([s.lr for s in st], [1e-3, 2e-4, 2e-5, 1e-3, 2e-4, 2e-5])
+    joint = make_schedule(3, schedule="joint")
+    assert [(s.depth, s.first) for s in joint] == [(3, 0)] * 3
+
+
+def test_layer_alone_stage_leaves_other_layers_untouched():
+    net = make_model("lista_cp", _matrix(), 3)
+    W0 = net.parameters()["W"].copy()
+    _short_train(net, refine=(), max_steps=10)  # only the "layer t alone" stages
+    W1 = net.parameters()["W"]
+    assert not np.array_equal(W0[2], W1[2])
+
+
+def test_training_is_reproducible_from_rng_and_calls_back(capsys):
+    calls = []
+    a, b = make_model("fista", _matrix(), 2), make_model("fista", _matrix(), 2)
+    _short_train(a, seed=5, max_steps=20, callback=lambda st, step, met: calls.append((st.depth, step, met)))
+    _short_train(b, seed=5, max_steps=20, verbose=True)
+    for k in a.parameters():
+        np.testing.assert_array_equal(a.parameters()[k], b.parameters()[k])
+    assert calls and set(calls[0][2]) == {"stage", "step", "loss", "val_nmse_db", "lr"}
+    out = capsys.readouterr().out
+    assert "validation NMSE per layer" in out and "total training time" in out
+
+
+def test_array_source_and_train_reconstructor_with_a_dct_basis():
+    from scipy.fft import dct
+
+    rng = np.random.default_rng(3)
+    n = 16
+    Psi = dct(np.eye(n), norm="ortho", axis=0).T  # synthesis: s = Psi c
+    C = rng.standard_normal((200, n)) * (rng.random((200, n)) < 0.2)
+    S = C @ Psi.T
+    A = rng.standard_normal((10, n)) / np.sqrt(10)
+    src = ArraySource(S, A, Psi, val_fraction=0.2, rng=0)
+    Yv, Cv = src.validation_set()
+    assert Cv.shape == (40, n) and src.n_train == 160
+    np.testing.assert_allclose(Yv, (Cv @ Psi.T) @ A.T.astype(np.float32), rtol=1e-4, atol=1e-5)
+    model, hist = train_reconstructor(S, A, Psi, kind="alista", n_layers=3, rng=0, lr=5e-3, max_steps=20,
+                                      patience=10, eval_every=5)
+    Sr = model.reconstruct(S[:5] @ A.T)
+    assert Sr.shape == (5, n)
+    np.testing.assert_allclose(Sr, model.forward(S[:5] @ A.T) @ Psi.T, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValidationError, match="not square: pass codes"):
+        ArraySource(S, A, np.hstack([Psi, Psi]))
+
+
+# ----------------------------------------------------------------------------- save / load
+@pytest.mark.parametrize("kind", list(MODEL_KINDS))
+def test_save_load_round_trip_gives_identical_outputs(kind, tmp_path, rng):
+    net = _perturbed(kind, rng, T=3)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    back = load_model(path, A=_matrix())
+    assert type(back) is type(net) and back.dtype == net.dtype and back.n_layers == 3
+    Y, _ = _problem()
+    np.testing.assert_array_equal(back.forward(Y), net.forward(Y))
+
+
+def test_round_trip_with_a_dictionary_float32(tmp_path):
+    rng = np.random.default_rng(0)
+    A, D = rng.standard_normal((10, 30)), rng.standard_normal((30, 50))
+    net = ALISTA(A, 2, dictionary=D)
+    net.save(tmp_path / "d.npz")
+    back = load_model(tmp_path / "d.npz", A=A, dictionary=D)
+    Y = rng.standard_normal((4, 10)).astype(np.float32)
+    np.testing.assert_array_equal(back.reconstruct(Y), net.reconstruct(Y))
+    with pytest.raises(ModelMismatchError, match="another dictionary"):
+        load_model(tmp_path / "d.npz", dictionary=D + 1e-9)
+
+
+def test_load_refuses_a_model_for_another_matrix(tmp_path):
+    make_model("lista", _matrix(), 2).save(tmp_path / "m.npz")
+    with pytest.raises(ModelMismatchError, match="SHA-256 mismatch"):
+        load_model(tmp_path / "m.npz", A=_matrix(seed=9))
+    with pytest.raises(ModelMismatchError, match=r"shape \(20, 40\), got shape \(20, 41\)"):
+        load_model(tmp_path / "m.npz", A=_matrix(n=41))
+
+
+def _rewrite(src, dst, edit):
+    """Copy an npz, letting ``edit(dict)`` change its arrays."""
+    with np.load(src, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    edit(arrays)
+    np.savez(dst, **arrays)
+
+
+def _set_meta(arrays, **changes):
+    meta = json.loads(arrays["__metadata__"].tobytes())
+    meta.update(changes)
+    arrays["__metadata__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("case,match", [
+    ("truncated", "cannot be opened|Bad|Error"),
+    ("random_bytes", "cannot be opened"),
+    ("single_npy", "single array"),
+    ("missing_metadata", "'__metadata__' is missing"),
+    ("bad_json", "not valid JSON"),
+    ("unknown_kind", "unknown model kind 'resnet'"),
+    ("object_array", "Object arrays cannot be loaded"),
+    ("extra_key", "unexpected \\['evil'\\]"),
+    ("wrong_shape", "must have shape"),
+    ("nan_weights", "NaN or Inf"),
+    ("huge_dims", "n_layers"),
+    ("tampered_matrix", "does not match its SHA-256"),
+])
+def test_load_refuses_corrupted_or_hostile_files(case, match, tmp_path):
+    good = tmp_path / "good.npz"
+    make_model("lista_cp", _matrix(), 2).save(good)
+    bad = tmp_path / "bad.npz"
+    raw = good.read_bytes()
+    if case == "truncated":
+        bad.write_bytes(raw[: len(raw) // 2])
+    elif case == "random_bytes":
+        bad.write_bytes(np.random.default_rng(0).bytes(500))
+    elif case == "single_npy":
+        np.save(tmp_path / "bad.npy", np.zeros(3))
+        bad = tmp_path / "bad.npy"
+    elif case == "missing_metadata":
+        _rewrite(good, bad, lambda a: a.pop("__metadata__"))
+    elif case == "bad_json":
+        _rewrite(good, bad, lambda a: a.update(__metadata__=np.frombuffer(b"{not json", dtype=np.uint8)))
+    elif case == "unknown_kind":
+        _rewrite(good, bad, lambda a: _set_meta(a, kind="resnet"))
+    elif case == "object_array":
+        with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+            for item in zin.infolist():
+                if item.filename != "param.theta.npy":
+                    zout.writestr(item, zin.read(item.filename))
+            buf = io.BytesIO()
+            np.save(buf, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+            zout.writestr("param.theta.npy", buf.getvalue())  # a pickled object array
+    elif case == "extra_key":
+        _rewrite(good, bad, lambda a: a.update(evil=np.zeros(2)))
+    elif case == "wrong_shape":
+        _rewrite(good, bad, lambda a: a.update({"param.theta": np.zeros(3, np.float32)}))
+    elif case == "nan_weights":
+        _rewrite(good, bad, lambda a: a.update({"param.theta": np.array([np.nan, 1], np.float32)}))
+    elif case == "huge_dims":
+        _rewrite(good, bad, lambda a: _set_meta(a, n_layers=10**9))
+    elif case == "tampered_matrix":
+        _rewrite(good, bad, lambda a: a.update(sensing_matrix=a["sensing_matrix"] * 2))
+    with pytest.raises(ModelFileError, match=match):
+        load_model(bad)
+
+
+def test_flipped_bytes_give_only_clean_errors(tmp_path):
+    good = tmp_path / "good.npz"
+    make_model("alista", _matrix(), 2).save(good)
+    raw = bytearray(good.read_bytes())
+    ref = load_model(good)
+    Y, _ = _problem()
+    for pos in np.linspace(0, len(raw) - 1, 40).astype(int):
+        data = bytearray(raw)
+        data[pos] ^= 0xFF
+        (tmp_path / "flip.npz").write_bytes(bytes(data))
+        try:
+            m = load_model(tmp_path / "flip.npz")
+        except ModelFileError:
+            continue
+        np.testing.assert_array_equal(m.forward(Y), ref.forward(Y))  # a harmless byte (zip padding)
+
+
+def test_missing_file_is_an_os_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "nope.npz")
+
+
+# ----------------------------------------------------------------------------- bad inputs
+def test_bad_inputs_raise_clear_errors():
+    A = _matrix()
+    net = make_model("alista", A, 2)
+    with pytest.raises(ValidationError, match=r"Dimension mismatch for Y: expected 20 features"):
+        net.forward(np.zeros((3, 21)))
+    with pytest.raises(ValidationError, match="finite"):
+        net.forward(np.full((2, M), np.nan))
+    with pytest.raises(ValidationError, match="n_layers must be >= 1, got 0"):
+        make_model("lista", A, 0)
+    with pytest.raises(ValidationError, match="n_layers must be <= 2, got 3"):
+        net.forward(np.zeros(M), n_layers=3)
+    with pytest.raises(ValidationError, match="kind must be one of 'lista'"):
+        make_model("resnet", A, 2)
+    with pytest.raises(ValidationError, match="dtype must be float32 or float64"):
+        make_model("lista", A, 2, dtype=np.int32)
+    with pytest.raises(DTypeError, match="complex"):
+        net.forward(np.zeros(M, dtype=complex))
+    with pytest.raises(ValidationError, match="same number of signals"):
+        net.loss_and_grad(np.zeros((3, M)), np.zeros((2, N)))
+    with pytest.raises(ValidationError, match=r"source produces \(m, n\) = \(20, 41\)"):
+        train(net, SyntheticSource(_matrix(n=41)))
+    with pytest.raises(ValidationError, match="patience must be >= 1"):
+        train(net, SyntheticSource(A), patience=0)
+    with pytest.raises(ValidationError, match="p must be > 0.0"):
+        SyntheticSource(A, p=0)
+    Y = np.ones((2, M))
+    Y.flags.writeable = False  # read-only input is fine and untouched
+    assert net.forward(Y).shape == (2, N)
+    assert net.forward(np.ones(M)).shape == (N,)
+
+
+def test_float32_is_kept():
+    net = make_model("lista_cpss", _matrix(), 2)
+    assert net.forward(np.ones((2, M))).dtype == np.float32
+    assert make_model("lista_cpss", _matrix(), 2, dtype=np.float64).forward(np.ones(M, np.float32)).dtype == np.float64
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_train_writes_a_loadable_model(tmp_path, capsys):
+    from cs_toolkit.cli import main
+
+    out = tmp_path / "cli.npz"
+    assert main(["train", "--model", "lista_cpss", "--m", "10", "--n", "20", "--layers", "2", "--quick",
+                 "--snr", "30", "--out", str(out)]) == 0
+    assert "total training time" in capsys.readouterr().out
+    assert load_model(out).n_layers == 2
+    assert main(["train", "--model", "nope", "--out", str(out)]) == 2
+    assert "--model must be one of" in capsys.readouterr().err
+    assert main(["train", "--layers", "0", "--out", str(out)]) == 2
+    assert main(["train", "--data", str(tmp_path / "none"), "--out", str(out)]) == 2
+
+
+def test_cli_train_on_images(tmp_path):
+    from skimage import io as skio
+
+    from cs_toolkit.cli import main
+
+    img = (np.add.outer(np.arange(32), np.arange(48)) % 17 * 15).astype(np.uint8)
+    d = tmp_path / "imgs"
+    os.makedirs(d)
+    skio.imsave(d / "a.png", img, check_contrast=False)
+    out = tmp_path / "img.npz"
+    assert main(["train", "--data", str(d), "--block", "4", "--ratio", "0.5", "--layers", "2", "--quick",
+                 "--quiet", "--out", str(out)]) == 0
+    model = load_model(out)
+    assert model.dictionary is not None and model.n_measurements == 8
