@@ -286,7 +286,9 @@ def read_image(path, *, as_gray=True) -> np.ndarray:
     else:
         raise ValidationError(f"image file {str(path)!r} has unsupported pixel type {img.dtype}.")
     if img.ndim not in (2, 3):
-        raise ValidationError(f"image file {str(path)!r} has {img.ndim} dimensions; expected a 2-D or colour image.")
+        raise ValidationError(
+            f"image file {str(path)!r} has {img.ndim} dimensions; expected a 2-D or colour image."
+        )
     if as_gray and img.ndim == 3:
         from skimage.color import rgb2gray
 

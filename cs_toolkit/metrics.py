@@ -143,7 +143,9 @@ def snr(x_true, x_est, *, per_signal=False):
     return -nmse(x_true, x_est, db=True)
 
 
-def segmental_snr(x_true, x_est, frame_length=256, hop=None, clamp=(-10.0, 35.0), *, silence_db=-40.0):
+def segmental_snr(
+    x_true, x_est, frame_length=256, hop=None, clamp=(-10.0, 35.0), *, silence_db=-40.0
+):
     """Segmental SNR of audio in dB: the mean of clamped per-frame SNRs over non-silent frames.
 
     Parameters
@@ -250,8 +252,11 @@ def psnr(img_true, img_est, data_range=None):
 
     dt = np.asarray(img_true).dtype
     a, b = _pair(img_true, img_est, ndim=2, names=("img_true", "img_est"))
-    dr = _data_range(a, dt) if data_range is None else check_scalar("data_range", data_range, low=0.0,
-                                                                     low_inclusive=False)
+    dr = (
+        _data_range(a, dt)
+        if data_range is None
+        else check_scalar("data_range", data_range, low=0.0, low_inclusive=False)
+    )
     if np.array_equal(a, b):
         return float("inf")
     return float(peak_signal_noise_ratio(a, b, data_range=dr))
@@ -285,9 +290,14 @@ def ssim(img_true, img_est, data_range=None):
     dt = np.asarray(img_true).dtype
     a, b = _pair(img_true, img_est, ndim=2, names=("img_true", "img_est"))
     if min(a.shape) < 7:
-        raise ValidationError(f"img_true must be at least 7x7 pixels for SSIM, got shape {a.shape}.")
-    dr = _data_range(a, dt) if data_range is None else check_scalar("data_range", data_range, low=0.0,
-                                                                     low_inclusive=False)
+        raise ValidationError(
+            f"img_true must be at least 7x7 pixels for SSIM, got shape {a.shape}."
+        )
+    dr = (
+        _data_range(a, dt)
+        if data_range is None
+        else check_scalar("data_range", data_range, low=0.0, low_inclusive=False)
+    )
     return float(structural_similarity(a, b, data_range=dr))
 
 
@@ -326,7 +336,9 @@ def support_recovery(x_true, x_est, *, tol=None, per_signal=False):
         k = true_s.sum(axis=1)
         order = np.argsort(-np.abs(b2), axis=1, kind="stable")
         ranks = np.empty_like(order)
-        np.put_along_axis(ranks, order, np.arange(a2.shape[1])[None, :].repeat(a2.shape[0], 0), axis=1)
+        np.put_along_axis(
+            ranks, order, np.arange(a2.shape[1])[None, :].repeat(a2.shape[0], 0), axis=1
+        )
         est_s = ranks < k[:, None]
     else:
         tol = check_scalar("tol", tol, low=0.0)

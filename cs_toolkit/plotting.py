@@ -181,9 +181,16 @@ def plot_time_accuracy(results, *, ax=None):
     ax.set_xscale("log")
     ax.set_xlabel("mean time per call (s)")
     ax.set_ylabel("median NMSE (dB)")
-    ax.set_title("Time vs accuracy" + (f" (markers: {len(problems)} problems)" if len(problems) > 1 else ""))
+    ax.set_title("Time vs accuracy")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
+    solver_legend = ax.legend(fontsize="small", title="solver", loc="upper left")
+    if len(problems) > 1:  # a second legend: marker shape -> problem
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], ls="", marker=markers[i % len(markers)], color="gray", label=p)
+                   for i, p in enumerate(problems)]
+        ax.add_artist(solver_legend)
+        ax.legend(handles=handles, fontsize="x-small", title="problem", loc="lower right")
     return ax
 
 

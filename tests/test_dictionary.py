@@ -10,7 +10,7 @@ import pytest
 from cs_toolkit.dictionary import (DictionaryLearner, approx_ksvd, denoise_image, dictionary_tiles, ksvd,
                                    ksvd_update, mod, mod_update, online_dictionary_learning, overcomplete_dct,
                                    overcomplete_dct2, plot_dictionary, psnr, sparse_encode)
-from cs_toolkit.exceptions import (DeadAtomWarning, DependentAtomsWarning, ModelFileError,
+from cs_toolkit.exceptions import (ConvergenceWarning, DeadAtomWarning, DependentAtomsWarning, ModelFileError,
                                    SparsityClippedWarning, ValidationError)
 
 # --------------------------------------------------------------------------- helpers
@@ -181,7 +181,9 @@ def test_history_with_omp_coder_is_nearly_non_increasing():
     rng = np.random.default_rng(5)
     X, _ = _planted(rng, n_signals=600, noise=0.01)
     for func in (ksvd, mod):
-        res = func(X, 30, n_nonzero_coefs=3, max_iter=15, rng=0, replace_dead=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeadAtomWarning)
+            res = func(X, 30, n_nonzero_coefs=3, max_iter=15, rng=0, replace_dead=False)
         err = np.asarray(res.history["error"])
         assert len(err) == res.n_iter + 1 == 16
         # OMP is not an exact minimiser, so allow a small slack; the update step itself is
@@ -269,7 +271,9 @@ def test_coders_threshold_fista_and_callable(small_problem):
     X, _ = small_problem
     res_t = ksvd(X, 18, n_nonzero_coefs=3, coder="threshold", max_iter=3, rng=0)
     assert np.all(np.count_nonzero(res_t.codes, axis=1) <= 3)
-    res_f = mod(X, 18, coder="fista", lam=0.05, max_iter=3, rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res_f = mod(X, 18, coder="fista", lam=0.05, max_iter=3, rng=0)
     assert res_f.error < res_f.history["error"][0] + 1e-12
     calls = []
 
@@ -319,7 +323,9 @@ def test_online_learning_improves_and_keeps_unit_atoms(small_problem):
     np.testing.assert_allclose(np.linalg.norm(res.dictionary, axis=0), 1.0, atol=1e-10)
     res2 = online_dictionary_learning(X, 18, n_nonzero_coefs=3, batch_size=32, max_iter=5, rng=0)
     assert res2.n_iter == 5
-    res3 = online_dictionary_learning(X, 18, coder="fista", lam=0.05, batch_size=64, n_epochs=1, rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res3 = online_dictionary_learning(X, 18, coder="fista", lam=0.05, batch_size=64, n_epochs=1, rng=0)
     assert res3.codes.shape == (300, 18)
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import pywt
 import scipy.fft
+from conftest import tol
 
 from cs_toolkit.exceptions import ValidationError
 from cs_toolkit.sensing import MatrixOperator
@@ -22,8 +23,6 @@ from cs_toolkit.transforms import (
     overlap_add,
     patches_from_images,
 )
-
-from conftest import tol
 
 
 def adjoint_gap(op, rng, n_trials=3):
@@ -84,7 +83,9 @@ def test_dct_matches_scipy_and_keeps_dtype(dtype, rng):
     c = rng.standard_normal((3, 16)).astype(dtype)
     out = DCT(16, dtype=dtype).forward(c)
     assert out.dtype == dtype
-    assert np.allclose(out, scipy.fft.idct(c.astype(np.float64), norm="ortho", axis=-1), atol=20 * tol(dtype))
+    assert np.allclose(
+        out, scipy.fft.idct(c.astype(np.float64), norm="ortho", axis=-1), atol=20 * tol(dtype)
+    )
     assert np.allclose(DCT(16, dtype=dtype).adjoint(out), c, atol=20 * tol(dtype))
 
 
@@ -96,7 +97,9 @@ def test_dct2_is_row_major_2d_dct(rng):
     assert np.allclose(T.forward(coef).reshape(6, 10), img)
 
 
-@pytest.mark.parametrize("wavelet,level", [("haar", 1), ("haar", 4), ("db4", 2), ("sym3", 3), ("coif1", 2)])
+@pytest.mark.parametrize(
+    "wavelet,level", [("haar", 1), ("haar", 4), ("db4", 2), ("sym3", 3), ("coif1", 2)]
+)
 def test_wavelet_perfect_reconstruction_1d(wavelet, level, rng, dtype):
     W = Wavelet(64, wavelet, level=level, dtype=dtype)
     X = rng.standard_normal((4, 64)).astype(dtype)
@@ -104,18 +107,24 @@ def test_wavelet_perfect_reconstruction_1d(wavelet, level, rng, dtype):
     assert C.dtype == dtype
     assert np.allclose(W.forward(C), X, atol=50 * tol(dtype))
     # the coefficient layout is pywt's wavedec concatenated
-    ref = np.concatenate(pywt.wavedec(X[1].astype(np.float64), wavelet, mode="periodization", level=level))
+    ref = np.concatenate(
+        pywt.wavedec(X[1].astype(np.float64), wavelet, mode="periodization", level=level)
+    )
     assert np.allclose(C[1], ref, atol=50 * tol(dtype))
     assert sum(W.coef_lengths) == 64
 
 
-@pytest.mark.parametrize("shape,wavelet,level", [((32, 32), "db2", 2), ((16, 48), "haar", 3), ((64, 32), "db4", 1)])
+@pytest.mark.parametrize(
+    "shape,wavelet,level", [((32, 32), "db2", 2), ((16, 48), "haar", 3), ((64, 32), "db4", 1)]
+)
 def test_wavelet_perfect_reconstruction_2d_nonsquare(shape, wavelet, level, rng):
     W = Wavelet2(shape, wavelet, level=level)
     imgs = rng.standard_normal((3, *shape))
     C = W.adjoint(imgs.reshape(3, -1))
     assert np.allclose(W.forward(C).reshape(3, *shape), imgs)
-    ref, _ = pywt.coeffs_to_array(pywt.wavedec2(imgs[2], wavelet, mode="periodization", level=level))
+    ref, _ = pywt.coeffs_to_array(
+        pywt.wavedec2(imgs[2], wavelet, mode="periodization", level=level)
+    )
     assert np.allclose(C[2].reshape(shape), ref)
 
 
@@ -164,7 +173,9 @@ def test_make_transform_kinds():
     assert isinstance(make_transform("wavelet", 32, wavelet="db2"), Wavelet)
     assert make_transform("identity", (4, 5)).shape == (20, 20)
     assert make_transform("dct", 8, dtype=np.float32).dtype == np.float32
-    with pytest.raises(ValidationError, match=r"kind must be one of 'dct', 'wavelet', 'identity'; got 'fft'"):
+    with pytest.raises(
+        ValidationError, match=r"kind must be one of 'dct', 'wavelet', 'identity'; got 'fft'"
+    ):
         make_transform("fft", 16)
     with pytest.raises(ValidationError, match=r"takes no options"):
         make_transform("dct", 16, wavelet="haar")
@@ -238,11 +249,15 @@ def test_patches_from_images(rng):
     assert raw.shape == (9 * 7 + 7 * 9, 16)
     sub = patches_from_images([img, img.T], 4, remove_mean=False, max_patches=10, rng=3)
     assert sub.shape == (10, 16)
-    assert np.array_equal(sub, patches_from_images([img, img.T], 4, remove_mean=False, max_patches=10, rng=3))
+    assert np.array_equal(
+        sub, patches_from_images([img, img.T], 4, remove_mean=False, max_patches=10, rng=3)
+    )
     # every sampled patch is one of the patches
     assert all(np.any(np.all(raw == s, axis=1)) for s in sub)
     assert patches_from_images(img.astype(np.float32), 4)[0].dtype == np.float32
-    with pytest.raises(ValidationError, match=r"images\[1\] has shape \(3, 3\), smaller than patch_size=4"):
+    with pytest.raises(
+        ValidationError, match=r"images\[1\] has shape \(3, 3\), smaller than patch_size=4"
+    ):
         patches_from_images([img, np.ones((3, 3))], 4)
 
 

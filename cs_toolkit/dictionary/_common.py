@@ -261,8 +261,8 @@ def make_coder(coder, *, n_nonzero_coefs=None, tol=None, lam=None, n_features, n
     if lam is None:
         raise ValidationError("coder='fista' needs lam (the l1 penalty, > 0), got None.")
     lam = check_scalar("lam", lam, low=0.0, low_inclusive=False)
-    opts.setdefault("max_iter", 200)
-    opts.setdefault("tol", 1e-5)
+    opts.setdefault("max_iter", 300)
+    opts.setdefault("tol", 1e-4)
 
     def code_fista(D, X):
         from ..solvers import fista
@@ -312,14 +312,9 @@ def sparse_encode(X, dictionary, *, coder="omp", n_nonzero_coefs=None, tol=None,
 # --------------------------------------------------------------------------- dead atoms
 
 
-def replace_dead_atoms(D, C, R, X, counts, rng, *, duplicates=True, min_usage=MIN_USAGE):
-    """Replace unused (``counts == 0``) and duplicate atoms, in place on ``D`` and ``C``.
-
-    Each dead atom becomes the normalised residual of the worst-represented signal
-    not used yet (largest ``||R[i]||``), or a random normalised training signal when
-    the residuals vanish. The code column of a replaced atom is zeroed. Returns the
-    indices of the replaced atoms.
-    """
+def find_dead_atoms(D, counts, *, duplicates=True, min_usage=MIN_USAGE):
+    """Indices of dead atoms: unused (``counts == 0``), rarely used (fewer users than
+    ``min_usage`` times the mean) or duplicates (``|<d_i, d_j>| > 0.995``, the later one)."""
     dead = counts == 0
     if min_usage > 0:
         dead |= counts < min_usage * counts.mean()
@@ -329,7 +324,18 @@ def replace_dead_atoms(D, C, R, X, counts, rng, *, duplicates=True, min_usage=MI
         G[dead, :] = 0.0  # a dead atom does not make its twin dead too
         dup = np.triu(G, 1) > DUPLICATE_THRESHOLD
         dead |= dup.any(axis=0)
-    idx = np.flatnonzero(dead)
+    return np.flatnonzero(dead)
+
+
+def replace_dead_atoms(D, C, R, X, counts, rng, *, duplicates=True, min_usage=MIN_USAGE):
+    """Replace unused (``counts == 0``) and duplicate atoms, in place on ``D`` and ``C``.
+
+    Each dead atom becomes the normalised residual of the worst-represented signal
+    not used yet (largest ``||R[i]||``), or a random normalised training signal when
+    the residuals vanish. The code column of a replaced atom is zeroed. Returns the
+    indices of the replaced atoms.
+    """
+    idx = find_dead_atoms(D, counts, duplicates=duplicates, min_usage=min_usage)
     if idx.size == 0:
         return idx
     rn = np.einsum("ij,ij->i", R, R)
@@ -355,8 +361,13 @@ def replace_dead_atoms(D, C, R, X, counts, rng, *, duplicates=True, min_usage=MI
 
 
 def relative_error(X, C, D, xnorm):
-    R = X - C @ D.T
-    return R, float(np.linalg.norm(R) / xnorm)
+    """Residual ``X - C @ D.T`` (exploiting sparse ``C``) and ``||R||_F / xnorm``."""
+    from ._ksvd_numba import _sparse_residual
+
+    R = np.empty_like(X)
+    rn2 = np.empty(X.shape[0], dtype=np.float64)
+    _sparse_residual(X, C, D, R, rn2)
+    return R, float(np.sqrt(rn2.sum()) / xnorm)
 
 
 def check_common(X, n_atoms, max_iter, rel_tol, callback):
@@ -390,6 +401,7 @@ def alternate(X, n_atoms, update, *, n_nonzero_coefs, max_iter, tol, rel_tol, co
     R, err = relative_error(X, C, D, xnorm)
     hist = {"iteration": [0], "error": [err], "time": [time.perf_counter() - t0], "replaced": [0]}
     total_replaced = 0
+    n_dead_seen = 0
     n_iter = 0
     bar = None
     if progress:
@@ -401,7 +413,9 @@ def alternate(X, n_atoms, update, *, n_nonzero_coefs, max_iter, tol, rel_tol, co
             counts = np.count_nonzero(C, axis=0)
             R2 = update(D, C, R, X, counts)
             n_rep = 0
-            if replace_dead:
+            if not replace_dead:
+                n_dead_seen = max(n_dead_seen, find_dead_atoms(D, counts, min_usage=0.0).size)
+            else:
                 if R2 is None:
                     R2 = X - C @ D.T
                 n_rep = replace_dead_atoms(D, C, R2, X, counts, rng).size
@@ -430,11 +444,17 @@ def alternate(X, n_atoms, update, *, n_nonzero_coefs, max_iter, tol, rel_tol, co
             bar.close()
     final_counts = np.count_nonzero(C, axis=0)
     n_unused = int(np.sum(final_counts == 0))
-    if n_unused and (not replace_dead or total_replaced):
-        what = "even after replacing dead atoms" if replace_dead else "(replace_dead=False)"
+    if replace_dead and n_unused and total_replaced:
         warnings.warn(
-            f"{n_unused} of {n_atoms} atoms are unused by the final codes {what}; "
-            f"{total_replaced} replacements were made.",
+            f"{n_unused} of {n_atoms} atoms are unused by the final codes even after "
+            f"{total_replaced} replacements of dead atoms.",
+            DeadAtomWarning,
+            stacklevel=3,
+        )
+    elif not replace_dead and (n_unused or n_dead_seen):
+        warnings.warn(
+            f"{n_unused} of {n_atoms} atoms are unused by the final codes and up to {n_dead_seen} "
+            f"were unused or duplicated during learning; they were not replaced (replace_dead=False).",
             DeadAtomWarning,
             stacklevel=3,
         )
@@ -474,8 +494,10 @@ COMMON_PARAMS_DOC = """X : ndarray of shape (n_signals, n_features)
         Show a tqdm progress bar.
     replace_dead : bool, default True
         Replace unused and duplicate (``|<d_i, d_j>| > 0.995``) atoms after each update by
-        the normalised residual of the worst-represented signal. A ``DeadAtomWarning``
-        is issued at the end only when atoms are still unused by the final codes
-        (replaced atoms that keep dying, or any unused atom when ``replace_dead=False``).
+        the normalised residual of the worst-represented signal. Atoms used by fewer than
+        a tenth of the mean number of users per atom count as dead too. A
+        ``DeadAtomWarning`` is issued at the end when replaced atoms keep dying (atoms
+        unused by the final codes despite replacements) or, with ``replace_dead=False``,
+        when any atom was unused or duplicated during learning.
     coder_options : dict, optional
         Extra keyword arguments of the coder function."""

@@ -11,9 +11,9 @@ and draw no random numbers (STYLE.md section 3). Arrays are C-contiguous:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .._config import JIT
+from .._config import JIT, JIT_PARALLEL
 
 
 @njit(**JIT)
@@ -142,3 +142,24 @@ def _bcd_update(D, A, B, n_sweeps, out_dead):
             if nrm > 0.0:
                 for f in range(n_features):
                     D[f, j] = u[f] / nrm
+
+
+@njit(**JIT_PARALLEL)
+def _sparse_residual(X, C, D, R, rn2):
+    """``R = X - C @ D.T`` and ``rn2[i] = ||R[i]||^2`` using the sparsity of ``C``
+    (one pass over ``C``; a dense product would cost ``n_atoms`` times more)."""
+    n_signals, n_atoms = C.shape
+    n_features = D.shape[0]
+    Dt = np.ascontiguousarray(D.T)
+    for i in prange(n_signals):
+        for f in range(n_features):
+            R[i, f] = X[i, f]
+        for j in range(n_atoms):
+            c = C[i, j]
+            if c != 0.0:
+                for f in range(n_features):
+                    R[i, f] -= c * Dt[j, f]
+        acc = 0.0
+        for f in range(n_features):
+            acc += R[i, f] * R[i, f]
+        rn2[i] = acc

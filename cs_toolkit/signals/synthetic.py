@@ -9,7 +9,14 @@ import numpy as np
 from .._validation import check_array, check_int, check_option, check_rng, check_scalar
 from ..exceptions import ValidationError
 
-__all__ = ["sparse_signals", "bernoulli_gaussian", "add_noise", "make_problem", "Problem", "DISTRIBUTIONS"]
+__all__ = [
+    "sparse_signals",
+    "bernoulli_gaussian",
+    "add_noise",
+    "make_problem",
+    "Problem",
+    "DISTRIBUTIONS",
+]
 
 #: Distributions of the nonzero values understood by :func:`sparse_signals`.
 DISTRIBUTIONS = ("gaussian", "rademacher", "uniform")
@@ -65,15 +72,20 @@ def sparse_signals(n_signals, n, k, *, rng=None, distribution="gaussian", dtype=
     if k == 0:
         return X.astype(dt)
     # k distinct positions per row: the first k of a random permutation (argsort of uniforms)
-    pos = np.argpartition(gen.random((n_signals, n)), k - 1, axis=1)[:, :k] if k < n else (
-        np.tile(np.arange(n), (n_signals, 1)))
+    pos = (
+        np.argpartition(gen.random((n_signals, n)), k - 1, axis=1)[:, :k]
+        if k < n
+        else (np.tile(np.arange(n), (n_signals, 1)))
+    )
     if distribution == "gaussian":
         vals = gen.standard_normal((n_signals, k))
         vals[vals == 0] = 1.0  # probability zero, but keep "exactly k" exact
     elif distribution == "rademacher":
         vals = gen.choice(np.array([-1.0, 1.0]), size=(n_signals, k))
     else:
-        vals = gen.uniform(0.1, 1.0, size=(n_signals, k)) * gen.choice(np.array([-1.0, 1.0]), size=(n_signals, k))
+        vals = gen.uniform(0.1, 1.0, size=(n_signals, k)) * gen.choice(
+            np.array([-1.0, 1.0]), size=(n_signals, k)
+        )
     np.put_along_axis(X, pos, vals, axis=1)
     return X.astype(dt)
 
@@ -201,8 +213,18 @@ def _sensing(matrix: str, m: int, n: int, gen, dtype):
     return A.astype(dtype)
 
 
-def make_problem(m, n, k, *, matrix="gaussian", n_signals=1, snr_db=None, distribution="gaussian", rng=None,
-                 dtype=np.float64) -> Problem:
+def make_problem(
+    m,
+    n,
+    k,
+    *,
+    matrix="gaussian",
+    n_signals=1,
+    snr_db=None,
+    distribution="gaussian",
+    rng=None,
+    dtype=np.float64,
+) -> Problem:
     """Draw a sensing matrix, k-sparse signals and their (noisy) measurements.
 
     Parameters
@@ -244,7 +266,9 @@ def make_problem(m, n, k, *, matrix="gaussian", n_signals=1, snr_db=None, distri
     n_signals = check_int("n_signals", n_signals)
     check_option("distribution", distribution, DISTRIBUTIONS)
     if not isinstance(matrix, str):
-        raise ValidationError(f"matrix must be a sensing kind name such as 'gaussian', got {matrix!r}.")
+        raise ValidationError(
+            f"matrix must be a sensing kind name such as 'gaussian', got {matrix!r}."
+        )
     if snr_db is not None:
         snr_db = check_scalar("snr_db", snr_db)
     dt = _float_dtype(dtype)

@@ -12,6 +12,9 @@ from .lars import LassoPath, lars
 from .bp import basis_pursuit
 from .amp import amp
 from .omp import GreedyInfo, omp, omp_gram
+from .mp import mp
+from .greedy import cosamp, subspace_pursuit
+from .thresholding import htp, iht
 
 __all__ = [
     "solve",
@@ -26,4 +29,5 @@ __all__ = [
     "ista", "fista", "ista_layer", "lasso_objective", "duality_gap", "SolverInfo",
     "lars", "LassoPath", "basis_pursuit", "amp",
     "omp", "omp_gram", "GreedyInfo",
+    "mp", "cosamp", "subspace_pursuit", "iht", "htp",
 ]

@@ -26,7 +26,9 @@ TRANSFORM_KINDS = ("dct", "wavelet", "identity")
 
 def _check_shape2(shape, name: str = "shape") -> tuple[int, int]:
     if not isinstance(shape, tuple | list) or len(shape) != 2:
-        raise ValidationError(f"{name} must be a tuple (height, width) of two integers, got {shape!r}.")
+        raise ValidationError(
+            f"{name} must be a tuple (height, width) of two integers, got {shape!r}."
+        )
     return check_int(f"{name}[0]", shape[0]), check_int(f"{name}[1]", shape[1])
 
 
@@ -158,7 +160,9 @@ def _check_wavelet(wavelet) -> tuple[pywt.Wavelet, pywt.Wavelet]:
             )
         w = pywt.Wavelet(wavelet)
     if not w.biorthogonal:
-        raise ValidationError(f"wavelet {w.name!r} is not biorthogonal, so it has no exact synthesis operator.")
+        raise ValidationError(
+            f"wavelet {w.name!r} is not biorthogonal, so it has no exact synthesis operator."
+        )
     if w.orthogonal:
         return w, w
     # For a biorthogonal wavelet the adjoint of the synthesis (upsample, filter
@@ -305,21 +309,29 @@ class Wavelet2(LinearOperator):
         self.level = _check_level(level, self.image_shape, self.wavelet)
         n = self.image_shape[0] * self.image_shape[1]
         super().__init__((n, n), dtype)
-        template = pywt.wavedec2(np.zeros(self.image_shape), self.wavelet, mode=self.mode, level=self.level)
+        template = pywt.wavedec2(
+            np.zeros(self.image_shape), self.wavelet, mode=self.mode, level=self.level
+        )
         _, self._slices = pywt.coeffs_to_array(template)
 
     def _forward(self, X):
         k = X.shape[0]
         arr = X.reshape(k, *self.image_shape)
         # the slices were computed for 2-D arrays; prepend the batch axis
-        coeffs = pywt.array_to_coeffs(arr, [self._batch(s) for s in self._slices], output_format="wavedec2")
+        coeffs = pywt.array_to_coeffs(
+            arr, [self._batch(s) for s in self._slices], output_format="wavedec2"
+        )
         out = pywt.waverec2(coeffs, self.wavelet, mode=self.mode, axes=(-2, -1))
         return out.reshape(k, -1)
 
     def _adjoint(self, Y):
         k = Y.shape[0]
         coeffs = pywt.wavedec2(
-            Y.reshape(k, *self.image_shape), self._adj_wavelet, mode=self.mode, level=self.level, axes=(-2, -1)
+            Y.reshape(k, *self.image_shape),
+            self._adj_wavelet,
+            mode=self.mode,
+            level=self.level,
+            axes=(-2, -1),
         )
         arr, _ = pywt.coeffs_to_array(coeffs, axes=(-2, -1))
         return arr.reshape(k, -1)

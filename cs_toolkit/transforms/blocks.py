@@ -57,10 +57,16 @@ def _pad(image: np.ndarray, shape: tuple[int, int], pad_mode: str) -> np.ndarray
         # numpy refuses reflect pads longer than the axis on some versions; grow in passes
         out = image
         while out.shape[0] < shape[0] or out.shape[1] < shape[1]:
-            ah = min(shape[0] - out.shape[0], out.shape[0] - 1 if pad_mode == "reflect" else out.shape[0])
-            aw = min(shape[1] - out.shape[1], out.shape[1] - 1 if pad_mode == "reflect" else out.shape[1])
+            ah = min(
+                shape[0] - out.shape[0], out.shape[0] - 1 if pad_mode == "reflect" else out.shape[0]
+            )
+            aw = min(
+                shape[1] - out.shape[1], out.shape[1] - 1 if pad_mode == "reflect" else out.shape[1]
+            )
             if ah <= 0 and aw <= 0:  # 1-pixel axis with reflect: fall back to edge
-                return np.pad(out, ((0, shape[0] - out.shape[0]), (0, shape[1] - out.shape[1])), mode="edge")
+                return np.pad(
+                    out, ((0, shape[0] - out.shape[0]), (0, shape[1] - out.shape[1])), mode="edge"
+                )
             out = np.pad(out, ((0, max(ah, 0)), (0, max(aw, 0))), mode=pad_mode)
         return out
     return np.pad(image, ((0, ph), (0, pw)), mode=pad_mode)
@@ -122,7 +128,9 @@ def image_to_blocks(image, block_size, *, step=None, pad_mode="reflect"):
     rows = np.ascontiguousarray(win.reshape(grid[0] * grid[1], B * B))
     if np.shares_memory(rows, img):
         rows = rows.copy()
-    meta = BlockMeta(image_shape=(H, W), padded_shape=padded_shape, block_size=B, step=step, grid=grid)
+    meta = BlockMeta(
+        image_shape=(H, W), padded_shape=padded_shape, block_size=B, step=step, grid=grid
+    )
     return rows, meta
 
 
@@ -148,7 +156,9 @@ def blocks_to_image(rows, meta: BlockMeta):
         ``meta`` is not a :class:`BlockMeta` or ``rows`` has the wrong shape.
     """
     if not isinstance(meta, BlockMeta):
-        raise ValidationError(f"meta must be the BlockMeta returned by image_to_blocks, got {type(meta).__name__}.")
+        raise ValidationError(
+            f"meta must be the BlockMeta returned by image_to_blocks, got {type(meta).__name__}."
+        )
     B, step = meta.block_size, meta.step
     nbh, nbw = meta.grid
     R = check_array(rows, "rows", ndim=2)
@@ -182,7 +192,9 @@ def _as_image_list(images) -> list[np.ndarray]:
     return [arr] if arr.ndim == 2 else list(arr)
 
 
-def patches_from_images(images, patch_size=8, *, step=1, remove_mean=True, max_patches=None, rng=None):
+def patches_from_images(
+    images, patch_size=8, *, step=1, remove_mean=True, max_patches=None, rng=None
+):
     """Extract square patches from one or several images as rows (for dictionary learning).
 
     Parameters

@@ -42,7 +42,9 @@ def get_window(window, frame_length, dtype=np.float64) -> np.ndarray:
         return w.astype(dtype)
     w = check_array(window, "window", ndim=1, dtype=np.float64)
     if w.shape[0] != N:
-        raise ValidationError(f"window must have frame_length={N} samples, got an array of shape {w.shape}.")
+        raise ValidationError(
+            f"window must have frame_length={N} samples, got an array of shape {w.shape}."
+        )
     if not np.any(w):
         raise ValidationError("window must not be all zeros.")
     return w.astype(dtype)
@@ -184,7 +186,9 @@ def overlap_add(frames, hop, *, window="sine", length=None, pad=True):
     else:
         length = check_int("length", length)
         if length > avail:
-            raise ValidationError(f"length={length} is longer than the {avail} samples covered by the frames.")
+            raise ValidationError(
+                f"length={length} is longer than the {avail} samples covered by the frames."
+            )
     den = den[start : start + length]
     num = num[start : start + length]
     if np.any(den <= 1e-12 * den.max()):
@@ -197,7 +201,14 @@ def overlap_add(frames, hop, *, window="sine", length=None, pad=True):
 
 
 def frames_from_audio(
-    signals, frame_length=256, hop=128, *, window="sine", remove_mean=False, drop_silent=None, pad=False
+    signals,
+    frame_length=256,
+    hop=128,
+    *,
+    window="sine",
+    remove_mean=False,
+    drop_silent=None,
+    pad=False,
 ):
     """Stack the frames of several 1-D signals as rows (training data for audio dictionaries).
 
@@ -250,7 +261,9 @@ def frames_from_audio(
     N = check_int("frame_length", frame_length)
     hop = _check_hop(hop, N)
     if drop_silent is not None:
-        drop_silent = check_scalar("drop_silent", drop_silent, low=0.0, high=1.0, high_inclusive=False)
+        drop_silent = check_scalar(
+            "drop_silent", drop_silent, low=0.0, high=1.0, high_inclusive=False
+        )
     dt = np.float32 if all(s.dtype == np.float32 for s in sigs) else np.float64
     out = []
     for s in sigs:
