@@ -166,7 +166,7 @@ def plot_time_accuracy(results, *, ax=None):
     ax : matplotlib Axes
     """
     _check_results(results)
-    ax = _new_axes(ax)
+    ax = _new_axes(ax, figsize=(8.0, 4.8))
     summary = results.summary()
     problems = list(dict.fromkeys(r["problem"] for r in summary))
     markers = "osD^v<>ph*"
@@ -183,14 +183,15 @@ def plot_time_accuracy(results, *, ax=None):
     ax.set_ylabel("median NMSE (dB)")
     ax.set_title("Time vs accuracy")
     ax.grid(alpha=0.3, which="both")
-    solver_legend = ax.legend(fontsize="small", title="solver", loc="upper left")
+    solver_legend = ax.legend(fontsize="small", title="solver", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     if len(problems) > 1:  # a second legend: marker shape -> problem
         from matplotlib.lines import Line2D
 
         handles = [Line2D([], [], ls="", marker=markers[i % len(markers)], color="gray", label=p)
                    for i, p in enumerate(problems)]
         ax.add_artist(solver_legend)
-        ax.legend(handles=handles, fontsize="x-small", title="problem", loc="lower right")
+        ax.legend(handles=handles, fontsize="x-small", title="problem", loc="lower left",
+                  bbox_to_anchor=(1.02, 0.0))
     return ax
 
 

@@ -32,10 +32,12 @@ class ProblemFamily:
         Sensing matrix kind, one of :data:`cs_toolkit.sensing.SENSING_KINDS`, built by
         :func:`cs_toolkit.sensing.make_sensing` (operators are made dense).
     distribution : {"gaussian", "rademacher", "uniform"}, default "gaussian"
-        Distribution of the nonzero entries (``"rademacher"``: random signs, the
-        hardest case for greedy solvers).
+        Distribution of the nonzero entries, drawn by
+        :func:`cs_toolkit.signals.synthetic.sparse_signals` (``"rademacher"``: random
+        signs, the hardest case for greedy solvers).
     snr_db : float or None, default None
-        Measurement signal-to-noise ratio in dB; ``None`` is noiseless.
+        Measurement signal-to-noise ratio in dB (one noise level per batch,
+        :func:`cs_toolkit.signals.synthetic.add_noise`); ``None`` is noiseless.
     normalize : bool, default True
         Scale the columns of ``A`` to unit Euclidean norm.
     n_signals : int, default 1
@@ -113,25 +115,29 @@ class ProblemFamily:
         Y : ndarray of shape (n_signals, m)
             Measurements ``X @ A.T`` plus noise when ``snr_db`` is set.
         """
+        from ..signals.synthetic import add_noise, sparse_signals
+
         rng = check_rng(rng)
         dt = np.dtype(self.dtype)
         A = np.asarray(_make_matrix(self.matrix, self.m, self.n, rng), dtype=np.float64)
         if self.normalize:
             norms = np.linalg.norm(A, axis=0)
             A = A / np.where(norms > 0, norms, 1.0)
-        X = _sparse_signals(self.n_signals, self.n, self.k, rng, self.distribution)
+        X = sparse_signals(self.n_signals, self.n, self.k, rng=rng, distribution=self.distribution)
         Y = X @ A.T
         if self.snr_db is not None:
-            Y = _add_noise(Y, self.snr_db, rng)
+            Y = add_noise(Y, self.snr_db, rng=rng)
         return (np.ascontiguousarray(A, dtype=dt), np.ascontiguousarray(X, dtype=dt),
                 np.ascontiguousarray(Y, dtype=dt))
 
     def noise_std(self, Y_clean) -> float:
-        """Noise standard deviation implied by ``snr_db`` for clean measurements (0 if noiseless)."""
+        """Noise standard deviation implied by ``snr_db`` for clean measurements (0 if noiseless).
+
+        The rule of :func:`cs_toolkit.signals.synthetic.add_noise`: ``std(Y) * 10^(-snr_db/20)``.
+        """
         if self.snr_db is None:
             return 0.0
-        power = float(np.mean(np.asarray(Y_clean, dtype=np.float64) ** 2))
-        return math.sqrt(power / 10.0 ** (self.snr_db / 10.0))
+        return float(np.std(np.asarray(Y_clean, dtype=np.float64))) * 10.0 ** (-self.snr_db / 20.0)
 
 
 def _make_matrix(kind, m, n, rng):
@@ -139,38 +145,6 @@ def _make_matrix(kind, m, n, rng):
 
     A = make_sensing(kind, m, n, rng=rng)
     return A.to_dense() if hasattr(A, "to_dense") else A
-
-
-def _sparse_signals(n_signals, n, k, rng, distribution):
-    try:
-        from ..signals.synthetic import sparse_signals
-    except ImportError:
-        sparse_signals = None
-    if sparse_signals is not None:
-        return np.asarray(sparse_signals(n_signals, n, k, rng=rng, distribution=distribution))
-    X = np.zeros((n_signals, n))
-    for i in range(n_signals):
-        supp = rng.choice(n, size=k, replace=False)
-        if distribution == "gaussian":
-            vals = rng.standard_normal(k)
-        elif distribution == "rademacher":
-            vals = rng.choice([-1.0, 1.0], size=k)
-        else:
-            vals = rng.uniform(-1.0, 1.0, size=k)
-        X[i, supp] = vals
-    return X
-
-
-def _add_noise(Y, snr_db, rng):
-    try:
-        from ..signals.synthetic import add_noise
-    except ImportError:
-        add_noise = None
-    if add_noise is not None:
-        return np.asarray(add_noise(Y, snr_db, rng=rng))
-    power = np.mean(Y**2, axis=1, keepdims=True)
-    sigma = np.sqrt(power / 10.0 ** (snr_db / 10.0))
-    return Y + sigma * rng.standard_normal(Y.shape)
 
 
 @dataclass(frozen=True)

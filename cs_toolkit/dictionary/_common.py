@@ -362,11 +362,12 @@ def replace_dead_atoms(D, C, R, X, counts, rng, *, duplicates=True, min_usage=MI
 
 def relative_error(X, C, D, xnorm):
     """Residual ``X - C @ D.T`` (exploiting sparse ``C``) and ``||R||_F / xnorm``."""
-    from ._ksvd_numba import _sparse_residual
+    from ._ksvd_numba import _sparse_residual, _sparse_residual_serial
 
     R = np.empty_like(X)
     rn2 = np.empty(X.shape[0], dtype=np.float64)
-    _sparse_residual(X, C, D, R, rn2)
+    kernel = _sparse_residual if C.size > 2_000_000 else _sparse_residual_serial
+    kernel(X, C, D, R, rn2)
     return R, float(np.sqrt(rn2.sum()) / xnorm)
 
 

@@ -144,8 +144,7 @@ def _bcd_update(D, A, B, n_sweeps, out_dead):
                     D[f, j] = u[f] / nrm
 
 
-@njit(**JIT_PARALLEL)
-def _sparse_residual(X, C, D, R, rn2):
+def _sparse_residual_impl(X, C, D, R, rn2):
     """``R = X - C @ D.T`` and ``rn2[i] = ||R[i]||^2`` using the sparsity of ``C``
     (one pass over ``C``; a dense product would cost ``n_atoms`` times more)."""
     n_signals, n_atoms = C.shape
@@ -163,3 +162,8 @@ def _sparse_residual(X, C, D, R, rn2):
         for f in range(n_features):
             acc += R[i, f] * R[i, f]
         rn2[i] = acc
+
+
+_sparse_residual = njit(**JIT_PARALLEL)(_sparse_residual_impl)
+#: Serial twin for small batches, where starting threads costs more than the work.
+_sparse_residual_serial = njit(**JIT)(_sparse_residual_impl)

@@ -161,11 +161,7 @@ class _FramesOperator(LinearOperator):
         super().__init__((n_frames * A.shape[0], n_frames * D.shape[1]), np.float64)
 
     def ola(self, F):
-        s = np.zeros(self.total)
-        WF = F * self.w
-        for i in range(self.nf):
-            s[i * self.hop: i * self.hop + self.N] += WF[i]
-        return s
+        return _ola(F * self.w, self.hop, self.total)
 
     def cut(self, s):
         return np.lib.stride_tricks.sliding_window_view(s, self.N)[:: self.hop][: self.nf] * self.w
@@ -183,6 +179,19 @@ class _FramesOperator(LinearOperator):
             R = row.reshape(self.nf, -1)
             out.append((self.cut(self.ola(R @ self.M)) @ self.D).ravel())
         return np.array(out)
+
+
+def _ola(WF, hop, total):
+    """Plain overlap-add of the rows of ``WF`` placed every ``hop`` samples."""
+    nf, N = WF.shape
+    s = np.zeros(total)
+    if N % hop == 0:  # hop-long pieces of all frames land on disjoint slots: one add per piece
+        for g in range(N // hop):
+            s[g * hop: g * hop + nf * hop].reshape(nf, hop)[:] += WF[:, g * hop:(g + 1) * hop]
+        return s
+    for i in range(nf):
+        s[i * hop: i * hop + N] += WF[i]
+    return s
 
 
 def _basis(basis, N):
@@ -300,13 +309,9 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
                 if lam is not None:
                     opts["lam_rel"] = lam
                 F[~silent] = _per_frame(Y[~silent], A, D, method, opts)
-            s = np.zeros((Y.shape[0] - 1) * hop + N)
-            WF = F * w
-            for i in range(Y.shape[0]):
-                s[i * hop: i * hop + N] += WF[i]
-            norm = np.zeros_like(s)
-            for i in range(Y.shape[0]):
-                norm[i * hop: i * hop + N] += w * w
+            total = (Y.shape[0] - 1) * hop + N
+            s = _ola(F * w, hop, total)
+            norm = _ola(np.broadcast_to(w * w, F.shape), hop, total)
             s = np.divide(s, norm, out=np.zeros_like(s), where=norm > 1e-12)
         chans.append(s[front: front + meas.length])
     out = np.stack(chans, axis=1)

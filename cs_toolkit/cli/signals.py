@@ -1,0 +1,243 @@
+"""``cs-toolkit reconstruct``, ``demo`` and ``train-dict``: the image and audio pipelines from the shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import ValidationError
+
+IMAGE_EXT = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif"}
+AUDIO_EXT = {".wav"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("reconstruct", help="measure an image or WAV file compressively and reconstruct it")
+    p.add_argument("input", help="image (PNG, TIFF, JPEG, ...) or WAV file")
+    p.add_argument("--ratio", type=float, default=0.25, help="measurement ratio in (0, 1] (default 0.25)")
+    p.add_argument("--matrix", default="gaussian", help="sensing matrix kind (default gaussian, orthonormal rows)")
+    p.add_argument("--method", default=None,
+                   help="reconstruction method (default: the best for the input type; 'bcs_spl', a solver name, ...)")
+    p.add_argument("--basis", default="dct", help="dct, wavelet (images) or a dictionary .npz file")
+    p.add_argument("--model", default=None, help="learned reconstructor .npz (method lista)")
+    p.add_argument("--block-size", type=int, default=32, help="image block size (default 32)")
+    p.add_argument("--frame-length", type=int, default=256, help="audio frame length (default 256)")
+    p.add_argument("--hop", type=int, default=128, help="audio hop (default 128)")
+    p.add_argument("--out", default=None, help="output file (default: INPUT_cs.EXT next to the input)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sensing matrix (default 0)")
+    p.set_defaults(func=_reconstruct)
+
+    p = sub.add_parser("demo", help="end-to-end demo on the bundled image and speech clip")
+    p.add_argument("--out", default="cs_toolkit_demo", help="output folder (default ./cs_toolkit_demo)")
+    p.add_argument("--quick", action="store_true", help="smaller image crop, fewer iterations")
+    p.add_argument("--ratio", type=float, default=0.25, help="measurement ratio (default 0.25)")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("train-dict", help="learn an image-patch or audio-frame dictionary")
+    p.add_argument("inputs", nargs="+", help="folders or files (images or WAV)")
+    p.add_argument("--kind", choices=("image", "audio"), required=True)
+    p.add_argument("--atoms", type=int, default=256, help="number of atoms (default 256)")
+    p.add_argument("--sparsity", type=int, default=5, help="non-zeros per training code (default 5)")
+    p.add_argument("--method", choices=("ksvd", "mod", "online"), default="ksvd")
+    p.add_argument("--patch-size", type=int, default=8, help="image patch side (default 8)")
+    p.add_argument("--frame-length", type=int, default=256, help="audio frame length (default 256)")
+    p.add_argument("--max-iter", type=int, default=20)
+    p.add_argument("--max-signals", type=int, default=20000, help="cap on training rows (default 20000)")
+    p.add_argument("--out", default="dict.npz")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_train_dict)
+
+
+def _kind_of(path: Path) -> str:
+    ext = path.suffix.lower()
+    if ext in IMAGE_EXT:
+        return "image"
+    if ext in AUDIO_EXT:
+        return "audio"
+    raise ValidationError(f"unsupported file type {ext or '(none)'!r} of {path.name}; "
+                          f"use an image ({', '.join(sorted(IMAGE_EXT))}) or .wav.")
+
+
+def _load_basis(basis: str):
+    if basis in ("dct", "wavelet"):
+        return basis
+    p = Path(basis)
+    if p.suffix.lower() != ".npz":
+        raise ValidationError(f"--basis must be 'dct', 'wavelet' or a dictionary .npz file, got {basis!r}.")
+    if not p.is_file():
+        raise ValidationError(f"--basis file {basis!r} does not exist.")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            key = "dictionary" if "dictionary" in z.files else (z.files[0] if z.files else None)
+            if key is None:
+                raise ValidationError(f"--basis file {basis!r} holds no array.")
+            return np.array(z[key], dtype=np.float64)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            raise
+        raise ValidationError(f"--basis file {basis!r} is not a valid .npz dictionary: {exc}") from None
+
+
+def _reconstruct(args) -> int:
+    from ..data import read_image, read_wav, write_image, write_wav
+    from ..signals.audio import DEFAULT_AUDIO_METHOD, compressive_audio
+    from ..signals.image import DEFAULT_IMAGE_METHOD, compressive_image
+
+    path = Path(args.input)
+    kind = _kind_of(path)
+    if not path.is_file():
+        raise ValidationError(f"input file {args.input!r} does not exist.")
+    if not (0.0 < args.ratio <= 1.0):
+        raise ValidationError(f"--ratio must be in (0, 1], got {args.ratio}.")
+    basis = _load_basis(args.basis)
+    out = Path(args.out) if args.out else path.with_name(f"{path.stem}_cs{path.suffix if kind == 'audio' else '.png'}")
+    opts = {"basis": basis}
+    if args.model:
+        opts["model"] = args.model
+    t0 = time.perf_counter()
+    if kind == "image":
+        method = args.method or DEFAULT_IMAGE_METHOD
+        img = read_image(path)
+        img8 = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+        if min(img8.shape[:2]) < args.block_size:
+            raise ValidationError(f"image {path.name} of size {img8.shape[0]}x{img8.shape[1]} is smaller than "
+                                  f"one block of {args.block_size}x{args.block_size}; use --block-size.")
+        rec, q = compressive_image(img8, args.ratio, method=method, block_size=args.block_size,
+                                   matrix=args.matrix, rng=args.seed, progress=not args.json, **opts)
+        write_image(out, rec)
+    else:
+        method = args.method or DEFAULT_AUDIO_METHOD
+        x, rate = read_wav(path)
+        if opts["basis"] == "wavelet":
+            raise ValidationError("--basis wavelet is for images; use dct or a dictionary .npz for audio.")
+        rec, q = compressive_audio(x, args.ratio, method=method, frame_length=args.frame_length, hop=args.hop,
+                                   matrix=args.matrix, rng=args.seed, **opts)
+        peak = float(np.max(np.abs(rec))) if rec.size else 0.0
+        write_wav(out, np.clip(rec, -1.0, 1.0 - 2**-15) if peak > 1 else rec, rate)
+        q["rate"] = int(rate)
+    q.update(input=str(path), output=str(out), kind=kind, seed=args.seed,
+             total_time=time.perf_counter() - t0)
+    if args.json:
+        print(json.dumps({k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in q.items()}))
+    else:
+        if kind == "image":
+            print(f"PSNR {q['psnr']:.2f} dB   SSIM {q['ssim']:.4f}")
+        else:
+            print(f"SNR {q['snr']:.2f} dB   segmental SNR {q['seg_snr']:.2f} dB")
+        print(f"method {q['method']}, ratio {q['ratio']}, matrix {q['matrix'] if 'matrix' in q else args.matrix}, "
+              f"{q['n_measurements']} measurements per {'block' if kind == 'image' else 'frame'}, seed {args.seed}")
+        print(f"reconstruction time {q['time']:.2f} s; written to {out}")
+    return 0
+
+
+def _figure(panels, titles, path, kind):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1 if kind == "image" else 3, 3 if kind == "image" else 1,
+                             figsize=(12, 4) if kind == "image" else (10, 7))
+    for ax, p, t in zip(np.ravel(axes), panels, titles):
+        if kind == "image":
+            ax.imshow(p, cmap="gray" if "error" not in t else "magma")
+            ax.axis("off")
+        else:
+            ax.plot(p, lw=0.6)
+        ax.set_title(t)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _demo(args) -> int:
+    from ..data import load_audio, load_image, write_image, write_wav
+    from ..signals.audio import compressive_audio
+    from ..signals.image import compressive_image
+
+    if not (0.0 < args.ratio <= 1.0):
+        raise ValidationError(f"--ratio must be in (0, 1], got {args.ratio}.")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    img = load_image("camera")
+    if args.quick:
+        img = img[128:256, 192:320]
+    elif img.shape[0] > 256:
+        img = img[::2, ::2]
+    img8 = np.round(img * 255).astype(np.uint8)
+    opts = {"max_iter": 30} if args.quick else {}
+    for method in ("bcs_spl", "pnp_tv"):
+        rec, q = compressive_image(img8, args.ratio, method=method, rng=0, progress=True, **opts)
+        write_image(out / f"camera_{method}.png", rec)
+        err = np.abs(img8.astype(float) - rec.astype(float))
+        _figure([img8, rec, err], ["original", f"{method}, ratio {args.ratio}: {q['psnr']:.2f} dB",
+                                   "absolute error"], out / f"camera_{method}_figure.png", "image")
+        rows.append(("camera", method, f"PSNR {q['psnr']:.2f} dB, SSIM {q['ssim']:.3f}", q["time"]))
+    clip = "0_jackson_0"
+    x, rate = load_audio(clip)
+    for method in ("omp", "joint"):
+        rec, q = compressive_audio(x, args.ratio, method=method, rng=0,
+                                   **({"max_iter": 150} if (args.quick and method == "joint") else {}))
+        write_wav(out / f"{clip}_{method}.wav", np.clip(rec, -1, 1 - 2**-15), rate)
+        _figure([x, rec, x - rec], ["original", f"{method}, ratio {q['ratio']}: SNR {q['snr']:.2f} dB", "error"],
+                out / f"{clip}_{method}_figure.png", "audio")
+        rows.append((clip, method, f"SNR {q['snr']:.2f} dB, segSNR {q['seg_snr']:.2f} dB", q["time"]))
+    print("| input | method | quality | time (s) |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.2f} |")
+    print(f"figures and reconstructions written to {out}{os.sep}")
+    return 0
+
+
+def _collect(inputs, exts):
+    files = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            files += sorted(f for f in p.iterdir() if f.suffix.lower() in exts)
+        elif p.is_file():
+            if p.suffix.lower() not in exts:
+                raise ValidationError(f"unsupported file type {p.suffix!r} for this --kind: {p.name}.")
+            files.append(p)
+        else:
+            raise ValidationError(f"input {s!r} does not exist.")
+    if not files:
+        raise ValidationError(f"no training files with extension {', '.join(sorted(exts))} found in the inputs.")
+    return files
+
+
+def _train_dict(args) -> int:
+    from .. import dictionary
+    from ..data import read_image, read_wav
+    from ..transforms import frames_from_audio, patches_from_images
+
+    if args.atoms < 2 or args.sparsity < 1 or args.sparsity > args.atoms:
+        raise ValidationError(f"--atoms must be >= 2 and 1 <= --sparsity <= --atoms; got {args.atoms}, {args.sparsity}.")
+    rng = np.random.default_rng(args.seed)
+    if args.kind == "image":
+        imgs = [read_image(f) for f in _collect(args.inputs, IMAGE_EXT)]
+        X = patches_from_images(imgs, args.patch_size, step=max(1, args.patch_size // 2),
+                                remove_mean=False, max_patches=args.max_signals, rng=rng)
+    else:
+        sigs = [read_wav(f)[0] for f in _collect(args.inputs, AUDIO_EXT)]
+        sigs = [s if s.ndim == 1 else s.mean(axis=1) for s in sigs]
+        X = frames_from_audio(sigs, args.frame_length, args.frame_length // 2, drop_silent=1e-4)
+        if X.shape[0] > args.max_signals:
+            X = X[rng.choice(X.shape[0], args.max_signals, replace=False)]
+    func = {"ksvd": dictionary.ksvd, "mod": dictionary.mod, "online": dictionary.online_dictionary_learning}[args.method]
+    kw = {} if args.method == "online" else {"max_iter": args.max_iter}
+    res = func(X, args.atoms, n_nonzero_coefs=args.sparsity, rng=rng, progress=True, **kw)
+    out = Path(args.out)
+    np.savez(out, dictionary=res.dictionary, kind=args.kind, method=args.method, sparsity=args.sparsity)
+    err = res.history["error"][-1] if res.history.get("error") else float("nan")
+    print(f"learned a {res.dictionary.shape[0]}x{res.dictionary.shape[1]} dictionary from {X.shape[0]} "
+          f"{'patches' if args.kind == 'image' else 'frames'} ({args.method}); relative error {err:.4f}; "
+          f"written to {out}")
+    return 0
