@@ -82,11 +82,13 @@ def cosamp_naive(A, y, k, max_iter=100, tol=1e-6):
         T = _top(proxy, 2 * k) | set(int(i) for i in np.flatnonzero(x))
         b = _lstsq_on(A, y, T)
         keep = _top(b, k)
-        x = np.zeros_like(x)
+        xn = np.zeros_like(x)
         idx = sorted(keep)
-        x[idx] = b[idx]
+        xn[idx] = b[idx]
+        settled = np.linalg.norm(xn - x) <= tol * np.linalg.norm(xn)
+        x = xn
         r = y - A @ x
-        if np.linalg.norm(r) <= tol * ny:
+        if np.linalg.norm(r) <= tol * ny or settled:
             break
     return x
 

@@ -7,11 +7,30 @@ import warnings
 import numpy as np
 import pytest
 
-from cs_toolkit.dictionary import (DictionaryLearner, approx_ksvd, denoise_image, dictionary_tiles, ksvd,
-                                   ksvd_update, mod, mod_update, online_dictionary_learning, overcomplete_dct,
-                                   overcomplete_dct2, plot_dictionary, psnr, sparse_encode)
-from cs_toolkit.exceptions import (ConvergenceWarning, DeadAtomWarning, DependentAtomsWarning, ModelFileError,
-                                   SparsityClippedWarning, ValidationError)
+from cs_toolkit.dictionary import (
+    DictionaryLearner,
+    approx_ksvd,
+    denoise_image,
+    dictionary_tiles,
+    ksvd,
+    ksvd_update,
+    mod,
+    mod_update,
+    online_dictionary_learning,
+    overcomplete_dct,
+    overcomplete_dct2,
+    plot_dictionary,
+    psnr,
+    sparse_encode,
+)
+from cs_toolkit.exceptions import (
+    ConvergenceWarning,
+    DeadAtomWarning,
+    DependentAtomsWarning,
+    ModelFileError,
+    SparsityClippedWarning,
+    ValidationError,
+)
 
 # --------------------------------------------------------------------------- helpers
 

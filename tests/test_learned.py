@@ -11,6 +11,7 @@ import pytest
 from cs_toolkit.exceptions import DTypeError, ModelFileError, ModelMismatchError, ValidationError
 from cs_toolkit.learned import (
     ALISTA,
+    LAMP,
     LISTA,
     LISTA_CP,
     LISTA_CPSS,
@@ -113,6 +114,22 @@ def test_untrained_unrolled_fista_reproduces_fista_iterations():
     for k in range(8):
         np.testing.assert_allclose(outs[k], ref[k], rtol=1e-10, atol=1e-12)
     assert fista_momentum(3)[0] == 0.0
+
+
+def test_untrained_lamp_reproduces_amp_iterations():
+    A = _matrix()
+    Y, _ = _problem(p=0.15)
+    alpha, K = 1.3, 6
+    net = LAMP(A, K, lam=alpha, dtype=np.float64)
+    outs = net.forward(Y, return_all=True)
+    for i, y in enumerate(Y):  # loop-level AMP (Donoho, Maleki & Montanari 2009)
+        x, z = np.zeros(N), y.copy()
+        for k in range(K):
+            r = x + A.T @ z
+            tau = alpha * np.linalg.norm(z) / np.sqrt(M)
+            x = np.sign(r) * np.maximum(np.abs(r) - tau, 0)
+            z = y - A @ x + np.count_nonzero(x) / M * z
+            np.testing.assert_allclose(outs[k][i], x, rtol=1e-10, atol=1e-12)
 
 
 def test_alista_weights_solve_the_constrained_problem():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -10,7 +11,7 @@ from scipy import optimize
 from .._config import SUCCESS_THRESHOLD
 from .._validation import check_array, check_int, check_option
 from ..exceptions import ValidationError
-from .io import JsonLinesLog, machine_info, package_versions, settings_hash
+from .io import JsonLinesLog, machine_info, package_versions, settings_hash, to_jsonable
 from .problems import ProblemFamily, as_solver_configs
 from .results import _Table, format_table
 from .runner import (
@@ -356,9 +357,12 @@ def phase_transition(solvers, *, n=200, deltas=None, rhos=None, n_trials=20, mat
         header, records = log.read()
         if header is not None and resume:
             if header.get("settings_hash") != shash:
+                old = header.get("settings") if isinstance(header.get("settings"), dict) else {}
+                now = json.loads(json.dumps(to_jsonable(settings)))
+                diff = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k)) or ["unknown"]
                 raise ValidationError(
-                    f"{log.path} was written by a sweep with different settings "
-                    f"(hash {header.get('settings_hash')}, now {shash}); use another out directory "
+                    f"{log.path} was written by a sweep with different settings ({', '.join(diff)} differ; "
+                    f"hash {header.get('settings_hash')}, now {shash}); use another out directory "
                     "or resume=False (cs-toolkit phase --no-resume) to start over."
                 )
             valid = {(i, j) for i, j, *_ in cells}

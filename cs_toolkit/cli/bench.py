@@ -59,7 +59,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "phase",
         help="empirical phase transition diagram over (delta = m/n, rho = k/m)",
-        description="Map the success probability of solvers over a (delta, rho) grid, fit the 50%% "
+        description="Map the success probability of solvers over a (delta, rho) grid, fit the 50% "
                     "transition per delta and compare with the l1 theory curve. Resumable: finished "
                     "cells are kept in OUT/cells.jsonl.",
     )

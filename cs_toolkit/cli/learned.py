@@ -28,7 +28,7 @@ def register(sub) -> None:
         help="train a learned unrolled reconstructor (LISTA family) and save it to .npz",
         description=__doc__.split("\n\n", 1)[1],
     )
-    p.add_argument("--model", default="alista", help="lista, lista_cp, lista_cpss, alista or fista (default alista)")
+    p.add_argument("--model", default="alista", help="lista, lista_cp, lista_cpss, alista, fista or lamp (default alista)")
     p.add_argument("--m", type=int, default=250, help="measurements of the synthetic problem (default 250)")
     p.add_argument("--n", type=int, default=500, help="code length of the synthetic problem (default 500)")
     p.add_argument("--p", type=float, default=0.1, help="non-zero probability of synthetic codes (default 0.1)")

@@ -109,11 +109,11 @@ def _reconstruct(args) -> int:
                                   f"one block of {args.block_size}x{args.block_size}; use --block-size.")
         rec, q = compressive_image(img8, args.ratio, method=method, block_size=args.block_size,
                                    matrix=args.matrix, rng=args.seed, progress=not args.json, **opts)
-        write_image(out, rec)
+        write_image(out, rec / 255.0)  # write_image takes floats in [0, 1]
     else:
         method = args.method or DEFAULT_AUDIO_METHOD
         x, rate = read_wav(path)
-        if opts["basis"] == "wavelet":
+        if isinstance(opts["basis"], str) and opts["basis"] == "wavelet":
             raise ValidationError("--basis wavelet is for images; use dct or a dictionary .npz for audio.")
         rec, q = compressive_audio(x, args.ratio, method=method, frame_length=args.frame_length, hop=args.hop,
                                    matrix=args.matrix, rng=args.seed, **opts)
@@ -174,7 +174,7 @@ def _demo(args) -> int:
     opts = {"max_iter": 30} if args.quick else {}
     for method in ("bcs_spl", "pnp_tv"):
         rec, q = compressive_image(img8, args.ratio, method=method, rng=0, progress=True, **opts)
-        write_image(out / f"camera_{method}.png", rec)
+        write_image(out / f"camera_{method}.png", rec / 255.0)
         err = np.abs(img8.astype(float) - rec.astype(float))
         _figure([img8, rec, err], ["original", f"{method}, ratio {args.ratio}: {q['psnr']:.2f} dB",
                                    "absolute error"], out / f"camera_{method}_figure.png", "image")

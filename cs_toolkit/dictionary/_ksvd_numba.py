@@ -87,13 +87,15 @@ def _ksvd_sweep(D, C, R, indptr, users, exact):
                 for f in range(n_features):
                     d[f] = -d[f]
         else:
+            for f in range(n_features):
+                d[f] = 0.0
+            for t in range(nu):  # d = E^T g, row by row (contiguous)
+                gt = g[t]
+                for f in range(n_features):
+                    d[f] += E[t, f] * gt
             nrm = 0.0
             for f in range(n_features):
-                acc = 0.0
-                for t in range(nu):
-                    acc += E[t, f] * g[t]
-                d[f] = acc
-                nrm += acc * acc
+                nrm += d[f] * d[f]
             nrm = np.sqrt(nrm)
             if nrm == 0.0:
                 for f in range(n_features):
@@ -117,7 +119,7 @@ def _ksvd_sweep(D, C, R, indptr, users, exact):
 def _bcd_update(D, A, B, n_sweeps, out_dead):
     """Block-coordinate update of Mairal et al. (2009), Algorithm 2, in place on ``D``.
 
-    ``A = sum a a^T`` ``(n_atoms, n_atoms)``, ``B = sum x a^T`` ``(n_features, n_atoms)``.
+    ``A = sum a a^T`` ``(n_atoms, n_atoms)`` (symmetric), ``B = sum x a^T`` ``(n_features, n_atoms)``.
     For each atom: ``u = d_j + (b_j - D a_j) / A_jj``, then ``d_j = u / ||u||``.
     Atoms with ``A_jj == 0`` (never used) are left alone and flagged in ``out_dead``.
     """
@@ -132,8 +134,8 @@ def _bcd_update(D, A, B, n_sweeps, out_dead):
                 continue
             for f in range(n_features):
                 acc = 0.0
-                for k in range(n_atoms):
-                    acc += D[f, k] * A[k, j]
+                for k in range(n_atoms):  # (D a_j)_f with A symmetric: contiguous rows
+                    acc += D[f, k] * A[j, k]
                 u[f] = D[f, j] + (B[f, j] - acc) / ajj
             nrm = 0.0
             for f in range(n_features):
@@ -167,3 +169,26 @@ def _sparse_residual_impl(X, C, D, R, rn2):
 _sparse_residual = njit(**JIT_PARALLEL)(_sparse_residual_impl)
 #: Serial twin for small batches, where starting threads costs more than the work.
 _sparse_residual_serial = njit(**JIT)(_sparse_residual_impl)
+
+
+@njit(**JIT)
+def _accumulate_stats(Xb, Cb, A, B, beta):
+    """``A = beta A + Cb^T Cb`` and ``B = beta B + Xb^T Cb`` using the sparsity of ``Cb``."""
+    n_signals, n_atoms = Cb.shape
+    n_features = Xb.shape[1]
+    A *= beta
+    B *= beta
+    idx = np.empty(n_atoms, dtype=np.int64)
+    for i in range(n_signals):
+        nnz = 0
+        for j in range(n_atoms):
+            if Cb[i, j] != 0.0:
+                idx[nnz] = j
+                nnz += 1
+        for p in range(nnz):
+            jp = idx[p]
+            cp = Cb[i, jp]
+            for q in range(nnz):
+                A[jp, idx[q]] += cp * Cb[i, idx[q]]
+            for f in range(n_features):
+                B[f, jp] += Xb[i, f] * cp

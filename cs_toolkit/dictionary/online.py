@@ -9,9 +9,14 @@ import numpy as np
 
 from .._validation import check_int, check_rng, check_scalar
 from ..exceptions import DeadAtomWarning, ValidationError
-from ._common import (DictionaryLearningResult, check_common, initial_dictionary, make_coder,
-                      replace_dead_atoms)
-from ._ksvd_numba import _bcd_update
+from ._common import (
+    DictionaryLearningResult,
+    check_common,
+    initial_dictionary,
+    make_coder,
+    replace_dead_atoms,
+)
+from ._ksvd_numba import _accumulate_stats, _bcd_update
 
 __all__ = ["online_dictionary_learning"]
 
@@ -134,10 +139,7 @@ def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, co
                 Cb = code(D, Xb)
                 t += 1
                 beta = forget if forget is not None else _forget(t, batch_size)
-                A *= beta
-                A += Cb.T @ Cb
-                B *= beta
-                B += Xb.T @ Cb
+                _accumulate_stats(Xb, Cb, A, B, beta)
                 _bcd_update(D, A, B, n_sweeps, dead_flags)
                 if replace_dead and (t % 10 == 0 or t == total):
                     diag = np.diag(A)

@@ -1,4 +1,4 @@
-"""Learned deep-unrolled reconstructors: LISTA, LISTA-CP, LISTA-CPSS, ALISTA, unrolled FISTA.
+"""Learned deep-unrolled reconstructors: LISTA, LISTA-CP, LISTA-CPSS, ALISTA, unrolled FISTA, LAMP.
 
 Pure NumPy networks (batched BLAS GEMMs, hand-written backward passes),
 trained with Adam and the layer-wise schedule of the LISTA literature, saved to
@@ -19,6 +19,7 @@ from .data import ArraySource, SyntheticSource, add_measurement_noise
 from .io import load_model, save_model
 from .lista import (
     ALISTA,
+    LAMP,
     LISTA,
     LISTA_CP,
     LISTA_CPSS,
@@ -30,7 +31,16 @@ from .lista import (
     make_model,
     sha256_of,
 )
-from .train import Adam, Stage, TrainingHistory, make_schedule, nmse_db, nmse_per_layer, train, train_reconstructor
+from .train import (
+    Adam,
+    Stage,
+    TrainingHistory,
+    make_schedule,
+    nmse_db,
+    nmse_per_layer,
+    train,
+    train_reconstructor,
+)
 
 __all__ = [
     "UnrolledNetwork",
@@ -39,6 +49,7 @@ __all__ = [
     "LISTA_CPSS",
     "ALISTA",
     "UnrolledFISTA",
+    "LAMP",
     "MODEL_KINDS",
     "make_model",
     "alista_weights",

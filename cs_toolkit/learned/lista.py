@@ -46,7 +46,14 @@ import hashlib
 import numpy as np
 import scipy.linalg
 
-from .._validation import check_array, check_int, check_matrix, check_option, check_scalar, check_signals
+from .._validation import (
+    check_array,
+    check_int,
+    check_matrix,
+    check_option,
+    check_scalar,
+    check_signals,
+)
 from ..exceptions import ValidationError
 from ..solvers._prox import soft_threshold
 
@@ -62,6 +69,7 @@ __all__ = [
     "LISTA_CPSS",
     "ALISTA",
     "UnrolledFISTA",
+    "LAMP",
     "MODEL_KINDS",
     "make_model",
     "alista_weights",
@@ -653,12 +661,88 @@ class UnrolledFISTA(UnrolledNetwork):
         return g
 
 
+class LAMP(UnrolledNetwork):
+    """Learned AMP (Borgerding, Schniter & Rangan 2017), tied-free "LAMP-l1".
+
+    With ``x_0 = 0``, ``v_{-1} = 0``, ``b_0 = 0``, layer ``t`` computes
+
+    ``v_t = y - A x_t + b_t v_{t-1}``, ``b_t = ||x_t||_0 / m`` (the Onsager term),
+    ``x_{t+1} = soft(x_t + B_t v_t, theta_t ||v_t||_2 / sqrt(m))``,
+
+    with trained ``B_t`` (n, m) and ``theta_t``. Initialised as AMP
+    (``B_t = A^T``, ``theta_t = lam``), so an untrained network is ``n_layers``
+    AMP iterations with the threshold factor ``lam`` (default 1.5 here). The
+    count ``b_t`` is piecewise constant and has zero derivative.
+    See :class:`UnrolledNetwork` for the parameters.
+
+    References
+    ----------
+    M. Borgerding, P. Schniter and S. Rangan, "AMP-inspired deep networks for
+    sparse linear inverse problems", IEEE Trans. Signal Process. 65(16), 2017.
+    """
+
+    kind = "lamp"
+    param_names = ("B", "theta")
+
+    def __init__(self, A, n_layers=16, *, lam=1.5, **kwargs):
+        super().__init__(A, n_layers, lam=lam, **kwargs)
+
+    def _param_shapes(self):
+        T, m, n = self.n_layers, self.n_measurements, self.n_components
+        return {"B": (T, n, m), "theta": (T,)}
+
+    def _init_params(self):
+        T = self.n_layers
+        self._params = {
+            "B": np.ascontiguousarray(np.broadcast_to(self.operator.T, (T,) + self.operator.T.shape), dtype=self.dtype),
+            "theta": np.full(T, self.lam, dtype=self.dtype),
+        }
+
+    def _forward(self, Y, T, keep):
+        P, A, m = self._params, self._A, self.n_measurements
+        N = Y.shape[0]
+        X = np.zeros((N, self.n_components), dtype=self.dtype)
+        Vp = np.zeros_like(Y)
+        b = np.zeros((N, 1), dtype=self.dtype)
+        outs, cache = [], []
+        for t in range(T):
+            V = Y - X @ A.T + b * Vp if t > 0 else Y.copy()
+            nv = np.sqrt(np.sum(V.astype(np.float64) ** 2, axis=1, keepdims=True))
+            sig = (nv / np.sqrt(m)).astype(self.dtype)
+            R = X + V @ P["B"][t].T
+            Xn, active, shrunk = _shrink(R, P["theta"][t] * sig)
+            if keep:
+                cache.append((V, nv, sig, b, R, active, shrunk))
+            b = (np.count_nonzero(Xn, axis=1, keepdims=True) / m).astype(self.dtype)
+            X, Vp = Xn, V
+            outs.append(X)
+        return outs, cache
+
+    def _backward(self, Y, cache, G, T, first):
+        P, A, m, g = self._params, self._A, self.n_measurements, self._zero_grads()
+        gV = np.zeros_like(Y)  # gradient w.r.t. v_t coming from layer t + 1
+        for t in range(T - 1, first - 1, -1):
+            V, nv, sig, b, R, active, shrunk = cache[t]
+            th = P["theta"][t]
+            dthr = -np.sum(G * np.sign(R) * shrunk, axis=1, keepdims=True)  # per row
+            g["theta"][t] = float(np.sum(dthr * sig, dtype=np.float64))
+            dR = G * active
+            g["B"][t] = dR.T @ V
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scale = np.where(nv > 0, th * dthr / (nv * np.sqrt(m)), 0.0).astype(self.dtype)
+            dV = gV + dR @ P["B"][t] + scale * V
+            if t > first:
+                G = dR - dV @ A
+                gV = b * dV
+        return g
+
+
 #: model kind -> class
-MODEL_KINDS = {cls.kind: cls for cls in (LISTA, LISTA_CP, LISTA_CPSS, ALISTA, UnrolledFISTA)}
+MODEL_KINDS = {cls.kind: cls for cls in (LISTA, LISTA_CP, LISTA_CPSS, ALISTA, UnrolledFISTA, LAMP)}
 
 
 def make_model(kind, A, n_layers=16, **kwargs) -> UnrolledNetwork:
-    """Build a network by kind name: one of ``'lista'``, ``'lista_cp'``, ``'lista_cpss'``, ``'alista'``, ``'fista'``.
+    """Build a network by kind name: ``'lista'``, ``'lista_cp'``, ``'lista_cpss'``, ``'alista'``, ``'fista'``, ``'lamp'``.
 
     Extra keyword arguments go to the class (``dictionary``, ``lam``, ``step``, ``dtype``, ...).
     """

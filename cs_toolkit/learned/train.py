@@ -287,7 +287,7 @@ def train_reconstructor(signals, A, dictionary=None, *, kind="alista", n_layers=
         Sensing matrix.
     dictionary : array_like of shape (n_features, n), optional
         Basis ``Psi`` (e.g. the orthonormal 2-D DCT); see :class:`ArraySource`.
-    kind : {'lista', 'lista_cp', 'lista_cpss', 'alista', 'fista'}, default 'alista'
+    kind : {'lista', 'lista_cp', 'lista_cpss', 'alista', 'fista', 'lamp'}, default 'alista'
     n_layers : int, default 16
     codes : array_like, optional
         Codes of the signals in ``Psi`` (needed for a non-square dictionary).

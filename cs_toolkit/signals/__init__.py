@@ -8,8 +8,27 @@ from .synthetic import (
     make_problem,
     sparse_signals,
 )
+from .audio import (  # noqa: E402  (image/audio pipelines)
+    DEFAULT_AUDIO_METHOD,
+    AudioMeasurements,
+    audio_quality,
+    compressive_audio,
+    measure_audio,
+    reconstruct_audio,
+)
+from .image import (  # noqa: E402
+    DEFAULT_IMAGE_METHOD,
+    BlockMeasurements,
+    compressive_image,
+    image_quality,
+    measure_image,
+    reconstruct_image,
+)
 
 __all__ = [
+    "DEFAULT_IMAGE_METHOD", "BlockMeasurements", "compressive_image", "image_quality", "measure_image",
+    "reconstruct_image", "DEFAULT_AUDIO_METHOD", "AudioMeasurements", "audio_quality", "compressive_audio",
+    "measure_audio", "reconstruct_audio",
     "DISTRIBUTIONS",
     "Problem",
     "add_noise",

@@ -30,6 +30,7 @@ import numpy as np
 from .._validation import check_array, check_int, check_option, check_rng, check_scalar
 from ..exceptions import ConvergenceWarning, ValidationError
 from ..sensing._base import LinearOperator
+from ._denoisers import single_thread_blas
 
 __all__ = [
     "AudioMeasurements",
@@ -99,6 +100,7 @@ def _check_audio(signal):
     return (x[:, None] if x.ndim == 1 else x), in_dtype
 
 
+@single_thread_blas
 def measure_audio(signal, ratio: float, *, frame_length: int = 256, hop: int = 128, window="sine",
                   matrix="gaussian", rng=None) -> AudioMeasurements:
     """Measure an audio signal frame by frame with one shared sensing matrix.
@@ -237,6 +239,7 @@ def _per_frame(Y, A, D, method, options):
     return C @ D.T
 
 
+@single_thread_blas
 def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_METHOD, basis="dct",
                       lam: float | None = None, max_iter: int | None = None, model=None,
                       progress: bool = False, **solver_options):

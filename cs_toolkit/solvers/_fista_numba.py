@@ -54,15 +54,14 @@ def _pg_step(X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_chan
         d2 = 0.0
         x2 = 0.0
         rs = 0.0
+        for j in range(n):  # no reduction here, so this loop vectorises
+            W[i, j] = _prox_l1(Z[i, j] - s * (P[i, j] - B[i, j]), th, nonneg)
         for j in range(n):
-            z = Z[i, j]
-            w = _prox_l1(z - s * (P[i, j] - B[i, j]), th, nonneg)
-            W[i, j] = w
             w64 = np.float64(W[i, j])
             dx = w64 - X[i, j]
             d2 += dx * dx
             x2 += w64 * w64
-            rs += (z - w64) * dx
+            rs += (Z[i, j] - w64) * dx
         if not np.isfinite(d2 + x2):
             status[i] = 2
             continue

@@ -135,13 +135,3 @@ def _mp_mat_range(A, Y, norms2, inv_norm, max_iter, kd, tol, use_tol, rel_stop,
         n_iter[sig] = it
         status[sig] = st
         resid2[sig] = eps
-
-
-@njit(**JIT_PARALLEL)
-def _mp_mat_batch(A, Y, norms2, inv_norm, max_iter, kd, tol, use_tol, rel_stop,
-                  X, n_iter, status, resid2, block):  # pragma: no cover - compiled
-    N = Y.shape[0]
-    nb = (N + block - 1) // block
-    for b in prange(nb):
-        _mp_mat_range(A, Y, norms2, inv_norm, max_iter, kd, tol, use_tol, rel_stop,
-                      X, n_iter, status, resid2, b * block, min(N, (b + 1) * block))

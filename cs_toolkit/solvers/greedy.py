@@ -144,7 +144,8 @@ def cosamp(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=False, retu
     max_iter : int, default 100
         Maximum iterations per signal.
     tol : float, default 1e-6
-        Stop a signal once ``||y - A x|| <= tol ||y||``.
+        Stop a signal once ``||y - A x|| <= tol ||y||`` or, for noisy data, once
+        the iterates settle: ``||x_new - x|| <= tol ||x_new||``.
     history : bool, default False
         Record the residual norm after each iteration in ``info.history``.
     return_info : bool, default False
@@ -203,13 +204,14 @@ def cosamp(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=False, retu
         T = _topk_mask(Ra @ A, 2 * k) | (X[active] != 0)
         B = _ls_on_mask(At, Ya, T, 3 * k)
         Xa = keep_largest(B, k).astype(dtype, copy=False)
+        dx = _row_norms(Xa - X[active])
         X[active] = Xa
         r = _row_norms(Ya - Xa @ A.T)
         rn[active] = r
         n_iter[active] += 1
         if hist is not None:
             hist[active, it] = r
-        done = r <= tol * ny[active]
+        done = (r <= tol * ny[active]) | (dx <= tol * _row_norms(Xa))
         conv[active[done]] = True
         active = active[~done]
     _warn_not_converged(conv, "cosamp", max_iter)

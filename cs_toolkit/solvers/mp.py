@@ -92,7 +92,7 @@ def mp(A, Y, *, n_nonzero_coefs=None, max_iter=None, tol=None, return_info=False
     n_iter = np.zeros(N, np.int64)
     status = np.zeros(N, np.int8)
     resid2 = np.empty(N, np.float64)
-    from ._mp_numba import _mp_gram_batch, _mp_mat_batch
+    from ._mp_numba import _mp_gram_batch, _mp_mat_range
 
     use_gram = N * max_iter > 4 * n and n * n * dtype.itemsize <= GRAM_MAX_BYTES
     if use_gram:
@@ -102,8 +102,9 @@ def mp(A, Y, *, n_nonzero_coefs=None, max_iter=None, tol=None, return_info=False
         _mp_gram_batch(G, AtY, y2, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop,
                        X, n_iter, status, resid2, _block_size(N))
     else:
-        _mp_mat_batch(A, Y2, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop,
-                      X, n_iter, status, resid2, _block_size(N))
+        # few signals (N * max_iter <= 4 n): the serial kernel, no thread start-up or parallel compile
+        _mp_mat_range(A, Y2, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop,
+                      X, n_iter, status, resid2, 0, N)
     out = X[0] if was_1d else X
     if return_info:
         limited = use_tol or n_nonzero_coefs is not None

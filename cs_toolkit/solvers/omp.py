@@ -21,11 +21,12 @@ from ._registry import register_solver
 
 __all__ = ["omp", "omp_gram", "GreedyInfo"]
 
-#: Batch-OMP is chosen by ``precompute="auto"`` when ``n_signals * GRAM_RATIO > n_atoms``
-#: (measured on 64x256 and 256x1024 Gaussian problems: the Gram path wins from
-#: about n/8 signals on; see benchmarks/solvers.py) and the Gram matrix is not
-#: larger than ``GRAM_MAX_BYTES``.
-GRAM_RATIO = 8
+#: Batch-OMP is chosen by ``precompute="auto"`` when
+#: ``n_signals * n_nonzero_coefs * GRAM_RATIO >= n`` and the Gram matrix is not
+#: larger than ``GRAM_MAX_BYTES``. Measured (one thread): on 64x256, k=8 the Gram
+#: path wins from about 10 signals on, on 256x1024, k=16 from about 9 (the cost
+#: of forming ``G`` is ``m n^2``, that of the QR kernel ``k m n`` per signal).
+GRAM_RATIO = 4
 GRAM_MAX_BYTES = 512 * 2**20
 
 _EMPTY_HIST = np.empty((1, 0), np.float64)
@@ -193,7 +194,8 @@ def omp(A, Y, *, n_nonzero_coefs=None, tol=None, precompute="auto", history=Fals
         ``True``: Batch-OMP on ``G = A^T A`` and ``A^T Y`` (one GEMM for the
         batch); ``False``: OMP on ``A`` signal by signal (modified Gram-Schmidt,
         i.e. a progressive Cholesky factor of ``A_I^T A_I``); ``"auto"``: the Gram
-        path when ``n_signals * 8 > n`` and ``G`` fits in 512 MiB.
+        path when ``4 * n_signals * n_nonzero_coefs >= n`` and ``G`` fits in 512 MiB
+        (the measured crossover, see ``GRAM_RATIO``).
     history : bool, default False
         Record the residual norm after each selected atom in ``info.history``.
     return_info : bool, default False
@@ -256,7 +258,7 @@ def omp(A, Y, *, n_nonzero_coefs=None, tol=None, precompute="auto", history=Fals
     else:
         k = min(m, n) if tol is not None else max(1, min(int(round(0.1 * n)), m))
     if precompute == "auto":
-        use_gram = N * GRAM_RATIO > n and n * n * dtype.itemsize <= GRAM_MAX_BYTES
+        use_gram = N * k * GRAM_RATIO >= n and n * n * dtype.itemsize <= GRAM_MAX_BYTES
     elif isinstance(precompute, bool | np.bool_):
         use_gram = bool(precompute)
     else:

@@ -1,0 +1,268 @@
+"""Image and audio compressive-sensing pipelines (cs_toolkit.signals.image / .audio), at small sizes."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from cs_toolkit.data import load_audio, load_image
+from cs_toolkit.exceptions import ValidationError
+from cs_toolkit.signals import (
+    BlockMeasurements,
+    audio_quality,
+    compressive_audio,
+    compressive_image,
+    image_quality,
+    measure_audio,
+    measure_image,
+    reconstruct_audio,
+    reconstruct_image,
+)
+from cs_toolkit.signals import _denoisers as den
+from cs_toolkit.signals.audio import _FramesOperator
+from cs_toolkit.signals.image import _from_blocks, _to_blocks
+
+
+@pytest.fixture(scope="module")
+def crop():
+    """A 64x64 crop of the bundled camera image, float in [0, 1]."""
+    return load_image("camera")[192:256, 192:256].copy()
+
+
+@pytest.fixture(scope="module")
+def speech():
+    x, rate = load_audio("0_jackson_0")
+    return x[:2560].copy(), rate
+
+
+def _psnr255(a, b):
+    return 10 * np.log10(255.0**2 / np.mean((np.asarray(a, float) - np.asarray(b, float)) ** 2))
+
+
+# ------------------------------------------------------------------ images
+def test_blocks_round_trip_and_order(rng):
+    img = rng.standard_normal((32, 48))
+    rows = _to_blocks(img, 16)
+    assert rows.shape == (6, 256)
+    np.testing.assert_array_equal(rows[1], img[:16, 16:32].ravel())  # row-major block order
+    np.testing.assert_array_equal(_from_blocks(rows, img.shape, 16), img)
+
+
+def test_measure_image_shapes_padding_and_matrix(rng):
+    img = rng.random((40, 50))
+    meas = measure_image(img, 0.25, block_size=16, rng=0)
+    assert isinstance(meas, BlockMeasurements)
+    assert meas.Y.shape == (1, 12, 64) and meas.A.shape == (64, 256)
+    assert meas.padded_shape == (48, 64)
+    np.testing.assert_allclose(meas.A @ meas.A.T, np.eye(64), atol=1e-10)  # orthonormal rows
+    # the measurements are those of the symmetric-padded [0, 255] image
+    padded = np.pad(img * 255, ((0, 8), (0, 14)), mode="symmetric")
+    np.testing.assert_allclose(meas.Y[0], _to_blocks(padded, 16) @ meas.A.T, rtol=1e-12)
+
+
+def test_ratio_one_reconstructs_exactly_and_crops_odd_sizes(rng):
+    img = rng.random((37, 45))
+    before = img.copy()
+    rec, q = compressive_image(img, 1.0, method="bcs_spl", block_size=16, rng=1, max_iter=1)
+    np.testing.assert_array_equal(img, before)  # input untouched
+    assert rec.shape == img.shape and rec.dtype == np.float64
+    np.testing.assert_allclose(rec, img, atol=1e-8)
+    assert q["psnr"] > 100
+
+
+def test_uint8_and_float_inputs_agree(crop):
+    img8 = np.round(crop * 255).astype(np.uint8)
+    r8, q8 = compressive_image(img8, 0.5, method="bcs_spl", block_size=16, rng=0, max_iter=15)
+    rf, qf = compressive_image(img8 / 255.0, 0.5, method="bcs_spl", block_size=16, rng=0, max_iter=15)
+    assert r8.dtype == np.uint8 and rf.dtype == np.float64
+    assert 0.0 <= rf.min() and rf.max() <= 1.0
+    assert abs(q8["psnr"] - qf["psnr"]) < 0.2
+    assert np.max(np.abs(r8.astype(float) - rf * 255)) <= 0.5 + 1e-9
+
+
+def test_float32_input_keeps_dtype(crop):
+    rec, _ = compressive_image(crop.astype(np.float32), 0.5, method="bcs_spl", block_size=32, rng=0, max_iter=3)
+    assert rec.dtype == np.float32
+
+
+def test_colour_image_channel_by_channel(crop):
+    col = np.stack([crop, crop[::-1], crop[:, ::-1]], axis=2)[:48, :40]
+    meas = measure_image(col, 0.5, block_size=16, rng=0)
+    assert meas.Y.shape[0] == 3
+    rec = reconstruct_image(meas, method="bcs_spl", max_iter=10)
+    assert rec.shape == col.shape
+    for c in range(3):  # each channel recovered like the grey image alone
+        grey = reconstruct_image(measure_image(col[:, :, c], 0.5, block_size=16, rng=0), method="bcs_spl",
+                                 max_iter=10)
+        np.testing.assert_allclose(rec[:, :, c], grey, atol=1e-12)
+
+
+def test_quality_floors_and_best_method_beats_bcs_spl(crop):
+    meas = measure_image(crop, 0.3, block_size=16, rng=0)
+    spl = reconstruct_image(meas, method="bcs_spl", max_iter=60)
+    best = reconstruct_image(meas, method="pnp_tv", max_iter=40)
+    ps, pb = image_quality(crop, spl)["psnr"], image_quality(crop, best)["psnr"]
+    assert ps > 28.0  # documented floor for this crop at ratio 0.3
+    assert pb > ps + 0.5
+    q = image_quality(crop, best)
+    assert q["psnr"] == pytest.approx(_psnr255(crop * 255, best * 255), rel=1e-9)
+    assert 0.8 < q["ssim"] <= 1.0
+
+
+@pytest.mark.parametrize("basis", ["dct", "wavelet"])
+def test_per_block_solver_in_a_basis(crop, basis):
+    rec, q = compressive_image(crop, 0.5, method="omp", basis=basis, block_size=16, rng=0, n_nonzero_coefs=40)
+    assert q["psnr"] > 24.0
+
+
+def test_per_block_solver_with_a_dictionary(crop):
+    from scipy.fft import idctn
+
+    D = idctn(np.eye(256).reshape(256, 16, 16), axes=(1, 2), norm="ortho").reshape(256, 256).T
+    meas = measure_image(crop, 0.5, block_size=16, rng=0)
+    a = reconstruct_image(meas, method="omp", basis=D, n_nonzero_coefs=30)
+    b = reconstruct_image(meas, method="omp", basis="dct", n_nonzero_coefs=30)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_bernoulli_matrix_uses_pseudo_inverse(crop):
+    meas = measure_image(crop, 1.0, block_size=16, matrix="bernoulli", rng=0)
+    assert set(np.unique(np.sign(meas.A))) <= {-1.0, 1.0}
+    rec = reconstruct_image(meas, method="bcs_spl", max_iter=1)
+    assert image_quality(crop, rec)["psnr"] > 80
+
+
+def test_bivariate_shrink_keeps_approximation_and_shrinks():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 64)) * 10
+    import pywt
+
+    c = pywt.wavedec2(x, den.WAVELET, mode="periodization", level=2)
+    out = den.bivariate_shrink(c, 1.0)
+    np.testing.assert_array_equal(out[0], c[0])
+    for lev in range(1, 3):
+        for o in range(3):
+            assert np.all(np.abs(out[lev][o]) <= np.abs(c[lev][o]) + 1e-12)
+
+
+def test_wiener_flat_image_is_unchanged():
+    x = np.full((20, 20), 7.0)
+    np.testing.assert_allclose(den.wiener_smooth(x), x)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"ratio": 0.0}, "ratio must be > 0"),
+        ({"ratio": 1.5}, "ratio must be <= 1"),
+        ({"block_size": 128}, "smaller than one block"),
+        ({"matrix": "fourier"}, "matrix must be one of"),
+    ],
+)
+def test_measure_image_rejects_bad_arguments(crop, kwargs, match):
+    args = {"ratio": 0.5, "block_size": 16, "rng": 0} | kwargs
+    with pytest.raises(ValidationError, match=match):
+        measure_image(crop, args.pop("ratio"), **args)
+
+
+def test_reconstruct_image_rejects_bad_arguments(crop):
+    meas = measure_image(crop, 0.5, block_size=16, rng=0)
+    with pytest.raises(ValidationError, match="method must be one of"):
+        reconstruct_image(meas, method="magic")
+    with pytest.raises(ValidationError, match="basis must be one of"):
+        reconstruct_image(meas, method="omp", basis="curvelet")
+    with pytest.raises(ValidationError, match=r"basis must be a dictionary of shape \(256"):
+        reconstruct_image(meas, method="omp", basis=np.ones((64, 10)))
+    with pytest.raises(ValidationError, match="meas must be a BlockMeasurements"):
+        reconstruct_image(crop)
+    with pytest.raises(ValidationError, match="image must be a grey"):
+        measure_image(np.zeros((32, 32, 5)), 0.5)
+    with pytest.raises(ValidationError, match="finite"):
+        measure_image(np.full((32, 32), np.nan), 0.5)
+
+
+# ------------------------------------------------------------------ audio
+def test_frames_operator_dot_test(rng):
+    from cs_toolkit.transforms import DCT
+
+    A = rng.standard_normal((5, 16))
+    op = _FramesOperator(A, DCT(16).to_dense(), np.sin(np.pi * (np.arange(16) + 0.5) / 16), 8, 6)
+    x, y = rng.standard_normal(op.shape[1]), rng.standard_normal(op.shape[0])
+    assert op.forward(x) @ y == pytest.approx(x @ op.adjoint(y), rel=1e-10)
+
+
+def test_measure_audio_matches_frames(speech):
+    from cs_toolkit.transforms import frames
+
+    x, _ = speech
+    meas = measure_audio(x, 0.5, rng=0)
+    np.testing.assert_allclose(meas.Y[0], frames(x, 256, 128) @ meas.A.T)
+    assert meas.A.shape == (128, 256)
+
+
+def test_audio_snr_floor_joint_beats_per_frame_omp(speech):
+    x, _ = speech
+    meas = measure_audio(x, 0.5, rng=0)
+    joint = reconstruct_audio(meas, method="joint", max_iter=150)
+    omp = reconstruct_audio(meas, method="omp")
+    qj, qo = audio_quality(x, joint), audio_quality(x, omp)
+    assert joint.shape == x.shape
+    assert qj["snr"] > 18.0  # documented floor on this clip at ratio 0.5
+    assert qo["snr"] > 5.0
+    assert qj["snr"] > qo["snr"] + 5
+
+
+def test_audio_ratio_one_is_exact(speech):
+    x, _ = speech
+    rec, q = compressive_audio(x, 1.0, method="omp", rng=0, n_nonzero_coefs=256)
+    np.testing.assert_allclose(rec, x, atol=1e-8)
+
+
+def test_silent_signal_gives_zeros_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for method in ("joint", "omp", "fista"):
+            rec = reconstruct_audio(measure_audio(np.zeros(1000), 0.5, rng=0), method=method)
+            assert rec.shape == (1000,) and not np.any(rec)
+
+
+def test_silent_frames_inside_a_signal(speech):
+    x, _ = speech
+    y = np.concatenate([np.zeros(1024), x[:1024], np.zeros(1024)])
+    rec = reconstruct_audio(measure_audio(y, 0.5, rng=0), method="omp")
+    assert np.all(np.isfinite(rec))
+    np.testing.assert_array_equal(rec[:700], 0.0)
+
+
+def test_stereo_channel_by_channel(speech):
+    x, _ = speech
+    st = np.stack([x[:1024], -x[:1024]], axis=1)
+    meas = measure_audio(st, 0.75, rng=0)
+    rec = reconstruct_audio(meas, method="omp")
+    assert rec.shape == st.shape
+    np.testing.assert_allclose(rec[:, 0], -rec[:, 1], atol=1e-8)
+
+
+def test_segmental_snr_against_naive():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(1024)
+    e = x + 0.1 * rng.standard_normal(1024)
+    q = audio_quality(x, e)
+    segs = [10 * np.log10(np.sum(x[i:i + 256] ** 2) / np.sum((x - e)[i:i + 256] ** 2)) for i in range(0, 1024, 256)]
+    assert q["seg_snr"] == pytest.approx(np.mean(segs))
+    assert q["snr"] == pytest.approx(10 * np.log10(np.sum(x**2) / np.sum((x - e) ** 2)))
+
+
+def test_audio_rejects_bad_arguments(speech):
+    x, _ = speech
+    with pytest.raises(ValidationError, match="ratio must be > 0"):
+        measure_audio(x, 0.0)
+    with pytest.raises(ValidationError, match="hop must be <= 256"):
+        measure_audio(x, 0.5, hop=300)
+    meas = measure_audio(x, 0.5, rng=0)
+    with pytest.raises(ValidationError, match="method must be one of"):
+        reconstruct_audio(meas, method="nope")
+    with pytest.raises(ValidationError, match="needs a model"):
+        reconstruct_audio(meas, method="lista")
+    with pytest.raises(ValidationError, match=r"basis must be a dictionary of shape \(256"):
+        reconstruct_audio(meas, method="omp", basis=np.ones((100, 3)))
