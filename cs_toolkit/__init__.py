@@ -1,14 +1,56 @@
 """cs-toolkit: compressed sensing and sparse coding.
 
-Sensing matrices and operators (:mod:`cs_toolkit.sensing`), transforms
-(:mod:`cs_toolkit.transforms`), numba sparse solvers (:mod:`cs_toolkit.solvers`),
-dictionary learning (:mod:`cs_toolkit.dictionary`), learned unrolled
-reconstructors (:mod:`cs_toolkit.learned`), image and audio pipelines
-(:mod:`cs_toolkit.signals`), benchmarks (:mod:`cs_toolkit.bench`) and metrics.
+Subpackages
+-----------
+sensing      sensing matrices and matrix-free operators, diagnostics
+transforms   DCT, wavelets, blocks/patches and frames <-> rows
+solvers      numba batch solvers (OMP, ISTA/FISTA, LARS, CoSaMP, SP, IHT, HTP, BP, AMP) and ``solve``
+dictionary   dictionary learning (K-SVD, approximate K-SVD, MOD, online) and denoising
+learned      learned unrolled reconstructors (LISTA family), training, safe save/load
+signals      synthetic problems, image and audio pipelines
+bench        benchmark harness and phase transitions
+metrics      NMSE, SNR, PSNR, SSIM, support recovery, success criterion
+data         bundled samples and WAV/image input-output
+plotting     figures (imported on first use, so importing cs_toolkit does not load matplotlib)
 """
 
 __version__ = "0.1.0"
 
-from . import exceptions  # noqa: E402
+from . import (  # noqa: E402
+    bench,
+    data,
+    dictionary,
+    exceptions,
+    learned,
+    metrics,
+    sensing,
+    signals,
+    solvers,
+    transforms,
+)
+from .solvers import list_solvers, solve  # noqa: E402
 
-__all__ = ["__version__", "exceptions"]
+__all__ = [
+    "__version__",
+    "bench",
+    "data",
+    "dictionary",
+    "exceptions",
+    "learned",
+    "metrics",
+    "plotting",
+    "sensing",
+    "signals",
+    "solvers",
+    "transforms",
+    "solve",
+    "list_solvers",
+]
+
+
+def __getattr__(name):
+    if name == "plotting":
+        import importlib
+
+        return importlib.import_module(".plotting", __name__)
+    raise AttributeError(f"module 'cs_toolkit' has no attribute {name!r}")

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from ._registry import register_solver
-from .omp import GRAM_MAX_BYTES, GreedyInfo, _block_size, _check_sparsity, _check_tol, _prepare, _tolerances
+from .omp import GRAM_MAX_BYTES, GreedyInfo, _block_size, _dynamic, _check_sparsity, _check_tol, _prepare, _tolerances
 
 __all__ = ["mp"]
 
@@ -99,8 +99,9 @@ def mp(A, Y, *, n_nonzero_coefs=None, max_iter=None, tol=None, return_info=False
         G = A.T @ A
         AtY = Y2 @ A
         y2 = np.einsum("ij,ij->i", Y2, Y2, dtype=np.float64)
-        _mp_gram_batch(G, AtY, y2, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop,
-                       X, n_iter, status, resid2, _block_size(N))
+        with _dynamic():
+            _mp_gram_batch(G, AtY, y2, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop,
+                           X, n_iter, status, resid2, _block_size(N))
     else:
         # few signals (N * max_iter <= 4 n): the serial kernel, no thread start-up or parallel compile
         _mp_mat_range(A, Y2, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop,

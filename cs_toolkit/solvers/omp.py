@@ -122,6 +122,14 @@ def _n_threads() -> int:
     return int(numba.get_num_threads())
 
 
+def _dynamic():
+    """Dynamic scheduling of the ``prange`` blocks (one block per chunk), which keeps
+    both threads busy when the machine is shared; see ``numba.parallel_chunksize``."""
+    import numba
+
+    return numba.parallel_chunksize(1)
+
+
 def _block_size(n_signals: int) -> int:
     """Signals per ``prange`` task: about 4 tasks per thread, at most 64 signals each."""
     return max(1, min(64, -(-n_signals // (4 * _n_threads()))))
@@ -278,15 +286,17 @@ def omp(A, Y, *, n_nonzero_coefs=None, tol=None, precompute="auto", history=Fals
         G = A.T @ A
         AtY = Y2 @ A
         y2 = np.einsum("ij,ij->i", Y2, Y2, dtype=np.float64)
-        _omp_gram_batch(G, AtY, y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
-                        _block_size(N))
+        with _dynamic():
+            _omp_gram_batch(G, AtY, y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
+                            _block_size(N))
         method = "omp/batch"
     else:
         if N == 1:
             _omp_qr_range(A, Y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H, 0, 1)
         else:
-            _omp_qr_batch(A, Y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
-                          _block_size(N))
+            with _dynamic():
+                _omp_qr_batch(A, Y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
+                              _block_size(N))
         method = "omp/qr"
     if status.any():
         _warn_dependent(status)
@@ -385,8 +395,9 @@ def omp_gram(G, AtY, *, n_nonzero_coefs=None, tol=None, y_norms2=None, history=F
     H = _history_array(N, k, history and known)
     use_tol = tol is not None
     rel_stop, rel_dep = _tolerances(dtype)
-    _omp_gram_batch(G, AtY2, y2, k, float(tol) if use_tol else 0.0, use_tol, rel_stop, rel_dep,
-                    X, n_iter, status, resid2, H, _block_size(N))
+    with _dynamic():
+        _omp_gram_batch(G, AtY2, y2, k, float(tol) if use_tol else 0.0, use_tol, rel_stop, rel_dep,
+                        X, n_iter, status, resid2, H, _block_size(N))
     if status.any():
         _warn_dependent(status)
     if not known:
