@@ -22,6 +22,14 @@ def _top(v, k):
     return set(int(i) for i in order[:k])
 
 
+def _hk(u, k):
+    """Keep the k largest |u| entries."""
+    out = np.zeros_like(u)
+    idx = sorted(_top(u, k))
+    out[idx] = u[idx]
+    return out
+
+
 def omp_naive(A, y, k, tol=None):
     """OMP: add the atom most correlated with the residual, refit by lstsq."""
     A = np.asarray(A, float)
@@ -150,14 +158,7 @@ def niht_naive(A, y, k, max_iter=500, tol=1e-6, c=0.01, kappa=2.0):
             break
         mu = (gS @ gS) / den
 
-        def hk(m):
-            u = x + m * g
-            out = np.zeros_like(u)
-            idx = sorted(_top(u, k))
-            out[idx] = u[idx]
-            return out
-
-        xn = hk(mu)
+        xn = _hk(x + mu * g, k)
         Sn = set(int(i) for i in np.flatnonzero(xn))
         if Sn != S:
             for _ in range(60):
@@ -167,7 +168,7 @@ def niht_naive(A, y, k, max_iter=500, tol=1e-6, c=0.01, kappa=2.0):
                 if mu <= omega:
                     break
                 mu = mu / (kappa * (1 - c))
-                xn = hk(mu)
+                xn = _hk(x + mu * g, k)
             Sn = set(int(i) for i in np.flatnonzero(xn))
         done = np.linalg.norm(xn - x) <= tol * max(np.linalg.norm(xn), np.finfo(float).tiny)
         x, S = xn, Sn

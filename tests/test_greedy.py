@@ -2,10 +2,10 @@
 
 import warnings
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from cs_toolkit.exceptions import (
     ConvergenceWarning,
     DependentAtomsWarning,
@@ -70,7 +70,7 @@ def test_omp_error_target_matches_naive(rng, precompute):
 
 
 def test_batch_omp_equals_cholesky_omp_and_loop_of_singles(rng):
-    A, _, Y = _problem(rng, 32, 64, 6, 9, noise=0.05)
+    A, _, Y = _problem(rng, 32, 64, 6, 40, noise=0.05)  # 40 signals: the parallel kernels
     Xg = omp(A, Y, n_nonzero_coefs=7, precompute=True)
     Xq = omp(A, Y, n_nonzero_coefs=7, precompute=False)
     Xs = np.array([omp(A, y, n_nonzero_coefs=7) for y in Y])
@@ -184,20 +184,21 @@ def test_omp_gram_errors(rng):
         omp_gram(G, np.ones((2, 6)), n_nonzero_coefs=1)
 
 
-def test_omp_history_and_info(rng):
+@pytest.mark.parametrize("precompute, method", [(True, "omp/batch"), (False, "omp/qr")])
+def test_omp_history_and_info(rng, precompute, method):
     A, _, Y = _problem(rng, 16, 32, 3, 4, noise=0.01)
-    X, info = omp(A, Y, n_nonzero_coefs=3, history=True, return_info=True)
+    X, info = omp(A, Y, n_nonzero_coefs=3, precompute=precompute, history=True, return_info=True)
     assert isinstance(info, GreedyInfo)
     assert info.history.shape == (4, 3) and info.n_iter.tolist() == [3] * 4
     assert np.all(np.diff(info.history, axis=1) <= 1e-12)  # residual decreases
     np.testing.assert_allclose(info.history[:, -1], np.linalg.norm(Y - X @ A.T, axis=1), rtol=1e-8)
-    assert info.elapsed >= 0 and info.method == "omp/qr"
+    assert info.elapsed >= 0 and info.method == method
 
 
 # ----------------------------------------------------------------------------------------
 # MP, CoSaMP, SP, IHT, HTP against naive references
 # ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("n_signals", [1, 30])  # matrix kernel / Gram kernel
+@pytest.mark.parametrize("n_signals", [1, 40])  # matrix kernel / parallel Gram kernel
 def test_mp_matches_naive(rng, n_signals):
     A, _, Y = _problem(rng, 20, 40, 4, n_signals, noise=0.1, normalize=False)
     X, info = mp(A, Y, max_iter=25, return_info=True)

@@ -143,7 +143,7 @@ def _figure(panels, titles, path, kind):
 
     fig, axes = plt.subplots(1 if kind == "image" else 3, 3 if kind == "image" else 1,
                              figsize=(12, 4) if kind == "image" else (10, 7))
-    for ax, p, t in zip(np.ravel(axes), panels, titles):
+    for ax, p, t in zip(np.ravel(axes), panels, titles, strict=True):
         if kind == "image":
             ax.imshow(p, cmap="gray" if "error" not in t else "magma")
             ax.axis("off")

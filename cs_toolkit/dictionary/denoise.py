@@ -30,7 +30,7 @@ def psnr(reference, estimate, *, data_range=None):
     if data_range is None:
         data_range = 1.0 if float(np.max(ref)) <= 1.5 else 255.0
     mse = float(np.mean((ref.astype(np.float64) - est) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(data_range ** 2 / mse)
+    return float("inf") if mse == 0 else float(10.0 * np.log10(data_range ** 2 / mse))
 
 
 def _positions(n, p, step):

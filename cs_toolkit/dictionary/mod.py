@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse
 
 from ._common import COMMON_PARAMS_DOC, alternate
+from ._ksvd_numba import _accumulate_stats
 
 __all__ = ["mod", "mod_update"]
 
@@ -34,12 +34,12 @@ def mod_update(D, C, X):
     used = np.flatnonzero(counts)
     if used.size == 0:
         return counts
-    Cs = scipy.sparse.csr_matrix(C[:, used]) if C.size and counts.sum() < 0.3 * C.size else C[:, used]
-    CtC = Cs.T @ Cs
-    CtX = Cs.T @ X
-    if scipy.sparse.issparse(CtC):
-        CtC = CtC.toarray()
-    CtX = np.asarray(CtX)
+    K = C.shape[1]
+    CtC = np.zeros((K, K), dtype=np.float64 if C.dtype == np.float64 else C.dtype)
+    XtC = np.zeros((X.shape[1], K), dtype=CtC.dtype)
+    _accumulate_stats(X, C, CtC, XtC, 1.0)  # C^T C and X^T C from the sparse codes
+    CtC = CtC[np.ix_(used, used)]
+    CtX = XtC[:, used].T
     try:
         Dt = scipy.linalg.solve(CtC, CtX, assume_a="pos", check_finite=False)
     except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
@@ -49,13 +49,17 @@ def mod_update(D, C, X):
     ok = norms > 0
     cols = used[ok]
     D[:, cols] = (Dt[ok] / norms[ok, None]).T
-    C[:, cols] *= norms[ok].astype(C.dtype)
+    scale = np.ones(K, dtype=C.dtype)
+    scale[cols] = norms[ok]
+    C *= scale
     return counts
 
 
 def _update(D, C, R, X, counts):
+    from ._common import relative_error
+
     mod_update(D, C, X)
-    return None
+    return relative_error(X, C, D, 1.0)[0]
 
 
 def mod(X, n_atoms, *, n_nonzero_coefs=None, max_iter=30, tol=None, rel_tol=None, coder="omp",

@@ -1,14 +1,6 @@
 """Signals: synthetic sparse-recovery problems, and the image and audio pipelines."""
 
-from .synthetic import (
-    DISTRIBUTIONS,
-    Problem,
-    add_noise,
-    bernoulli_gaussian,
-    make_problem,
-    sparse_signals,
-)
-from .audio import (  # noqa: E402  (image/audio pipelines)
+from .audio import (
     DEFAULT_AUDIO_METHOD,
     AudioMeasurements,
     audio_quality,
@@ -16,13 +8,21 @@ from .audio import (  # noqa: E402  (image/audio pipelines)
     measure_audio,
     reconstruct_audio,
 )
-from .image import (  # noqa: E402
+from .image import (
     DEFAULT_IMAGE_METHOD,
     BlockMeasurements,
     compressive_image,
     image_quality,
     measure_image,
     reconstruct_image,
+)
+from .synthetic import (
+    DISTRIBUTIONS,
+    Problem,
+    add_noise,
+    bernoulli_gaussian,
+    make_problem,
+    sparse_signals,
 )
 
 __all__ = [

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_array, check_int, check_option, check_rng, check_scalar
+from .._validation import check_array, check_int, check_option, check_scalar
 from ..exceptions import ConvergenceWarning, ValidationError
 from ..sensing._base import LinearOperator
 from ._denoisers import single_thread_blas
@@ -343,7 +343,7 @@ def audio_quality(reference, estimate, *, frame_length: int = 256) -> dict:
         raise ValidationError(f"Dimension mismatch: reference has shape {ref.shape}, estimate {est.shape}.")
     err = float(np.sum((ref - est) ** 2))
     sig = float(np.sum(ref**2))
-    snr = float("inf") if err == 0 else (10 * np.log10(sig / err) if sig > 0 else -float("inf"))
+    snr = float("inf") if err == 0 else (float(10 * np.log10(sig / err)) if sig > 0 else -float("inf"))
     L = (ref.shape[0] // frame_length) * frame_length
     segs = []
     for c in range(ref.shape[1]):

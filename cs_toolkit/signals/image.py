@@ -297,7 +297,8 @@ def _bcs_spl(Y, A, P, shape, B, *, lam, max_iter, tol, progress=None):
     d_prev = None
     n_reduce = 0
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):
+        n_iter = it
         xh = den.wiener_smooth(x)
         x1 = _from_blocks(_project(_to_blocks(xh, B), Y, A, P), shape, B)
         xb = den.wavelet_shrink(x1, lam)
@@ -339,12 +340,14 @@ def _block_solve(Y, A, D, solver, options):
     if "lam" in spec.options and "lam" not in opts and spec.sparsity_param is None:
         # a penalty relative to each block's largest correlation (scale free)
         corr = np.abs(Y @ M).max(axis=1)
-        opts["lam"] = opts.pop("lam_rel", 0.02) * np.maximum(corr, 1e-12)
+        opts["lam"] = opts.pop("lam_rel", 0.005) * np.maximum(corr, 1e-12)
     opts.pop("lam_rel", None)
     if spec.sparsity_param and spec.sparsity_param not in opts:
         opts[spec.sparsity_param] = max(1, A.shape[0] // 4)
     if "max_iter" in spec.options and "max_iter" not in opts:
-        opts["max_iter"] = 300
+        opts["max_iter"] = 500
+    elif "max_iter" not in spec.options:
+        opts.pop("max_iter", None)
     import warnings
 
     from ..exceptions import ConvergenceWarning
@@ -381,9 +384,10 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
         Sparsifying basis of the per-block solvers (a learned dictionary, for instance).
     lam : float, optional
         BCS-SPL initial threshold multiplier (default 6); for penalty solvers, the
-        penalty relative to each block's largest correlation (default 0.02).
+        penalty relative to each block's largest correlation (default 0.005).
     max_iter : int, optional
-        BCS-SPL iterations (default 200) or plug-and-play iterations (default 120).
+        BCS-SPL iterations (default 200), plug-and-play iterations (default 120), or
+        iterations of an iterative per-block solver (default 500).
     tol : float, default 1e-4
         BCS-SPL stopping tolerance on the change of the RMS update (0-255 scale).
     model : str, path or model object, optional
@@ -452,6 +456,8 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
                 opts = dict(solver_options)
                 if lam is not None:
                     opts["lam_rel"] = lam
+                if max_iter is not None:
+                    opts["max_iter"] = max_iter
                 x = _from_blocks(_block_solve(Y, A, D, method, opts), shape, B)
             chans.append(x[:H, :W])
     finally:
@@ -488,7 +494,7 @@ def image_quality(reference, estimate) -> dict:
     if ref.shape != est.shape:
         raise ValidationError(f"Dimension mismatch: reference has shape {ref.shape}, estimate {est.shape}.")
     mse = float(np.mean((ref - est) ** 2))
-    psnr = float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+    psnr = float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))
     from skimage.metrics import structural_similarity
 
     kw = {"channel_axis": 2} if ref.ndim == 3 else {}

@@ -8,8 +8,27 @@ kernel applies, for every running row ``i`` of the batch,
 
 then (FISTA) the momentum update with the gradient restart test of
 O'Donoghue & Candes (2015), the relative-change stopping rule and the
-non-finite check, all in one pass over the row. Kernels do not raise and do
+divergence checks, all in one pass over the row. Kernels do not raise and do
 not allocate per iteration.
+
+Divergence checks (all free: they reuse the sums the step computes anyway)
+--------------------------------------------------------------------------
+* non-finite values in the new iterate (status 2);
+* the iterate leaves a ball that every convergent run stays in (status 3):
+  with a valid step both ISTA and FISTA keep ``||x_k - x*|| <= ||x_0 - x*||``
+  (Fejer monotonicity for ISTA; for FISTA ``x_k`` is a convex combination of
+  points of that ball, Beck & Teboulle 2009, Chambolle & Dossal 2015), and
+  ``lam ||x*||_1 <= F(x_0)``, so ``||x_k|| <= ||x_0|| + 2 F(x_0) / lam``. The
+  caller passes the square of twice that bound per row (``xmax2``; ``inf``
+  when ``lam = 0``);
+* ISTA only (``mono``): the map ``x -> prox(x - step grad f(x))`` is
+  non-expansive for ``step <= 2 / L``, so ``||x_{k+1} - x_k||`` never
+  increases; a change larger than twice the smallest one seen so far (plus a
+  rounding floor ``rnd * (||x_{k+1}||^2 + ||x_k||^2)``) proves the step is too
+  large (status 3). This is the "objective increasing" test without computing
+  the objective.
+
+A diverged row is frozen at its last accepted iterate.
 """
 
 from __future__ import annotations
@@ -21,11 +40,12 @@ from .._config import JIT_PARALLEL
 from ._prox import _prox_l1
 
 #: status codes written by the kernels
-RUNNING, CONVERGED, DIVERGED = 0, 1, 2
+RUNNING, CONVERGED, DIVERGED, GREW = 0, 1, 2, 3
 
 
 @njit(**JIT_PARALLEL)
-def _pg_step(X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_change, status, change_ok, n_iter):
+def _pg_step(X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_change, status, change_ok, n_iter,
+             xmax2, dmin2, mono, rnd):
     """One ISTA/FISTA step on every running row of the batch (in place).
 
     Parameters
@@ -40,9 +60,13 @@ def _pg_step(X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_chan
     t : (k,) FISTA momentum parameters, updated.
     tol : relative-change tolerance (0 disables the test).
     use_change : whether the relative-change test alone stops a row.
-    status : (k,) int8, 0 running, 1 converged, 2 diverged; rows not 0 are frozen.
+    status : (k,) int8, 0 running, 1 converged, 2 non-finite, 3 grew; rows not 0 are frozen.
     change_ok : (k,) uint8, set to 1 when the relative-change test holds.
     n_iter : (k,) iteration counters.
+    xmax2 : (k,) float64, bound on ``||x||^2`` of a convergent run (``inf`` disables).
+    dmin2 : (k,) float64, smallest squared change so far (updated; used with ``mono``).
+    mono : bool, apply the non-increasing-change test (ISTA with a fixed step).
+    rnd : float, rounding floor of that test (relative, squared).
     """
     k, n = X.shape
     tiny = 1e-300
@@ -53,6 +77,7 @@ def _pg_step(X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_chan
         th = thr[i]
         d2 = 0.0
         x2 = 0.0
+        xo2 = 0.0
         rs = 0.0
         for j in range(n):  # no reduction here, so this loop vectorises
             W[i, j] = _prox_l1(Z[i, j] - s * (P[i, j] - B[i, j]), th, nonneg)
@@ -61,10 +86,20 @@ def _pg_step(X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_chan
             dx = w64 - X[i, j]
             d2 += dx * dx
             x2 += w64 * w64
+            xo2 += np.float64(X[i, j]) * X[i, j]
             rs += (Z[i, j] - w64) * dx
         if not np.isfinite(d2 + x2):
             status[i] = 2
             continue
+        if x2 > xmax2[i]:
+            status[i] = 3
+            continue
+        if mono:
+            if d2 > 4.0 * dmin2[i] + rnd * (x2 + xo2):
+                status[i] = 3
+                continue
+            if d2 < dmin2[i]:
+                dmin2[i] = d2
         n_iter[i] += 1
         if accel:
             if restart and rs > 0.0:

@@ -9,6 +9,12 @@ enters and rebuilt when one leaves (rare).
 
 Status codes: 0 reached ``lam``; 1 stopped at ``max_steps``; 2 a variable
 could not enter because it was (numerically) dependent on the active set.
+
+Conditioning: each signal also reports the smallest normalised pivot of its
+final factor, ``min_q L_qq / sqrt(G_jj)`` (``j`` the q-th active variable),
+the sine of the angle between an active column and the span of the columns
+before it. ``cond(A_S) >= 1 / ratio``, so it is a free lower bound of the
+active-set condition number (the wrapper warns below ``sqrt(eps)``).
 """
 
 from __future__ import annotations
@@ -83,7 +89,7 @@ def _gemv_rows(GS, d, p, a):
 
 @njit(**JIT)
 def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, rhs, flag, record, path_lam, path_x):
-    """LARS-lasso homotopy for one signal; writes ``x`` and returns ``(n_steps, status)``.
+    """LARS-lasso homotopy for one signal; writes ``x`` and returns ``(n_steps, status, n_rec, pivot_ratio)``.
 
     ``flag[j]``: 1 active, 2 blocked (dependent), 0 free. Scratch arrays are
     overwritten. With ``record``, breakpoints go to ``path_lam``/``path_x``.
@@ -108,11 +114,11 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, r
             path_x[0, j] = 0.0
         n_rec = 1
     if lam_cur <= lam:
-        return 0, 0, n_rec
+        return 0, 0, n_rec, 1.0
     status = 0
     p = 0
     if not _chol_add(G, act, 0, j0, L):
-        return 0, 2, n_rec
+        return 0, 2, n_rec, 0.0
     act[0] = j0
     GS[0, :] = G[j0]
     signs[0] = 1.0 if c[j0] > 0 else -1.0
@@ -253,11 +259,16 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, r
         for j in range(n):
             path_x[n_rec, j] = x[j]
         n_rec += 1
-    return steps, status, n_rec
+    ratio = 1.0
+    for q in range(p):
+        gq = G[act[q], act[q]]
+        if gq > 0.0:
+            ratio = min(ratio, L[q, q] / np.sqrt(gq))
+    return steps, status, n_rec, ratio
 
 
 @njit(**JIT_PARALLEL)
-def _lars_batch(G, C0, lams, nonneg, max_steps, pmax, n_chunks, X, n_steps, status):
+def _lars_batch(G, C0, lams, nonneg, max_steps, pmax, n_chunks, X, n_steps, status, pivot):
     """Run :func:`_lars_one` on every row of ``C0`` (parallel over chunks of rows)."""
     k, n = C0.shape
     for ch in prange(n_chunks):
@@ -276,7 +287,8 @@ def _lars_batch(G, C0, lams, nonneg, max_steps, pmax, n_chunks, X, n_steps, stat
         path_lam = np.empty(0)
         path_x = np.empty((0, n))
         for i in range(lo, hi):
-            s, st, _ = _lars_one(G, C0[i], lams[i], nonneg, max_steps, X[i], c, a, L, GS, act, signs, d, z, rhs,
+            s, st, _, pr = _lars_one(G, C0[i], lams[i], nonneg, max_steps, X[i], c, a, L, GS, act, signs, d, z, rhs,
                                  flag, False, path_lam, path_x)
             n_steps[i] = s
             status[i] = st
+            pivot[i] = pr

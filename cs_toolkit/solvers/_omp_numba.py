@@ -192,6 +192,27 @@ def _omp_gram_batch(G, AtY, y2, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter
 
 
 @njit(**JIT)
+def _corr(A, r, alpha):  # pragma: no cover - compiled
+    """``alpha = A^T r`` as axpys over contiguous rows of ``A``, four rows per pass."""
+    m, n = A.shape
+    for j in range(n):
+        alpha[j] = 0.0
+    p = 0
+    while p + 4 <= m:
+        r0, r1, r2, r3 = r[p], r[p + 1], r[p + 2], r[p + 3]
+        A0, A1, A2, A3 = A[p], A[p + 1], A[p + 2], A[p + 3]
+        for j in range(n):
+            alpha[j] += (r0 * A0[j] + r1 * A1[j]) + (r2 * A2[j] + r3 * A3[j])
+        p += 4
+    while p < m:
+        rp = r[p]
+        Ap = A[p]
+        for j in range(n):
+            alpha[j] += rp * Ap[j]
+        p += 1
+
+
+@njit(**JIT)
 def _omp_qr_one(A, y, kmax, tol, use_tol, rel_stop, rel_dep, Q, L, idx, z, gamma, r, alpha, xrow, hist):
     """OMP for one signal on ``A`` (m, n) by modified Gram-Schmidt; ``L[s, t] = <q_t, a_i>``."""  # pragma: no cover
     m, n = A.shape
@@ -206,14 +227,7 @@ def _omp_qr_one(A, y, kmax, tol, use_tol, rel_stop, rel_dep, Q, L, idx, z, gamma
     s = 0
     status = 0
     while s < kmax:
-        # correlations alpha = A^T r, as row axpys (contiguous rows of A)
-        for j in range(n):
-            alpha[j] = 0.0
-        for p in range(m):
-            rp = r[p]
-            Ap = A[p]
-            for j in range(n):
-                alpha[j] += rp * Ap[j]
+        _corr(A, r, alpha)
         for t in range(s):
             alpha[idx[t]] = 0.0
         i, amax = _argmax_abs(alpha)

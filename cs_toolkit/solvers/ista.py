@@ -48,7 +48,14 @@ class SolverInfo:
     gap : ndarray of shape (n_signals,) or None
         Final duality gap per signal, when it was computed.
     diverged : ndarray of bool, shape (n_signals,) or None
-        Signals stopped because non-finite values appeared.
+        Signals stopped because their iterates became non-finite or grew beyond
+        what a convergent run allows (their last accepted iterate is returned).
+    pivot_ratio : ndarray of shape (n_signals,) or None
+        :func:`lars` only: the smallest normalised Cholesky pivot of the final
+        active set, ``min_p L_pp / ||a_{j_p}||`` (the sine of the smallest angle
+        between an active atom and the span of the atoms before it; 1 for
+        orthogonal atoms, 1 for an empty active set). A value below
+        ``sqrt(eps)`` of the input dtype raises an ``IllConditionedWarning``.
     """
 
     n_iter: np.ndarray
@@ -57,6 +64,7 @@ class SolverInfo:
     objective: np.ndarray | None = None
     gap: np.ndarray | None = None
     diverged: np.ndarray | None = None
+    pivot_ratio: np.ndarray | None = None
 
 
 # ----------------------------------------------------------------------------------------
@@ -314,6 +322,10 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
         L = 1.0
     steps = np.full(k, 1.0 / L)
     thr = steps * lam_arr
+    xmax2 = _iterate_bound2(X, Y2, lam_arr, fwd, x0 is not None)
+    dmin2 = np.full(k, np.inf)
+    mono = (not accel) and (not backtracking)
+    rnd = (32.0 * EPS[np.dtype(dtype)]) ** 2 * n
     status = np.zeros(k, dtype=np.int8)
     status[~Y2.any(axis=1) & ~X.any(axis=1)] = 1  # zero signal from zero start: x = 0 is optimal
     change_ok = np.zeros(k, dtype=np.uint8)
@@ -347,6 +359,7 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
     statw, chw, itw = status.copy(), change_ok.copy(), n_iter.copy()
     lamw = lam_arr.copy()
     Lw = np.full(k, L)
+    xm2w, dm2w = xmax2.copy(), dmin2.copy()
     zerosB = None
 
     def flush(rows):
@@ -372,6 +385,7 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
                 Zw = Zw[keep] if accel else Xw
                 Pw, Ww = np.empty_like(Xw), np.empty_like(Xw)
                 stw, thw, tw, lamw, Lw = stw[keep], thw[keep], tw[keep], lamw[keep], Lw[keep]
+                xm2w, dm2w = xm2w[keep], dm2w[keep]
                 statw, chw, itw = statw[keep], chw[keep], itw[keep]
             if backtracking:
                 if zerosB is None or zerosB.shape != Xw.shape:
@@ -379,10 +393,12 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
                 Gz = _backtrack(Zw, Yw, lamw, Lw, statw, fwd, adj, nonneg, dtype)
                 stw = 1.0 / Lw
                 thw = stw * lamw
-                _pg_step(Xw, Zw, Gz, zerosB, Ww, stw, thw, nonneg, accel, restart, tw, tol_k, use_change, statw, chw, itw)
+                _pg_step(Xw, Zw, Gz, zerosB, Ww, stw, thw, nonneg, accel, restart, tw, tol_k, use_change, statw, chw, itw,
+                         xm2w, dm2w, mono, rnd)
             else:
                 Pw = prod(Zw, Pw)
-                _pg_step(Xw, Zw, Pw, Bw, Ww, stw, thw, nonneg, accel, restart, tw, tol_k, use_change, statw, chw, itw)
+                _pg_step(Xw, Zw, Pw, Bw, Ww, stw, thw, nonneg, accel, restart, tw, tol_k, use_change, statw, chw, itw,
+                         xm2w, dm2w, mono, rnd)
             if check_gap and ((it + 1) % gap_every == 0 or it == max_iter - 1) and tol > 0:
                 run = np.flatnonzero(statw == 0)
                 if stopping == "both":
@@ -398,11 +414,13 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
     flush(np.arange(Xw.shape[0]))
 
     converged = status == 1
-    diverged = status == 2
+    diverged = status >= 2
     if diverged.any():
+        n_nf, n_gr = int(np.sum(status == 2)), int(np.sum(status == 3))
         warnings.warn(
-            f"{name}: non-finite values appeared for {int(diverged.sum())} of {k} signal(s); "
-            f"returning their last finite iterate. Reduce step (or use step=None).",
+            f"{name} diverged for {int(diverged.sum())} of {k} signal(s) ({n_nf} with non-finite values, "
+            f"{n_gr} with iterates growing beyond the bound of a convergent run); returning their last "
+            f"accepted iterate. Reduce step (or use step=None or backtracking=True).",
             DivergenceWarning,
             stacklevel=3,
         )
@@ -429,6 +447,28 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
             diverged=diverged,
         )
     return out, info
+
+
+def _iterate_bound2(X0, Y2, lam, fwd, warm):
+    """Per-row bound on ``||x_k||^2`` that no convergent ISTA/FISTA run exceeds (``inf`` if ``lam = 0``).
+
+    ``lam ||x*||_1 <= F(x_0)`` and ``||x_k - x*|| <= ||x_0 - x*||`` give
+    ``||x_k|| <= ||x_0|| + 2 F(x_0) / lam``; twice that is returned (squared) so
+    rounding never trips it. ``F(x_0) = ||y||^2 / 2`` from a zero start, else one
+    forward product (only for a warm start).
+    """
+    Yd = Y2.astype(np.float64)
+    if warm:
+        R = np.asarray(fwd(X0), dtype=np.float64) - Yd
+        x0n = np.linalg.norm(X0.astype(np.float64), axis=1)
+        f0 = 0.5 * np.einsum("ij,ij->i", R, R) + lam * np.abs(X0.astype(np.float64)).sum(axis=1)
+    else:
+        x0n = np.zeros(Y2.shape[0])
+        f0 = 0.5 * np.einsum("ij,ij->i", Yd, Yd)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        bound = 2.0 * (x0n + 2.0 * f0 / lam)
+        b2 = bound * bound * (1.0 + 1e-6) + 1e-300
+    return np.where(lam > 0, b2, np.inf)
 
 
 def _lipschitz_lower_bound(prod, n, dtype):
@@ -547,7 +587,8 @@ def ista(A, Y, *, lam, step=None, max_iter=500, tol=1e-6, nonneg=False, x0=None,
     ConvergenceWarning
         Some signals did not meet ``tol`` within ``max_iter``.
     DivergenceWarning
-        Non-finite iterates appeared (step too large).
+        The iterates became non-finite or grew beyond the bound that every
+        convergent run respects (step too large); see Notes.
 
     See Also
     --------
@@ -559,6 +600,13 @@ def ista(A, Y, *, lam, step=None, max_iter=500, tol=1e-6, nonneg=False, x0=None,
     ``x_{{k+1}} = S_{{step*lam}}(x_k - step A^T (A x_k - y))`` (Daubechies, Defrise & De Mol 2004).
     For a dense ``A`` the Gram matrix ``A^T A`` is formed when ``n < 2 m``; each iteration is then
     one GEMM on the batch plus one fused numba pass.
+
+    Divergence (a step above ``2 / ||A||_2^2``) is caught without extra products: a signal
+    stops with ``info.diverged`` when its iterate is non-finite, when ``||x_k||`` exceeds
+    ``2 (||x_0|| + 2 F(x_0) / lam)`` (no convergent run can, see
+    :mod:`cs_toolkit.solvers._fista_numba`), or when ``||x_{{k+1}} - x_k||`` exceeds twice the
+    smallest change seen so far (for a valid step the ISTA map is non-expansive, so the change
+    never grows). The last accepted iterate is returned.
 
     Examples
     --------
@@ -604,7 +652,8 @@ def fista(A, Y, *, lam, step=None, max_iter=500, tol=1e-6, nonneg=False, x0=None
     ConvergenceWarning
         Some signals did not meet ``tol`` within ``max_iter``.
     DivergenceWarning
-        Non-finite iterates appeared (step too large).
+        The iterates became non-finite or grew beyond the bound that every
+        convergent run respects (step too large); see Notes.
 
     See Also
     --------
@@ -616,6 +665,11 @@ def fista(A, Y, *, lam, step=None, max_iter=500, tol=1e-6, nonneg=False, x0=None
     ``t_{{k+1}} = (1 + sqrt(1 + 4 t_k^2)) / 2``, ``z_{{k+1}} = x_k + (t_k - 1)/t_{{k+1}} (x_k - x_{{k-1}})``.
     With ``restart="adaptive"`` the momentum is reset (``t = 1``) whenever
     ``(z_k - x_k)^T (x_k - x_{{k-1}}) > 0``.
+
+    Divergence (a step above ``1 / ||A||_2^2`` can make FISTA diverge) is caught without extra
+    products: a signal stops with ``info.diverged`` when its iterate is non-finite or when
+    ``||x_k||`` exceeds ``2 (||x_0|| + 2 F(x_0) / lam)``, a bound that no convergent run
+    exceeds (see :mod:`cs_toolkit.solvers._fista_numba`). The last accepted iterate is returned.
 
     Examples
     --------

@@ -10,7 +10,8 @@ import numba
 import numpy as np
 
 from .._validation import check_int
-from ..exceptions import ConvergenceWarning, DependentAtomsWarning, ValidationError
+from .._config import EPS
+from ..exceptions import ConvergenceWarning, DependentAtomsWarning, IllConditionedWarning, ValidationError
 from ._lars_numba import _lars_batch, _lars_one
 from ._registry import register_solver
 from .ista import SolverInfo, _check_lam, _prepare
@@ -83,6 +84,10 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
         ``max_iter`` steps were not enough to reach ``lam``.
     DependentAtomsWarning
         A variable could not enter because it is dependent on the active ones.
+    IllConditionedWarning
+        The active set is too ill-conditioned for the input precision: its smallest
+        normalised Cholesky pivot (``info.pivot_ratio``) is below ``sqrt(eps)`` of the
+        input dtype (about 3.5e-4 for float32), i.e. ``cond(A_S) > 1 / sqrt(eps)``.
 
     See Also
     --------
@@ -98,6 +103,14 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
     active-set Cholesky factor is extended by one row per entering variable. The
     final coefficients are re-solved exactly from the active set and signs.
     scikit-learn's ``Lasso(alpha)`` minimises the objective divided by ``m``: ``alpha = lam / m``.
+
+    Conditioning check (free): the normalised pivots ``L_pp / ||a_{j_p}||`` of the active-set
+    factor are sines of angles between each active column and the span of the previous ones,
+    and ``cond(A_S) >= 1 / min_p(L_pp / ||a_{j_p}||)``. The computation is in float64, but
+    float32 data carry relative errors of ``eps32`` and the LASSO solution on the support
+    amplifies them by up to ``cond(A_S)^2``, so below ``sqrt(eps)`` the float32 result is not
+    meaningful and a warning says so. (For float64 the dependence test, pivot^2 below
+    ``1e-10 ||a_j||^2``, blocks such columns first.)
 
     Examples
     --------
@@ -123,6 +136,7 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
     X = np.zeros((k, n))
     n_steps = np.zeros(k, dtype=np.int64)
     status = np.zeros(k, dtype=np.int64)
+    pivot = np.ones(k)
     path = None
     if return_path:
         c, a = np.empty(n), np.empty(n)
@@ -133,13 +147,13 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
         flag = np.empty(n, dtype=np.int8)
         path_lam = np.empty(max_iter + 2)
         path_x = np.empty((max_iter + 2, n))
-        s, st, n_rec = _lars_one(G, C0[0], lam_arr[0], nonneg, max_iter, X[0], c, a, L, GS, act, signs, d, z, rhs,
+        s, st, n_rec, pr = _lars_one(G, C0[0], lam_arr[0], nonneg, max_iter, X[0], c, a, L, GS, act, signs, d, z, rhs,
                                  flag, True, path_lam, path_x)
-        n_steps[0], status[0] = s, st
+        n_steps[0], status[0], pivot[0] = s, st, pr
         path = LassoPath(path_lam[:n_rec].astype(dtype), path_x[:n_rec].astype(dtype))
     else:
         n_chunks = max(1, min(k, 4 * numba.get_num_threads()))
-        _lars_batch(G, C0, lam_arr, nonneg, max_iter, pmax, n_chunks, X, n_steps, status)
+        _lars_batch(G, C0, lam_arr, nonneg, max_iter, pmax, n_chunks, X, n_steps, status, pivot)
     if np.any(status == 1):
         warnings.warn(
             f"lars stopped at max_iter={max_iter} path steps before reaching lam for "
@@ -154,6 +168,15 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
             DependentAtomsWarning,
             stacklevel=2,
         )
+    ill = pivot < np.sqrt(EPS[np.dtype(dtype)])
+    if np.any(ill):
+        warnings.warn(
+            f"lars: the active set is too ill-conditioned for {np.dtype(dtype).name} input for "
+            f"{int(ill.sum())} of {k} signal(s) (smallest normalised Cholesky pivot {pivot.min():.2e} < "
+            f"sqrt(eps) = {np.sqrt(EPS[np.dtype(dtype)]):.2e}); use float64 data or a larger lam.",
+            IllConditionedWarning,
+            stacklevel=2,
+        )
     Xo = X.astype(dtype)
     out = Xo[0] if was_1d else Xo
     res = [out]
@@ -161,5 +184,5 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
         res.append(path)
     if return_info:
         res.append(SolverInfo(n_iter=n_steps, converged=status != 1, elapsed=time.perf_counter() - t0,
-                              diverged=np.zeros(k, dtype=bool)))
+                              diverged=np.zeros(k, dtype=bool), pivot_ratio=pivot))
     return res[0] if len(res) == 1 else tuple(res)

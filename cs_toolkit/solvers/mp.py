@@ -7,7 +7,15 @@ import time
 import numpy as np
 
 from ._registry import register_solver
-from .omp import GRAM_MAX_BYTES, GreedyInfo, _block_size, _dynamic, _check_sparsity, _check_tol, _prepare, _tolerances
+from .omp import (
+    GRAM_MAX_BYTES,
+    GreedyInfo,
+    _check_sparsity,
+    _check_tol,
+    _prepare,
+    _run_kernel,
+    _tolerances,
+)
 
 __all__ = ["mp"]
 
@@ -92,16 +100,16 @@ def mp(A, Y, *, n_nonzero_coefs=None, max_iter=None, tol=None, return_info=False
     n_iter = np.zeros(N, np.int64)
     status = np.zeros(N, np.int8)
     resid2 = np.empty(N, np.float64)
-    from ._mp_numba import _mp_gram_batch, _mp_mat_range
+    from ._mp_numba import _mp_gram_batch, _mp_gram_range, _mp_mat_range
 
     use_gram = N * max_iter > 4 * n and n * n * dtype.itemsize <= GRAM_MAX_BYTES
     if use_gram:
         G = A.T @ A
         AtY = Y2 @ A
         y2 = np.einsum("ij,ij->i", Y2, Y2, dtype=np.float64)
-        with _dynamic():
-            _mp_gram_batch(G, AtY, y2, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop,
-                           X, n_iter, status, resid2, _block_size(N))
+        _run_kernel(_mp_gram_batch, _mp_gram_range,
+                    (G, AtY, y2, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop,
+                     X, n_iter, status, resid2), N)
     else:
         # few signals (N * max_iter <= 4 n): the serial kernel, no thread start-up or parallel compile
         _mp_mat_range(A, Y2, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop,

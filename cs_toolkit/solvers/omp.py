@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import EPS
-from .._validation import check_array, check_int, check_matrix, check_scalar, check_signals, result_dtype
+from .._validation import (
+    check_array,
+    check_int,
+    check_matrix,
+    check_scalar,
+    check_signals,
+    result_dtype,
+)
 from ..exceptions import DependentAtomsWarning, SparsityClippedWarning, ValidationError
 from ..sensing._base import LinearOperator
 from ._registry import register_solver
@@ -74,16 +81,10 @@ def _prepare(A, Y, *, dense: bool):
     With ``dense=True`` an operator is replaced by its explicit matrix
     (``to_dense()``); otherwise it is returned as is.
     """
-    if (
-        type(A) is np.ndarray
-        and A.ndim == 2
-        and A.dtype in _FLOATS
-        and A.flags.c_contiguous
-        and A.size
-        and np.isfinite(np.add.reduce(A, axis=None))
-    ):
-        pass  # fast path for small repeated calls: a finite sum means finite entries
-    else:  # full validation (and the error messages) of the shared checker
+    # Fast path for small repeated calls: a C-contiguous float array whose sum is finite
+    # has only finite entries. Anything else goes through the shared checkers (which
+    # also produce the error messages).
+    if not _fast_ok(A, 2):
         A = check_matrix(A, "A")
     if isinstance(A, LinearOperator):
         if dense:
@@ -91,7 +92,11 @@ def _prepare(A, Y, *, dense: bool):
             dtype = A.dtype
         else:
             dtype = A.dtype
-    Y2, was_1d = check_signals(Y, "Y", n_features=A.shape[0])
+    if _fast_ok(Y, Y.ndim if type(Y) is np.ndarray and Y.ndim in (1, 2) else -1) and Y.shape[-1] == A.shape[0]:
+        was_1d = Y.ndim == 1
+        Y2 = Y[None, :] if was_1d else Y
+    else:
+        Y2, was_1d = check_signals(Y, "Y", n_features=A.shape[0])
     if not isinstance(A, LinearOperator):
         dtype = result_dtype(A.dtype, Y2.dtype)
         if A.dtype != dtype:
@@ -99,6 +104,17 @@ def _prepare(A, Y, *, dense: bool):
     if Y2.dtype != dtype:
         Y2 = Y2.astype(dtype)
     return A, Y2, was_1d, dtype
+
+
+def _fast_ok(a, ndim: int) -> bool:
+    return (
+        type(a) is np.ndarray
+        and a.ndim == ndim
+        and a.dtype in _FLOATS
+        and a.flags.c_contiguous
+        and a.size > 0
+        and bool(np.isfinite(np.add.reduce(a, axis=None)))
+    )
 
 
 def _check_sparsity(k, limit: int, *, name: str = "n_nonzero_coefs", what: str = "min(m, n)") -> int:
@@ -128,6 +144,20 @@ def _dynamic():
     import numba
 
     return numba.parallel_chunksize(1)
+
+
+#: Below this many signals the kernels run serially (no thread start-up; on a busy
+#: machine waking a second thread costs milliseconds).
+SERIAL_MAX_SIGNALS = 32
+
+
+def _run_kernel(batch_fn, range_fn, args, n_signals: int) -> None:
+    """Run ``range_fn(*args, 0, N)`` serially for small batches, else ``batch_fn(*args, block)``."""
+    if n_signals < SERIAL_MAX_SIGNALS or _n_threads() == 1:
+        range_fn(*args, 0, n_signals)
+    else:
+        with _dynamic():
+            batch_fn(*args, _block_size(n_signals))
 
 
 def _block_size(n_signals: int) -> int:
@@ -286,17 +316,15 @@ def omp(A, Y, *, n_nonzero_coefs=None, tol=None, precompute="auto", history=Fals
         G = A.T @ A
         AtY = Y2 @ A
         y2 = np.einsum("ij,ij->i", Y2, Y2, dtype=np.float64)
-        with _dynamic():
-            _omp_gram_batch(G, AtY, y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
-                            _block_size(N))
+        _run_kernel(_omp_gram_batch, _omp_gram_range,
+                    (G, AtY, y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H), N)
         method = "omp/batch"
     else:
-        if N == 1:
+        if N == 1:  # the single-signal fast path
             _omp_qr_range(A, Y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H, 0, 1)
         else:
-            with _dynamic():
-                _omp_qr_batch(A, Y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
-                              _block_size(N))
+            _run_kernel(_omp_qr_batch, _omp_qr_range,
+                        (A, Y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H), N)
         method = "omp/qr"
     if status.any():
         _warn_dependent(status)
@@ -386,7 +414,7 @@ def omp_gram(G, AtY, *, n_nonzero_coefs=None, tol=None, y_norms2=None, history=F
     else:
         k = n if tol is not None else max(1, int(round(0.1 * n)))
 
-    from ._omp_numba import _omp_gram_batch
+    from ._omp_numba import _omp_gram_batch, _omp_gram_range
 
     X = np.zeros((N, n), dtype)
     n_iter = np.zeros(N, np.int64)
@@ -395,9 +423,9 @@ def omp_gram(G, AtY, *, n_nonzero_coefs=None, tol=None, y_norms2=None, history=F
     H = _history_array(N, k, history and known)
     use_tol = tol is not None
     rel_stop, rel_dep = _tolerances(dtype)
-    with _dynamic():
-        _omp_gram_batch(G, AtY2, y2, k, float(tol) if use_tol else 0.0, use_tol, rel_stop, rel_dep,
-                        X, n_iter, status, resid2, H, _block_size(N))
+    _run_kernel(_omp_gram_batch, _omp_gram_range,
+                (G, AtY2, y2, k, float(tol) if use_tol else 0.0, use_tol, rel_stop, rel_dep,
+                 X, n_iter, status, resid2, H), N)
     if status.any():
         _warn_dependent(status)
     if not known:
