@@ -20,7 +20,7 @@ from cs_toolkit.signals import (
 )
 from cs_toolkit.signals import _denoisers as den
 from cs_toolkit.signals.audio import _FramesOperator
-from cs_toolkit.signals.image import _from_blocks, _to_blocks
+from cs_toolkit.signals.image import _dct2_basis, _from_blocks, _to_blocks
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +179,19 @@ def test_reconstruct_image_rejects_bad_arguments(crop):
         measure_image(np.zeros((32, 32, 5)), 0.5)
     with pytest.raises(ValidationError, match="finite"):
         measure_image(np.full((32, 32), np.nan), 0.5)
+
+
+def test_learned_reconstructor_object(crop):
+    from cs_toolkit.learned import ALISTA
+
+    meas = measure_image(crop, 0.5, block_size=16, rng=0)
+    net = ALISTA(meas.A, n_layers=2, dictionary=_dct2_basis(16), dtype=np.float64)
+    rec = reconstruct_image(meas, method="lista", model=net)
+    expect = np.clip(_from_blocks(net.reconstruct(meas.Y[0]), (64, 64), 16), 0, 255) / 255
+    np.testing.assert_allclose(rec, expect, atol=1e-12)
+    other = ALISTA(measure_image(crop, 0.5, block_size=16, rng=1).A, n_layers=1)
+    with pytest.raises(ValidationError, match="another sensing matrix"):
+        reconstruct_image(meas, method="lista", model=other)
 
 
 # ------------------------------------------------------------------ audio

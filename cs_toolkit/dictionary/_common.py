@@ -384,10 +384,11 @@ def check_common(X, n_atoms, max_iter, rel_tol, callback):
 
 def alternate(X, n_atoms, update, *, n_nonzero_coefs, max_iter, tol, rel_tol, coder, lam, init,
               rng, callback, progress, replace_dead, coder_options, method):
-    """Alternate sparse coding and ``update(D, C, R, X) -> R`` (in place on D, C).
+    """Alternate sparse coding and ``update(D, C, R, X, counts) -> R`` (in place on D, C).
 
-    ``update`` returns the residual ``X - C @ D.T`` after the update (or None when it
-    does not have it at hand).
+    ``counts`` is the number of users of each atom; ``update`` returns the residual
+    ``X - C @ D.T`` after the update (or None when it does not have it at hand), which
+    picks the replacements of dead atoms.
     """
     X, n_atoms, max_iter, rel_tol = check_common(X, n_atoms, max_iter, rel_tol, callback)
     replace_dead = bool(replace_dead)

@@ -306,7 +306,7 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
         else:
             F = np.zeros((Y.shape[0], N))
             if method == "lista":
-                F[~silent] = _lista(Y[~silent], A, D, model)
+                F[~silent] = _lista(Y[~silent], A, model)
             else:
                 opts = dict(solver_options)
                 if lam is not None:
@@ -321,13 +321,12 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
     return out[:, 0] if meas.n_channels == 1 and out.shape[1] == 1 else out
 
 
-def _lista(Y, A, D, model):
+def _lista(Y, A, model):
     if model is None:
         raise ValidationError("method 'lista' needs a model (a saved model file or object).")
-    from ..learned import load_model
+    from .image import _lista as apply_model
 
-    net = model if hasattr(model, "forward") else load_model(model, A=A @ D)
-    return np.asarray(net.forward(Y)) @ D.T
+    return apply_model(Y, A, model)
 
 
 def audio_quality(reference, estimate, *, frame_length: int = 256) -> dict:

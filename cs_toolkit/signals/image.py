@@ -359,12 +359,15 @@ def _block_solve(Y, A, D, solver, options):
 
 
 def _lista(Y, A, model):
+    """Signals from a learned reconstructor trained for the sensing matrix ``A`` (its dictionary included)."""
     from ..learned import load_model  # optional module
 
-    net = load_model(model, A=A) if isinstance(model, str) or hasattr(model, "__fspath__") else model
-    out = net.predict(Y) if hasattr(net, "predict") else net(Y)
-    D = getattr(net, "dictionary", None)
-    return out @ np.asarray(D).T if D is not None else out
+    net = model if hasattr(model, "reconstruct") else load_model(model, A=A)
+    SA = np.asarray(getattr(net, "sensing_matrix", A))
+    if SA.shape != A.shape or not np.allclose(SA, A):
+        raise ValidationError(f"model was trained for another sensing matrix (shape {SA.shape}); "
+                              f"these measurements use one of shape {A.shape} (check the seed and ratio).")
+    return np.asarray(net.reconstruct(Y), dtype=np.float64)
 
 
 @single_thread_blas

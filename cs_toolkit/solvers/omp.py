@@ -86,21 +86,16 @@ def _prepare(A, Y, *, dense: bool):
     # also produce the error messages).
     if not _fast_ok(A, 2):
         A = check_matrix(A, "A")
-    if isinstance(A, LinearOperator):
-        if dense:
-            A = np.ascontiguousarray(A.to_dense())
-            dtype = A.dtype
-        else:
-            dtype = A.dtype
+    if isinstance(A, LinearOperator) and dense:
+        A = np.ascontiguousarray(A.to_dense())
     if _fast_ok(Y, Y.ndim if type(Y) is np.ndarray and Y.ndim in (1, 2) else -1) and Y.shape[-1] == A.shape[0]:
         was_1d = Y.ndim == 1
         Y2 = Y[None, :] if was_1d else Y
     else:
         Y2, was_1d = check_signals(Y, "Y", n_features=A.shape[0])
-    if not isinstance(A, LinearOperator):
-        dtype = result_dtype(A.dtype, Y2.dtype)
-        if A.dtype != dtype:
-            A = A.astype(dtype)
+    dtype = result_dtype(A.dtype, Y2.dtype)
+    if not isinstance(A, LinearOperator) and A.dtype != dtype:
+        A = A.astype(dtype)
     if Y2.dtype != dtype:
         Y2 = Y2.astype(dtype)
     return A, Y2, was_1d, dtype
