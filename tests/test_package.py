@@ -45,3 +45,13 @@ def test_scalar_int_option_checks():
         check_int("k", 2.5)
     with pytest.raises(ValidationError, match="'a', 'b'"):
         check_option("mode", "c", ["a", "b"])
+
+
+def test_solver_aliases_resolve_to_registered_solvers():
+    from cs_toolkit.solvers import get_solver
+    from cs_toolkit.solvers._registry import ALIASES
+
+    for alias, name in ALIASES.items():
+        assert get_solver(alias) is get_solver(name)
+    with pytest.raises(ValidationError, match="method must be one of"):
+        get_solver("lassoo")

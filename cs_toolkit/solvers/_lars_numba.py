@@ -124,7 +124,8 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, r
     signs[0] = 1.0 if c[j0] > 0 else -1.0
     flag[j0] = 1
     p = 1
-    dropped = -1
+    dropped = -1  # the variable that just left, and the sign it had: it may not re-enter
+    dropped_sign = 0.0  # with that sign (a root at gamma = 0) but may re-enter later with the other
     steps = 0
     nz = 0
     AB = np.zeros((2, n))  # directions of this and the previous step (c -= gprev * b is applied lazily)
@@ -152,16 +153,16 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, r
             for j in range(n):
                 cj = c[j] - gprev * b[j]
                 c[j] = cj
-                if flag[j] != 0 or j == dropped:
+                if flag[j] != 0:
                     continue
                 aj = a[j]
-                if aj < 1.0:
+                if aj < 1.0 and not (j == dropped and dropped_sign > 0.0):
                     g = (lam_cur - cj) / (1.0 - aj)
                     if 0.0 < g < gamma:
                         gamma = g
                         event = 1
                         who = j
-                if not nonneg and aj > -1.0:
+                if not nonneg and aj > -1.0 and not (j == dropped and dropped_sign < 0.0):
                     g = (lam_cur + cj) / (1.0 + aj)
                     if 0.0 < g < gamma:
                         gamma = g
@@ -191,6 +192,7 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, r
             break
         if event == 2:
             jd = act[who]
+            dropped_sign = signs[who]
             x[jd] = 0.0
             flag[jd] = 0
             for q in range(who, p - 1):

@@ -48,6 +48,8 @@ class SolverSpec:
 
 
 _REGISTRY: dict[str, SolverSpec] = {}
+#: Other names users reach for; ``solve`` and ``get_solver`` accept them.
+ALIASES = {"subspace_pursuit": "sp", "bp": "basis_pursuit", "lasso": "lars"}
 
 
 def register_solver(name: str, *, kind: str, sparsity_param: str | None, operator_ok: bool, summary: str):
@@ -73,6 +75,7 @@ def list_solvers(kind: str | None = None) -> list[str]:
 
 def get_solver(method: str) -> SolverSpec:
     """The :class:`SolverSpec` registered under ``method``."""
+    method = ALIASES.get(method, method)
     if method not in _REGISTRY:
         raise ValidationError(f"method must be one of {', '.join(map(repr, list_solvers()))}; got {method!r}.")
     return _REGISTRY[method]
