@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from cs_toolkit import data, metrics, sensing, transforms
+from cs_toolkit import bench, data, dictionary, metrics, sensing, solvers, transforms
 from cs_toolkit.exceptions import DTypeError, SparsityClippedWarning, ValidationError
 from cs_toolkit.signals import synthetic
 
@@ -82,6 +82,37 @@ CASES: list[tuple[str, object, type, str]] = [
     ("bernoulli_gaussian p > 1", lambda: synthetic.bernoulli_gaussian(3, 10, 1.5), ValueError, r"\bp\b"),
     ("add_noise NaN", lambda: synthetic.add_noise(NAN_Y, 20), ValueError, r"Y.*finite"),
     ("make_problem m = 0", lambda: synthetic.make_problem(0, 10, 2), ValueError, r"\bm\b"),
+    # solvers
+    ("omp shape mismatch", lambda: solvers.omp(A, np.ones((5, 15)), n_nonzero_coefs=2), ValueError, r"Y.*16.*\(5, 15\)"),
+    ("omp transposed batch", lambda: solvers.omp(A, Y.T.copy(), n_nonzero_coefs=2), ValueError, r"Y"),
+    ("omp NaN", lambda: solvers.omp(A, NAN_Y, n_nonzero_coefs=2), ValueError, r"Y.*finite"),
+    ("omp Inf in A", lambda: solvers.omp(INF_A, Y, n_nonzero_coefs=2), ValueError, r"A.*finite"),
+    ("omp k = 0", lambda: solvers.omp(A, Y, n_nonzero_coefs=0), ValueError, r"n_nonzero_coefs"),
+    ("omp k > m clipped", lambda: solvers.omp(A, Y, n_nonzero_coefs=40), SparsityClippedWarning, r"n_nonzero_coefs"),
+    ("omp complex Y", lambda: solvers.omp(A, Y.astype(complex), n_nonzero_coefs=2), TypeError, r"complex"),
+    ("omp negative tol", lambda: solvers.omp(A, Y, tol=-1.0), ValueError, r"tol"),
+    ("omp empty batch", lambda: solvers.omp(A, np.ones((0, 16)), n_nonzero_coefs=2), ValueError, r"Y"),
+    ("omp 3-D Y", lambda: solvers.omp(A, np.ones((2, 2, 16)), n_nonzero_coefs=2), ValueError, r"Y.*1-D or 2-D"),
+    ("fista negative lam", lambda: solvers.fista(A, Y, lam=-0.1), ValueError, r"lam"),
+    ("fista NaN lam", lambda: solvers.fista(A, Y, lam=float("nan")), ValueError, r"lam"),
+    ("fista max_iter 0", lambda: solvers.fista(A, Y, lam=0.1, max_iter=0), ValueError, r"max_iter"),
+    ("fista unknown restart", lambda: solvers.fista(A, Y, lam=0.1, restart="always"), ValueError, r"restart"),
+    ("ista zero step", lambda: solvers.ista(A, Y, lam=0.1, step=0.0), ValueError, r"step"),
+    ("lars int matrix ok but object Y", lambda: solvers.lars(A, np.array([[None] * 16]), lam=0.1), TypeError, r"Y"),
+    ("cosamp k missing", lambda: solvers.cosamp(A, Y, n_nonzero_coefs=-2), ValueError, r"n_nonzero_coefs"),
+    ("iht unknown step", lambda: solvers.iht(A, Y, n_nonzero_coefs=2, step="adaptive"), ValueError, r"step"),
+    ("solve unknown method", lambda: solvers.solve(A, Y, method="omp2"), ValueError, r"method must be one of.*'omp'"),
+    ("solve unknown option", lambda: solvers.solve(A, Y, method="omp", k=3), ValueError, r"unknown option.*'k'.*n_nonzero_coefs"),
+    # dictionary learning
+    ("ksvd n_atoms 0", lambda: dictionary.ksvd(X, 0, n_nonzero_coefs=2), ValueError, r"n_atoms"),
+    ("ksvd NaN data", lambda: dictionary.ksvd(np.where(X > 2, np.nan, X), 8, n_nonzero_coefs=2), ValueError, r"X.*finite"),
+    ("mod unknown coder", lambda: dictionary.mod(X, 8, n_nonzero_coefs=2, coder="lasso_lars"), ValueError, r"coder"),
+    ("learner unknown method", lambda: dictionary.DictionaryLearner(8, n_nonzero_coefs=2, method="svd").fit(X), ValueError, r"method"),
+    ("ksvd bad init shape", lambda: dictionary.ksvd(X, 8, n_nonzero_coefs=2, init=np.ones((5, 8))), ValueError, r"init"),
+    # bench
+    ("phase unknown solver", lambda: bench.phase_transition(["omp_x"], n=20, n_trials=1, progress=False), ValueError, r"omp_x"),
+    ("l1 threshold delta > 1", lambda: bench.l1_weak_threshold(1.5), ValueError, r"delta"),
+    ("problem family k > n", lambda: bench.ProblemFamily(n=20, m=10, k=21).generate(0), ValueError, r"\bk\b"),
 ]
 
 
@@ -139,6 +170,37 @@ def test_user_arrays_not_modified():
     assert np.array_equal(A, A0) and np.array_equal(Y, Y0)
 
 
+CLI_CASES = [
+    (["reconstruct", "no/such/file.png", "--ratio", "0.25"], r"file\.png"),
+    (["reconstruct", "{img}", "--ratio", "0"], r"ratio"),
+    (["reconstruct", "{img}", "--ratio", "1.5"], r"ratio"),
+    (["reconstruct", "{img}", "--ratio", "0.3", "--method", "magic"], r"method"),
+    (["reconstruct", "{txt}", "--ratio", "0.3"], r"\.txt|format|unsupported"),
+    (["phase", "--solvers", "omp,nope", "--n", "20", "--trials", "1"], r"nope"),
+    (["bench", "missing_config.toml"], r"missing_config\.toml"),
+    (["train", "--model", "resnet", "--out", "m.npz"], r"resnet|model"),
+    (["nonsense-command"], r"invalid choice|nonsense"),
+]
+
+
+@pytest.mark.parametrize("argv,pattern", CLI_CASES, ids=[" ".join(c[0][:2]) for c in CLI_CASES])
+def test_cli_user_mistakes_exit_2_without_traceback(argv, pattern, tmp_path):
+    img = tmp_path / "img.png"
+    data.write_image(img, IMG)
+    txt = tmp_path / "notes.txt"
+    txt.write_text("hello")
+    argv = [a.format(img=img, txt=txt) for a in argv]
+    out = subprocess.run(
+        [sys.executable, "-m", "cs_toolkit.cli", *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) <= 2  # one-line message (+ a --help hint)
+    import re
+
+    assert re.search(pattern, out.stderr, re.IGNORECASE), out.stderr
+
+
 def n_cases() -> int:
     """Number of catalogue cases (printed in the pytest summary)."""
-    return len(CASES) + 4
+    return len(CASES) + 4 + len(CLI_CASES)

@@ -57,25 +57,45 @@ def test_reconstruct_audio_default_method_json(files):
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--ratio", "0"], "ratio"),
-        (["--ratio", "1.5"], "ratio"),
-        (["--method", "magic"], "method must be one of"),
-        (["--block-size", "128"], "smaller than one block"),
-        (["--basis", "nothere.npz"], "does not exist"),
+        (["crop.png", "--ratio", "0"], "ratio"),
+        (["crop.png", "--method", "magic"], "method must be one of"),
+        (["missing.png"], "does not exist"),
+        (["notimage.png"], "notimage.png"),
     ],
 )
-def test_reconstruct_rejects_bad_arguments(files, args, match):
-    r = _run("reconstruct", files / "crop.png", *args)
-    assert r.returncode == 2
+def test_reconstruct_rejects_bad_arguments_via_the_command(files, args, match):
+    r = _run("reconstruct", files / args[0], *args[1:])
+    assert r.returncode == 2, r.stderr
     assert match in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("name", ["missing.png", "notimage.png", "crop.xyz"])
-def test_reconstruct_rejects_bad_files(files, name):
-    r = _run("reconstruct", files / name, "--ratio", "0.5")
-    assert r.returncode == 2, r.stderr
-    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["crop.png", "--ratio", "1.5"], "ratio must be in (0, 1]"),
+        (["crop.png", "--block-size", "128"], "smaller than one block"),
+        (["crop.png", "--basis", "nothere.npz"], "does not exist"),
+        (["crop.png", "--basis", "curvelet"], "--basis must be"),
+        (["crop.xyz"], "unsupported file type"),
+        (["clip.wav", "--basis", "wavelet"], "for images"),
+    ],
+)
+def test_reconstruct_rejects_bad_arguments_in_process(files, args, match, capsys):
+    from cs_toolkit.cli import main
+
+    assert main(["reconstruct", str(files / args[0]), *args[1:]]) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_dict_rejects_bad_inputs(tmp_path, capsys):
+    from cs_toolkit.cli import main
+
+    assert main(["train-dict", str(tmp_path), "--kind", "image"]) == 2
+    assert "no training files" in capsys.readouterr().err
+    assert main(["train-dict", str(tmp_path / "nothere"), "--kind", "audio"]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_train_dict_audio_then_use_it(files, tmp_path):

@@ -30,9 +30,8 @@ class UsageError(CSToolkitError):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2, as argparse does, but with our prefix
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
+    def error(self, message):  # one line and a hint, exit 2 (argparse would print the whole usage)
+        self.exit(2, f"{self.prog}: error: {message}\n(run '{self.prog} --help' for the options)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
