@@ -39,6 +39,15 @@ def test_reconstruct_image_json(files):
     assert 10 * np.log10(1 / np.mean((rec - ref) ** 2)) == pytest.approx(res["psnr"], abs=0.05)
 
 
+def test_reconstruct_image_whole_in_process(files, capsys):
+    from cs_toolkit.cli import main
+
+    assert main(["reconstruct", str(files / "crop.png"), "--ratio", "0.5", "--method", "whole", "--json",
+                 "--out", str(files / "whole.png")]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["method"] == "whole_srdct" and res["psnr"] > 30.0
+
+
 def test_reconstruct_audio_text_output_default_name(files):
     r = _run("reconstruct", files / "clip.wav", "--ratio", "0.5", "--method", "omp")
     assert r.returncode == 0, r.stderr

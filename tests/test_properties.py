@@ -51,23 +51,34 @@ DTYPES = st.sampled_from([np.float32, np.float64])
 SEEDS = st.integers(0, 2**32 - 1)
 
 
-def make_problem(seed, m, n, k, dtype, density=0.3):
-    """Column-normalised Gaussian ``A`` (m, n) and ``k`` noisy sparse measurements ``Y``."""
+def make_problem(seed, m, n, k, dtype, density=0.3, scaled=False):
+    """Gaussian ``A`` (m, n) with unit (or, ``scaled``, random) column norms and ``k`` noisy measurements.
+
+    ``density=1`` gives plain Gaussian ``Y`` (long LASSO paths with many drops and sign changes).
+    """
     g = np.random.default_rng(seed)
     A = g.standard_normal((m, n))
     A /= np.linalg.norm(A, axis=0)
+    if scaled:
+        A *= np.exp(g.uniform(-2.0, 2.0, n))
     X = g.standard_normal((k, n)) * (g.random((k, n)) < density)
     Y = X @ A.T + 0.05 * g.standard_normal((k, m))
+    if density >= 1:
+        Y = g.standard_normal((k, m))
     return A.astype(dtype), Y.astype(dtype)
 
 
 @st.composite
-def problems(draw, max_m=12, max_n=24, max_k=4, tall=False):
+def problems(draw, max_m=12, max_n=24, max_k=4, any_shape=False):
+    """Wide ``(m <= n)`` problems, or with ``any_shape`` also tall ones with random column scales."""
     m = draw(st.integers(3, max_m))
+    tall = any_shape and draw(st.booleans())
     n = draw(st.integers(2, m)) if tall else draw(st.integers(m, max(m, max_n)))
     k = draw(st.integers(1, max_k))
     dtype = draw(DTYPES)
-    A, Y = make_problem(draw(SEEDS), m, n, k, dtype)
+    scaled = any_shape and draw(st.booleans())
+    density = draw(st.sampled_from([0.3, 1.0])) if any_shape else 0.3
+    A, Y = make_problem(draw(SEEDS), m, n, k, dtype, density=density, scaled=scaled)
     return A, Y
 
 
@@ -96,7 +107,7 @@ def test_omp_batch_equals_loop_of_singles(prob, k_req, precompute):
 
 
 @settings(max_examples=examples(25), **SETTINGS)
-@given(problems(), st.floats(0.05, 0.9), st.booleans())
+@given(problems(any_shape=True), st.floats(0.05, 0.9), st.booleans())
 def test_fista_and_lars_batch_equal_loop_of_singles(prob, frac, nonneg):
     A, Y = prob
     lam = frac * lam_max(A, Y)  # one value per signal
@@ -308,8 +319,9 @@ def kkt(A, y, x, lam, nonneg):
     return max(off.max(initial=0.0), np.abs(c[on] - lam * np.sign(x[on])).max(initial=0.0)) / lam
 
 
-@settings(max_examples=examples(20), **SETTINGS)
-@given(problems(max_m=10, max_n=20, max_k=3), st.floats(0.05, 0.95), st.booleans())
+@settings(max_examples=examples(25), **SETTINGS)
+@given(problems(max_m=10, max_n=20, max_k=8, any_shape=True), st.sampled_from([0.01, 0.05, 0.2, 0.6]),
+       st.booleans())
 def test_lasso_kkt_conditions_hold_at_convergence(prob, frac, nonneg):
     A, Y = prob
     A, Y = A.astype(np.float64), Y.astype(np.float64)

@@ -21,7 +21,9 @@ def register(sub) -> None:
     p.add_argument("--ratio", type=float, default=0.25, help="measurement ratio in (0, 1] (default 0.25)")
     p.add_argument("--matrix", default="gaussian", help="sensing matrix kind (default gaussian, orthonormal rows)")
     p.add_argument("--method", default=None,
-                   help="reconstruction method (default: the best for the input type; 'bcs_spl', a solver name, ...)")
+                   help="reconstruction method (default: the best for the input type); images: pnp_tv, bcs_spl, "
+                        "whole (whole-image CS, --matrix srdct|srht|...), lista, or a solver name (per block); "
+                        "audio: joint, lista, or a solver name (per frame)")
     p.add_argument("--basis", default="dct", help="dct, wavelet (images) or a dictionary .npz file")
     p.add_argument("--model", default=None, help="learned reconstructor .npz (method lista)")
     p.add_argument("--block-size", type=int, default=32, help="image block size (default 32)")
@@ -86,7 +88,7 @@ def _load_basis(basis: str):
 def _reconstruct(args) -> int:
     from ..data import read_image, read_wav, write_image, write_wav
     from ..signals.audio import DEFAULT_AUDIO_METHOD, compressive_audio
-    from ..signals.image import DEFAULT_IMAGE_METHOD, compressive_image
+    from ..signals.image import DEFAULT_IMAGE_METHOD, compressive_image, whole_image_cs
 
     path = Path(args.input)
     kind = _kind_of(path)
@@ -107,8 +109,13 @@ def _reconstruct(args) -> int:
         if min(img8.shape[:2]) < args.block_size:
             raise ValidationError(f"image {path.name} of size {img8.shape[0]}x{img8.shape[1]} is smaller than "
                                   f"one block of {args.block_size}x{args.block_size}; use --block-size.")
-        rec, q = compressive_image(img8, args.ratio, method=method, block_size=args.block_size,
-                                   matrix=args.matrix, rng=args.seed, progress=not args.json, **opts)
+        if method == "whole":  # whole-image CS with a structured operator (--matrix srdct, srht, ...)
+            operator = "srdct" if args.matrix == "gaussian" else args.matrix
+            rec, q = whole_image_cs(img8, args.ratio, operator=operator, rng=args.seed)
+            q["matrix"] = operator
+        else:
+            rec, q = compressive_image(img8, args.ratio, method=method, block_size=args.block_size,
+                                       matrix=args.matrix, rng=args.seed, progress=not args.json, **opts)
         write_image(out, rec / 255.0)  # write_image takes floats in [0, 1]
     else:
         method = args.method or DEFAULT_AUDIO_METHOD

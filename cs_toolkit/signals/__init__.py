@@ -15,6 +15,7 @@ from .image import (
     image_quality,
     measure_image,
     reconstruct_image,
+    whole_image_cs,
 )
 from .synthetic import (
     DISTRIBUTIONS,
@@ -27,7 +28,7 @@ from .synthetic import (
 
 __all__ = [
     "DEFAULT_IMAGE_METHOD", "BlockMeasurements", "compressive_image", "image_quality", "measure_image",
-    "reconstruct_image", "DEFAULT_AUDIO_METHOD", "AudioMeasurements", "audio_quality", "compressive_audio",
+    "reconstruct_image", "whole_image_cs", "DEFAULT_AUDIO_METHOD", "AudioMeasurements", "audio_quality", "compressive_audio",
     "measure_audio", "reconstruct_audio",
     "DISTRIBUTIONS",
     "Problem",

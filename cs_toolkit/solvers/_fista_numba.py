@@ -24,7 +24,7 @@ Divergence checks (all free: they reuse the sums the step computes anyway)
 * ISTA only (``mono``): the map ``x -> prox(x - step grad f(x))`` is
   non-expansive for ``step <= 2 / L``, so ``||x_{k+1} - x_k||`` never
   increases; a change larger than twice the smallest one seen so far (plus a
-  rounding floor ``rnd * (||x_{k+1}||^2 + ||x_k||^2)``) proves the step is too
+  rounding floor ``rnd * ||x_{k+1}||^2``) proves the step is too
   large (status 3). This is the "objective increasing" test without computing
   the objective.
 
@@ -77,7 +77,6 @@ def _pg_step(X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_chan
         th = thr[i]
         d2 = 0.0
         x2 = 0.0
-        xo2 = 0.0
         rs = 0.0
         for j in range(n):  # no reduction here, so this loop vectorises
             W[i, j] = _prox_l1(Z[i, j] - s * (P[i, j] - B[i, j]), th, nonneg)
@@ -86,7 +85,6 @@ def _pg_step(X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_chan
             dx = w64 - X[i, j]
             d2 += dx * dx
             x2 += w64 * w64
-            xo2 += np.float64(X[i, j]) * X[i, j]
             rs += (Z[i, j] - w64) * dx
         if not np.isfinite(d2 + x2):
             status[i] = 2
@@ -95,7 +93,7 @@ def _pg_step(X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_chan
             status[i] = 3
             continue
         if mono:
-            if d2 > 4.0 * dmin2[i] + rnd * (x2 + xo2):
+            if d2 > 4.0 * dmin2[i] + rnd * x2:
                 status[i] = 3
                 continue
             if d2 < dmin2[i]:
