@@ -41,6 +41,18 @@ def _pair(x_true, x_est, ndim=(1, 2), names=("x_true", "x_est")):
     return a, b
 
 
+def _rescaled_pair(x_true, x_est):
+    """The validated pair divided by a common scale, so squared norms neither under- nor overflow.
+
+    Every ratio metric (nmse, snr, relative error) is invariant to that scale.
+    """
+    a, b = _pair(x_true, x_est)
+    s = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))))
+    if s > 0.0 and not (1e-100 < s < 1e100):
+        a, b = a / s, b / s
+    return a, b
+
+
 def _ratio(err, ref):
     """err / ref elementwise with 0/0 = 0 and e/0 = inf."""
     err = np.asarray(err, dtype=np.float64)
@@ -89,7 +101,7 @@ def nmse(x_true, x_est, *, db=False):
     >>> round(nmse([1.0, 0.0], [1.0, 0.1], db=True), 6)
     -20.0
     """
-    a, b = _pair(x_true, x_est)
+    a, b = _rescaled_pair(x_true, x_est)
     r = float(_ratio(np.sum((b - a) ** 2), np.sum(a**2)))
     return float(_db(r)) if db else r
 
@@ -109,7 +121,7 @@ def nmse_per_signal(x_true, x_est, *, db=False):
     ndarray of shape (n_signals,), or float for 1-D input
         Zero references follow the module convention (0 or inf).
     """
-    a, b = _pair(x_true, x_est)
+    a, b = _rescaled_pair(x_true, x_est)
     r = _ratio(np.sum((b - a) ** 2, axis=-1), np.sum(a**2, axis=-1))
     if db:
         r = _db(r)
@@ -371,7 +383,7 @@ def relative_error(x_true, x_est):
     >>> relative_error([[3.0, 4.0], [1.0, 0.0]], [[3.0, 4.5], [1.0, 0.0]])
     array([0.1, 0. ])
     """
-    a, b = _pair(x_true, x_est)
+    a, b = _rescaled_pair(x_true, x_est)
     r = _ratio(np.linalg.norm(b - a, axis=-1), np.linalg.norm(a, axis=-1))
     return float(r) if a.ndim == 1 else r
 
