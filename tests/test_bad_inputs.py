@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cs_toolkit import bench, data, dictionary, metrics, sensing, solvers, transforms
-from cs_toolkit.exceptions import DTypeError, SparsityClippedWarning, ValidationError
+from cs_toolkit.exceptions import SparsityClippedWarning
 from cs_toolkit.signals import synthetic
 
 RNG = np.random.default_rng(0)

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from naive_convex import fista_naive, ista_naive, kkt_violation, lasso_cd, lasso_obj
 
 from cs_toolkit.exceptions import ConvergenceWarning, DTypeError, ValidationError
 from cs_toolkit.sensing import MatrixOperator
@@ -18,7 +19,6 @@ from cs_toolkit.solvers import (
     lasso_objective,
     solve,
 )
-from naive_convex import fista_naive, ista_naive, kkt_violation, lasso_cd, lasso_obj
 
 LAM = 0.05
 

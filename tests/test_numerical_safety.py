@@ -5,12 +5,12 @@ import warnings
 
 import numpy as np
 import pytest
+from naive_convex import kkt_violation
 
 from cs_toolkit.exceptions import ConvergenceWarning, DivergenceWarning, IllConditionedWarning
 from cs_toolkit.sensing import MatrixOperator
 from cs_toolkit.solvers import amp, fista, ista, lars
 from cs_toolkit.solvers.amp import DIVERGENCE_RATIO
-from naive_convex import kkt_violation
 
 LAM = 0.05
 

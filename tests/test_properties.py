@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import tol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
@@ -36,7 +37,6 @@ from cs_toolkit.solvers import (
     soft_threshold,
 )
 from cs_toolkit.transforms import DCT, DCT2, Identity, Wavelet, Wavelet2
-from conftest import tol
 
 #: ``CS_TOOLKIT_HYPOTHESIS_EXPLORE=N`` draws fresh random examples and runs N times as many
 #: (to hunt for bugs locally); by default the examples are fixed so CI is deterministic.

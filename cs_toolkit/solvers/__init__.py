@@ -5,15 +5,15 @@ Every solver registers itself in the registry; :func:`solve` dispatches by name.
 
 from ._prox import hard_threshold, keep_largest, nonneg_soft_threshold, soft_threshold
 from ._registry import SolverSpec, get_solver, list_solvers, register_solver, solve
+from .amp import amp
+from .bp import basis_pursuit
+from .greedy import cosamp, subspace_pursuit
 
 # Solver modules (each registers its solvers on import). Add one import line per module.
 from .ista import SolverInfo, duality_gap, fista, ista, ista_layer, lasso_objective
 from .lars import LassoPath, lars
-from .bp import basis_pursuit
-from .amp import amp
-from .omp import GreedyInfo, omp, omp_gram
 from .mp import mp
-from .greedy import cosamp, subspace_pursuit
+from .omp import GreedyInfo, omp, omp_gram
 from .thresholding import htp, iht
 
 __all__ = [

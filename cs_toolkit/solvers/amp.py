@@ -9,9 +9,9 @@ import numpy as np
 
 from .._validation import check_int, check_scalar
 from ..exceptions import ConvergenceWarning, DivergenceWarning
+from ..sensing._base import LinearOperator
 from ._prox import soft_threshold
 from ._registry import register_solver
-from ..sensing._base import LinearOperator
 from .ista import SolverInfo, _prepare, _products
 
 __all__ = ["amp"]

@@ -20,7 +20,15 @@ import numba
 import numpy as np
 
 from .._config import EPS
-from .._validation import check_array, check_int, check_matrix, check_option, check_scalar, check_signals, result_dtype
+from .._validation import (
+    check_array,
+    check_int,
+    check_matrix,
+    check_option,
+    check_scalar,
+    check_signals,
+    result_dtype,
+)
 from ..exceptions import ConvergenceWarning, DivergenceWarning, ValidationError
 from ..sensing._base import LinearOperator
 from ._fista_numba import _pg_step

@@ -9,9 +9,14 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from .._validation import check_int
 from .._config import EPS
-from ..exceptions import ConvergenceWarning, DependentAtomsWarning, IllConditionedWarning, ValidationError
+from .._validation import check_int
+from ..exceptions import (
+    ConvergenceWarning,
+    DependentAtomsWarning,
+    IllConditionedWarning,
+    ValidationError,
+)
 from ._lars_numba import _lars_batch, _lars_one
 from ._registry import register_solver
 from .ista import SolverInfo, _check_lam, _prepare
