@@ -23,6 +23,7 @@ __all__ = [
     "check_int",
     "check_option",
     "check_rng",
+    "check_float_dtype",
     "restore_rank",
 ]
 
@@ -229,3 +230,18 @@ def check_rng(rng) -> np.random.Generator:
     if isinstance(rng, np.random.RandomState):
         return np.random.default_rng(rng.randint(0, 2**31 - 1))
     raise ValidationError(f"rng must be None, an int seed or a numpy.random.Generator, got {type(rng).__name__}.")
+
+
+def check_float_dtype(name: str, dtype, *, error=ValidationError, expected: str = "float32 or float64") -> np.dtype:
+    """Validate a float32/float64 dtype argument and return it as a ``np.dtype``.
+
+    Anything else raises ``error`` (a ValidationError by default) with the message
+    ``"{name} must be {expected}, got ..."``.
+    """
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise error(f"{name} must be {expected}, got {dtype!r}.") from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise error(f"{name} must be {expected}, got {dt}.")
+    return dt

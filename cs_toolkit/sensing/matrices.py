@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_int, check_rng
+from .._validation import check_float_dtype, check_int, check_rng
 from ..exceptions import DTypeError, ValidationError
 
 __all__ = ["gaussian", "bernoulli"]
 
 
 def _float_dtype(dtype, name: str = "dtype") -> np.dtype:
-    """Validate a float32/float64 dtype argument (anything else is an error)."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise DTypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}.") from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise DTypeError(f"{name} must be np.float32 or np.float64, got {dt}.")
-    return dt
+    """Validate a float32/float64 dtype argument (anything else is a DTypeError)."""
+    return check_float_dtype(name, dtype, error=DTypeError, expected="np.float32 or np.float64")
 
 
 def _check_sizes(m, n) -> tuple[int, int]:

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_array, check_int, check_option, check_rng, check_scalar
+from .._validation import (
+    check_array,
+    check_float_dtype,
+    check_int,
+    check_option,
+    check_rng,
+    check_scalar,
+)
 from ..exceptions import ValidationError
 
 __all__ = [
@@ -20,16 +27,6 @@ __all__ = [
 
 #: Distributions of the nonzero values understood by :func:`sparse_signals`.
 DISTRIBUTIONS = ("gaussian", "rademacher", "uniform")
-
-
-def _float_dtype(dtype) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise ValidationError(f"dtype must be float32 or float64, got {dtype!r}.") from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValidationError(f"dtype must be float32 or float64, got {dt}.")
-    return dt
 
 
 def sparse_signals(n_signals, n, k, *, rng=None, distribution="gaussian", dtype=np.float64):
@@ -66,7 +63,7 @@ def sparse_signals(n_signals, n, k, *, rng=None, distribution="gaussian", dtype=
     n = check_int("n", n)
     k = check_int("k", k, low=0, high=n)
     distribution = check_option("distribution", distribution, DISTRIBUTIONS)
-    dt = _float_dtype(dtype)
+    dt = check_float_dtype("dtype", dtype)
     gen = check_rng(rng)
     X = np.zeros((n_signals, n), dtype=np.float64)
     if k == 0:
@@ -117,7 +114,7 @@ def bernoulli_gaussian(n_signals, n, p, *, rng=None, dtype=np.float64):
     n_signals = check_int("n_signals", n_signals)
     n = check_int("n", n)
     p = check_scalar("p", p, low=0.0, high=1.0)
-    dt = _float_dtype(dtype)
+    dt = check_float_dtype("dtype", dtype)
     gen = check_rng(rng)
     support = gen.random((n_signals, n)) < p
     return np.where(support, gen.standard_normal((n_signals, n)), 0.0).astype(dt)
@@ -271,7 +268,7 @@ def make_problem(
         )
     if snr_db is not None:
         snr_db = check_scalar("snr_db", snr_db)
-    dt = _float_dtype(dtype)
+    dt = check_float_dtype("dtype", dtype)
     gen = check_rng(rng)
     A = _sensing(matrix, m, n, gen, dt)
     X = sparse_signals(n_signals, n, k, rng=gen, distribution=distribution, dtype=dt)

@@ -87,6 +87,33 @@ def _row_norms(M):
     return np.sqrt(np.einsum("ij,ij->i", M, M, dtype=np.float64))
 
 
+def _init_state(Y2, n, dtype, max_iter, history):
+    """Per-signal bookkeeping of a batch solver that starts from ``X = 0``.
+
+    Returns ``(X, ny, rn, n_iter, conv, hist, active)``: zero codes, the norms of
+    the measurements (also the initial residual norms), iteration counts, the
+    converged flags (zero signals are done at once), the optional residual history
+    and the indices of the signals still running.
+    """
+    N = Y2.shape[0]
+    X = np.zeros((N, n), dtype)
+    ny = _row_norms(Y2)
+    rn = ny.copy()
+    n_iter = np.zeros(N, np.int64)
+    conv = ny == 0
+    hist = np.full((N, max_iter), np.nan) if history else None
+    active = np.flatnonzero(~conv)
+    return X, ny, rn, n_iter, conv, hist, active
+
+
+def _record(rn, n_iter, hist, active, it, r):
+    """Store the residual norms ``r`` of the ``active`` signals after iteration ``it``."""
+    rn[active] = r
+    n_iter[active] += 1
+    if hist is not None:
+        hist[active, it] = r
+
+
 def _finish(X, was_1d, return_info, n_iter, conv, rn, t0, method, hist):
     out = X[0] if was_1d else X
     if not return_info:
@@ -187,15 +214,8 @@ def cosamp(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=False, retu
     t0 = time.perf_counter()
     A, Y2, was_1d, dtype, k, max_iter, tol = _check_common(A, Y, n_nonzero_coefs, max_iter, tol)
     m, n = A.shape
-    N = Y2.shape[0]
     At = np.ascontiguousarray(A.T)
-    X = np.zeros((N, n), dtype)
-    ny = _row_norms(Y2)
-    rn = ny.copy()
-    n_iter = np.zeros(N, np.int64)
-    conv = ny == 0
-    hist = np.full((N, max_iter), np.nan) if history else None
-    active = np.flatnonzero(~conv)
+    X, ny, rn, n_iter, conv, hist, active = _init_state(Y2, n, dtype, max_iter, history)
     for it in range(max_iter):
         if active.size == 0:
             break
@@ -207,10 +227,7 @@ def cosamp(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=False, retu
         dx = _row_norms(Xa - X[active])
         X[active] = Xa
         r = _row_norms(Ya - Xa @ A.T)
-        rn[active] = r
-        n_iter[active] += 1
-        if hist is not None:
-            hist[active, it] = r
+        _record(rn, n_iter, hist, active, it, r)
         done = (r <= tol * ny[active]) | (dx <= tol * _row_norms(Xa))
         conv[active[done]] = True
         active = active[~done]

@@ -560,23 +560,7 @@ _COMMON_DOC = """
         Stopping rule, see ``tol``.
 """
 
-
-def _finish(out, info, return_info):
-    return (out, info) if return_info else out
-
-
-@register_solver(
-    "ista",
-    kind="convex",
-    sparsity_param=None,
-    operator_ok=True,
-    summary="ISTA proximal gradient for the LASSO 1/2||Ax-y||^2 + lam||x||_1",
-)
-def ista(A, Y, *, lam, step=None, max_iter=500, tol=1e-6, nonneg=False, x0=None, backtracking=False,
-         return_info=False, history=False, stopping="change"):
-    """Solve the LASSO by ISTA (iterative shrinkage-thresholding).
-    {common}
-    Returns
+_RETURNS_DOC = """Returns
     -------
     X : ndarray of shape (n,) or (n_signals, n)
         Codes, of the dtype of the inputs (float32 kept).
@@ -596,7 +580,32 @@ def ista(A, Y, *, lam, step=None, max_iter=500, tol=1e-6, nonneg=False, x0=None,
         Some signals did not meet ``tol`` within ``max_iter``.
     DivergenceWarning
         The iterates became non-finite or grew beyond the bound that every
-        convergent run respects (step too large); see Notes.
+        convergent run respects (step too large); see Notes."""
+
+
+def _fill_doc(func):
+    """Expand the ``{common}``/``{returns}`` sections shared by the ista and fista docstrings."""
+    doc = func.__doc__.replace("{common}", _COMMON_DOC).replace("{returns}", _RETURNS_DOC)
+    func.__doc__ = doc.replace("{{", "{").replace("}}", "}")
+    return func
+
+
+def _finish(out, info, return_info):
+    return (out, info) if return_info else out
+
+
+@register_solver(
+    "ista",
+    kind="convex",
+    sparsity_param=None,
+    operator_ok=True,
+    summary="ISTA proximal gradient for the LASSO 1/2||Ax-y||^2 + lam||x||_1",
+)
+def ista(A, Y, *, lam, step=None, max_iter=500, tol=1e-6, nonneg=False, x0=None, backtracking=False,
+         return_info=False, history=False, stopping="change"):
+    """Solve the LASSO by ISTA (iterative shrinkage-thresholding).
+    {common}
+    {returns}
 
     See Also
     --------
@@ -641,27 +650,7 @@ def fista(A, Y, *, lam, step=None, max_iter=500, tol=1e-6, nonneg=False, x0=None
     {common}    restart : {{"adaptive", None}}, default "adaptive"
         Gradient-based adaptive restart of the momentum (O'Donoghue & Candes 2015).
 
-    Returns
-    -------
-    X : ndarray of shape (n,) or (n_signals, n)
-        Codes, of the dtype of the inputs (float32 kept).
-    info : SolverInfo
-        Only with ``return_info=True``.
-
-    Raises
-    ------
-    ValidationError
-        Shape mismatch, non-finite values, negative ``lam``, bad options.
-    DTypeError
-        Complex or non-numeric input.
-
-    Warns
-    -----
-    ConvergenceWarning
-        Some signals did not meet ``tol`` within ``max_iter``.
-    DivergenceWarning
-        The iterates became non-finite or grew beyond the bound that every
-        convergent run respects (step too large); see Notes.
+    {returns}
 
     See Also
     --------
@@ -693,5 +682,5 @@ def fista(A, Y, *, lam, step=None, max_iter=500, tol=1e-6, nonneg=False, x0=None
     return _finish(out, info, return_info)
 
 
-ista.__doc__ = ista.__doc__.replace("{common}", _COMMON_DOC).replace("{{", "{").replace("}}", "}")
-fista.__doc__ = fista.__doc__.replace("{common}", _COMMON_DOC).replace("{{", "{").replace("}}", "}")
+_fill_doc(ista)
+_fill_doc(fista)

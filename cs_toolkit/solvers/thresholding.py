@@ -17,7 +17,16 @@ from ..exceptions import ValidationError
 from ..sensing._base import LinearOperator
 from ._prox import keep_largest
 from ._registry import register_solver
-from .greedy import _check_common, _finish, _ls_on_mask, _row_norms, _topk_mask, _warn_not_converged
+from .greedy import (
+    _check_common,
+    _finish,
+    _init_state,
+    _ls_on_mask,
+    _record,
+    _row_norms,
+    _topk_mask,
+    _warn_not_converged,
+)
 
 __all__ = ["iht", "htp"]
 
@@ -162,14 +171,8 @@ def iht(A, Y, *, n_nonzero_coefs, step="normalized", max_iter=500, tol=1e-6, his
     else:
         mu_fixed = check_scalar("step", step, low=0.0, low_inclusive=False)
     fwd, adj = _ops(A, dtype)
-    N, n = Y2.shape[0], A.shape[1]
-    X = np.zeros((N, n), dtype)
-    ny = _row_norms(Y2)
-    rn = ny.copy()
-    n_iter = np.zeros(N, np.int64)
-    conv = ny == 0
-    hist = np.full((N, max_iter), np.nan) if history else None
-    active = np.flatnonzero(~conv)
+    n = A.shape[1]
+    X, ny, rn, n_iter, conv, hist, active = _init_state(Y2, n, dtype, max_iter, history)
     S = _topk_mask(adj(Y2[active]), k) if mu_fixed is None else None
     Ra = Y2[active]
     for it in range(max_iter):
@@ -207,10 +210,7 @@ def iht(A, Y, *, n_nonzero_coefs, step="normalized", max_iter=500, tol=1e-6, his
         X[active] = Xn
         Ra = Y2[active] - fwd(Xn)
         r = _row_norms(Ra)
-        rn[active] = r
-        n_iter[active] += 1
-        if hist is not None:
-            hist[active, it] = r
+        _record(rn, n_iter, hist, active, it, r)
         stall = (mu == 0) if mu_fixed is None else np.zeros(active.size, bool)
         done = (dx <= tol * np.maximum(nx, np.finfo(np.float64).tiny)) | stall
         conv[active[done]] = True
@@ -293,14 +293,8 @@ def htp(A, Y, *, n_nonzero_coefs, step=None, max_iter=100, tol=1e-6, history=Fal
     is_op = isinstance(A, LinearOperator)
     fwd, adj = _ops(A, dtype)
     At = None if is_op else np.ascontiguousarray(A.T)
-    N, n = Y2.shape[0], A.shape[1]
-    X = np.zeros((N, n), dtype)
-    ny = _row_norms(Y2)
-    rn = ny.copy()
-    n_iter = np.zeros(N, np.int64)
-    conv = ny == 0
-    hist = np.full((N, max_iter), np.nan) if history else None
-    active = np.flatnonzero(~conv)
+    n = A.shape[1]
+    X, ny, rn, n_iter, conv, hist, active = _init_state(Y2, n, dtype, max_iter, history)
     S = np.zeros((active.size, n), bool)
     Ra = Y2[active]
     cg_rtol = 1e-12 if dtype == np.float64 else 1e-6
@@ -324,10 +318,7 @@ def htp(A, Y, *, n_nonzero_coefs, step=None, max_iter=100, tol=1e-6, history=Fal
         X[active] = Xn
         Ra = Ya - fwd(Xn)
         r = _row_norms(Ra)
-        rn[active] = r
-        n_iter[active] += 1
-        if hist is not None:
-            hist[active, it] = r
+        _record(rn, n_iter, hist, active, it, r)
         done = r <= tol * ny[active]
         conv[active[done]] = True
         active, Ra, S = active[~done], Ra[~done], Sn[~done]
