@@ -307,7 +307,9 @@ def write_image(path, img) -> None:
         Output file; the extension picks the format: .png (lossless, preferred),
         .tif/.tiff, .bmp, .jpg/.jpeg (lossy).
     img : array_like of shape (height, width)
-        Pixel values; clipped to ``[0, 1]`` and rounded to 8 bits.
+        Float pixel values in ``[0, 1]`` (clipped and rounded to 8 bits), or an
+        integer image (uint8 is written as it is; other integer dtypes are scaled
+        by their maximum value). Integer images are never clipped to 0/1.
 
     Raises
     ------
@@ -316,7 +318,12 @@ def write_image(path, img) -> None:
     """
     import skimage.io
 
+    raw = np.asarray(img)
     a = check_array(img, "img", ndim=2, dtype=np.float64)
+    if raw.dtype.kind in "ui":
+        if raw.dtype.kind == "i" and raw.min() < 0:
+            raise ValidationError(f"img is a signed integer image with negative values (min {raw.min()}); pass floats in [0, 1].")
+        a = a / float(np.iinfo(raw.dtype).max if raw.dtype != np.uint8 else 255)
     path = Path(path)
     if path.suffix.lower() not in _IMAGE_WRITE_EXT:
         raise ValidationError(

@@ -295,3 +295,12 @@ def test_make_problem(dtype):
 def test_make_problem_with_operator_matrix():
     P = make_problem(16, 64, 3, matrix="partial_dct", n_signals=2, rng=0)
     assert np.allclose(P.Y_clean, P.X @ P.A.to_dense().T)
+
+
+def test_write_image_keeps_uint8_images(tmp_path):
+    from cs_toolkit.data import read_image, write_image
+
+    img = (np.arange(64 * 64).reshape(64, 64) % 256).astype(np.uint8)
+    write_image(tmp_path / "u8.png", img)
+    back = read_image(tmp_path / "u8.png")
+    np.testing.assert_allclose(back * 255.0, img, atol=0.5)
