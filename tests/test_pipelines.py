@@ -200,7 +200,8 @@ def test_learned_reconstructor_object(crop):
     meas = measure_image(crop, 0.5, block_size=16, rng=0)
     net = ALISTA(meas.A, n_layers=2, dictionary=_dct2_basis(16), dtype=np.float64)
     rec = reconstruct_image(meas, method="lista", model=net)
-    expect = np.clip(_from_blocks(net.reconstruct(meas.Y[0]), (64, 64), 16), 0, 255) / 255
+    # learned image models work on [0, 1] pixels; the pipeline measures on [0, 255]
+    expect = np.clip(_from_blocks(255 * net.reconstruct(meas.Y[0] / 255), (64, 64), 16), 0, 255) / 255
     np.testing.assert_allclose(rec, expect, atol=1e-12)
     other = ALISTA(measure_image(crop, 0.5, block_size=16, rng=1).A, n_layers=1)
     with pytest.raises(ValidationError, match="another sensing matrix"):

@@ -362,8 +362,17 @@ def _block_solve(Y, A, D, solver, options):
     return C @ D.T
 
 
+#: Pixel scale learned image models are trained on: ``[0, 1]`` (what ``cs-toolkit train --data``,
+#: ``load_image`` and ``patches_from_images`` give); the pipeline works in ``[0, 255]``.
+LEARNED_PIXEL_SCALE = 255.0
+
+
 def _lista(Y, A, model):
-    """Signals from a learned reconstructor trained for the sensing matrix ``A`` (its dictionary included)."""
+    """Signals from a learned reconstructor trained for the sensing matrix ``A`` (its dictionary included).
+
+    The network is non-linear (its thresholds are absolute), so it must see measurements on the
+    scale it was trained on: ``[0, 1]`` pixels. ``Y`` is on the pipeline's ``[0, 255]`` scale.
+    """
     from ..learned import load_model  # optional module
 
     net = model if hasattr(model, "reconstruct") else load_model(model, A=A)
@@ -371,7 +380,8 @@ def _lista(Y, A, model):
     if SA.shape != A.shape or not np.allclose(SA, A):
         raise ValidationError(f"model was trained for another sensing matrix (shape {SA.shape}); "
                               f"these measurements use one of shape {A.shape} (check the seed and ratio).")
-    return np.asarray(net.reconstruct(Y), dtype=np.float64)
+    X = net.reconstruct(np.asarray(Y) / LEARNED_PIXEL_SCALE)
+    return np.asarray(X, dtype=np.float64) * LEARNED_PIXEL_SCALE
 
 
 @single_thread_blas
