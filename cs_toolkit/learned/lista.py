@@ -56,11 +56,7 @@ from .._validation import (
 )
 from ..exceptions import ValidationError
 from ..solvers._prox import soft_threshold
-
-try:  # the ISTA step written as a LISTA layer (cs_toolkit.solvers.ista)
-    from ..solvers.ista import ista_layer
-except ImportError:  # pragma: no cover - solvers without it
-    ista_layer = None
+from ..solvers.ista import ista_layer  # the ISTA step written as a LISTA layer
 
 __all__ = [
     "UnrolledNetwork",
@@ -443,7 +439,7 @@ class LISTA(UnrolledNetwork):
         X = np.zeros((Y.shape[0], self.n_components), dtype=self.dtype)
         outs, cache = [], []
         for t in range(T):
-            if not keep and ista_layer is not None:  # inference: the solvers' shared ISTA step
+            if not keep:  # inference: the solvers' shared ISTA step
                 X = np.asarray(ista_layer(X, Y, P["W"][t], P["S"][t], P["theta"][t]), dtype=self.dtype)
                 outs.append(X)
                 continue

@@ -35,8 +35,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import sensing
 from .._validation import check_array, check_int, check_option, check_rng, check_scalar
 from ..exceptions import ValidationError
+from ..transforms import DCT2, Wavelet2
 from . import _denoisers as den
 from ._denoisers import single_thread_blas
 
@@ -130,31 +132,17 @@ def _sensing_matrix(kind, m: int, n: int, rng) -> tuple[np.ndarray, str]:
             raise ValidationError(f"matrix must have shape ({m}, {n}) for this ratio and block size, got {A.shape}.")
         return A, "custom"
     gen = check_rng(rng)
-    try:
-        from .. import sensing as _s
-    except ImportError:  # pragma: no cover
-        _s = None
     if kind == "gaussian":
-        if _s is not None and hasattr(_s, "gaussian"):
-            A = _s.gaussian(m, n, rng=gen, dtype=np.float64, orthonormal_rows=True)
-        else:  # the same construction: QR of an i.i.d. Gaussian matrix
-            Q, _ = np.linalg.qr(gen.standard_normal((n, m)))
-            A = Q.T
-        return np.ascontiguousarray(np.asarray(A, dtype=np.float64)), kind
-    if kind == "bernoulli":
-        if _s is not None and hasattr(_s, "bernoulli"):
-            A = np.asarray(_s.bernoulli(m, n, rng=gen, dtype=np.float64), dtype=np.float64)
-        else:
-            A = gen.choice([-1.0, 1.0], size=(m, n)) / np.sqrt(n)
-        return np.ascontiguousarray(A), kind
-    if _s is not None and hasattr(_s, "make_sensing"):
+        A = sensing.gaussian(m, n, rng=gen, dtype=np.float64, orthonormal_rows=True)
+    elif kind == "bernoulli":
+        A = sensing.bernoulli(m, n, rng=gen, dtype=np.float64)
+    else:
         try:
-            op = _s.make_sensing(kind, m, n, rng=gen)
+            op = sensing.make_sensing(kind, m, n, rng=gen)
         except ValidationError as exc:
             raise ValidationError(str(exc).replace("kind must", "matrix must", 1)) from None
         A = op.to_dense() if hasattr(op, "to_dense") else np.asarray(op)
-        return np.ascontiguousarray(np.asarray(A, dtype=np.float64)), kind
-    raise ValidationError(f"matrix must be one of {', '.join(map(repr, _MATRICES))} or an array; got {kind!r}.")
+    return np.ascontiguousarray(np.asarray(A, dtype=np.float64)), kind
 
 
 def _check_image(image, name="image"):
@@ -240,15 +228,7 @@ def measure_image(image, ratio: float, *, block_size: int = 32, matrix="gaussian
 # ----------------------------------------------------------------------------------------
 def _dct2_basis(B: int) -> np.ndarray:
     """Orthonormal 2-D DCT synthesis matrix ``(B*B, B*B)`` (atoms as columns)."""
-    try:
-        from ..transforms import DCT2
-
-        return np.ascontiguousarray(np.asarray(DCT2((B, B)).to_dense(), dtype=np.float64))
-    except ImportError:
-        from scipy.fft import idctn
-
-        eye = np.eye(B * B).reshape(B * B, B, B)
-        return np.ascontiguousarray(idctn(eye, axes=(1, 2), norm="ortho").reshape(B * B, B * B).T)
+    return np.ascontiguousarray(DCT2((B, B)).to_dense(), dtype=np.float64)
 
 
 def _wavelet_basis(B: int) -> np.ndarray:
@@ -257,23 +237,7 @@ def _wavelet_basis(B: int) -> np.ndarray:
     Haar is the wavelet that fits small blocks: longer filters allow only one or
     two levels on a 16 or 32 sample block and compress worse there.
     """
-    try:
-        from ..transforms import Wavelet2
-
-        return np.ascontiguousarray(np.asarray(Wavelet2((B, B), wavelet="haar").to_dense(), dtype=np.float64))
-    except ImportError:  # pragma: no cover
-        import pywt
-
-        level = max(1, pywt.dwt_max_level(B, 2))
-        c = pywt.wavedec2(np.zeros((B, B)), "haar", mode="periodization", level=level)
-        arr, slices = pywt.coeffs_to_array(c)
-        cols = []
-        for k in range(B * B):
-            e = np.zeros(arr.size)
-            e[k] = 1.0
-            cc = pywt.array_to_coeffs(e.reshape(arr.shape), slices, output_format="wavedec2")
-            cols.append(pywt.waverec2(cc, "haar", mode="periodization").ravel())
-        return np.ascontiguousarray(np.array(cols).T)
+    return np.ascontiguousarray(Wavelet2((B, B), wavelet="haar").to_dense(), dtype=np.float64)
 
 
 def _basis(basis, n: int, B: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from .._validation import (
     check_scalar,
 )
 from ..exceptions import ValidationError
+from ..sensing import make_sensing
 
 __all__ = [
     "sparse_signals",
@@ -192,24 +193,6 @@ class Problem:
     noise_std: float
 
 
-def _sensing(matrix: str, m: int, n: int, gen, dtype):
-    try:
-        from ..sensing import make_sensing
-    except ImportError:
-        try:
-            from ..sensing.factory import make_sensing
-        except ImportError:  # sensing factory not available: Gaussian / Bernoulli only
-            make_sensing = None
-    if make_sensing is not None:
-        return make_sensing(matrix, m, n, rng=gen, dtype=dtype)
-    check_option("matrix", matrix, ("gaussian", "bernoulli"))
-    if matrix == "gaussian":
-        A = gen.standard_normal((m, n)) / np.sqrt(m)
-    else:
-        A = gen.choice(np.array([-1.0, 1.0]), size=(m, n)) / np.sqrt(m)
-    return A.astype(dtype)
-
-
 def make_problem(
     m,
     n,
@@ -270,7 +253,7 @@ def make_problem(
         snr_db = check_scalar("snr_db", snr_db)
     dt = check_float_dtype("dtype", dtype)
     gen = check_rng(rng)
-    A = _sensing(matrix, m, n, gen, dt)
+    A = make_sensing(matrix, m, n, rng=gen, dtype=dt)
     X = sparse_signals(n_signals, n, k, rng=gen, distribution=distribution, dtype=dt)
     if isinstance(A, np.ndarray):
         Y_clean = np.ascontiguousarray(X @ A.T, dtype=dt)
