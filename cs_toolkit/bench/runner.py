@@ -129,24 +129,20 @@ def _limit_threads(n_threads):
     if n_threads is None:
         yield
         return
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba is a dependency
-        numba = None
+    import numba
+
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         threadpool_limits = None
-    before = numba.get_num_threads() if numba is not None else None
+    before = numba.get_num_threads()
     blas = threadpool_limits(limits=n_threads) if threadpool_limits is not None else contextlib.nullcontext()
     try:
-        if numba is not None:
-            numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
         with blas:
             yield
     finally:
-        if before is not None:
-            numba.set_num_threads(before)
+        numba.set_num_threads(before)
 
 
 def _run_trial(problem: ProblemFamily, payload, entropy: int, spawn_key: tuple, n_threads=None) -> list[dict]:
