@@ -7,7 +7,6 @@ temporary file in the target directory and moved into place with
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -15,11 +14,11 @@ import json
 import math
 import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 
 import numpy as np
 
+from .._atomic import atomic_write_text
 from ..exceptions import ModelFileError
 
 __all__ = [
@@ -32,24 +31,6 @@ __all__ = [
     "rows_from_csv_text",
     "JsonLinesLog",
 ]
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file in the same directory, then replace)."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def package_versions() -> dict:

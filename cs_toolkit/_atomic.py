@@ -1,0 +1,81 @@
+"""Atomic file output: write to a temporary file beside the target, then rename over it.
+
+A reader (or a rerun after Ctrl-C) sees either the old file or the whole new
+one, never half of it. The temporary file lives in the target's directory so
+that :func:`os.replace` is a rename on one file system; it is removed on any
+exception, ``KeyboardInterrupt`` included.
+
+Used by everything that writes results, models, dictionaries and checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+import numpy as np
+
+__all__ = ["atomic_path", "atomic_write_text", "atomic_write_bytes", "atomic_savez"]
+
+
+@contextlib.contextmanager
+def atomic_path(path, *, fsync=True):
+    """Context manager yielding a temporary path to write; renamed to ``path`` on success.
+
+    The writer is free to open the temporary path itself (image and audio
+    libraries want a file name). On any exception the temporary file is
+    deleted and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> with atomic_path("out.png") as tmp:          # doctest: +SKIP
+    ...     skimage.io.imsave(tmp, image, extension=".png")
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    base = os.path.basename(path)
+    # keep the extension last: some writers pick the format from it
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{base}-", suffix=os.path.splitext(base)[1], dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        if fsync:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` (UTF-8, newlines untranslated) to ``path`` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+
+
+def atomic_savez(path, arrays: dict, *, compressed=False) -> str:
+    """``numpy.savez`` of ``arrays`` to ``path`` atomically; returns the path written.
+
+    Like :func:`numpy.savez`, ``.npz`` is appended when missing. Object arrays
+    are refused, so the file loads with ``allow_pickle=False``.
+    """
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    for key, value in arrays.items():
+        if np.asarray(value).dtype.hasobject:
+            raise TypeError(f"array {key!r} has dtype object; it could only be loaded with pickle.")
+    save = np.savez_compressed if compressed else np.savez
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        save(fh, **arrays)
+    return path
