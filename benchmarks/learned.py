@@ -6,31 +6,45 @@ noise std(Ax) * 10^(-SNR/20) (noiseless, 40, 30, 20 dB), 16 layers, NMSE =
 sum ||x_hat - x||^2 / sum ||x||^2 in dB on a fixed held-out set of 1000 vectors.
 
 Reported per layer / iteration: LISTA, LISTA-CP, LISTA-CPSS, ALISTA, unrolled
-FISTA, LAMP (trained) and ISTA, FISTA (``cs_toolkit.solvers``, lam tuned on a grid
-on the validation set), AMP (``cs_toolkit.solvers.amp`` when present, else the
-small reference AMP below, threshold factor tuned), plus the oracle-support
+FISTA, LAMP (trained) and ISTA, FISTA (the untrained LISTA / unrolled FISTA
+networks, which reproduce the solvers' iterations exactly, lam tuned on a grid on
+a validation set), AMP (the small reference AMP below, threshold factor tuned on a
+grid), plus the oracle-support
 least-squares floor and the training times. Writes ``learned_nmse.csv``,
 ``learned_nmse.json`` and ``learned_nmse.png`` to ``--out``.
 
-Schedules (all the layer-wise schedule of :func:`cs_toolkit.learned.train`,
-Adam, batch 64, stages of lr x1, x0.2, x0.02 per layer, 48 stages for 16 layers):
+Schedules (all the layer-wise schedule of :func:`cs_toolkit.learned.train`:
+fresh mini-batches of 64 every step, per layer a "layer t alone" stage and a
+refinement of layers 1..t, a validation set, early stopping with best-weights
+restore; layer t starts from the trained layer t - 1 when that scores better):
 
---quick    smoke test: m=64, n=128, 4 layers, 30 steps per stage, lr 2e-3 (seconds)
-(default)  reduced: at most 150 steps per stage, patience 75, eval every 25 on
-           500 validation vectors, lr 2e-3 (<= 7200 steps: 10-16 min per model
-           on one busy core)
---full     literature-like: lr 5e-4, at most 4000 steps per stage, patience
-           1000, 1000 validation vectors (<= 192k steps: hours per model)
+--quick    smoke test: m=64, n=128, 4 layers, 30 steps per stage (a minute)
+(default)  the README table: weights lr 1e-3 (LISTA 2e-4), thresholds and steps
+           at a learning rate of 5 % of their size, refinement at x0.3 for every
+           layer and x0.03 at the last one (33 stages), at most 250 steps per
+           stage (LISTA 150, LISTA-CP 600), patience 60, validation every 20
+           steps on 500 vectors;
+           noiseless for all six models, 40/30/20 dB for ALISTA and LISTA-CPSS
+           (``--snr-models``), two training processes (``--jobs 2``)
+--full     literature-like: lr 5e-4, stages x1, x0.2, x0.02 for every layer, at
+           most 4000 steps per stage, patience 1000, 1000 validation vectors
+           (hours per model)
 
-Measured (reduced schedule, one BLAS thread per model, shared 2-core machine at
-load average 8-10), test NMSE at layer 16: noiseless ALISTA -59.5 dB (633 s),
-LISTA-CPSS -46.2 dB (970 s), AMP -28.9, FISTA -11.0, ISTA -6.3 dB; at 20 dB SNR
-(100 steps per stage) ALISTA -20.2 dB, LAMP -17.3 dB, oracle floor -26.1 dB.
-Image blocks (``--images``, 100 steps per stage): ALISTA 19.7 dB PSNR on the
-held-out camera image against 8.1 dB for FISTA with 16 iterations.
+Measured with the default schedule (``python benchmarks/learned.py``, run at
+``nice -n 10`` on the shared 2-core machine, load average 3-6 from other jobs):
+training 649 s wall with 2 processes, 782 s in all with the baselines. Test NMSE
+at layer 16, noiseless: ALISTA -73.5 dB (64 s), LISTA-CPSS -61.6 (166 s), LAMP
+-47.0 (38 s), LISTA-CP -27.4 (243 s), unrolled FISTA -27.3 (37 s), LISTA -13.2
+(174 s); AMP -28.9, FISTA -11.0, ISTA -6.3. LISTA-CPSS / ALISTA / oracle floor at
+40 dB: -44.3 / -42.5 / -46.1; at 30 dB: -33.8 / -32.1 / -36.1; at 20 dB: -21.9 /
+-20.0 / -26.1 (AMP -28.4, -25.0, -17.2).
+``--audio`` (ratio 0.5 / 0.25, 16 layers, held-out speakers): LISTA-CP 16.3 / 10.6 dB
+SNR, ALISTA 15.6 / 6.3 dB, FISTA with 16 iterations 8.5 / 4.1 dB (500 iterations
+10.3 / 4.9 dB).
 
 Trainings are independent processes (``--jobs``), each with one BLAS thread.
 Example: ``python benchmarks/learned.py --models alista,lista_cpss --snr inf --jobs 2``.
+``--audio`` and ``--images`` run the real-signal experiments instead.
 """
 
 from __future__ import annotations
@@ -42,16 +56,22 @@ import os
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
+_FAST = dict(lr_scalar=0.05, refine=(0.3,), refine_last=(0.03,))
 SCHEDULES = {
-    "quick": dict(m=64, n=128, layers=4, max_steps=30, patience=15, eval_every=5, n_val=200, lr=2e-3),
-    "reduced": dict(m=250, n=500, layers=16, max_steps=150, patience=75, eval_every=25, n_val=500, lr=2e-3),
-    "full": dict(m=250, n=500, layers=16, max_steps=4000, patience=1000, eval_every=25, n_val=1000, lr=5e-4),
+    "quick": dict(m=64, n=128, layers=4, max_steps=30, patience=15, eval_every=5, n_val=200, lr=2e-3, **_FAST),
+    "default": dict(m=250, n=500, layers=16, max_steps=250, patience=60, eval_every=20, n_val=500, lr=1e-3,
+                    model_opts={"lista": dict(lr=2e-4, max_steps=150), "lista_cp": dict(max_steps=600)}, **_FAST),
+    "full": dict(m=250, n=500, layers=16, max_steps=4000, patience=1000, eval_every=25, n_val=1000, lr=5e-4,
+                 lr_scalar=0.02, refine=(0.2, 0.02), refine_last=()),
 }
 ALL_MODELS = ["lista", "lista_cp", "lista_cpss", "alista", "fista", "lamp"]
+NOISY_MODELS = ["alista", "lista_cpss"]
+#: relative cost of a training step (LISTA has the n x n matrices S)
+_COST = {"lista": 1.5, "lista_cp": 2.0, "lista_cpss": 1.3, "lamp": 1.1, "alista": 1.0, "fista": 0.9}
 
 
 def make_problem(m, n, seed=0):
@@ -86,18 +106,13 @@ def oracle_ls(A, Y, X):
 
 
 def _ista_curve(A, Y, X, lam, K, accel):
-    import importlib
+    """NMSE of the first K ISTA (or FISTA, no restart) iterations: the untrained networks, which reproduce
+    the solvers' iterations exactly (tested), give every iterate in one run."""
+    from cs_toolkit.learned import LISTA, UnrolledFISTA
 
-    ista_mod = importlib.import_module("cs_toolkit.solvers.ista")
-
-    fn = ista_mod.fista if accel else ista_mod.ista
-    kw = {"restart": None} if accel else {}
-    outs = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for k in range(1, K + 1):
-            outs.append(fn(A, Y, lam=lam, max_iter=k, tol=0, **kw))
-    return nmse_curve(outs, X)
+    cls = UnrolledFISTA if accel else LISTA
+    net = cls(A, K, lam=lam, dtype=np.float64)
+    return nmse_curve(net.forward(Y, return_all=True), X)
 
 
 def _amp_curve(A, Y, X, alpha, K):
@@ -124,13 +139,18 @@ def baselines(A, snr, K, seed):
     for name, accel in (("ista", False), ("fista", True)):
         best = min((_ista_curve(A, Yv, Xv, lam, K, accel)[-1], lam) for lam in (0.02, 0.05, 0.1, 0.2, 0.4))
         res[name] = {"curve": _ista_curve(A, Yt, Xt, best[1], K, accel), "lam": best[1]}
-    best = min((_amp_curve(A, Yv, Xv, a, K)[-1], a) for a in (1.0, 1.5, 2.0, 2.5, 3.0))
+    best = min((_amp_curve(A, Yv, Xv, a, K)[-1], a) for a in (0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0))
     res["amp"] = {"curve": _amp_curve(A, Yt, Xt, best[1], K), "alpha": best[1]}
     res["oracle"] = {"nmse_db": oracle_ls(A, Yt, Xt)}
     return res
 
 
-def train_one(kind, snr, sched, seed, verbose=False):
+def _train_opts(sched):
+    keys = ("lr", "lr_scalar", "refine", "refine_last", "max_steps", "patience", "eval_every", "n_val")
+    return {k: sched[k] for k in keys if k in sched}
+
+
+def train_one(kind, snr, sched, seed, verbose=False, out=None):
     """Train one model (run in a worker process); returns its test NMSE curve and timing."""
     from threadpoolctl import threadpool_limits
 
@@ -141,14 +161,20 @@ def train_one(kind, snr, sched, seed, verbose=False):
         model = make_model(kind, A, sched["layers"])
         src = SyntheticSource(A, p=0.1, snr_db=snr)
         t0 = time.perf_counter()
-        hist = train(model, src, lr=sched.get("lr", 5e-4), batch_size=64, max_steps=sched["max_steps"], patience=sched["patience"],
-                     eval_every=sched["eval_every"], n_val=sched["n_val"], rng=seed + 17, n_threads=1, verbose=verbose)
+        opts = _train_opts(sched)
+        opts.update(sched.get("model_opts", {}).get(kind, {}))
+        hist = train(model, src, batch_size=64, rng=seed + 17, n_threads=1, verbose=verbose, **opts)
         dt = time.perf_counter() - t0
         Yt, Xt = test_set(A, snr, 1000)
         curve = nmse_curve(model.forward(Yt.astype(np.float32), return_all=True), Xt)
         steps = sum(s["steps"] for s in hist.stages)
-    return {"model": kind, "snr": snr, "curve": curve, "train_time_s": dt, "steps": steps,
-            "load_avg": os.getloadavg()[0]}
+    res = {"model": kind, "snr": snr, "curve": curve, "train_time_s": dt, "steps": steps,
+           "load_avg": os.getloadavg()[0]}
+    if out is not None:  # each result on disk as soon as it exists
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, f"job_{kind}_{'inf' if snr is None else f'{snr:g}'}.json"), "w") as f:
+            json.dump(res, f)
+    return res
 
 
 TRAIN_IMAGES = ["astronaut", "coins", "moon", "text", "page", "brick", "grass", "gravel", "clock", "coffee",
@@ -201,12 +227,105 @@ def image_experiment(args, sched):
         print(f"FISTA {K} it (lam {best[1]:g}): PSNR {psnr(Xf @ Psi.T):.2f} dB")
         for kind in [k for k in args.models.split(",") if k]:
             t0 = time.perf_counter()
-            model, _ = train_reconstructor(S_train, A, Psi, kind=kind, n_layers=K, rng=args.seed, lr=sched["lr"],
-                                           max_steps=sched["max_steps"], patience=sched["patience"],
-                                           eval_every=sched["eval_every"], verbose=args.verbose)
+            opts = {k: v for k, v in _train_opts(sched).items() if k != "n_val"}
+            model, _ = train_reconstructor(S_train, A, Psi, kind=kind, n_layers=K, rng=args.seed,
+                                           verbose=args.verbose, **opts)
             S_hat = model.reconstruct(Yt.astype(np.float32))
             print(f"{kind:11s} {K} layers: PSNR {psnr(S_hat):.2f} dB  (trained {time.perf_counter() - t0:.0f} s)",
                   flush=True)
+    return 0
+
+
+FSDD_TRAIN = ("george", "lucas")
+FSDD_TEST = ("jackson", "nicolas")
+
+
+def _fsdd_clips(speakers):
+    """Clips of the given speakers from the shared FSDD folder beside the checkout (else the bundled ones)."""
+    from pathlib import Path
+
+    from cs_toolkit.data import data_dir, list_samples, load_audio, read_wav
+
+    root = Path(__file__).resolve().parent.parent
+    folder = root.parent / "shared" / "data" / "fsdd"
+    if folder.is_dir():
+        files = sorted(f for f in folder.glob("*.wav") if f.stem.split("_")[1] in speakers)
+        return [read_wav(f)[0] for f in files], str(folder.relative_to(root.parent))
+    names = [k for k, kind in list_samples("audio").items() if k.split("_")[1] in speakers]
+    return [load_audio(k)[0] for k in names], str(data_dir().name)
+
+
+def audio_experiment(args, sched):
+    """Speech frames (256 samples, hop 128, sine window) coded in the DCT, ratio 0.5 and 0.25:
+    networks trained on speakers george and lucas against FISTA with the same number of iterations,
+    SNR of the overlap-added signals of the held-out speakers jackson and nicolas."""
+    from scipy.fft import dct
+    from threadpoolctl import threadpool_limits
+
+    from cs_toolkit.learned import train_reconstructor
+    from cs_toolkit.transforms import frames, frames_from_audio, overlap_add
+
+    N, hop, K = 256, 128, sched["layers"]
+    train_clips, where = _fsdd_clips(FSDD_TRAIN)
+    test_clips, _ = _fsdd_clips(FSDD_TEST)
+    if not train_clips:
+        print(f"no training clips of {FSDD_TRAIN} found (looked in {where}); the FSDD folder is needed")
+        return 1
+    if args.quick:
+        train_clips, test_clips = train_clips[:10], test_clips[:4]
+    S_train = frames_from_audio(train_clips, N, hop, drop_silent=1e-3)
+    Psi = dct(np.eye(N), norm="ortho", axis=0).T  # synthesis: s = Psi c
+    print(f"audio: {len(train_clips)} clips of {FSDD_TRAIN} -> {S_train.shape[0]} frames; "
+          f"{len(test_clips)} test clips of {FSDD_TEST} ({where}); {K} layers/iterations; "
+          f"load average {os.getloadavg()}", flush=True)
+    ista_mod = __import__("importlib").import_module("cs_toolkit.solvers.ista")
+    opts = {k: v for k, v in _train_opts(sched).items() if k != "n_val"}
+    results = []
+
+    def snr_db(rec):
+        num = sum(float(np.sum(x * x)) for x in test_clips)
+        den = sum(float(np.sum((x - r) ** 2)) for x, r in zip(test_clips, rec, strict=True))
+        return 10 * np.log10(num / den)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        for ratio in (0.5, 0.25):
+            m = int(round(ratio * N))
+            A = np.random.default_rng(args.seed).standard_normal((m, N)) / np.sqrt(m)
+            F_test = [frames(x, N, hop) for x in test_clips]
+            Y_test = [F @ A.T for F in F_test]
+
+            def synth(F_hat, x):
+                return overlap_add(F_hat, hop, length=len(x))
+
+            Sv = S_train[:: 13][:1000]
+            Yv = Sv @ A.T
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                lams = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)
+                best = min((float(np.sum((ista_mod.fista(A @ Psi, Yv, lam=lam, max_iter=K, tol=0, restart=None)
+                                          @ Psi.T - Sv) ** 2)), lam) for lam in lams)
+                rec = [synth(ista_mod.fista(A @ Psi, Y, lam=best[1], max_iter=K, tol=0, restart=None) @ Psi.T, x)
+                       for Y, x in zip(Y_test, test_clips, strict=True)]
+                rec500 = [synth(ista_mod.fista(A @ Psi, Y, lam=best[1], max_iter=500, tol=1e-7) @ Psi.T, x)
+                          for Y, x in zip(Y_test, test_clips, strict=True)]
+            row = {"ratio": ratio, "m": m, "fista_lam": best[1], "fista_snr_db": snr_db(rec),
+                   "fista500_snr_db": snr_db(rec500)}
+            print(f"ratio {ratio}: FISTA {K} it (lam {best[1]:g}) SNR {row['fista_snr_db']:.2f} dB; "
+                  f"FISTA 500 it {row['fista500_snr_db']:.2f} dB", flush=True)
+            for kind in args.audio_models.split(","):
+                t0 = time.perf_counter()
+                model, _ = train_reconstructor(S_train, A, Psi, kind=kind, n_layers=K, rng=args.seed,
+                                               verbose=args.verbose, **opts)
+                dt = time.perf_counter() - t0
+                rec = [synth(model.reconstruct(Y.astype(np.float32)).astype(np.float64), x)
+                       for Y, x in zip(Y_test, test_clips, strict=True)]
+                row[f"{kind}_snr_db"], row[f"{kind}_train_s"] = snr_db(rec), dt
+                print(f"ratio {ratio}: {kind:10s} {K} layers SNR {row[kind + '_snr_db']:.2f} dB "
+                      f"(trained {dt:.0f} s, load average {os.getloadavg()[0]:.1f})", flush=True)
+            results.append(row)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "learned_audio.json"), "w") as f:
+        json.dump(results, f, indent=1)
     return 0
 
 
@@ -225,7 +344,9 @@ def main(argv=None):
     g.add_argument("--full", action="store_true", help="literature-like schedule")
     ap.add_argument("--models", default=",".join(ALL_MODELS), help="comma list of " + ", ".join(ALL_MODELS))
     ap.add_argument("--snr", default="inf,40,30,20", help="comma list of SNRs in dB, 'inf' = noiseless")
-    ap.add_argument("--jobs", type=int, default=1, help="parallel training processes (one BLAS thread each)")
+    ap.add_argument("--snr-models", default=",".join(NOISY_MODELS),
+                    help=f"models trained at the finite SNRs (default {','.join(NOISY_MODELS)})")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel training processes (one BLAS thread each)")
     ap.add_argument("--max-steps", type=int, default=None, help="override the schedule's steps per stage")
     ap.add_argument("--patience", type=int, default=None, help="override the schedule's patience")
     ap.add_argument("--lr", type=float, default=None, help="override the schedule's Adam learning rate")
@@ -233,11 +354,15 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--images", action="store_true",
                     help="real-signal experiment: 16x16 DCT blocks of skimage images, ratio 0.25, PSNR vs FISTA")
+    ap.add_argument("--audio", action="store_true",
+                    help="real-signal experiment: FSDD speech frames (256, hop 128) in the DCT, ratio 0.5 and 0.25, "
+                         "trained on george/lucas, SNR vs FISTA on jackson/nicolas")
+    ap.add_argument("--audio-models", default="lista_cp,alista", help="models of --audio")
     ap.add_argument("--verbose", action="store_true", help="print the training stages")
     ap.add_argument("--out", default="results/learned", help="output folder (default results/learned)")
     args = ap.parse_args(argv)
 
-    name = "quick" if args.quick else "full" if args.full else "reduced"
+    name = "quick" if args.quick else "full" if args.full else "default"
     sched = dict(SCHEDULES[name])
     if args.max_steps:
         sched["max_steps"] = args.max_steps
@@ -247,39 +372,53 @@ def main(argv=None):
         sched["eval_every"] = args.eval_every
     if args.lr:
         sched["lr"] = args.lr
+        sched.pop("model_opts", None)
     models = [s.strip() for s in args.models.split(",") if s.strip()]
-    bad = [k for k in models if k not in ALL_MODELS]
+    snr_models = [s.strip() for s in args.snr_models.split(",") if s.strip()]
+    bad = [k for k in models + snr_models + args.audio_models.split(",") if k not in ALL_MODELS]
     if bad:
         ap.error(f"unknown models {bad}; choose from {ALL_MODELS}")
     if args.images:
         return image_experiment(args, sched)
+    if args.audio:
+        return audio_experiment(args, sched)
     snrs = _snr_list(args.snr)
     os.makedirs(args.out, exist_ok=True)
-    print(f"schedule {name}: {sched}; models {models}; SNR {snrs}; jobs {args.jobs}; "
-          f"load average {os.getloadavg()}", flush=True)
+    print(f"schedule {name}: {sched}; models {models} (noiseless), {snr_models} (noisy); SNR {snrs}; "
+          f"jobs {args.jobs}; load average {os.getloadavg()}", flush=True)
     A = make_problem(sched["m"], sched["n"])
     K = sched["layers"]
 
     t0 = time.perf_counter()
     base = {snr: baselines(A, snr, K, args.seed) for snr in snrs}
     print(f"baselines done in {time.perf_counter() - t0:.1f} s", flush=True)
-    jobs = [(k, snr) for snr in snrs for k in models]
+    jobs = [(k, snr) for snr in snrs for k in (models if snr is None else snr_models)]
+    jobs.sort(key=lambda j: -_COST.get(j[0], 1.0))  # longest first: the two workers finish together
+    t1 = time.perf_counter()
     if args.jobs > 1:
         with ProcessPoolExecutor(max_workers=args.jobs) as ex:
-            futs = [ex.submit(train_one, k, snr, sched, args.seed, args.verbose) for k, snr in jobs]
-            trained = [f.result() for f in futs]
+            futs = [ex.submit(train_one, k, snr, sched, args.seed, args.verbose, args.out) for k, snr in jobs]
+            trained = []
+            for f in as_completed(futs):
+                trained.append(f.result())
+                r = trained[-1]
+                print(f"trained {r['model']} at SNR {r['snr']}: {r['curve'][-1]:.2f} dB in {r['train_time_s']:.0f} s",
+                      flush=True)
     else:
-        trained = [train_one(k, snr, sched, args.seed, args.verbose) for k, snr in jobs]
+        trained = [train_one(k, snr, sched, args.seed, args.verbose, args.out) for k, snr in jobs]
+    train_wall = time.perf_counter() - t1
 
-    rows, record = [], {"schedule": name, "params": sched, "results": []}
+    rows, record = [], {"schedule": name, "params": sched, "results": [], "training_wall_s": train_wall,
+                        "jobs": args.jobs}
     for snr in snrs:
         lab = "noiseless" if snr is None else f"{snr:g} dB"
         print(f"\n=== SNR {lab}: oracle-support LS floor {base[snr]['oracle']['nmse_db']:.2f} dB")
         entries = [(k, base[snr][k]["curve"], None, None) for k in ("ista", "fista", "amp")]
-        entries += [("unrolled_fista" if r["model"] == "fista" else r["model"], r["curve"], r["train_time_s"], r["steps"]) for r in trained if r["snr"] == snr]
+        entries += [("unrolled_fista" if r["model"] == "fista" else r["model"], r["curve"], r["train_time_s"],
+                     r["steps"]) for r in trained if r["snr"] == snr]
         for meth, curve, tt, steps in entries:
             extra = "" if tt is None else f"  (trained {tt:.0f} s, {steps} steps)"
-            print(f"{meth:11s} final {curve[-1]:8.2f} dB | " + " ".join(f"{v:.1f}" for v in curve) + extra)
+            print(f"{meth:14s} final {curve[-1]:8.2f} dB | " + " ".join(f"{v:.1f}" for v in curve) + extra)
             rows += [{"snr": lab, "method": meth, "layer": i + 1, "nmse_db": v} for i, v in enumerate(curve)]
             record["results"].append({"snr": lab, "method": meth, "nmse_db": curve, "train_time_s": tt,
                                       "steps": steps, "oracle_db": base[snr]["oracle"]["nmse_db"]})
@@ -290,8 +429,13 @@ def main(argv=None):
     with open(os.path.join(args.out, "learned_nmse.json"), "w") as f:
         json.dump(record, f, indent=1)
     _plot(record, snrs, os.path.join(args.out, "learned_nmse.png"))
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s; load average {os.getloadavg()}; wrote {args.out}")
+    print(f"\ntraining wall time {train_wall:.0f} s with {args.jobs} processes; total {time.perf_counter() - t0:.0f} s; "
+          f"load average {os.getloadavg()}; wrote {args.out}")
     return 0
+
+
+_COLORS = {m: f"C{i}" for i, m in enumerate(["ista", "fista", "amp", "lista", "lista_cp", "lista_cpss", "alista",
+                                                "unrolled_fista", "lamp"])}
 
 
 def _plot(record, snrs, path):
@@ -305,7 +449,8 @@ def _plot(record, snrs, path):
         lab = "noiseless" if snr is None else f"{snr:g} dB"
         for r in record["results"]:
             if r["snr"] == lab:
-                ax.plot(range(1, len(r["nmse_db"]) + 1), r["nmse_db"], marker=".", label=r["method"])
+                ax.plot(range(1, len(r["nmse_db"]) + 1), r["nmse_db"], marker=".", label=r["method"],
+                        color=_COLORS.get(r["method"]))
         oracle = [r["oracle_db"] for r in record["results"] if r["snr"] == lab][0]
         if oracle > -150:  # noiseless: the oracle is at machine precision, off the chart
             ax.axhline(oracle, color="k", ls="--", lw=0.8, label="oracle LS")
@@ -313,7 +458,7 @@ def _plot(record, snrs, path):
         ax.set_xlabel("layer / iteration")
         ax.set_ylabel("NMSE (dB)")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_path
 from ._validation import check_array, check_int, check_option
 from .exceptions import ValidationError
 
@@ -239,7 +240,8 @@ def write_wav(path, signal, rate, *, sample_format="int16") -> None:
         dt = np.dtype(sample_format)
         scale = float(2 ** (8 * dt.itemsize - 1))
         data = np.clip(np.round(x * scale), -scale, scale - 1).astype(dt)
-    wavfile.write(Path(path), rate, data)
+    with atomic_path(path) as tmp:  # Ctrl-C leaves the old file or none, never half a file
+        wavfile.write(tmp, rate, data)
 
 
 def read_image(path, *, as_gray=True) -> np.ndarray:
@@ -332,7 +334,8 @@ def write_image(path, img) -> None:
         )
     data = np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
     try:
-        skimage.io.imsave(path, data, check_contrast=False)
+        with atomic_path(path) as tmp:  # the temporary file keeps the extension (format)
+            skimage.io.imsave(tmp, data, check_contrast=False)
     except OSError:
         raise
     except Exception as exc:

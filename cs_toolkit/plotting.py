@@ -9,12 +9,11 @@ headless. Each returns the axes; ``ax.figure`` is the figure to save with
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 
 import numpy as np
 
+from ._atomic import atomic_path
 from .exceptions import ValidationError
 
 __all__ = [
@@ -296,19 +295,10 @@ def save_figure(fig, path_without_ext, formats=("png", "svg"), *, dpi=150) -> li
     if bad or not formats:
         raise ValidationError(f"formats must be a non-empty list from {allowed}, got {list(formats)}.")
     base = os.fspath(path_without_ext)
-    directory = os.path.dirname(os.path.abspath(base))
-    os.makedirs(directory, exist_ok=True)
     paths = []
     for fmt in formats:
         target = f"{base}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f".{fmt}", dir=directory)
-        os.close(fd)
-        try:
+        with atomic_path(target) as tmp:
             fig.savefig(tmp, format=fmt, dpi=dpi)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
         paths.append(target)
     return paths

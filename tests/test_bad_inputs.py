@@ -109,6 +109,10 @@ CASES: list[tuple[str, object, type, str]] = [
     ("mod unknown coder", lambda: dictionary.mod(X, 8, n_nonzero_coefs=2, coder="lasso_lars"), ValueError, r"coder"),
     ("learner unknown method", lambda: dictionary.DictionaryLearner(8, n_nonzero_coefs=2, method="svd").fit(X), ValueError, r"method"),
     ("ksvd bad init shape", lambda: dictionary.ksvd(X, 8, n_nonzero_coefs=2, init=np.ones((5, 8))), ValueError, r"init"),
+    ("ksvd checkpoint_every 0", lambda: dictionary.ksvd(X, 8, n_nonzero_coefs=2, checkpoint_every=0), ValueError, r"checkpoint_every.*>= 1"),
+    ("online checkpoint_every float", lambda: dictionary.online_dictionary_learning(X, 8, n_nonzero_coefs=2, checkpoint_every=2.5), ValueError, r"checkpoint_every.*integer"),
+    ("mod checkpoint not a path", lambda: dictionary.mod(X, 8, n_nonzero_coefs=2, checkpoint=3), ValueError, r"checkpoint.*path"),
+    ("run_benchmark n_trials 0", lambda: bench.run_benchmark(bench.ProblemFamily(n=20, m=10, k=2), ["omp"], n_trials=0, progress=False), ValueError, r"n_trials"),
     # bench
     ("phase unknown solver", lambda: bench.phase_transition(["omp_x"], n=20, n_trials=1, progress=False), ValueError, r"omp_x"),
     ("l1 threshold delta > 1", lambda: bench.l1_weak_threshold(1.5), ValueError, r"delta"),
@@ -128,7 +132,24 @@ def _file_cases(tmp_path):
     trunc_png.write_bytes(png.read_bytes()[:60])
     fake = tmp_path / "fake.png"
     fake.write_text("not an image")
+    junk_ckpt = tmp_path / "junk_ckpt.npz"
+    junk_ckpt.write_bytes(b"PK\x03\x04 not really a zip")
+    other_ckpt = tmp_path / "other_ckpt.npz"
+
+    def stop(it, info):
+        if it == 2:  # after the first checkpoint
+            raise KeyboardInterrupt
+
+    try:  # a checkpoint left by an interrupted run with n_nonzero_coefs=2
+        dictionary.ksvd(X, 8, n_nonzero_coefs=2, max_iter=3, rng=0, checkpoint=other_ckpt, callback=stop)
+    except KeyboardInterrupt:
+        pass
+    assert other_ckpt.exists()
     return [
+        ("checkpoint under a regular file", lambda: dictionary.ksvd(X, 8, n_nonzero_coefs=2, checkpoint=fake / "c.npz"), ValueError, r"checkpoint.*fake\.png.*directory"),
+        ("checkpoint is a directory", lambda: dictionary.mod(X, 8, n_nonzero_coefs=2, checkpoint=tmp_path), ValueError, r"checkpoint.*is a directory"),
+        ("corrupt checkpoint", lambda: dictionary.ksvd(X, 8, n_nonzero_coefs=2, max_iter=3, rng=0, checkpoint=junk_ckpt), ValueError, r"checkpoint.*junk_ckpt\.npz.*not a readable"),
+        ("checkpoint from other settings", lambda: dictionary.ksvd(X, 8, n_nonzero_coefs=3, max_iter=3, rng=0, checkpoint=other_ckpt), ValueError, r"checkpoint.*other settings.*n_nonzero_coefs"),
         ("read_wav truncated", lambda: data.read_wav(trunc_wav), ValueError, r"trunc\.wav"),
         ("read_image truncated", lambda: data.read_image(trunc_png), ValueError, r"trunc\.png"),
         ("read_image text file", lambda: data.read_image(fake), ValueError, r"fake\.png"),
@@ -154,8 +175,13 @@ def test_bad_input_raises_clear_error(case):
     _check(func, exc, pattern)
 
 
+N_FILE_CASES = 8  # entries of _file_cases (they need files on disk, so they are built per test)
+
+
 def test_file_bad_inputs(tmp_path):
-    for name, func, exc, pattern in _file_cases(tmp_path):
+    cases = _file_cases(tmp_path)
+    assert len(cases) == N_FILE_CASES
+    for name, func, exc, pattern in cases:
         try:
             _check(func, exc, pattern)
         except AssertionError as err:  # pragma: no cover - reported with the case name
@@ -179,6 +205,8 @@ CLI_CASES = [
     (["phase", "--solvers", "omp,nope", "--n", "20", "--trials", "1"], r"nope"),
     (["bench", "missing_config.toml"], r"missing_config\.toml"),
     (["train", "--model", "resnet", "--out", "m.npz"], r"resnet|model"),
+    (["train-dict", "{img}", "--kind", "image", "--checkpoint-every", "2"], r"--checkpoint-every needs --checkpoint"),
+    (["bench", "--solvers", "omp", "--n", "20", "--m", "10", "--k", "2", "--trials", "0"], r"n_trials"),
     (["nonsense-command"], r"invalid choice|nonsense"),
 ]
 
@@ -203,4 +231,4 @@ def test_cli_user_mistakes_exit_2_without_traceback(argv, pattern, tmp_path):
 
 def n_cases() -> int:
     """Number of catalogue cases (printed in the pytest summary)."""
-    return len(CASES) + 4 + len(CLI_CASES)
+    return len(CASES) + N_FILE_CASES + len(CLI_CASES)

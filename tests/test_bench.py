@@ -498,3 +498,75 @@ def test_cli_bad_config_contents(tmp_path, capsys):
     bad.write_text("trials = [\n")
     assert main(["bench", str(bad)]) == 2
     assert "not valid TOML" in capsys.readouterr().err
+
+
+# --- resumable benchmarks --------------------------------------------------------------------
+def _bench_kwargs(out, **kw):
+    args = dict(n_trials=3, rng=6, progress=False, out=out)
+    args.update(kw)
+    return [ProblemFamily(n=40, m=20, k=3), ProblemFamily(n=40, m=20, k=5, snr_db=30)], args
+
+
+def test_benchmark_interrupted_then_resumed_equals_fresh_run(tmp_path):
+    probs, kw = _bench_kwargs(None)
+    CALLS.update(n=0, raise_after=None)
+    fresh = run_benchmark(probs, ["_t_count", "_t_omp"], **kw)
+    out = tmp_path / "b"
+    probs, kw = _bench_kwargs(out)
+    CALLS.update(n=0, raise_after=4)  # interrupted during the fifth of six trials
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(probs, ["_t_count", "_t_omp"], **kw)
+    assert sorted(p.name for p in out.iterdir()) == ["trials.jsonl"]  # no results, no temporary files
+    lines = (out / "trials.jsonl").read_text().splitlines()
+    assert len(lines) == 1 + 4 and all(json.loads(x) for x in lines)
+    CALLS.update(n=0, raise_after=None)
+    resumed = run_benchmark(probs, ["_t_count", "_t_omp"], **kw)
+    assert CALLS["n"] == 2  # only the two unfinished trials ran
+    assert resumed.meta["resumed_trials"] == 4
+    assert _rows_equal(_strip_times(resumed.rows), _strip_times(fresh.rows))
+    assert [list(r) for r in resumed.rows] == [list(r) for r in fresh.rows]  # same column order
+    assert _rows_equal(Results.load(out / "results.json").rows, resumed.rows)
+    CALLS.update(n=0)
+    again = run_benchmark(probs, ["_t_count", "_t_omp"], **kw)  # everything done: nothing runs
+    assert CALLS["n"] == 0 and _rows_equal(again.rows, resumed.rows)
+
+
+def test_benchmark_resume_with_other_settings_is_refused(tmp_path):
+    probs, kw = _bench_kwargs(tmp_path, n_trials=1)
+    run_benchmark(probs, ["_t_omp"], **kw)
+    with pytest.raises(ValidationError, match=r"different settings \(n_trials differ.*--no-resume"):
+        run_benchmark(probs, ["_t_omp"], **dict(kw, n_trials=2))
+    with pytest.raises(ValidationError, match=r"different settings \(solvers differ"):
+        run_benchmark(probs, ["_t_omp", "_t_bp"], **kw)
+    res = run_benchmark(probs, ["_t_omp"], **dict(kw, n_trials=2, resume=False))
+    assert len(res) == 2 * 2 and res.meta["resumed_trials"] == 0
+    header = json.loads((tmp_path / "trials.jsonl").read_text().splitlines()[0])
+    assert header["settings"]["n_trials"] == 2
+
+
+def test_benchmark_resume_reuses_entropy_when_rng_is_not_a_seed(tmp_path):
+    probs, kw = _bench_kwargs(tmp_path, rng=None, n_trials=2)
+    CALLS.update(n=0, raise_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(probs, ["_t_count"], **kw)
+    CALLS.update(n=0, raise_after=None)
+    resumed = run_benchmark(probs, ["_t_count"], **kw)
+    entropy = int(json.loads((tmp_path / "trials.jsonl").read_text().splitlines()[0])["entropy"])
+    fresh = run_benchmark(probs, ["_t_count"], **dict(kw, rng=entropy, out=None))
+    assert _rows_equal(_strip_times(resumed.rows), _strip_times(fresh.rows))
+
+
+def test_cli_bench_says_when_it_resumes(tmp_path, capsys, monkeypatch):
+    from cs_toolkit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["bench", "--solvers", "_t_omp", "--n", "32", "--m", "16", "--k", "2", "--trials", "2",
+            "--out", "o", "--no-progress"]
+    assert main(args) == 0
+    assert "resumed" not in capsys.readouterr().out
+    lines = (tmp_path / "o" / "trials.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "o" / "trials.jsonl").write_text("".join(lines[:2]))  # as if interrupted after one trial
+    assert main(args) == 0
+    assert f"resumed: 1 of 2 trials read from {os.path.join('o', 'trials.jsonl')}" in capsys.readouterr().out
+    assert main([*args, "--no-resume"]) == 0
+    assert "resumed" not in capsys.readouterr().out

@@ -296,3 +296,39 @@ def test_amp_recovers_planted_signal_and_operator_path(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert amp(A.astype(np.float32), Y.astype(np.float32), max_iter=5).dtype == np.float32
+
+
+# ------------------------------------------------------------------------ matrix-free greedy solvers
+# (kept here with the other operator checks of the solvers this file's owner maintains)
+@pytest.mark.parametrize("name", ["cosamp", "sp", "iht", "htp"])
+def test_greedy_and_thresholding_on_an_operator_equal_its_dense_matrix(name):
+    from cs_toolkit.sensing import PartialDCT
+    from cs_toolkit.solvers import solve
+
+    g = np.random.default_rng(3)
+    m, n, k = 64, 128, 6
+    op = PartialDCT(m, n, rng=g)
+    D = op.to_dense()
+    X0 = np.zeros((12, n))
+    for row in X0:
+        row[g.choice(n, k, replace=False)] = g.standard_normal(k)
+    Y = X0 @ D.T + 1e-3 * g.standard_normal((12, m))  # noisy: several iterations, real supports
+    Xo = solve(op, Y, method=name, n_nonzero_coefs=k)
+    Xd = solve(D, Y, method=name, n_nonzero_coefs=k)
+    assert np.array_equal(Xo != 0, Xd != 0)
+    np.testing.assert_allclose(Xo, Xd, atol=1e-10)
+    assert np.linalg.norm(Xo - X0) / np.linalg.norm(X0) < 0.05
+
+
+def test_cosamp_on_an_operator_never_forms_the_dense_matrix(monkeypatch):
+    from cs_toolkit.sensing import PartialDCT
+    from cs_toolkit.solvers import cosamp, subspace_pursuit
+
+    g = np.random.default_rng(4)
+    op = PartialDCT(40, 200, rng=g)
+    monkeypatch.setattr(type(op), "to_dense", lambda self: pytest.fail("to_dense called"))
+    x = np.zeros(200)
+    x[[3, 70, 150]] = [1.0, -2.0, 0.5]
+    y = op.forward(x)
+    for f in (cosamp, subspace_pursuit):
+        np.testing.assert_allclose(f(op, y, n_nonzero_coefs=3), x, atol=1e-8)

@@ -196,6 +196,86 @@ def test_omp_history_and_info(rng, precompute, method):
 
 
 # ----------------------------------------------------------------------------------------
+# shared Cholesky kernels (_chol_numba) and the serial / parallel drivers
+# ----------------------------------------------------------------------------------------
+def test_chol_add_and_remove_match_numpy_cholesky(rng):
+    from cs_toolkit.solvers._chol_numba import _chol_add, _chol_remove, _chol_solve, _rows_gemv
+
+    A = rng.standard_normal((30, 12))
+    G = A.T @ A
+    act = np.array([7, 2, 9, 0, 11, 4, 5], np.int64)
+    p = act.size
+    L = np.full((p, p), np.nan)
+    for q in range(p):
+        assert _chol_add(G, act, q, act[q], L, 1e-10)
+    np.testing.assert_allclose(np.tril(L), np.linalg.cholesky(G[np.ix_(act, act)]), rtol=1e-12, atol=1e-12)
+    for who in (3, 0, p - 3):  # middle, first, near the end: Givens downdate == refactorisation
+        _chol_remove(L, p, who)
+        act = np.delete(act, who)
+        p -= 1
+        np.testing.assert_allclose(np.tril(L[:p, :p]), np.linalg.cholesky(G[np.ix_(act, act)]),
+                                   rtol=1e-11, atol=1e-11)
+    b = rng.standard_normal(p)
+    out, z = np.empty(p), np.empty(p)
+    _chol_solve(L, p, b, z, out)
+    np.testing.assert_allclose(out, np.linalg.solve(G[np.ix_(act, act)], b), rtol=1e-10)
+    v = rng.standard_normal(30)
+    for rows in (30, 7, 3):  # the four-row passes and the remainder
+        res = np.empty(12)
+        _rows_gemv(A, v, rows, res)
+        np.testing.assert_allclose(res, v[:rows] @ A[:rows], rtol=1e-12, atol=1e-12)
+
+
+def test_chol_add_rejects_a_dependent_column(rng):
+    from cs_toolkit.solvers._chol_numba import _chol_add
+
+    A = rng.standard_normal((10, 4))
+    A[:, 3] = A[:, 0] - 2.0 * A[:, 1]
+    G = A.T @ A
+    act = np.array([0, 1, 3], np.int64)
+    L = np.zeros((3, 3))
+    assert _chol_add(G, act, 0, 0, L, 1e-10) and _chol_add(G, act, 1, 1, L, 1e-10)
+    assert not _chol_add(G, act, 2, 3, L, 1e-10)
+
+
+@pytest.mark.parametrize("kernel", ["omp_gram", "omp_qr", "mp_gram", "mp_mat"])
+def test_serial_and_parallel_drivers_agree_with_naive(rng, kernel):
+    from cs_toolkit.solvers import _mp_numba, _omp_numba
+    from cs_toolkit.solvers.omp import _block_size
+
+    A, _, Y = _problem(rng, 24, 60, 4, 70, noise=0.05)
+    n, N = A.shape[1], Y.shape[0]
+    k = 4
+    if kernel.startswith("omp"):
+        batch, rng_fn = ((_omp_numba._omp_gram_batch, _omp_numba._omp_gram_range) if kernel == "omp_gram"
+                         else (_omp_numba._omp_qr_batch, _omp_numba._omp_qr_range))
+        lead = ((A.T @ A, Y @ A, np.einsum("ij,ij->i", Y, Y)) if kernel == "omp_gram" else (A, Y))
+        head = (*lead, k, 0.0, False, 1e-13, 1e-13)
+        tail = (np.empty((1, 0)),)
+        ref = np.array([naive.omp_naive(A, y, k)[0] for y in Y])
+    else:
+        gram = kernel == "mp_gram"
+        norms2 = np.einsum("ij,ij->j", A, A)
+        lead = (A.T @ A, Y @ A, np.einsum("ij,ij->i", Y, Y)) if gram else (A, Y, np.empty(0))
+        batch, rng_fn = _mp_numba._mp_batch, _mp_numba._mp_range
+        head = (*lead, norms2, 1.0 / np.sqrt(norms2), 30, n, 0.0, False, 1e-13, gram)
+        tail = ()
+        ref = np.array([naive.mp_naive(A, y, 30) for y in Y])
+    outs = []
+    for mode in ("serial", "parallel", "one block"):
+        X = np.zeros((N, n))
+        args = (*head, X, np.zeros(N, np.int64), np.zeros(N, np.int8), np.empty(N), *tail)
+        if mode == "serial":
+            rng_fn(*args, 0, N)
+        else:
+            batch(*args, _block_size(N) if mode == "parallel" else N)
+        outs.append(X)
+    np.testing.assert_allclose(outs[0], ref, atol=1e-10)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+
+
+# ----------------------------------------------------------------------------------------
 # MP, CoSaMP, SP, IHT, HTP against naive references
 # ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("n_signals", [1, 40])  # matrix kernel / parallel Gram kernel

@@ -16,6 +16,7 @@ from cs_toolkit.learned import (
     LISTA_CP,
     LISTA_CPSS,
     MODEL_KINDS,
+    Adam,
     ArraySource,
     SyntheticSource,
     UnrolledFISTA,
@@ -462,3 +463,150 @@ def test_cli_train_on_images(tmp_path):
                  "--quiet", "--out", str(out)]) == 0
     model = load_model(out)
     assert model.dictionary is not None and model.n_measurements == 8
+
+
+# ---------------------------------------------------------------------------- faster schedule options
+
+
+def test_schedule_with_refinement_at_the_last_layer_only():
+    st = make_schedule(3, lr=1e-3, refine=(0.2,), refine_last=(0.02,))
+    assert [(s.depth, s.first) for s in st] == [(1, 0), (1, 0), (2, 1), (2, 0), (3, 2), (3, 0), (3, 0)]
+    np.testing.assert_allclose([s.lr for s in st], [1e-3, 2e-4, 1e-3, 2e-4, 1e-3, 2e-4, 2e-5])
+
+
+def test_adam_scales_multiply_the_learning_rate_per_layer():
+    p = {"theta": np.array([1.0, 1.0])}
+    opt = Adam(p, lr=0.1, scales={"theta": np.array([1.0, 0.01])})
+    opt.step(p, {"theta": np.array([3.0, 3.0])})
+    # first Adam step moves by lr * scale (bias-corrected m / sqrt(v) = 1)
+    np.testing.assert_allclose(p["theta"], [0.9, 0.999], rtol=1e-6)
+
+
+def test_relative_scalar_lr_and_warm_start_train_alista():
+    A, T = _matrix(), 4
+    Yv, Xv = SyntheticSource(A, p=0.1).sample(300, rng=99)
+    net = make_model("alista", A, T)
+    before = nmse_db(net.forward(Yv), Xv)
+    _short_train(net, validation=(Yv, Xv), lr_scalar=0.05, refine=(0.3,), refine_last=(0.03,))
+    assert nmse_db(net.forward(Yv), Xv) < before - 3.0
+    assert np.all(np.isfinite(net.parameters()["theta"]))
+
+
+def test_warm_start_never_scores_worse_than_the_initialisation():
+    from cs_toolkit.learned.train import _warm_start
+
+    A = _matrix()
+    Yv, Xv = SyntheticSource(A, p=0.1).sample(200, rng=4)
+    net = make_model("alista", A, 3)
+    net.parameters()["theta"][0] *= 0.5  # a "trained" first layer different from the init
+    before = nmse_db(net.forward(Yv, n_layers=2), Xv)
+    _warm_start(net, 2, Yv.astype(np.float32), Xv)
+    assert nmse_db(net.forward(Yv, n_layers=2), Xv) <= before + 1e-9
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+
+class _Interrupt:
+    """Callback raising KeyboardInterrupt once, at evaluation number ``at``."""
+
+    def __init__(self, at):
+        self.at, self.n = at, 0
+
+    def __call__(self, stage, step, metrics):
+        self.n += 1
+        if self.n == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("kind", ["lista_cp", "alista"])
+def test_interrupted_training_resumes_to_the_same_weights(kind, tmp_path):
+    A = _matrix()
+    opts = dict(lr=5e-3, lr_scalar=0.05, refine=(0.2,), refine_last=(0.02,), max_steps=40, patience=20,
+                eval_every=5, n_val=100)
+    ref = make_model(kind, A, 3)
+    h_ref = train(ref, SyntheticSource(A, p=0.1), rng=7, **opts)
+
+    path = tmp_path / "ck.npz"
+    net = make_model(kind, A, 3)
+    with pytest.raises(KeyboardInterrupt):
+        train(net, SyntheticSource(A, p=0.1), rng=7, checkpoint=path, checkpoint_every=10,
+              callback=_Interrupt(at=13), **opts)
+    assert path.exists() and not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
+    fresh = make_model(kind, A, 3)  # a new process: fresh model and generator
+    h = train(fresh, SyntheticSource(A, p=0.1), rng=7, checkpoint=path, checkpoint_every=10, **opts)
+    assert h.resumed_from is not None and h.resumed_from["stage"] > 0 and h.resumed_from["step"] > 0
+    for k in ref.parameters():
+        np.testing.assert_array_equal(fresh.parameters()[k], ref.parameters()[k])
+    assert [s["steps"] for s in h.stages] == [s["steps"] for s in h_ref.stages]
+    assert [r["val_nmse_db"] for r in h.records] == [r["val_nmse_db"] for r in h_ref.records]
+    # a finished checkpoint resumes to the end at once
+    again = make_model(kind, A, 3)
+    train(again, SyntheticSource(A, p=0.1), rng=7, checkpoint=path, **opts)
+    np.testing.assert_array_equal(again.parameters()["theta"], ref.parameters()["theta"])
+
+
+def test_checkpoint_with_other_settings_is_refused(tmp_path):
+    A = _matrix()
+    path = tmp_path / "ck.npz"
+    opts = dict(lr=5e-3, max_steps=10, patience=5, eval_every=5, n_val=50)
+    train(make_model("alista", A, 2), SyntheticSource(A, p=0.1), rng=1, checkpoint=path, **opts)
+    with pytest.raises(ValidationError, match=r"checkpoint .*other settings.*lr"):
+        train(make_model("alista", A, 2), SyntheticSource(A, p=0.1), rng=1, checkpoint=path,
+              **dict(opts, lr=1e-3))
+    with pytest.raises(ValidationError, match=r"checkpoint .*other settings"):
+        train(make_model("alista", A, 2), SyntheticSource(A, p=0.1), rng=2, checkpoint=path, **opts)
+    with pytest.raises(ValidationError, match=r"checkpoint .*other settings.*kind"):
+        train(make_model("fista", A, 2), SyntheticSource(A, p=0.1), rng=1, checkpoint=path, **opts)
+
+
+def test_corrupted_checkpoint_gives_a_clean_error(tmp_path):
+    A = _matrix()
+    path = tmp_path / "ck.npz"
+    opts = dict(lr=5e-3, max_steps=10, patience=5, eval_every=5, n_val=50, checkpoint=path, checkpoint_every=5)
+    train(make_model("alista", A, 2), SyntheticSource(A, p=0.1), rng=1, **opts)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["param.theta"] = np.array([1.0, np.nan], dtype=np.float32)
+    np.savez(path, **arrays)
+    with pytest.raises(ModelFileError, match="checkpoint .*NaN"):
+        train(make_model("alista", A, 2), SyntheticSource(A, p=0.1), rng=1, **opts)
+    path.write_bytes(b"not a zip at all")
+    with pytest.raises(ModelFileError, match="checkpoint"):
+        train(make_model("alista", A, 2), SyntheticSource(A, p=0.1), rng=1, **opts)
+    obj = tmp_path / "obj.npz"
+    np.savez(obj, __checkpoint__=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ModelFileError, match="checkpoint"):
+        train(make_model("alista", A, 2), SyntheticSource(A, p=0.1), rng=1, **dict(opts, checkpoint=obj))
+
+
+def test_model_save_is_atomic(tmp_path, monkeypatch):
+    import cs_toolkit._atomic as atomic
+
+    net = make_model("alista", _matrix(), 2)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "replace", boom)
+    net.parameters()["theta"][:] = 0.5
+    with pytest.raises(KeyboardInterrupt):
+        net.save(path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_cli_train_resumes_from_its_checkpoint(tmp_path, capsys):
+    from cs_toolkit.cli import main
+
+    ck, out, ref = tmp_path / "ck.npz", tmp_path / "m.npz", tmp_path / "ref.npz"
+    argv = ["train", "--model", "alista", "--m", "10", "--n", "20", "--layers", "2", "--quick", "--quiet"]
+    assert main(argv + ["--out", str(ref)]) == 0
+    assert main(argv + ["--out", str(out), "--checkpoint", str(ck), "--checkpoint-every", "7"]) == 0
+    assert ck.exists()
+    assert main(argv + ["--out", str(out), "--checkpoint", str(ck)]) == 0  # finished: resumes at the end
+    np.testing.assert_array_equal(load_model(out).parameters()["theta"], load_model(ref).parameters()["theta"])
+    assert main(argv + ["--lr", "0.01", "--out", str(out), "--checkpoint", str(ck)]) == 2
+    assert "checkpoint" in capsys.readouterr().err

@@ -230,3 +230,45 @@ def test_lars_lets_a_dropped_variable_re_enter_with_the_opposite_sign(seed):
         assert kkt_violation(A, y, xb, lam_b) < 1e-8
     # the scenario is exercised: some coefficient changes sign along the path
     assert any(path.coefs[:, j].max() > 0 > path.coefs[:, j].min() for j in range(5))
+
+
+# ------------------------------------------------------------------------ ISTA/FISTA float32 conditioning
+@pytest.mark.parametrize("solver", [fista, ista])
+def test_pg_float32_warns_when_active_set_is_too_ill_conditioned(rng, solver):
+    A, _ = _near_dependent(rng, 3e-5)
+    x = np.zeros(A.shape[1])
+    x[[0, 1, 5]] = [1.0, 1.0, 0.5]  # the two near-copies share the weight: both stay active
+    y = A @ x
+    with pytest.warns(IllConditionedWarning, match="too ill-conditioned for float32"):
+        x32, info = solver(A.astype(np.float32), y.astype(np.float32), lam=1e-3, max_iter=300, tol=0,
+                           return_info=True)
+    assert np.isfinite(x32).all()
+    S = np.flatnonzero(x32)
+    assert {0, 1} <= set(S.tolist())
+    assert info.pivot_ratio[0] < np.sqrt(np.finfo(np.float32).eps)
+    # the documented meaning: cond(A_S with unit columns) >= 1 / pivot_ratio
+    assert np.linalg.cond(A[:, S]) >= 1.0 / info.pivot_ratio[0] * (1 - 1e-6)
+    # float64 input is not checked against sqrt(eps32): silent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IllConditionedWarning)
+        solver(A, y, lam=1e-3, max_iter=300, tol=0)
+
+
+@pytest.mark.parametrize("solver", [fista, ista])
+def test_pg_float32_silent_and_pivot_one_when_well_conditioned(rng, solver):
+    Q, _ = np.linalg.qr(rng.standard_normal((20, 8)))
+    y = (Q @ np.arange(1.0, 9.0)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IllConditionedWarning)
+        _, info = solver((Q * 3.0).astype(np.float32), y, lam=0.1, return_info=True)
+    assert info.pivot_ratio[0] == pytest.approx(1.0, abs=1e-6)
+    A, y = _near_dependent(rng, 1e-2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IllConditionedWarning)
+        x, info = solver(A.astype(np.float32), y.astype(np.float32), lam=1e-3, max_iter=300, tol=0,
+                         return_info=True)
+    assert np.sqrt(np.finfo(np.float32).eps) < info.pivot_ratio[0] < 1.0
+    # the check is batch-consistent: a row's ratio does not depend on the other rows
+    _, info2 = solver(A.astype(np.float32), np.stack([y, 0 * y, 2 * y]).astype(np.float32), lam=1e-3,
+                      max_iter=300, tol=0, return_info=True)
+    assert info2.pivot_ratio[1] == 1.0

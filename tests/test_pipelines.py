@@ -109,6 +109,95 @@ def test_quality_floors_and_best_method_beats_bcs_spl(crop):
     assert 0.8 < q["ssim"] <= 1.0
 
 
+def test_pnp_dct_is_the_default_and_beats_bcs_spl_and_pnp_tv(crop):
+    from cs_toolkit.signals.image import DEFAULT_IMAGE_METHOD
+
+    assert DEFAULT_IMAGE_METHOD == "pnp_dct"
+    meas = measure_image(crop, 0.3, block_size=16, rng=0)
+    spl = image_quality(crop, reconstruct_image(meas, method="bcs_spl", max_iter=60))["psnr"]
+    tv = image_quality(crop, reconstruct_image(meas, method="pnp_tv", max_iter=40))["psnr"]
+    rec = reconstruct_image(meas)  # the default method
+    q = image_quality(crop, rec)
+    assert q["psnr"] > 34.0  # documented floor for this crop at ratio 0.3
+    assert q["psnr"] > spl + 2.0 and q["psnr"] > tv + 0.5
+    assert q["ssim"] > 0.9
+    np.testing.assert_array_equal(reconstruct_image(meas), rec)  # deterministic
+
+
+def test_pnp_dct_low_ratio_beats_bcs_spl(crop):
+    meas = measure_image(crop, 0.1, block_size=16, rng=1)
+    spl = image_quality(crop, reconstruct_image(meas, method="bcs_spl", max_iter=60))["psnr"]
+    best = image_quality(crop, reconstruct_image(meas, method="pnp_dct", max_iter=30))["psnr"]
+    assert best > spl + 1.0
+
+
+def test_pnp_dct_iterates_are_consistent_with_the_measurements(crop):
+    from cs_toolkit.signals.image import _pnp_dct
+
+    meas = measure_image(crop, 0.25, block_size=16, rng=0)
+    Y = meas.Y[0]
+    x = _pnp_dct(Y, meas.A, meas.pinv, meas.padded_shape, 16, np.zeros(meas.padded_shape), n_iter=5, n_wiener=2)
+    np.testing.assert_allclose(_to_blocks(x, 16) @ meas.A.T, Y, rtol=1e-10, atol=1e-8)
+
+
+def test_tiny_images_reconstruct_and_get_a_quality(rng):
+    img = rng.random((6, 7))
+    rec, q = compressive_image(img, 0.5, block_size=4, rng=0, max_iter=3)  # the default method
+    assert rec.shape == img.shape and np.isfinite(q["psnr"])
+    assert image_quality(img, img)["ssim"] == pytest.approx(1.0)  # window shrunk to 5x5
+    assert image_quality(img, 1.0 - img)["ssim"] < 0.5
+
+
+def _patch_dct_naive(x, p, coef_fn):
+    """Loop reference: every p x p patch through the 2-D DCT, ``coef_fn(C, i, j) -> (C', weight)``."""
+    from scipy.fft import dctn, idctn
+
+    acc = np.zeros_like(x)
+    cnt = np.zeros_like(x)
+    for i in range(x.shape[0] - p + 1):
+        for j in range(x.shape[1] - p + 1):
+            C, w = coef_fn(dctn(x[i:i + p, j:j + p], norm="ortho"), i, j)
+            acc[i:i + p, j:j + p] += w * idctn(C, norm="ortho")
+            cnt[i:i + p, j:j + p] += w
+    return acc / cnt
+
+
+def test_patch_dct_threshold_against_naive(rng):
+    x = rng.random((13, 11)) * 255
+    before = x.copy()
+    sigma, thr, p = 9.0, 2.7, 4
+
+    def hard(C, i, j):
+        keep = np.abs(C) > thr * sigma
+        keep[0, 0] = True
+        return C * keep, 1.0 / keep.sum()
+
+    out = den.patch_dct_threshold(x, sigma, patch_size=p, threshold=thr)
+    np.testing.assert_allclose(out, _patch_dct_naive(x, p, hard), rtol=1e-10, atol=1e-9)
+    np.testing.assert_array_equal(x, before)
+    # no thresholding reproduces the image; a constant image is a fixed point
+    np.testing.assert_allclose(den.patch_dct_threshold(x, 0.0, patch_size=p), x, atol=1e-9)
+    flat = np.full((12, 12), 77.0)
+    np.testing.assert_allclose(den.patch_dct_threshold(flat, 50.0), flat, atol=1e-9)
+
+
+def test_patch_dct_wiener_against_naive(rng):
+    from scipy.fft import dctn
+
+    x = rng.random((10, 12)) * 255
+    sigma, p = 15.0, 4
+    for pilot in (x + 20 * rng.standard_normal(x.shape), x):  # another pilot, and x guiding itself
+
+        def wiener(C, i, j, pilot=pilot):
+            q = dctn(pilot[i:i + p, j:j + p], norm="ortho") ** 2
+            g = q / (q + sigma**2)
+            g[0, 0] = 1.0
+            return C * g, 1.0 / np.sum(g * g)
+
+        out = den.patch_dct_wiener(x, pilot, sigma, patch_size=p)
+        np.testing.assert_allclose(out, _patch_dct_naive(x, p, wiener), rtol=1e-10, atol=1e-9)
+
+
 @pytest.mark.parametrize("basis", ["dct", "wavelet"])
 def test_per_block_solver_in_a_basis(crop, basis):
     rec, q = compressive_image(crop, 0.5, method="omp", basis=basis, block_size=16, rng=0, n_nonzero_coefs=40)

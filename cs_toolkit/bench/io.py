@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .._atomic import atomic_write_text
-from ..exceptions import ModelFileError
+from ..exceptions import ModelFileError, ValidationError
 
 __all__ = [
     "atomic_write_text",
@@ -30,6 +30,7 @@ __all__ = [
     "rows_to_csv_text",
     "rows_from_csv_text",
     "JsonLinesLog",
+    "open_journal",
 ]
 
 
@@ -195,3 +196,39 @@ class JsonLinesLog:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def open_journal(path, settings: dict, *, resume: bool, what: str, command: str):
+    """Read the journal of a resumable run and check that it was written with ``settings``.
+
+    Returns ``(log, settings_hash, header, records)``: ``header`` and ``records`` are
+    ``None`` and ``[]`` when there is nothing to resume (no file, or ``resume=False``).
+    A journal of other settings raises a ``ValidationError`` listing the settings that
+    differ; ``log`` is not started (call :meth:`JsonLinesLog.start` with the kept records).
+    """
+    shash = settings_hash(settings)
+    log = JsonLinesLog(path)
+    header, records = log.read()
+    if header is None or not resume:
+        return log, shash, None, []
+    if header.get("settings_hash") != shash:
+        old = header.get("settings") if isinstance(header.get("settings"), dict) else {}
+        now = json.loads(json.dumps(to_jsonable(settings)))
+        diff = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k)) or ["unknown"]
+        raise ValidationError(
+            f"{log.path} was written by {what} with different settings ({', '.join(diff)} differ; "
+            f"hash {header.get('settings_hash')}, now {shash}); use another out directory "
+            f"or resume=False ({command} --no-resume) to start over."
+        )
+    return log, shash, header, records
+
+
+def journal_entropy(header, entropy: int, seed) -> int:
+    """The root entropy to use: a resumed run whose ``rng`` is not an int seed reuses the journal's,
+    so that its finished and remaining trials come from the same random streams."""
+    if seed is None and header is not None:
+        try:
+            return int(header.get("entropy"))
+        except (TypeError, ValueError):
+            pass
+    return entropy

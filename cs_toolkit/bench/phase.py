@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -11,7 +10,7 @@ from scipy import optimize
 from .._config import SUCCESS_THRESHOLD
 from .._validation import check_array, check_int, check_option
 from ..exceptions import ValidationError
-from .io import JsonLinesLog, machine_info, package_versions, settings_hash, to_jsonable
+from .io import journal_entropy, machine_info, open_journal, package_versions, settings_hash
 from .problems import ProblemFamily, as_solver_configs
 from .results import _Table, format_table
 from .runner import (
@@ -293,7 +292,8 @@ def phase_transition(solvers, *, n=200, deltas=None, rhos=None, n_trials=20, mat
     rng : None, int or numpy.random.Generator, default 0
         Root seed; trial ``t`` of a cell uses ``SeedSequence(rng, spawn_key=(n, m, k, t))``,
         so results do not depend on ``n_jobs``, the backend or on resuming.
-        Resuming checks the seed only when it is an int.
+        When ``rng`` is not an int, a resumed sweep reuses the root entropy stored in
+        ``out/cells.jsonl``.
     n_jobs, backend, scheduler
         Parallel execution over cells, as in :func:`~cs_toolkit.bench.run_benchmark`.
     out : str or path-like, optional
@@ -353,24 +353,15 @@ def phase_transition(solvers, *, n=200, deltas=None, rhos=None, n_trials=20, mat
     log = None
     if out is not None:
         os.makedirs(out, exist_ok=True)
-        log = JsonLinesLog(os.path.join(out, "cells.jsonl"))
-        header, records = log.read()
-        if header is not None and resume:
-            if header.get("settings_hash") != shash:
-                old = header.get("settings") if isinstance(header.get("settings"), dict) else {}
-                now = json.loads(json.dumps(to_jsonable(settings)))
-                diff = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k)) or ["unknown"]
-                raise ValidationError(
-                    f"{log.path} was written by a sweep with different settings ({', '.join(diff)} differ; "
-                    f"hash {header.get('settings_hash')}, now {shash}); use another out directory "
-                    "or resume=False (cs-toolkit phase --no-resume) to start over."
-                )
-            valid = {(i, j) for i, j, *_ in cells}
-            for rec in records:
-                key = (rec.get("delta_index"), rec.get("rho_index"))
-                if key in valid and isinstance(rec.get("rows"), list):
-                    done[key] = rec
-        log.start({"settings_hash": shash, "settings": settings}, list(done.values()))
+        log, shash, header, records = open_journal(os.path.join(out, "cells.jsonl"), settings, resume=resume,
+                                                   what="a sweep", command="cs-toolkit phase")
+        entropy = journal_entropy(header, entropy, seed)
+        valid = {(i, j) for i, j, *_ in cells}
+        for rec in records:
+            key = (rec.get("delta_index"), rec.get("rho_index"))
+            if key in valid and isinstance(rec.get("rows"), list):
+                done[key] = rec
+        log.start({"settings_hash": shash, "settings": settings, "entropy": str(entropy)}, list(done.values()))
 
     todo = [c for c in cells if (c[0], c[1]) not in done]
     ctimes = compile_times(payload, ["float64"]) if todo else {}

@@ -13,7 +13,7 @@ import numpy as np
 from .._config import SUCCESS_THRESHOLD
 from .._validation import check_int
 from ..exceptions import ValidationError
-from .io import machine_info, package_versions
+from .io import journal_entropy, machine_info, open_journal, package_versions
 from .problems import ProblemFamily, SolverConfig, as_solver_configs
 from .results import Results
 
@@ -275,7 +275,7 @@ def compile_times(payload, dtypes) -> dict:
 
 
 def run_benchmark(problems, solvers, *, n_trials=10, rng=0, n_jobs=1, backend=None, scheduler=None,
-                  out=None, progress=True) -> Results:
+                  out=None, resume=True, progress=True) -> Results:
     """Run solvers on random instances of problem families and tabulate time and accuracy.
 
     Every trial draws one instance (matrix, signals, noise) from a seed derived
@@ -303,7 +303,15 @@ def run_benchmark(problems, solvers, *, n_trials=10, rng=0, n_jobs=1, backend=No
         ``"local"`` starts (and closes) an in-process ``LocalCluster`` with ``n_jobs``
         single-thread workers, a string is a scheduler address.
     out : str or path-like, optional
-        Directory; ``results.csv`` and ``results.json`` are written there atomically.
+        Directory. Finished (problem, trial) pairs are appended to ``out/trials.jsonl``
+        (one flushed JSON line each, after a header holding the settings and their hash);
+        at the end ``results.csv`` and ``results.json`` are written atomically.
+    resume : bool, default True
+        Skip the trials already in ``out/trials.jsonl``, so a rerun after an interruption
+        gives the table of an uninterrupted run (times aside). If that file was written
+        with other settings (problems, solvers, ``n_trials``, an int ``rng``), a
+        ``ValidationError`` says so; ``resume=False`` starts over. When ``rng`` is not an
+        int, the resumed run reuses the root entropy stored in the journal.
     progress : bool, default True
         Show a tqdm progress bar.
 
@@ -311,7 +319,8 @@ def run_benchmark(problems, solvers, *, n_trials=10, rng=0, n_jobs=1, backend=No
     -------
     Results
         One row per (problem, trial, solver); see :class:`Results` for the columns.
-        ``meta`` has the settings, versions, machine and ``compile_time_s``.
+        ``meta`` has the settings, versions, machine, ``compile_time_s`` and
+        ``resumed_trials`` (trials read from the journal instead of run).
 
     Notes
     -----
@@ -336,23 +345,57 @@ def run_benchmark(problems, solvers, *, n_trials=10, rng=0, n_jobs=1, backend=No
     entropy, seed = _entropy(rng)
     payload = _payload(configs)
 
-    ctimes = compile_times(payload, sorted({p.dtype for p in problems}))
-    tasks = [(p, payload, entropy, (pid, t)) for pid, p in enumerate(problems) for t in range(n_trials)]
+    settings = {"problems": [p.to_dict() for p in problems], "solvers": [c.to_dict() for c in configs],
+                "n_trials": n_trials, "seed": seed, "success_threshold": SUCCESS_THRESHOLD}
+    keys = [(pid, t) for pid in range(len(problems)) for t in range(n_trials)]
+    done: dict[tuple, list] = {}
+    log = None
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+        log, shash, header, records = open_journal(os.path.join(out, "trials.jsonl"), settings, resume=resume,
+                                                   what="a benchmark", command="cs-toolkit bench")
+        entropy = journal_entropy(header, entropy, seed)
+        valid = set(keys)
+        for rec in records:
+            key = (rec.get("problem_id"), rec.get("trial"))
+            rs = rec.get("rows")
+            if key in valid and isinstance(rs, list) and len(rs) == len(configs) and all(
+                    isinstance(r, dict) for r in rs):
+                done[key] = rs
+        log.start({"settings_hash": shash, "settings": settings, "entropy": str(entropy)},
+                  [{"problem_id": k[0], "trial": k[1], "rows": rs} for k, rs in done.items()])
+    tasks = [(problems[pid], payload, entropy, (pid, t)) for pid, t in keys if (pid, t) not in done]
+    ctimes = compile_times(payload, sorted({p.dtype for p in problems})) if tasks else {}
+    n_resumed = len(done)
+    try:
+        with _progress(len(keys), "benchmark", progress, initial=n_resumed) as bar:
+            for (_, _, _, key), trial_rows in zip(
+                tasks, _execute(_run_trial, tasks, n_jobs=n_jobs, backend=backend, scheduler=scheduler), strict=True
+            ):
+                done[key] = trial_rows
+                if log is not None:
+                    log.append({"problem_id": key[0], "trial": key[1], "rows": trial_rows})
+                bar.update(1)
+    finally:
+        if log is not None:
+            log.close()
     rows = []
-    with _progress(len(tasks), "benchmark", progress) as bar:
-        for (p, _, _, (pid, t)), trial_rows in zip(
-            tasks, _execute(_run_trial, tasks, n_jobs=n_jobs, backend=backend, scheduler=scheduler), strict=True
-        ):
-            base = {"problem": p.label, "problem_id": pid, "matrix": p.matrix, "distribution": p.distribution,
-                    "n": p.n, "m": p.m, "k": p.k, "snr_db": float("nan") if p.snr_db is None else float(p.snr_db),
-                    "n_signals": p.n_signals, "trial": t}
-            rows += [{**base, **r} for r in trial_rows]
-            bar.update(1)
+    order = list(Results.schema)
+    for pid, t in keys:
+        p = problems[pid]
+        base = {"problem": p.label, "problem_id": pid, "matrix": p.matrix, "distribution": p.distribution,
+                "n": p.n, "m": p.m, "k": p.k, "snr_db": float("nan") if p.snr_db is None else float(p.snr_db),
+                "n_signals": p.n_signals, "trial": t}
+        for r in done[(pid, t)]:
+            row = {**base, **r}
+            rows.append({**{c: row[c] for c in order if c in row}, **row})  # journal rows have sorted keys
+    rows = Results._fix_types(rows)  # None (from JSON lines) -> NaN
     meta = {
         "settings": {"problems": [p.to_dict() for p in problems], "solvers": [c.to_dict() for c in configs],
                      "n_trials": n_trials, "seed": seed, "entropy": str(entropy), "n_jobs": n_jobs,
                      "backend": backend, "success_threshold": SUCCESS_THRESHOLD},
         "compile_time_s": ctimes,
+        "resumed_trials": n_resumed,
         "versions": package_versions(),
         "machine": machine_info(),
     }

@@ -52,7 +52,10 @@ def register(sub) -> None:
     p.add_argument("--trials", type=int, default=None, help="random instances per problem (default 20)")
     p.add_argument("--jobs", type=int, default=None, help="parallel jobs (default 1)")
     p.add_argument("--seed", type=int, default=None, help="root random seed (default 0)")
-    p.add_argument("--out", default=None, help="output directory for CSV, JSON and figures")
+    p.add_argument("--out", default=None,
+                   help="output directory for CSV, JSON and figures; finished trials are kept in "
+                        "OUT/trials.jsonl and a rerun resumes from them")
+    p.add_argument("--no-resume", action="store_true", help="start over instead of skipping finished trials")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_bench)
 
@@ -172,14 +175,18 @@ def _bench(args) -> int:
     out = args.out if args.out is not None else doc.get("out")
 
     res = run_benchmark(problems, configs, n_trials=trials, rng=seed, n_jobs=jobs, out=out,
-                        progress=not args.no_progress)
+                        resume=not args.no_resume, progress=not args.no_progress)
+    if res.meta.get("resumed_trials"):
+        n_total = len(problems) * res.meta["settings"]["n_trials"]
+        print(f"resumed: {res.meta['resumed_trials']} of {n_total} trials read from "
+              f"{os.path.join(out, 'trials.jsonl')}")
     print(res.format_summary())
     print()
     print("first call (JIT compile / cache load): "
           + ", ".join(f"{k} {v:.3g} s" for k, v in res.meta["compile_time_s"].items()))
     print(_load_line())
     if out:
-        written = [os.path.join(out, "results.csv"), os.path.join(out, "results.json")]
+        written = [os.path.join(out, f) for f in ("trials.jsonl", "results.csv", "results.json")]
         written += plotting.save_figure(plotting.plot_time_accuracy(res), os.path.join(out, "time_accuracy"))
         if len({p.k for p in problems}) > 1:
             written += plotting.save_figure(plotting.plot_success_vs_sparsity(res),

@@ -9,6 +9,11 @@ into non-overlapping ``block x block`` patches, every ``.wav`` into frames of
 (2-D for patches, 1-D for frames) and ``A`` is Gaussian with
 ``m = round(ratio * block**2)`` rows. The model file stores ``A`` and the basis,
 so ``cs_toolkit.learned.load_model(path).reconstruct(Y)`` gives signals back.
+
+With ``--checkpoint PATH`` the training state is saved atomically every
+``--checkpoint-every`` steps and at the end of every stage; running the same
+command again after an interruption resumes from it and ends with the same
+model as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -40,10 +45,15 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output model file (.npz)")
     p.add_argument("--quick", action="store_true", help="tiny schedule (smoke test)")
     p.add_argument("--seed", type=int, default=0, help="random seed (matrix, data, training)")
-    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default 5e-4)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the weight matrices (default 1e-3)")
     p.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default 64)")
-    p.add_argument("--max-steps", type=int, default=None, help="most steps per stage (default 2000, quick 30)")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in steps (default 300)")
+    p.add_argument("--max-steps", type=int, default=None, help="most steps per stage (default 400, quick 30)")
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in steps (default 100)")
+    p.add_argument("--lr-scalar", type=float, default=0.05,
+                   help="learning rate of the per-layer thresholds and steps, relative to their size (default 0.05)")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file (.npz), written atomically during training; resumes from it when it exists")
+    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (default 200)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_train_cmd)
 
@@ -108,8 +118,16 @@ def _train_cmd(args) -> int:
     check_int("--seed", args.seed, low=0)
     opts = dict(lr=check_scalar("--lr", args.lr, low=0.0, low_inclusive=False),
                 batch_size=check_int("--batch-size", args.batch_size, low=1),
-                max_steps=30 if args.quick else 2000, patience=15 if args.quick else 300,
-                eval_every=5 if args.quick else 25)
+                max_steps=30 if args.quick else 400, patience=15 if args.quick else 100,
+                eval_every=5 if args.quick else 20,
+                lr_scalar=check_scalar("--lr-scalar", args.lr_scalar, low=0.0, low_inclusive=False),
+                refine=(0.3,), refine_last=(0.03,))
+    if args.checkpoint is not None:
+        ck_dir = os.path.dirname(os.path.abspath(args.checkpoint))
+        if not os.path.isdir(ck_dir):
+            raise ValidationError(f"--checkpoint: directory {ck_dir!r} does not exist.")
+        opts["checkpoint"] = args.checkpoint
+        opts["checkpoint_every"] = check_int("--checkpoint-every", args.checkpoint_every, low=1)
     if args.max_steps is not None:
         opts["max_steps"] = check_int("--max-steps", args.max_steps, low=1)
     if args.patience is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_path, atomic_savez
 from ..exceptions import ValidationError
 
 IMAGE_EXT = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif"}
@@ -21,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("--ratio", type=float, default=0.25, help="measurement ratio in (0, 1] (default 0.25)")
     p.add_argument("--matrix", default="gaussian", help="sensing matrix kind (default gaussian, orthonormal rows)")
     p.add_argument("--method", default=None,
-                   help="reconstruction method (default: the best for the input type); images: pnp_tv, bcs_spl, "
+                   help="reconstruction method (default: the best for the input type); images: pnp_dct, pnp_tv, bcs_spl, "
                         "whole (whole-image CS, --matrix srdct|srht|...), lista, or a solver name (per block); "
                         "audio: joint, lista, or a solver name (per frame)")
     p.add_argument("--basis", default="dct", help="dct, wavelet (images) or a dictionary .npz file")
@@ -52,6 +53,12 @@ def register(sub) -> None:
     p.add_argument("--max-signals", type=int, default=20000, help="cap on training rows (default 20000)")
     p.add_argument("--out", default="dict.npz")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default=None, metavar="PATH",
+                   help="save the learning state to PATH (.npz) as it goes; rerunning the same command "
+                        "resumes from it; deleted when training finishes")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="iterations (ksvd, mod) or mini-batches (online) between checkpoints "
+                        "(default 1 and 100)")
     p.set_defaults(func=_train_dict)
 
 
@@ -158,14 +165,17 @@ def _figure(panels, titles, path, kind):
             ax.plot(p, lw=0.6)
         ax.set_title(t)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def _demo(args) -> int:
     from ..data import load_audio, load_image, write_image, write_wav
     from ..signals.audio import compressive_audio
-    from ..signals.image import compressive_image
+    from ..signals.image import DEFAULT_IMAGE_METHOD, compressive_image
 
     if not (0.0 < args.ratio <= 1.0):
         raise ValidationError(f"--ratio must be in (0, 1], got {args.ratio}.")
@@ -179,7 +189,7 @@ def _demo(args) -> int:
         img = img[::2, ::2]
     img8 = np.round(img * 255).astype(np.uint8)
     opts = {"max_iter": 30} if args.quick else {}
-    for method in ("bcs_spl", "pnp_tv"):
+    for method in ("bcs_spl", DEFAULT_IMAGE_METHOD):
         rec, q = compressive_image(img8, args.ratio, method=method, rng=0, progress=True, **opts)
         write_image(out / f"camera_{method}.png", rec / 255.0)
         err = np.abs(img8.astype(float) - rec.astype(float))
@@ -240,9 +250,18 @@ def _train_dict(args) -> int:
             X = X[rng.choice(X.shape[0], args.max_signals, replace=False)]
     func = {"ksvd": dictionary.ksvd, "mod": dictionary.mod, "online": dictionary.online_dictionary_learning}[args.method]
     kw = {} if args.method == "online" else {"max_iter": args.max_iter}
+    if args.checkpoint is not None:
+        kw["checkpoint"] = args.checkpoint
+        if args.checkpoint_every is not None:
+            kw["checkpoint_every"] = args.checkpoint_every
+        ckpt = args.checkpoint if args.checkpoint.endswith(".npz") else args.checkpoint + ".npz"
+        if os.path.isfile(ckpt):
+            print(f"resuming from checkpoint {ckpt}")
+    elif args.checkpoint_every is not None:
+        raise ValidationError("--checkpoint-every needs --checkpoint PATH.")
     res = func(X, args.atoms, n_nonzero_coefs=args.sparsity, rng=rng, progress=True, **kw)
-    out = Path(args.out)
-    np.savez(out, dictionary=res.dictionary, kind=args.kind, method=args.method, sparsity=args.sparsity)
+    out = atomic_savez(args.out, {"dictionary": res.dictionary, "kind": np.array(args.kind),
+                                  "method": np.array(args.method), "sparsity": np.array(args.sparsity)})
     err = res.history["error"][-1] if res.history.get("error") else float("nan")
     print(f"learned a {res.dictionary.shape[0]}x{res.dictionary.shape[1]} dictionary from {X.shape[0]} "
           f"{'patches' if args.kind == 'image' else 'frames'} ({args.method}); relative error {err:.4f}; "

@@ -382,36 +382,83 @@ def check_common(X, n_atoms, max_iter, rel_tol, callback):
     return X, n_atoms, max_iter, rel_tol
 
 
+def _save_batch_checkpoint(path, fp, rng, D, C, hist, total_replaced, n_dead_seen):
+    from . import _checkpoint
+
+    rows, cols = np.nonzero(C)
+    state = {"iteration": hist["iteration"][-1], "total_replaced": total_replaced, "n_dead_seen": n_dead_seen,
+             "history": hist}
+    _checkpoint.save(path, fp, state, {"dictionary": D, "codes_rows": rows.astype(np.int64),
+                                       "codes_cols": cols.astype(np.int64), "codes_values": C[rows, cols]}, rng)
+
+
+def _load_batch_checkpoint(reader, X, n_atoms, max_iter):
+    """(D, C, hist, total_replaced, n_dead_seen) from a validated checkpoint reader."""
+    n_signals, n_features = X.shape
+    it = reader.int("iteration", 0, max_iter)
+    hist = reader.history(it + 1)
+    if hist["iteration"] != list(range(it + 1)):
+        reader.fail("history['iteration'] does not count 0..iteration")
+    D = reader.array("dictionary", (n_features, n_atoms), X.dtype).copy()
+    rows = reader.array("codes_rows", (None,), np.int64)
+    cols = reader.array("codes_cols", (rows.size,), np.int64)
+    vals = reader.array("codes_values", (rows.size,), X.dtype)
+    if rows.size and (rows.min() < 0 or rows.max() >= n_signals or cols.min() < 0 or cols.max() >= n_atoms):
+        reader.fail("sparse code indices out of range")
+    C = np.zeros((n_signals, n_atoms), dtype=X.dtype)
+    C[rows, cols] = vals
+    return (D, C, hist, reader.int("total_replaced", 0, 2**62), reader.int("n_dead_seen", 0, n_atoms))
+
+
 def alternate(X, n_atoms, update, *, n_nonzero_coefs, max_iter, tol, rel_tol, coder, lam, init,
-              rng, callback, progress, replace_dead, coder_options, method):
+              rng, callback, progress, replace_dead, coder_options, method, checkpoint=None, checkpoint_every=1):
     """Alternate sparse coding and ``update(D, C, R, X, counts) -> R`` (in place on D, C).
 
     ``counts`` is the number of users of each atom; ``update`` returns the residual
     ``X - C @ D.T`` after the update (or None when it does not have it at hand), which
-    picks the replacements of dead atoms.
+    picks the replacements of dead atoms. With ``checkpoint``, the state is saved every
+    ``checkpoint_every`` updates and a run resumes from an existing checkpoint.
     """
+    from . import _checkpoint
+
     X, n_atoms, max_iter, rel_tol = check_common(X, n_atoms, max_iter, rel_tol, callback)
+    ckpt = _checkpoint.checkpoint_path(checkpoint)
+    every = _checkpoint.check_every(checkpoint_every)
     replace_dead = bool(replace_dead)
     n_signals, n_features = X.shape
     code = make_coder(coder, n_nonzero_coefs=n_nonzero_coefs, tol=tol, lam=lam,
                       n_features=n_features, n_atoms=n_atoms, coder_options=coder_options)
+    rng_arg = rng
     rng = check_rng(rng)
-    D = initial_dictionary(X, n_atoms, init, rng)
+    reader = fp = None
+    if ckpt is not None:
+        fp = _checkpoint.fingerprint(X, rng_arg, rng, dict(
+            method=method, n_atoms=n_atoms, n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter, tol=tol,
+            rel_tol=rel_tol, coder=coder, lam=lam, init=init, replace_dead=replace_dead,
+            coder_options=coder_options))
+        reader = _checkpoint.load(ckpt, fp, rng)
     xnorm = float(np.linalg.norm(X))
-    t0 = time.perf_counter()
-    C = code(D, X)
-    R, err = relative_error(X, C, D, xnorm)
-    hist = {"iteration": [0], "error": [err], "time": [time.perf_counter() - t0], "replaced": [0]}
     total_replaced = 0
     n_dead_seen = 0
-    n_iter = 0
+    if reader is None:
+        D = initial_dictionary(X, n_atoms, init, rng)
+        t0 = time.perf_counter()
+        C = code(D, X)
+        R, err = relative_error(X, C, D, xnorm)
+        hist = {"iteration": [0], "error": [err], "time": [time.perf_counter() - t0], "replaced": [0]}
+    else:  # resume: the state after update hist["iteration"][-1], codes included
+        D, C, hist, total_replaced, n_dead_seen = _load_batch_checkpoint(reader, X, n_atoms, max_iter)
+        t0 = time.perf_counter() - hist["time"][-1]
+        R, err = relative_error(X, C, D, xnorm)
+    start = hist["iteration"][-1]
+    n_iter = start
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=max_iter, desc=method, leave=False)
+        bar = tqdm(total=max_iter, initial=start, desc=method, leave=False)
     try:
-        for it in range(1, max_iter + 1):
+        for it in range(start + 1, max_iter + 1):
             counts = np.count_nonzero(C, axis=0)
             R2 = update(D, C, R, X, counts)
             n_rep = 0
@@ -441,6 +488,8 @@ def alternate(X, n_atoms, update, *, n_nonzero_coefs, max_iter, tol, rel_tol, co
             err = err_new
             if stop:
                 break
+            if ckpt is not None and it % every == 0 and it < max_iter:
+                _save_batch_checkpoint(ckpt, fp, rng, D, C, hist, total_replaced, n_dead_seen)
     finally:
         if bar is not None:
             bar.close()
@@ -460,6 +509,8 @@ def alternate(X, n_atoms, update, *, n_nonzero_coefs, max_iter, tol, rel_tol, co
             DeadAtomWarning,
             stacklevel=3,
         )
+    if ckpt is not None:  # finished: the checkpoint has served its purpose
+        _checkpoint.remove(ckpt)
     return DictionaryLearningResult(dictionary=D, codes=C, history=hist, n_iter=n_iter,
                                     replaced_atoms=total_replaced)
 
@@ -502,4 +553,14 @@ COMMON_PARAMS_DOC = """X : ndarray of shape (n_signals, n_features)
         unused by the final codes despite replacements) or, with ``replace_dead=False``,
         when any atom was unused or duplicated during learning.
     coder_options : dict, optional
-        Extra keyword arguments of the coder function."""
+        Extra keyword arguments of the coder function.
+    checkpoint : str or path-like, optional
+        Checkpoint file (``.npz`` is appended when missing; its directory is created).
+        The learning state (dictionary, sparse codes, iteration, history, random state and
+        a fingerprint of the settings and of ``X``) is written there atomically every
+        ``checkpoint_every`` updates. If the file exists, the run resumes from it and
+        gives the same result as an uninterrupted run; a checkpoint written with other
+        settings or data is refused (``ValidationError``), a corrupt one raises
+        ``ModelFileError``. The file is deleted when the run finishes.
+    checkpoint_every : int, default 1
+        Dictionary updates between checkpoints."""

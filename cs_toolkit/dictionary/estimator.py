@@ -9,7 +9,8 @@ import zipfile
 
 import numpy as np
 
-from .._validation import check_array, check_option, check_signals, restore_rank
+from .._atomic import atomic_path
+from .._validation import check_array, check_int, check_option, check_signals, restore_rank
 from ..exceptions import ModelFileError, ValidationError
 from ._common import CODERS, make_coder
 from .ksvd import approx_ksvd, ksvd
@@ -58,6 +59,14 @@ class DictionaryLearner:
         tqdm progress bar.
     coder_options : dict, optional
         Extra keyword arguments of the coder.
+    checkpoint : str or path-like, optional
+        Checkpoint file of :meth:`fit`: the learning state is saved there atomically and
+        an interrupted fit called again with the same settings and data resumes from it
+        (see :func:`ksvd`, :func:`online_dictionary_learning`); deleted when the fit
+        finishes. Not stored by :meth:`save`.
+    checkpoint_every : int, optional
+        Dictionary updates (batch methods, default 1) or mini-batches (online, default
+        100) between checkpoints.
 
     Attributes
     ----------
@@ -81,7 +90,7 @@ class DictionaryLearner:
 
     def __init__(self, n_atoms, *, n_nonzero_coefs=None, method="ksvd", coder="omp", max_iter=None, tol=None,
                  lam=None, init="data", rng=None, batch_size=256, n_epochs=1, replace_dead=True, rel_tol=None,
-                 progress=False, coder_options=None):
+                 progress=False, coder_options=None, checkpoint=None, checkpoint_every=None):
         self.n_atoms = n_atoms
         self.n_nonzero_coefs = n_nonzero_coefs
         self.method = method
@@ -97,6 +106,8 @@ class DictionaryLearner:
         self.rel_tol = rel_tol
         self.progress = progress
         self.coder_options = coder_options
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
 
     # scikit-learn protocol -------------------------------------------------------
     @classmethod
@@ -133,7 +144,9 @@ class DictionaryLearner:
         check_option("method", self.method, METHODS)
         common = dict(n_nonzero_coefs=self.n_nonzero_coefs, coder=self.coder, tol=self.tol, lam=self.lam,
                       init=self.init, rng=self.rng, replace_dead=self.replace_dead, progress=self.progress,
-                      coder_options=self.coder_options)
+                      coder_options=self.coder_options, checkpoint=self.checkpoint)
+        if self.checkpoint_every is not None:
+            common["checkpoint_every"] = self.checkpoint_every
         if self.method == "online":
             res = online_dictionary_learning(X, self.n_atoms, batch_size=self.batch_size, n_epochs=self.n_epochs,
                                              max_iter=self.max_iter, **common)
@@ -183,7 +196,8 @@ class DictionaryLearner:
         params = self.get_params()
         params["init"] = params["init"] if isinstance(params["init"], str) else "array"
         params["rng"] = params["rng"] if isinstance(params["rng"], int | type(None)) else None
-        for key in ("n_nonzero_coefs", "n_atoms", "batch_size", "n_epochs", "max_iter"):
+        params["checkpoint"] = None  # a path of this machine, not part of the model
+        for key in ("n_nonzero_coefs", "n_atoms", "batch_size", "n_epochs", "max_iter", "checkpoint_every"):
             if isinstance(params[key], np.integer):
                 params[key] = int(params[key])
         meta = {
@@ -201,7 +215,7 @@ class DictionaryLearner:
         except TypeError as exc:
             raise ValidationError(f"Cannot save: a parameter is not JSON-serialisable ({exc}).") from None
         hist = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in self.history_.items()}
-        with open(os.fspath(path), "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # the exact path, written atomically
             np.savez(fh, dictionary=self.dictionary_, metadata=np.array(text), **hist)
 
     @classmethod
@@ -235,6 +249,8 @@ class DictionaryLearner:
         if str(D.dtype) != meta.get("dtype") or not np.all(np.isfinite(D)):
             raise ModelFileError("dictionary entry has the wrong dtype or non-finite values.")
         params = meta.get("params")
+        if isinstance(params, dict):  # files written before checkpoints existed
+            params = {"checkpoint": None, "checkpoint_every": None, **params}
         if not isinstance(params, dict) or set(params) != set(cls._param_names()):
             raise ModelFileError("metadata 'params' do not match DictionaryLearner's parameters.")
         if params.get("n_atoms") != D.shape[1]:
@@ -245,6 +261,10 @@ class DictionaryLearner:
             obj = cls(**params)
             check_option("method", obj.method, METHODS)
             check_option("coder", obj.coder, CODERS)
+            if obj.checkpoint is not None:
+                raise ValidationError("checkpoint must be None in a saved file.")
+            if obj.checkpoint_every is not None:
+                check_int("checkpoint_every", obj.checkpoint_every, low=1)
             make_coder(obj.coder, n_nonzero_coefs=obj.n_nonzero_coefs, tol=obj.tol, lam=obj.lam,
                        n_features=D.shape[0], n_atoms=D.shape[1], coder_options=obj.coder_options)
         except ValidationError as exc:

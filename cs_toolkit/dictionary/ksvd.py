@@ -74,7 +74,7 @@ def _make_update(exact):
 
 def ksvd(X, n_atoms, *, n_nonzero_coefs=None, max_iter=30, tol=None, rel_tol=None, coder="omp",
          lam=None, init="data", rng=None, callback=None, progress=False, replace_dead=True,
-         coder_options=None):
+         coder_options=None, checkpoint=None, checkpoint_every=1):
     """Learn a dictionary by K-SVD.
 
     Alternates sparse coding of every signal (Batch-OMP by default) with a sweep over
@@ -119,12 +119,12 @@ def ksvd(X, n_atoms, *, n_nonzero_coefs=None, max_iter=30, tol=None, rel_tol=Non
     return alternate(X, n_atoms, _make_update(True), n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter,
                      tol=tol, rel_tol=rel_tol, coder=coder, lam=lam, init=init, rng=rng, callback=callback,
                      progress=progress, replace_dead=replace_dead, coder_options=coder_options,
-                     method="ksvd")
+                     method="ksvd", checkpoint=checkpoint, checkpoint_every=checkpoint_every)
 
 
 def approx_ksvd(X, n_atoms, *, n_nonzero_coefs=None, max_iter=30, tol=None, rel_tol=None, coder="omp",
                 lam=None, init="data", rng=None, callback=None, progress=False, replace_dead=True,
-                coder_options=None):
+                coder_options=None, checkpoint=None, checkpoint_every=1):
     """Learn a dictionary by approximate K-SVD.
 
     As :func:`ksvd`, but each atom update is a single power-iteration step started from
@@ -157,7 +157,7 @@ def approx_ksvd(X, n_atoms, *, n_nonzero_coefs=None, max_iter=30, tol=None, rel_
     return alternate(X, n_atoms, _make_update(False), n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter,
                      tol=tol, rel_tol=rel_tol, coder=coder, lam=lam, init=init, rng=rng, callback=callback,
                      progress=progress, replace_dead=replace_dead, coder_options=coder_options,
-                     method="approx_ksvd")
+                     method="approx_ksvd", checkpoint=checkpoint, checkpoint_every=checkpoint_every)
 
 
 ksvd.__doc__ = ksvd.__doc__.replace("{params}", COMMON_PARAMS_DOC)

@@ -64,7 +64,7 @@ def _update(D, C, R, X, counts):
 
 def mod(X, n_atoms, *, n_nonzero_coefs=None, max_iter=30, tol=None, rel_tol=None, coder="omp",
         lam=None, init="data", rng=None, callback=None, progress=False, replace_dead=True,
-        coder_options=None):
+        coder_options=None, checkpoint=None, checkpoint_every=1):
     """Learn a dictionary by the Method of Optimal Directions (MOD).
 
     Alternates sparse coding with the least-squares dictionary
@@ -97,7 +97,7 @@ def mod(X, n_atoms, *, n_nonzero_coefs=None, max_iter=30, tol=None, rel_tol=None
     return alternate(X, n_atoms, _update, n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter, tol=tol,
                      rel_tol=rel_tol, coder=coder, lam=lam, init=init, rng=rng, callback=callback,
                      progress=progress, replace_dead=replace_dead, coder_options=coder_options,
-                     method="mod")
+                     method="mod", checkpoint=checkpoint, checkpoint_every=checkpoint_every)
 
 
 mod.__doc__ = mod.__doc__.replace("{params}", COMMON_PARAMS_DOC)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._validation import check_int, check_rng, check_scalar
 from ..exceptions import DeadAtomWarning, ValidationError
+from . import _checkpoint
 from ._common import (
     DictionaryLearningResult,
     check_common,
@@ -31,7 +32,7 @@ def _forget(t, batch_size):
 def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, coder="omp", batch_size=256,
                                n_epochs=1, max_iter=None, tol=None, forget=None, n_sweeps=1, shuffle=True,
                                init="data", rng=None, callback=None, progress=False, replace_dead=True,
-                               coder_options=None):
+                               coder_options=None, checkpoint=None, checkpoint_every=100):
     """Learn a dictionary online from mini-batches (Mairal et al., 2009).
 
     For each mini-batch: sparse-code it with the current dictionary, accumulate the
@@ -71,6 +72,16 @@ def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, co
         As in :func:`ksvd`. Unused atoms (``A_jj`` negligible) and duplicates are
         replaced every 10 mini-batches by residuals of the current mini-batch. The
         callback runs after each epoch.
+    checkpoint : str or path-like, optional
+        Checkpoint file (``.npz`` appended when missing). Every ``checkpoint_every``
+        mini-batches the state (dictionary, statistics ``A`` and ``B``, the position in
+        the data stream, history, random state and a fingerprint of the settings and of
+        ``X``) is written there atomically; an existing checkpoint is resumed from, with
+        the same result as an uninterrupted run. Other settings or data: refused with a
+        ``ValidationError``; a corrupt file: ``ModelFileError``. Deleted at the end of a
+        finished run.
+    checkpoint_every : int, default 100
+        Mini-batches between checkpoints.
 
     Returns
     -------
@@ -98,6 +109,8 @@ def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, co
     20
     """
     X, n_atoms, _, _ = check_common(X, n_atoms, 1, None, callback)
+    ckpt = _checkpoint.checkpoint_path(checkpoint)
+    every = _checkpoint.check_every(checkpoint_every)
     n_signals, n_features = X.shape
     batch_size = min(check_int("batch_size", batch_size, low=1), n_signals)
     n_batches_epoch = -(-n_signals // batch_size)
@@ -111,32 +124,59 @@ def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, co
     n_sweeps = check_int("n_sweeps", n_sweeps, low=1)
     code = make_coder(coder, n_nonzero_coefs=n_nonzero_coefs, tol=tol, lam=lam,
                       n_features=n_features, n_atoms=n_atoms, coder_options=coder_options)
+    rng_arg = rng
     rng = check_rng(rng)
-    D = initial_dictionary(X, n_atoms, init, rng)
+    reader = fp = None
+    if ckpt is not None:
+        fp = _checkpoint.fingerprint(X, rng_arg, rng, dict(
+            method="online", n_atoms=n_atoms, n_nonzero_coefs=n_nonzero_coefs, lam=lam, coder=coder,
+            batch_size=batch_size, total=total, tol=tol, forget=forget, n_sweeps=n_sweeps,
+            shuffle=bool(shuffle), init=init, replace_dead=bool(replace_dead), coder_options=coder_options))
+        reader = _checkpoint.load(ckpt, fp, rng)
     dt = X.dtype
-    A = np.zeros((n_atoms, n_atoms), dtype=dt)
-    B = np.zeros((n_features, n_atoms), dtype=dt)
-    dead_flags = np.zeros(n_atoms, dtype=np.bool_)
     xnorm = float(np.linalg.norm(X))
-    hist = {"iteration": [], "error": [], "time": [], "replaced": []}
     total_replaced = 0
     replaced_since = 0
-    eval_total = 0.0
-    t0 = time.perf_counter()
+    t = 0
+    b = 0  # next mini-batch of the current epoch
+    order = None  # visiting order of the current epoch (None: a new epoch starts)
+    if reader is None:
+        D = initial_dictionary(X, n_atoms, init, rng)
+        A = np.zeros((n_atoms, n_atoms), dtype=dt)
+        B = np.zeros((n_features, n_atoms), dtype=dt)
+        hist = {"iteration": [], "error": [], "time": [], "replaced": []}
+        train_time = 0.0
+    else:
+        t = reader.int("iteration", 1, total - 1)
+        b = reader.int("batch_in_epoch", 1, n_batches_epoch)
+        n_eval = reader.int("n_evaluations", 0, t)
+        hist = reader.history(n_eval)
+        total_replaced = reader.int("total_replaced", 0, 2**62)
+        replaced_since = reader.int("replaced_since", 0, 2**62)
+        train_time = reader.float("train_time")
+        D = reader.array("dictionary", (n_features, n_atoms), dt).copy()
+        A = reader.array("A", (n_atoms, n_atoms), dt).copy()
+        B = reader.array("B", (n_features, n_atoms), dt).copy()
+        order = reader.array("order", (n_signals,), np.int64).copy()
+        if not np.array_equal(np.sort(order), np.arange(n_signals)):
+            reader.fail("'order' is not a permutation of the signals")
+    dead_flags = np.zeros(n_atoms, dtype=np.bool_)
+    eval_total = 0.0  # time not counted as training: evaluations over X, checkpoints
+    t0 = time.perf_counter() - train_time
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc="online", leave=False)
+        bar = tqdm(total=total, initial=t, desc="online", leave=False)
     C = None
     try:
-        t = 0
         while t < total:
-            order = rng.permutation(n_signals) if shuffle else np.arange(n_signals)
-            for b in range(n_batches_epoch):
-                if t >= total:
-                    break
+            if order is None:
+                order = rng.permutation(n_signals) if shuffle else np.arange(n_signals)
+                b = 0
+            while b < n_batches_epoch and t < total:
                 idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
+                b += 1
                 Xb = X[idx]
                 Cb = code(D, Xb)
                 t += 1
@@ -157,6 +197,15 @@ def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, co
                     replaced_since += n_rep
                 if bar is not None:
                     bar.update(1)
+                if ckpt is not None and t % every == 0 and t < total:
+                    t_save = time.perf_counter()
+                    state = {"iteration": t, "batch_in_epoch": b, "n_evaluations": len(hist["iteration"]),
+                             "history": hist, "total_replaced": total_replaced, "replaced_since": replaced_since,
+                             "train_time": t_save - t0 - eval_total}
+                    _checkpoint.save(ckpt, fp, state, {"dictionary": D, "A": A, "B": B,
+                                                       "order": np.asarray(order, dtype=np.int64)}, rng)
+                    eval_total += time.perf_counter() - t_save
+            order = None
             # end of an epoch (or of max_iter): exact error of the whole data set
             t_eval = time.perf_counter()
             C = code(D, X)
@@ -181,4 +230,6 @@ def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, co
                       f"{total_replaced} replacements were made.", DeadAtomWarning, stacklevel=2)
     if not np.all(np.isfinite(D)):
         raise ValidationError("online dictionary learning diverged (non-finite atoms); check X's scale.")
+    if ckpt is not None:  # finished: the checkpoint has served its purpose
+        _checkpoint.remove(ckpt)
     return DictionaryLearningResult(dictionary=D, codes=C, history=hist, n_iter=t, replaced_atoms=total_replaced)

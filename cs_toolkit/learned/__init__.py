@@ -2,7 +2,8 @@
 
 Pure NumPy networks (batched BLAS GEMMs, hand-written backward passes),
 trained with Adam and the layer-wise schedule of the LISTA literature, saved to
-validated ``.npz`` files.
+validated ``.npz`` files. ``train(..., checkpoint=path)`` writes atomic training
+checkpoints and resumes from them (:mod:`cs_toolkit.learned.checkpoint`).
 
 Examples
 --------

@@ -24,6 +24,7 @@ matrix or dictionary given to it is not the one the model was trained for.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -33,6 +34,7 @@ import zlib
 import numpy as np
 
 from .. import __version__
+from .._atomic import atomic_savez
 from .._validation import check_array
 from ..exceptions import ModelFileError, ModelMismatchError
 from .lista import MODEL_KINDS, UnrolledNetwork, _dense, sha256_of
@@ -53,7 +55,9 @@ def save_model(model, path) -> None:
     ----------
     model : UnrolledNetwork
     path : str or os.PathLike
-        Destination; ``numpy.savez`` appends ``.npz`` when it is missing.
+        Destination; ``.npz`` is appended when it is missing. The file is
+        written atomically (a temporary file renamed over the target), so an
+        interrupted save leaves the previous file intact.
     """
     if not isinstance(model, UnrolledNetwork):
         raise ModelFileError(f"model must be an UnrolledNetwork, got {type(model).__name__}.")
@@ -79,7 +83,7 @@ def save_model(model, path) -> None:
     arrays["sensing_matrix"] = model.sensing_matrix
     if model.dictionary is not None:
         arrays["dictionary"] = model.dictionary
-    np.savez(path, **arrays)
+    atomic_savez(path, arrays)
 
 
 def _bad(path, why):
@@ -153,10 +157,10 @@ def _expected(meta):
 
 def _read(path):
     """Read and check everything; returns (meta, arrays)."""
+    with open(path, "rb") as fh:  # read whole: nothing stays open when the archive is refused
+        data = fh.read()
     try:
-        npz = np.load(path, allow_pickle=False)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
+        npz = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as exc:  # truncated zip, random bytes, pickles, ...
         raise _bad(path, f"cannot be opened as an .npz archive ({type(exc).__name__}: {exc})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):

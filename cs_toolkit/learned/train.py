@@ -11,6 +11,14 @@ NMSE has not improved for ``patience`` steps (or ``max_steps``), after which
 the best weights of the stage are restored. ``schedule="joint"`` instead runs
 the three learning rates on all layers at once. Every step draws a fresh
 mini-batch from the source; a fresh Adam state starts each stage.
+
+Three options make the schedule converge in far fewer steps (see :func:`train`):
+``warm_start`` starts layer ``t`` from the trained layer ``t - 1`` when that
+scores better than its initialisation, ``lr_scalar`` gives per-layer scalars
+(thresholds, steps) a learning rate relative to their size, so that the tiny
+thresholds of deep layers are tuned as finely as the large ones of the first
+layers, and ``refine`` / ``refine_last`` restrict the finest refinement stage to
+the last layer.
 """
 
 from __future__ import annotations
@@ -58,13 +66,18 @@ class Adam:
     lr : float, default 5e-4
     beta1, beta2, eps : float
         The usual constants (0.9, 0.999, 1e-8).
+    scales : dict of ndarray, optional
+        Per-layer factors of the learning rate, ``name -> array of shape (n_layers,)``
+        (missing names: 1). :func:`train` uses them for learning rates relative
+        to the size of each layer's scalars.
     """
 
-    def __init__(self, params, lr=5e-4, beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, params, lr=5e-4, beta1=0.9, beta2=0.999, eps=1e-8, scales=None):
         self.lr = check_scalar("lr", lr, low=0.0, low_inclusive=False)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = {k: np.zeros_like(v) for k, v in params.items()}
         self.v = {k: np.zeros_like(v) for k, v in params.items()}
+        self.scales = {} if scales is None else {k: np.asarray(v, dtype=np.float64) for k, v in scales.items()}
         self.t = 0
 
     def step(self, params, grads, layers=slice(None)):
@@ -80,32 +93,47 @@ class Adam:
             m += (1.0 - b1) * g
             v *= b2
             v += (1.0 - b2) * (g * g)
-            p[layers] -= (lr_t * m / (np.sqrt(v) + self.eps)).astype(p.dtype)
+            upd = lr_t * m / (np.sqrt(v) + self.eps)
+            if k in self.scales:
+                s = self.scales[k][layers]
+                upd = upd * s.reshape(s.shape + (1,) * (upd.ndim - 1))
+            p[layers] -= upd.astype(p.dtype)
 
 
 @dataclass
 class Stage:
-    """One training stage: score layer ``depth`` and train layers ``first..depth-1`` (0-based) at ``lr``."""
+    """One training stage: score layer ``depth`` and train layers ``first..depth-1`` (0-based) at ``lr``.
+
+    ``factor`` is ``lr`` divided by the base learning rate (1 for the "layer alone" stages).
+    """
 
     name: str
     depth: int
     first: int
     lr: float
+    factor: float = 1.0
 
 
-def make_schedule(n_layers, *, lr=5e-4, refine=(0.2, 0.02), schedule="layerwise"):
-    """The list of :class:`Stage` of the layer-wise (or joint) schedule described in the module docstring."""
+def make_schedule(n_layers, *, lr=5e-4, refine=(0.2, 0.02), schedule="layerwise", refine_last=()):
+    """The list of :class:`Stage` of the layer-wise (or joint) schedule described in the module docstring.
+
+    ``refine`` are the learning-rate factors of the refinement stages of every
+    layer, ``refine_last`` extra factors run after them at the last layer only
+    (e.g. ``refine=(0.2,), refine_last=(0.02,)``).
+    """
     n_layers = check_int("n_layers", n_layers, low=1)
     check_option("schedule", schedule, ("layerwise", "joint"))
+    refine = tuple(float(check_scalar("refine", f, low=0.0, low_inclusive=False)) for f in refine)
+    refine_last = tuple(float(check_scalar("refine_last", f, low=0.0, low_inclusive=False)) for f in refine_last)
     stages = []
     if schedule == "joint":
-        for f in (1.0,) + tuple(refine):
-            stages.append(Stage(f"all {n_layers} layers, lr={lr * f:.3g}", n_layers, 0, lr * f))
+        for f in (1.0,) + refine + refine_last:
+            stages.append(Stage(f"all {n_layers} layers, lr={lr * f:.3g}", n_layers, 0, lr * f, f))
         return stages
     for t in range(1, n_layers + 1):
-        stages.append(Stage(f"layer {t}/{n_layers} alone, lr={lr:.3g}", t, t - 1, lr))
-        for f in refine:
-            stages.append(Stage(f"layers 1..{t}, lr={lr * f:.3g}", t, 0, lr * f))
+        stages.append(Stage(f"layer {t}/{n_layers} alone, lr={lr:.3g}", t, t - 1, lr, 1.0))
+        for f in refine + (refine_last if t == n_layers else ()):
+            stages.append(Stage(f"layers 1..{t}, lr={lr * f:.3g}", t, 0, lr * f, f))
     return stages
 
 
@@ -122,18 +150,22 @@ class TrainingHistory:
     val_nmse_db : ndarray of shape (n_layers,)
         Final validation NMSE of every layer.
     total_time_s : float
-        Wall-clock training time.
+        Wall-clock training time (summed over resumed runs).
+    resumed_from : dict or None
+        ``{"stage": ..., "step": ...}`` when the run started from a checkpoint.
     """
 
     stages: list = field(default_factory=list)
     records: list = field(default_factory=list)
     val_nmse_db: np.ndarray | None = None
     total_time_s: float = 0.0
+    resumed_from: dict | None = None
 
 
-def train(model, source, *, lr=5e-4, batch_size=64, schedule="layerwise", refine=(0.2, 0.02),
-          max_steps=2000, patience=300, eval_every=25, n_val=1000, validation=None, rng=None,
-          verbose=False, callback=None, n_threads=1):
+def train(model, source, *, lr=5e-4, lr_scalar=None, batch_size=64, schedule="layerwise", refine=(0.2, 0.02),
+          refine_last=(), warm_start=True, max_steps=2000, patience=300, eval_every=25, n_val=1000,
+          validation=None, rng=None, verbose=False, callback=None, n_threads=1, checkpoint=None,
+          checkpoint_every=None):
     """Train an unrolled network in place with Adam and the layer-wise schedule.
 
     Parameters
@@ -145,10 +177,25 @@ def train(model, source, *, lr=5e-4, batch_size=64, schedule="layerwise", refine
         Any object with ``sample(n, rng) -> (Y, C)`` and ``validation_set(n, rng)``.
     lr : float, default 5e-4
         Learning rate of the first stage of each layer (Adam; the papers use 5e-4, batch 64).
+    lr_scalar : float, optional
+        Learning rate of the per-layer scalars (thresholds, steps, ALISTA's
+        ``gamma``) *relative to their size*: Adam's update of layer ``t``'s
+        scalar is multiplied by its magnitude at the start of the stage (at
+        least 1 % of the largest one). Thresholds shrink by orders of magnitude
+        from the first to the last layer; an absolute learning rate is either
+        too coarse for the last layers or too slow for the first. Scaled by the
+        stage's factor like ``lr``. None: the scalars use ``lr`` like the matrices.
     batch_size : int, default 64
     schedule : {'layerwise', 'joint'}, default 'layerwise'
     refine : tuple of float, default (0.2, 0.02)
-        Learning-rate factors of the refinement stages.
+        Learning-rate factors of the refinement stages of every layer.
+    refine_last : tuple of float, default ()
+        Extra refinement factors run at the last layer only.
+    warm_start : bool, default True
+        Before layer ``t`` is trained alone, copy the trained layer ``t - 1``
+        into it (also with its thresholds scaled by the decay between layers
+        ``t - 2`` and ``t - 1``) when that scores better on the validation set
+        than its initialisation.
     max_steps : int, default 2000
         Most steps of one stage.
     patience : int, default 300
@@ -170,10 +217,25 @@ def train(model, source, *, lr=5e-4, batch_size=64, schedule="layerwise", refine
         BLAS threads during training (threadpoolctl when installed; None leaves
         the setting alone). The GEMMs of a mini-batch are small: one thread is
         fastest, and far faster than several on a busy machine.
+    checkpoint : str or os.PathLike, optional
+        Checkpoint file (``.npz``, written atomically). When it exists, training
+        resumes from it and ends with the same weights as an uninterrupted run;
+        it must have been written by a call with the same model, source, options
+        and ``rng`` seed. It is written at the end of every stage and every
+        ``checkpoint_every`` steps (see :mod:`cs_toolkit.learned.checkpoint`).
+    checkpoint_every : int, optional
+        Steps between checkpoints inside a stage (default: only at stage ends).
 
     Returns
     -------
     TrainingHistory
+
+    Raises
+    ------
+    ValidationError
+        Bad arguments, or a ``checkpoint`` written with other settings.
+    ModelFileError
+        A ``checkpoint`` file that is corrupt or not a checkpoint.
 
     Notes
     -----
@@ -189,18 +251,29 @@ def train(model, source, *, lr=5e-4, batch_size=64, schedule="layerwise", refine
             f"{(model.n_measurements, model.n_components)}."
         )
     lr = check_scalar("lr", lr, low=0.0, low_inclusive=False)
+    if lr_scalar is not None:
+        lr_scalar = check_scalar("lr_scalar", lr_scalar, low=0.0, low_inclusive=False)
     batch_size = check_int("batch_size", batch_size, low=1)
     max_steps = check_int("max_steps", max_steps, low=1)
     patience = check_int("patience", patience, low=1)
     eval_every = check_int("eval_every", eval_every, low=1)
+    if checkpoint_every is not None:
+        checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
+    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
+        raise ValidationError(f"checkpoint must be a file path, got {type(checkpoint).__name__}.")
     if callback is not None and not callable(callback):
         raise ValidationError(f"callback must be callable, got {type(callback).__name__}.")
     rng = check_rng(rng)
     if n_threads is not None:
         n_threads = check_int("n_threads", n_threads, low=1)
+    stages = make_schedule(model.n_layers, lr=lr, refine=tuple(refine), schedule=schedule,
+                           refine_last=tuple(refine_last))
+    opts = dict(lr=lr, lr_scalar=lr_scalar, batch_size=batch_size, schedule=schedule,
+                refine=[float(f) for f in refine], refine_last=[float(f) for f in refine_last],
+                warm_start=bool(warm_start), max_steps=max_steps, patience=patience, eval_every=eval_every)
     with _blas_threads(n_threads):
-        return _train(model, source, lr, batch_size, schedule, refine, max_steps, patience, eval_every,
-                      n_val, validation, rng, verbose, callback)
+        return _train(model, source, stages, opts, n_val, validation, rng, verbose, callback, checkpoint,
+                      checkpoint_every)
 
 
 @contextlib.contextmanager
@@ -217,30 +290,106 @@ def _blas_threads(n):
         yield
 
 
-def _train(model, source, lr, batch_size, schedule, refine, max_steps, patience, eval_every, n_val,
-           validation, rng, verbose, callback):
+def _scalar_scales(params, depth, lr_scalar, lr):
+    """Per-layer lr factors making the scalars' learning rate ``lr_scalar * |p_t|``."""
+    if lr_scalar is None:
+        return {}
+    scales = {}
+    for k, p in params.items():
+        if p.ndim != 1:
+            continue
+        a = np.abs(p.astype(np.float64))
+        floor = 0.01 * float(np.max(a[:depth])) if depth > 0 else 0.0
+        scales[k] = np.maximum(a, max(floor, 1e-12)) * (lr_scalar / lr)
+    return scales
+
+
+def _warm_start(model, depth, Yv, Cv):
+    """Start layer ``depth`` (1-based, >= 2) from layer ``depth - 1`` when that scores better."""
+    t = depth - 1
+    params = model.get_parameters()
+    best = nmse_db(model.forward(Yv, n_layers=depth), Cv)
+    best_params = params
+    copy = {k: v.copy() for k, v in params.items()}
+    for v in copy.values():
+        v[t] = v[t - 1]
+    cands = [copy]
+    if t >= 2 and "theta" in params and params["theta"][t - 2] > 0:
+        ratio = float(params["theta"][t - 1] / params["theta"][t - 2])
+        scaled = {k: v.copy() for k, v in copy.items()}
+        scaled["theta"][t] = params["theta"][t - 1] * min(max(ratio, 0.05), 1.0)
+        cands.append(scaled)
+    for c in cands:
+        model.set_parameters(c)
+        val = nmse_db(model.forward(Yv, n_layers=depth), Cv)
+        if np.isfinite(val) and val < best:
+            best, best_params = val, c
+    model.set_parameters(best_params)
+
+
+def _train(model, source, stages, opts, n_val, validation, rng, verbose, callback, checkpoint, checkpoint_every):
+    if checkpoint is not None:
+        from . import checkpoint as ckpt
     if validation is None:
         Yv, Cv = source.validation_set(check_int("n_val", n_val, low=1), rng)
     else:
         Yv, _ = check_signals(validation[0], "validation[0]", n_features=model.n_measurements, dtype=model.dtype)
         Cv, _ = check_signals(validation[1], "validation[1]", n_features=model.n_components, dtype=model.dtype)
     Yv = np.asarray(Yv, dtype=model.dtype)
-    stages = make_schedule(model.n_layers, lr=lr, refine=tuple(refine), schedule=schedule)
+    lr, lr_scalar = opts["lr"], opts["lr_scalar"]
+    max_steps, patience, eval_every = opts["max_steps"], opts["patience"], opts["eval_every"]
     hist = TrainingHistory()
-    params = model.parameters()
+    fingerprint = None
+    state = None
+    if checkpoint is not None:
+        fingerprint = ckpt.fingerprint(model, source, stages, opts, Yv, Cv)
+        if os.path.exists(os.fspath(checkpoint)) or os.path.exists(os.fspath(checkpoint) + ".npz"):
+            state = ckpt.load_checkpoint(checkpoint, model, fingerprint)
     t_start = time.perf_counter()
+    elapsed_before = 0.0
+    si0 = 0
+    if state is not None:
+        model.set_parameters(state["params"])
+        rng.bit_generator.state = state["rng_state"]
+        hist.stages, hist.records = state["stages"], state["records"]
+        elapsed_before = state["elapsed_s"]
+        si0 = state["stage"]
+        hist.resumed_from = {"stage": si0, "step": state["step"]}
+    params = model.parameters()
     if verbose:
-        print(f"training {model!r}: {len(stages)} stages, batch {batch_size}, lr {lr:g}, "
-              f"patience {patience}, max {max_steps} steps/stage; load average {os.getloadavg()[0]:.2f}")
-    for si, st in enumerate(stages):
+        print(f"training {model!r}: {len(stages)} stages, batch {opts['batch_size']}, lr {lr:g}"
+              f"{'' if lr_scalar is None else f' (scalars {lr_scalar:g} relative)'}, patience {patience}, "
+              f"max {max_steps} steps/stage; load average {os.getloadavg()[0]:.2f}", flush=True)
+        if state is not None:
+            print(f"  resumed from {os.fspath(checkpoint)} at stage {si0 + 1}, step {state['step']}", flush=True)
+
+    def save(si, st_state):
+        ckpt.save_checkpoint(checkpoint, model, fingerprint, stage=si, rng=rng, stages=hist.stages,
+                             records=hist.records,
+                             elapsed_s=elapsed_before + time.perf_counter() - t_start, **st_state)
+
+    for si in range(si0, len(stages)):
+        st = stages[si]
         t0 = time.perf_counter()
-        opt = Adam(params, lr=st.lr)
         sl = slice(st.first, st.depth)
-        best = nmse_db(model.forward(Yv, n_layers=st.depth), Cv)
-        best_params = model.get_parameters()
-        since, step, loss = 0, 0, float("nan")
+        if state is not None and state["started"]:  # resume inside this stage
+            opt = Adam(params, lr=st.lr, scales=state["scales"])
+            opt.m, opt.v, opt.t = state["adam_m"], state["adam_v"], state["adam_t"]
+            best, best_params = state["best"], state["best_params"]
+            since, step, loss = state["since"], state["step"], state["loss"]
+            t0 -= state["stage_elapsed_s"]
+        else:
+            if (opts["warm_start"] and opts["schedule"] == "layerwise" and st.first == st.depth - 1
+                    and st.depth >= 2):
+                _warm_start(model, st.depth, Yv, Cv)
+                params = model.parameters()
+            opt = Adam(params, lr=st.lr, scales=_scalar_scales(params, st.depth, lr_scalar, lr))
+            best = nmse_db(model.forward(Yv, n_layers=st.depth), Cv)
+            best_params = model.get_parameters()
+            since, step, loss = 0, 0, float("nan")
+        state = None
         while step < max_steps and since < patience:
-            Y, C = source.sample(batch_size, rng)
+            Y, C = source.sample(opts["batch_size"], rng)
             loss, grads = model.loss_and_grad(Y, C, n_layers=st.depth, first_layer=st.first)
             if not np.isfinite(loss):
                 break
@@ -254,27 +403,31 @@ def _train(model, source, lr, batch_size, schedule, refine, max_steps, patience,
                 if val < best:
                     best, since = val, 0
                     best_params = model.get_parameters()
-                rec = {"stage": si, "step": step, "loss": loss, "val_nmse_db": val, "lr": st.lr}
+                rec = {"stage": si, "step": step, "loss": float(loss), "val_nmse_db": float(val), "lr": st.lr}
                 hist.records.append(rec)
                 if callback is not None:
                     callback(st, step, dict(rec))
+            if (checkpoint is not None and checkpoint_every is not None and step % checkpoint_every == 0
+                    and step < max_steps and since < patience):
+                save(si, dict(started=True, step=step, since=since, best=best, loss=float(loss),
+                              best_params=best_params, adam=opt, stage_elapsed_s=time.perf_counter() - t0))
         model.set_parameters(best_params)
         params = model.parameters()
         dt = time.perf_counter() - t0
         hist.stages.append({"name": st.name, "depth": st.depth, "lr": st.lr, "steps": step,
-                            "best_val_nmse_db": best, "time_s": dt})
+                            "best_val_nmse_db": float(best), "time_s": dt})
+        if checkpoint is not None:
+            save(si + 1, dict(started=False))
         if verbose:
             print(f"  stage {si + 1:3d}/{len(stages)} {st.name:32s} {step:6d} steps  "
                   f"loss {loss:9.3g}  val NMSE {best:8.2f} dB  {dt:7.1f} s", flush=True)
-    hist.total_time_s = time.perf_counter() - t_start
+    hist.total_time_s = elapsed_before + time.perf_counter() - t_start
     hist.val_nmse_db = nmse_per_layer(model, Yv, Cv)
     if verbose:
         per = " ".join(f"{v:.1f}" for v in hist.val_nmse_db)
         print(f"validation NMSE per layer (dB): {per}")
         print(f"total training time {hist.total_time_s:.1f} s")
     return hist
-
-
 def train_reconstructor(signals, A, dictionary=None, *, kind="alista", n_layers=16, codes=None, snr_db=None,
                         dtype=np.float32, rng=None, verbose=False, **train_options):
     """Train a network that reconstructs user signals from ``y = A s`` through a basis ``Psi``.

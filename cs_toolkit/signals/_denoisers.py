@@ -3,7 +3,8 @@
 These are the "prior" steps of :mod:`cs_toolkit.signals.image`: the adaptive
 Wiener smoothing and the wavelet bivariate shrinkage of BCS-SPL (Mun & Fowler
 2009; Sendur & Selesnick 2002), and the total-variation denoiser
-(scikit-image) plugged into the projected-Landweber loop.
+(scikit-image) and the sliding-window patch-DCT denoisers (hard thresholding and
+empirical Wiener shrinkage, Yu & Sapiro 2011) plugged into the projected-Landweber loop.
 
 All functions take a 2-D float64 image on the [0, 255] scale and return a new
 array; none of them modifies its input.
@@ -11,11 +12,16 @@ array; none of them modifies its input.
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import numpy as np
 import pywt
 from scipy.ndimage import uniform_filter
 
-__all__ = ["single_thread_blas", "wiener_smooth", "mad_sigma", "bivariate_shrink", "wavelet_shrink", "tv_denoise"]
+__all__ = ["single_thread_blas", "wiener_smooth", "mad_sigma", "bivariate_shrink", "wavelet_shrink", "tv_denoise",
+           "patch_dct_matrix", "patch_dct_threshold", "patch_dct_wiener"]
+
 
 def single_thread_blas(func):
     """Run ``func`` with one BLAS thread.
@@ -24,8 +30,6 @@ def single_thread_blas(func):
     length); threaded BLAS gains nothing there, and on a busy machine its spinning
     threads make such products (and the QR of a sensing matrix) 10-100x slower.
     """
-    import functools
-
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from threadpoolctl import threadpool_limits
@@ -112,8 +116,12 @@ def bivariate_shrink(coeffs: list, lam: float, *, window: int = 7) -> list:
 
 def wavelet_shrink(x: np.ndarray, lam: float, *, level: int = 4, wavelet: str = WAVELET) -> np.ndarray:
     """Whole-image wavelet denoising by :func:`bivariate_shrink` (periodized transform)."""
-    level = max(1, min(level, pywt.dwt_max_level(min(x.shape), pywt.Wavelet(wavelet).dec_len)))
-    c = pywt.wavedec2(x, wavelet, mode="periodization", level=level)
+    fit = pywt.dwt_max_level(min(x.shape), pywt.Wavelet(wavelet).dec_len)
+    level = max(1, min(level, fit))
+    with warnings.catch_warnings():
+        if fit == 0:  # an image shorter than the filter: one periodized level is still exact, say nothing
+            warnings.simplefilter("ignore", UserWarning)
+        c = pywt.wavedec2(x, wavelet, mode="periodization", level=level)
     return pywt.waverec2(bivariate_shrink(c, lam), wavelet, mode="periodization")[: x.shape[0], : x.shape[1]]
 
 
@@ -123,3 +131,85 @@ def tv_denoise(x: np.ndarray, sigma: float, *, weight_factor: float = 1.0) -> np
 
     w = weight_factor * max(float(sigma), 1e-3) / 255.0
     return np.asarray(denoise_tv_chambolle(x / 255.0, weight=w), dtype=np.float64) * 255.0
+
+
+# ----------------------------------------------------------------------------------------
+# sliding-window patch DCT
+# ----------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=8)
+def patch_dct_matrix(patch_size: int = 8) -> np.ndarray:
+    """Orthonormal 2-D DCT-II analysis matrix ``(p*p, p*p)`` of row-major ``p x p`` patches.
+
+    Row 0 is the constant (DC) atom. The returned array is read-only (it is cached).
+    """
+    from scipy.fft import dct
+
+    c = dct(np.eye(patch_size), norm="ortho", axis=0)
+    T = np.kron(c, c)
+    T.setflags(write=False)
+    return T
+
+
+def _patches(x: np.ndarray, p: int) -> np.ndarray:
+    """All ``(H-p+1)*(W-p+1)`` overlapping ``p x p`` patches of ``x`` as rows (a copy)."""
+    return np.lib.stride_tricks.sliding_window_view(x, (p, p)).reshape(-1, p * p)
+
+
+def _aggregate(est: np.ndarray, weights: np.ndarray, shape, p: int) -> np.ndarray:
+    """Weighted average of overlapping patch estimates (rows of ``est``) back into an image."""
+    from ._image_numba import _aggregate_patches
+
+    acc = np.zeros(shape, dtype=np.float64)
+    cnt = np.zeros(shape, dtype=np.float64)
+    _aggregate_patches(np.ascontiguousarray(est, dtype=np.float64), np.ascontiguousarray(weights, dtype=np.float64),
+                       shape[1] - p + 1, p, acc, cnt)
+    return acc / cnt
+
+
+def patch_dct_threshold(x: np.ndarray, sigma: float, *, patch_size: int = 8, threshold: float = 2.7) -> np.ndarray:
+    """Sliding-window DCT denoising by hard thresholding (Yu & Sapiro 2011).
+
+    Every overlapping ``patch_size x patch_size`` patch (step 1) is transformed by the
+    orthonormal 2-D DCT, coefficients below ``threshold * sigma`` are zeroed (the DC
+    coefficient is kept), and the inverse transforms are averaged with weights
+    ``1 / (number of kept coefficients)`` (the aggregation weights of BM3D, Dabov et al.
+    2007: sparser, more reliable patches count more).
+
+    Parameters
+    ----------
+    x : ndarray of shape (H, W)
+        Image on the [0, 255] scale, ``H, W >= patch_size``.
+    sigma : float
+        Noise level (0-255 scale).
+    patch_size : int, default 8
+    threshold : float, default 2.7
+        Threshold in units of ``sigma``.
+
+    Returns
+    -------
+    ndarray of shape (H, W)
+    """
+    from ._image_numba import _hard_threshold_rows
+
+    T = patch_dct_matrix(patch_size)
+    C = _patches(np.asarray(x, dtype=np.float64), patch_size) @ T.T
+    w = np.empty(C.shape[0])
+    _hard_threshold_rows(C, float(threshold * sigma), w)
+    return _aggregate(C @ T, w, x.shape, patch_size)
+
+
+def patch_dct_wiener(x: np.ndarray, pilot: np.ndarray, sigma: float, *, patch_size: int = 8) -> np.ndarray:
+    """Sliding-window DCT empirical Wiener filter of ``x`` guided by a ``pilot`` estimate.
+
+    Each patch coefficient ``c`` of ``x`` becomes ``c * g``, ``g = q^2 / (q^2 + sigma^2)``
+    with ``q`` the same coefficient of ``pilot`` (the second step of BM3D, without the
+    grouping); estimates are averaged with weights ``1 / sum(g^2)``.
+    """
+    from ._image_numba import _wiener_rows
+
+    T = patch_dct_matrix(patch_size)
+    C = _patches(np.asarray(x, dtype=np.float64), patch_size) @ T.T
+    Q = C.copy() if pilot is x else _patches(np.asarray(pilot, dtype=np.float64), patch_size) @ T.T
+    w = np.empty(C.shape[0])
+    _wiener_rows(C, Q, max(float(sigma), 1e-6) ** 2, w)
+    return _aggregate(C @ T, w, x.shape, patch_size)

@@ -9,11 +9,17 @@ registered solver, batch-solved) or jointly as a whole image:
     Smoothed projected Landweber (Mun & Fowler 2009): Wiener smoothing,
     projection onto the measurement set of every block, bivariate wavelet
     shrinkage of the whole image, with a decreasing threshold.
-``"pnp_tv"`` (the default, best quality)
-    The same projected-Landweber loop with a total-variation denoiser (Chambolle)
-    in place of the Wiener + wavelet prior, Nesterov momentum and a decreasing
-    denoising strength (plug-and-play projected gradient, Venkatakrishnan et al.
-    2013), warm-started from BCS-SPL. About 1.3-2 dB above BCS-SPL.
+``"pnp_dct"`` (the default, best quality)
+    Plug-and-play projected Landweber (Venkatakrishnan et al. 2013) warm-started
+    from BCS-SPL: a sliding-window 8x8 patch-DCT hard-thresholding denoiser (Yu &
+    Sapiro 2011) with a decreasing noise level, alternated with the projection onto
+    the measurements, then a few iterations with the patch-DCT empirical Wiener
+    filter guided by the current estimate (the second step of BM3D without grouping).
+    1.3 to 13 dB above BCS-SPL on the bundled images (B = 32, ratios 0.1-0.5); the
+    most on textures, the least on cartoon-like images.
+``"pnp_tv"``
+    The same loop with a total-variation denoiser (Chambolle), Nesterov momentum
+    and a decreasing denoising strength. About 1.3-2 dB above BCS-SPL.
 any solver name (``"fista"``, ``"omp"``, ...)
     Per-block recovery in ``basis`` (2-D DCT, wavelet, or a learned dictionary).
 ``"lista"``
@@ -54,9 +60,9 @@ __all__ = [
 ]
 
 #: The best-quality classical method (top of the README table); used when no method is given.
-DEFAULT_IMAGE_METHOD = "pnp_tv"
+DEFAULT_IMAGE_METHOD = "pnp_dct"
 #: Whole-image methods (the per-block solver names come from the solver registry).
-IMAGE_METHODS = ("pnp_tv", "bcs_spl", "lista")
+IMAGE_METHODS = ("pnp_dct", "pnp_tv", "bcs_spl", "lista")
 _MATRICES = ("gaussian", "bernoulli")
 
 
@@ -299,6 +305,33 @@ def _pnp(Y, A, P, shape, B, x0, *, denoiser, sigma0, sigma_end, n_iter, progress
     return x
 
 
+def _pnp_dct(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_wiener=10,
+             progress=None):
+    """Plug-and-play projected Landweber with the sliding patch-DCT denoisers (no momentum).
+
+    ``x_{k+1} = P_y(H_sigma_k(x_k))`` with ``H`` patch-DCT hard thresholding and a geometric
+    schedule ``sigma_k`` from ``sigma0`` to ``sigma_end``, then ``n_wiener`` iterations
+    ``x <- P_y(W_sigma_end(x; pilot=x))`` with the patch-DCT empirical Wiener filter.
+    Hard thresholding is not a contraction: Nesterov momentum makes this loop drift,
+    so there is none.
+    """
+    p = min(8, shape[0], shape[1])
+
+    def project(z):
+        return _from_blocks(_project(_to_blocks(z, B), Y, A, P), shape, B)
+
+    x = x0
+    for s in np.geomspace(sigma0, sigma_end, n_iter):
+        x = project(den.patch_dct_threshold(x, s, patch_size=p))
+        if progress is not None:
+            progress.update(1)
+    for _ in range(n_wiener):
+        x = project(den.patch_dct_wiener(x, x, sigma_end, patch_size=p))
+        if progress is not None:
+            progress.update(1)
+    return x
+
+
 def _block_solve(Y, A, D, solver, options):
     from ..solvers import get_solver, solve
 
@@ -358,8 +391,8 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
     ----------
     meas : BlockMeasurements
         Output of :func:`measure_image`.
-    method : str, default ``DEFAULT_IMAGE_METHOD`` ("pnp_tv")
-        ``"pnp_tv"``, ``"bcs_spl"``, ``"lista"`` or the name of a
+    method : str, default ``DEFAULT_IMAGE_METHOD`` ("pnp_dct")
+        ``"pnp_dct"``, ``"pnp_tv"``, ``"bcs_spl"``, ``"lista"`` or the name of a
         registered solver (per-block recovery in ``basis``; see :func:`cs_toolkit.solvers.list_solvers`).
     basis : {"dct", "wavelet"} or ndarray of shape (block_size**2, n_atoms), default "dct"
         Sparsifying basis of the per-block solvers (a learned dictionary, for instance).
@@ -367,7 +400,8 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
         BCS-SPL initial threshold multiplier (default 6); for penalty solvers, the
         penalty relative to each block's largest correlation (default 0.005).
     max_iter : int, optional
-        BCS-SPL iterations (default 200), plug-and-play iterations (default 120), or
+        BCS-SPL iterations (default 200), plug-and-play iterations (``pnp_dct``: 60
+        thresholding iterations, followed by 10 Wiener iterations; ``pnp_tv``: 120), or
         iterations of an iterative per-block solver (default 500).
     tol : float, default 1e-4
         BCS-SPL stopping tolerance on the change of the RMS update (0-255 scale).
@@ -390,6 +424,11 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
     ``W`` the 3x3 Wiener filter, ``P`` the projection ``x + A^+ (y - A x)`` on every
     block and ``S_lam`` bivariate shrinkage in a 4-level CDF 9/7 wavelet transform;
     when the RMS change stalls, ``lam`` is multiplied by 0.6 (four times at most).
+    ``"pnp_dct"`` starts from the BCS-SPL result and iterates ``x <- P(H_sigma(x))``,
+    ``H`` hard thresholding at ``2.7 sigma`` of the 2-D DCT of every overlapping 8x8
+    patch with weighted averaging of the patches (Yu & Sapiro 2011; Dabov et al. 2007),
+    ``sigma`` decreasing geometrically from 20 to 3 (0-255 scale), then 10 iterations
+    ``x <- P(W(x))`` with the patch-DCT Wiener filter guided by ``x`` itself.
     ``"pnp_tv"`` starts from the BCS-SPL result and iterates ``x <- P(D_sigma(z))``,
     ``z`` the Nesterov extrapolation, ``D`` TV denoising whose strength ``sigma``
     decreases geometrically from 10 to 0.5 (0-255 scale).
@@ -424,6 +463,9 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
             if method == "bcs_spl":
                 x, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0 if lam is None else lam,
                                 max_iter=max_iter or 200, tol=tol, progress=bar)
+            elif method == "pnp_dct":
+                x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
+                x = _pnp_dct(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
             elif method == "pnp_tv":
                 x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
                 x = _pnp(Y, A, P, shape, B, x0, denoiser=_tv_half, sigma0=10.0, sigma_end=0.5,
@@ -469,7 +511,8 @@ def image_quality(reference, estimate) -> dict:
     """PSNR and SSIM of ``estimate`` against ``reference``, both on the [0, 255] scale.
 
     ``uint8`` inputs are on [0, 255]; float inputs are taken on [0, 1] and scaled.
-    Returns ``{"psnr": dB, "ssim": value}``.
+    Returns ``{"psnr": dB, "ssim": value}``; images smaller than 7 pixels on a side get
+    SSIM with the largest odd window that fits (NaN below 3 pixels).
     """
     ref, est = _to_255(reference), _to_255(estimate)
     if ref.shape != est.shape:
@@ -479,7 +522,10 @@ def image_quality(reference, estimate) -> dict:
     from skimage.metrics import structural_similarity
 
     kw = {"channel_axis": 2} if ref.ndim == 3 else {}
-    ssim = float(structural_similarity(ref, est, data_range=255.0, **kw))
+    side = min(ref.shape[:2])
+    if side < 7:  # scikit-image's default 7x7 window does not fit: the largest odd one that does
+        kw["win_size"] = side if side % 2 else side - 1
+    ssim = float(structural_similarity(ref, est, data_range=255.0, **kw)) if side >= 3 else float("nan")
     return {"psnr": psnr, "ssim": ssim}
 
 

@@ -4,8 +4,9 @@ Everything is expressed with the Gram matrix ``G = A^T A`` and the
 correlations ``c0 = A^T y``, so one signal costs ``O(n |S|)`` per breakpoint
 (``S`` the active set) and the batch runs in parallel over chunks of signals,
 each chunk with its own scratch memory. The active-set system
-``G_SS d = s_S`` is solved with a Cholesky factor updated when a variable
-enters and rebuilt when one leaves (rare).
+``G_SS d = s_S`` is solved with a Cholesky factor extended by one row when a
+variable enters and downdated by Givens rotations when one leaves
+(:mod:`cs_toolkit.solvers._chol_numba`).
 
 Status codes: 0 reached ``lam``; 1 stopped at ``max_steps``; 2 a variable
 could not enter because it was (numerically) dependent on the active set.
@@ -23,72 +24,14 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, JIT_PARALLEL
+from ._chol_numba import _chol_add, _chol_remove, _chol_solve, _chol_solve_t, _rows_gemv
+
+#: A variable enters only if its squared Cholesky pivot exceeds this fraction of ``G_jj``.
+REL_DEP = 1e-10
 
 
 @njit(**JIT)
-def _chol_add(G, act, p, j, L):
-    """Append variable ``j`` as row ``p`` of the Cholesky factor of ``G[act, act]``; False if dependent."""
-    s2 = 0.0
-    for q in range(p):
-        s = G[act[q], j]
-        for r in range(q):
-            s -= L[q, r] * L[p, r]
-        v = s / L[q, q]
-        L[p, q] = v
-        s2 += v * v
-    diag = G[j, j] - s2
-    if not (diag > 1e-10 * G[j, j]):
-        return False
-    L[p, p] = np.sqrt(diag)
-    return True
-
-
-@njit(**JIT)
-def _chol_solve(L, p, b, z, out):
-    """Solve ``L L^T out = b`` for the leading ``p x p`` block."""
-    for q in range(p):
-        s = b[q]
-        for r in range(q):
-            s -= L[q, r] * z[r]
-        z[q] = s / L[q, q]
-    _back_solve(L, p, z, out)
-
-
-@njit(**JIT)
-def _back_solve(L, p, z, out):
-    """Solve ``L^T out = z`` for the leading ``p x p`` block (row-oriented access of ``L``)."""
-    for q in range(p):
-        out[q] = z[q]
-    for q in range(p - 1, -1, -1):
-        v = out[q] / L[q, q]
-        out[q] = v
-        for r in range(q):
-            out[r] -= L[q, r] * v
-
-
-@njit(**JIT)
-def _gemv_rows(GS, d, p, a):
-    """``a = d[:p] @ GS[:p]``, four rows per pass over ``a``."""
-    n = a.shape[0]
-    for j in range(n):
-        a[j] = 0.0
-    q = 0
-    while q + 4 <= p:
-        d0, d1, d2, d3 = d[q], d[q + 1], d[q + 2], d[q + 3]
-        g0, g1, g2, g3 = GS[q], GS[q + 1], GS[q + 2], GS[q + 3]
-        for j in range(n):
-            a[j] += d0 * g0[j] + d1 * g1[j] + d2 * g2[j] + d3 * g3[j]
-        q += 4
-    while q < p:
-        dq = d[q]
-        g0 = GS[q]
-        for j in range(n):
-            a[j] += dq * g0[j]
-        q += 1
-
-
-@njit(**JIT)
-def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, rhs, flag, record, path_lam, path_x):
+def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, rhs, flag, record, path_lam, path_x):
     """LARS-lasso homotopy for one signal; writes ``x`` and returns ``(n_steps, status, n_rec, pivot_ratio)``.
 
     ``flag[j]``: 1 active, 2 blocked (dependent), 0 free. Scratch arrays are
@@ -117,7 +60,7 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, r
         return 0, 0, n_rec, 1.0
     status = 0
     p = 0
-    if not _chol_add(G, act, 0, j0, L):
+    if not _chol_add(G, act, 0, j0, L, REL_DEP):
         return 0, 2, n_rec, 0.0
     act[0] = j0
     GS[0, :] = G[j0]
@@ -128,7 +71,7 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, r
     dropped_sign = 0.0  # with that sign (a root at gamma = 0) but may re-enter later with the other
     steps = 0
     nz = 0
-    AB = np.zeros((2, n))  # directions of this and the previous step (c -= gprev * b is applied lazily)
+    AB[:, :] = 0.0  # directions of this and the previous step (c -= gprev * b is applied lazily)
     cur = 0
     b = AB[1]
     gprev = 0.0
@@ -142,10 +85,10 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, r
                 v -= L[q, r] * z[r]
             z[q] = v / L[q, q]
         nz = p
-        _back_solve(L, p, z, d)
+        _chol_solve_t(L, p, z, d)
         a = AB[cur]
         b = AB[1 - cur]
-        _gemv_rows(GS, d, p, a)
+        _rows_gemv(GS, d, p, a)
         gamma = lam_cur - lam
         event = 0
         who = -1
@@ -199,13 +142,12 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, r
                 act[q] = act[q + 1]
                 signs[q] = signs[q + 1]
                 GS[q, :] = GS[q + 1]
+            _chol_remove(L, p, who)  # Givens downdate of the rows below the removed one
             p -= 1
-            for q in range(who, p):  # rebuild the factor below the removed row (drops are rare)
-                _chol_add(G, act, q, act[q], L)
             nz = who
             dropped = jd
         else:
-            if _chol_add(G, act, p, who, L):
+            if _chol_add(G, act, p, who, L, REL_DEP):
                 act[p] = who
                 GS[p, :] = G[who]
                 if nonneg:
@@ -237,7 +179,7 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, a, L, GS, act, signs, d, z, r
             if j0 < 0 or lam_best <= lam:
                 lam_cur = lam
                 break
-            _chol_add(G, act, 0, j0, L)
+            _chol_add(G, act, 0, j0, L, REL_DEP)
             act[0] = j0
             GS[0, :] = G[j0]
             nz = 0
@@ -277,7 +219,7 @@ def _lars_batch(G, C0, lams, nonneg, max_steps, pmax, n_chunks, X, n_steps, stat
         lo = (ch * k) // n_chunks
         hi = ((ch + 1) * k) // n_chunks
         c = np.empty(n)
-        a = np.empty(n)
+        AB = np.empty((2, n))
         L = np.empty((pmax, pmax))
         GS = np.empty((pmax, n))
         act = np.empty(pmax, dtype=np.int64)
@@ -289,7 +231,7 @@ def _lars_batch(G, C0, lams, nonneg, max_steps, pmax, n_chunks, X, n_steps, stat
         path_lam = np.empty(0)
         path_x = np.empty((0, n))
         for i in range(lo, hi):
-            s, st, _, pr = _lars_one(G, C0[i], lams[i], nonneg, max_steps, X[i], c, a, L, GS, act, signs, d, z, rhs,
+            s, st, _, pr = _lars_one(G, C0[i], lams[i], nonneg, max_steps, X[i], c, AB, L, GS, act, signs, d, z, rhs,
                                  flag, False, path_lam, path_x)
             n_steps[i] = s
             status[i] = st

@@ -36,6 +36,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .._config import JIT, JIT_PARALLEL
+from ._chol_numba import _chol_append, _chol_solve_t, _rows_gemv
 
 
 def _abs_bits(v):  # pragma: no cover - replaced by the overload below inside kernels
@@ -70,13 +71,10 @@ def _argmax_abs(v):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
-def _back_substitute(L, z, s, idx, gamma, xrow):  # pragma: no cover - compiled
+def _solve_scatter(L, z, s, gamma, idx, xrow):  # pragma: no cover - compiled
     """Solve ``L[:s, :s]^T gamma = z[:s]`` and scatter into ``xrow[idx]``."""
-    for t in range(s - 1, -1, -1):
-        acc = z[t]
-        for q in range(t + 1, s):
-            acc -= L[q, t] * gamma[q]
-        gamma[t] = acc / L[t, t]
+    _chol_solve_t(L, s, z, gamma)
+    for t in range(s):
         xrow[idx[t]] = gamma[t]
 
 
@@ -97,17 +95,13 @@ def _omp_gram_one(G, alpha, y2, kmax, tol, use_tol, rel_stop, rel_dep, U, L, idx
             status = 3
             break
         i = best
-        gii = G[i, i]
-        d = gii
-        for t in range(s):
-            w = U[t, i]
-            L[s, t] = w
-            d -= w * w
-        if not d > rel_dep * gii:
+        for t in range(s):  # w = L^{-1} G[I, i] is column i of U
+            L[s, t] = U[t, i]
+        d = _chol_append(L, s, G[i, i], rel_dep)
+        if d < 0.0:
             status = 1
             break
-        lss = np.sqrt(d)
-        L[s, s] = lss
+        lss = L[s, s]
         zs = alpha[i] / lss
         z[s] = zs
         # u = (G[i] - sum_t w_t U[t]) / lss, two rows of U per pass (fewer loads/stores of u)
@@ -153,7 +147,7 @@ def _omp_gram_one(G, alpha, y2, kmax, tol, use_tol, rel_stop, rel_dep, U, L, idx
             status = 2
             break
         best, amax = _argmax_abs(alpha)
-    _back_substitute(L, z, s, idx, gamma, xrow)
+    _solve_scatter(L, z, s, gamma, idx, xrow)
     return s, status, eps
 
 
@@ -192,27 +186,6 @@ def _omp_gram_batch(G, AtY, y2, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter
 
 
 @njit(**JIT)
-def _corr(A, r, alpha):  # pragma: no cover - compiled
-    """``alpha = A^T r`` as axpys over contiguous rows of ``A``, four rows per pass."""
-    m, n = A.shape
-    for j in range(n):
-        alpha[j] = 0.0
-    p = 0
-    while p + 4 <= m:
-        r0, r1, r2, r3 = r[p], r[p + 1], r[p + 2], r[p + 3]
-        A0, A1, A2, A3 = A[p], A[p + 1], A[p + 2], A[p + 3]
-        for j in range(n):
-            alpha[j] += (r0 * A0[j] + r1 * A1[j]) + (r2 * A2[j] + r3 * A3[j])
-        p += 4
-    while p < m:
-        rp = r[p]
-        Ap = A[p]
-        for j in range(n):
-            alpha[j] += rp * Ap[j]
-        p += 1
-
-
-@njit(**JIT)
 def _omp_qr_one(A, y, kmax, tol, use_tol, rel_stop, rel_dep, Q, L, idx, z, gamma, r, alpha, xrow, hist):
     """OMP for one signal on ``A`` (m, n) by modified Gram-Schmidt; ``L[s, t] = <q_t, a_i>``."""  # pragma: no cover
     m, n = A.shape
@@ -227,7 +200,7 @@ def _omp_qr_one(A, y, kmax, tol, use_tol, rel_stop, rel_dep, Q, L, idx, z, gamma
     s = 0
     status = 0
     while s < kmax:
-        _corr(A, r, alpha)
+        _rows_gemv(A, r, m, alpha)  # alpha = A^T r
         for t in range(s):
             alpha[idx[t]] = 0.0
         i, amax = _argmax_abs(alpha)
@@ -274,7 +247,7 @@ def _omp_qr_one(A, y, kmax, tol, use_tol, rel_stop, rel_dep, Q, L, idx, z, gamma
         if use_tol and eps <= tol:
             status = 2
             break
-    _back_substitute(L, z, s, idx, gamma, xrow)
+    _solve_scatter(L, z, s, gamma, idx, xrow)
     return s, status, eps
 
 

@@ -24,25 +24,23 @@ __all__ = ["soft_threshold", "nonneg_soft_threshold", "hard_threshold", "keep_la
 
 @njit(inline="always", **JIT)
 def _soft(v, t):
-    if v > t:
-        return v - t
-    if v < -t:
-        return v + t
-    return 0.0 * v
+    # v - clip(v, -t, t): branch-free (min/max compile to selects, so loops calling it
+    # vectorise and do not mispredict around the threshold); v - t and v + t exactly as
+    # written, a zero of v's dtype in between
+    return v - max(min(v, t), -t)
 
 
 @njit(inline="always", **JIT)
 def _soft_nonneg(v, t):
-    if v > t:
-        return v - t
-    return 0.0 * v
+    # max(v - t, 0) written as v - min(v, t): branch-free, keeps v's dtype
+    return v - min(v, t)
 
 
 @njit(inline="always", **JIT)
 def _hard(v, t):
     if v > t or v < -t:
         return v
-    return 0.0 * v
+    return v * np.float32(0.0)  # a signed zero of v's dtype (0.0 * v would promote float32)
 
 
 @njit(inline="always", **JIT)

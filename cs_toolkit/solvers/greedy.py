@@ -2,10 +2,13 @@
 
 Both solvers alternate support identification with least squares on small
 supports. Each iteration works on the whole batch of signals still running:
-two BLAS products (``R @ A`` and ``X @ A.T``), row-wise top-k selection and a
-batched least-squares solve on gathered atoms (normal equations of at most 3k
-atoms, ``np.linalg.solve`` on a stack of small systems). Converged signals leave
-the working set.
+two products (``R @ A`` and ``X @ A.T``: BLAS for arrays, the batch
+``_forward``/``_adjoint`` of a matrix-free operator), row-wise top-k selection
+and a batched least-squares solve on gathered atoms (normal equations of at
+most 3k atoms, ``np.linalg.solve`` on a stack of small systems). For an
+operator the gathered atoms are its columns ``A e_j``, obtained by applying it
+to unit vectors (only for the atoms a support needs, cached), so the result is
+that of the dense matrix up to rounding. Converged signals leave the working set.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 from .._validation import check_int
 from ..exceptions import ConvergenceWarning
+from ..sensing._base import LinearOperator
 from ._prox import keep_largest
 from ._registry import register_solver
 from .omp import GreedyInfo, _check_sparsity, _prepare
@@ -24,6 +28,8 @@ from .omp import GreedyInfo, _check_sparsity, _prepare
 __all__ = ["cosamp", "subspace_pursuit"]
 
 _CHUNK = 512  # signals per batched least-squares solve (bounds the (chunk, s, m) gather)
+_COL_BLOCK = 1 << 22  # entries of the unit-vector batch applied to an operator at once
+_COL_CACHE = 1 << 24  # cache an operator's columns when n * m is at most this
 
 
 # ----------------------------------------------------------------------------------------
@@ -41,16 +47,73 @@ def _topk_mask(V, k):
     return mask
 
 
-def _ls_on_mask(At, Y, mask, s_max):
+def _ops(A, dtype):
+    """(forward, adjoint) acting on C-contiguous row batches: ``X -> X A^T`` and ``R -> R A``."""
+    if isinstance(A, LinearOperator):
+        def fwd(X):
+            return np.asarray(A._forward(np.ascontiguousarray(X, dtype=A.dtype)), dtype=dtype)
+
+        def adj(R):
+            return np.asarray(A._adjoint(np.ascontiguousarray(R, dtype=A.dtype)), dtype=dtype)
+    else:
+        AT = A.T
+
+        def fwd(X):
+            return X @ AT
+
+        def adj(R):
+            return R @ A
+    return fwd, adj
+
+
+def _columns(A, dtype):
+    """Atom source ``cols(idx) -> A.T[idx]`` (any index array shape; rows are atoms ``A e_j``).
+
+    For an array this is a gather from ``A.T``. For an operator the atoms are computed by
+    applying it to unit vectors, only for the indices asked, in blocks of at most
+    ``_COL_BLOCK`` entries, and kept (when ``n m <= _COL_CACHE``) for later calls.
+    """
+    if not isinstance(A, LinearOperator):
+        At = np.ascontiguousarray(A.T)
+        return lambda idx: At[idx]
+    m, n = A.shape
+    cache = np.empty((n, m), dtype) if n * m <= _COL_CACHE else None
+    have = np.zeros(n, bool)
+
+    def compute(u):
+        out = np.empty((u.size, m), dtype)
+        step = max(1, _COL_BLOCK // n)
+        for b0 in range(0, u.size, step):
+            ub = u[b0:b0 + step]
+            E = np.zeros((ub.size, n), A.dtype)
+            E[np.arange(ub.size), ub] = 1
+            out[b0:b0 + ub.size] = np.asarray(A._forward(E), dtype=dtype)
+        return out
+
+    def cols(idx):
+        idx = np.asarray(idx)
+        u, inv = np.unique(idx, return_inverse=True)
+        if cache is None:
+            return compute(u)[inv.reshape(idx.shape)]
+        new = u[~have[u]]
+        if new.size:
+            cache[new] = compute(new)
+            have[new] = True
+        return cache[idx]
+
+    return cols
+
+
+def _ls_on_mask(cols, Y, mask, s_max):
     """Least squares of each row of ``Y`` on the atoms ``mask[i]`` (at most ``s_max`` per row).
 
-    ``At`` is ``A.T`` (n, m), C-contiguous. Returns dense codes ``(N, n)`` with
+    ``cols`` is an atom source from :func:`_columns`. Returns dense codes ``(N, n)`` with
     zeros off the supports. Padding slots (rows with fewer atoms) get identity
     equations, so they solve to zero and do not disturb the fit.
     """
     N, n = mask.shape
-    m = At.shape[1]
-    B = np.zeros((N, n), dtype=At.dtype)
+    m = Y.shape[1]
+    B = np.zeros((N, n), dtype=Y.dtype)
     s = min(s_max, n)
     if N == 0 or s == 0:
         return B
@@ -59,7 +122,7 @@ def _ls_on_mask(At, Y, mask, s_max):
         mk = mask[c0:c1]
         order = np.argsort(~mk, axis=1, kind="stable")[:, :s]
         valid = np.take_along_axis(mk, order, axis=1)
-        As = At[order] * valid[..., None]                      # (c, s, m)
+        As = cols(order) * valid[..., None]                    # (c, s, m)
         Gs = As @ As.transpose(0, 2, 1)                         # (c, s, s)
         diag = np.arange(s)
         Gs[:, diag, diag] += ~valid
@@ -70,16 +133,16 @@ def _ls_on_mask(At, Y, mask, s_max):
             coef = np.linalg.solve(Gs, rhs)[..., 0]
             redo |= ~np.all(np.isfinite(coef), axis=1)
         except np.linalg.LinAlgError:  # an exactly singular system (dependent atoms)
-            coef = np.zeros((c1 - c0, s), dtype=At.dtype)
+            coef = np.zeros((c1 - c0, s), dtype=Y.dtype)
             redo[:] = True
         if redo.any():
             for i in np.flatnonzero(redo):
                 sel = order[i][valid[i]]
                 coef[i] = 0
                 if sel.size:
-                    sol = np.linalg.lstsq(At[sel].T, Y[c0 + i], rcond=None)[0]
+                    sol = np.linalg.lstsq(cols(sel).T, Y[c0 + i], rcond=None)[0]
                     coef[i, : sel.size] = sol
-        np.put_along_axis(B[c0:c1], order, (coef * valid).astype(At.dtype, copy=False), axis=1)
+        np.put_along_axis(B[c0:c1], order, (coef * valid).astype(Y.dtype, copy=False), axis=1)
     return B
 
 
@@ -148,6 +211,45 @@ def _check_common(A, Y, n_nonzero_coefs, max_iter, tol, *, dense=True):
 
 
 # ----------------------------------------------------------------------------------------
+# docstring sections shared by cosamp, subspace_pursuit, iht and htp
+# ----------------------------------------------------------------------------------------
+_DOC = {
+    "{params_top}": """Parameters
+    ----------
+    A : ndarray of shape (m, n) or LinearOperator
+        Sensing matrix, or a matrix-free operator: products use its batch
+        ``_forward``/``_adjoint``; least squares on a support uses its columns
+        ``A e_j``, computed on demand (the result equals the dense matrix's up to rounding).
+    Y : ndarray of shape (m,) or (n_signals, m)
+        Measurements, one signal per row.
+    n_nonzero_coefs : int
+        Sparsity ``k``; clipped to ``min(m, n)`` with a ``SparsityClippedWarning``.""",
+    "{params_end}": """history : bool, default False
+        Record the residual norm ``||y - A x||`` after each iteration in ``info.history``.
+    return_info : bool, default False
+        Also return a :class:`~cs_toolkit.solvers.GreedyInfo`.
+
+    Returns
+    -------
+    X : ndarray of shape (n,) or (n_signals, n)
+        k-sparse codes, float32 only if ``A`` and ``Y`` are.
+    info : GreedyInfo
+        Only with ``return_info=True``.""",
+    "{raises}": """ValidationError
+        Shape mismatch, non-finite input, ``n_nonzero_coefs`` missing or < 1""",
+}
+
+
+def _fill_doc(func):
+    """Expand the ``{params_top}``, ``{params_end}`` and ``{raises}`` sections of ``func``'s docstring."""
+    doc = func.__doc__
+    for key, text in _DOC.items():
+        doc = doc.replace(key, text)
+    func.__doc__ = doc
+    return func
+
+
+# ----------------------------------------------------------------------------------------
 # solvers
 # ----------------------------------------------------------------------------------------
 @register_solver(
@@ -160,35 +262,17 @@ def _check_common(A, Y, n_nonzero_coefs, max_iter, tol, *, dense=True):
 def cosamp(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=False, return_info=False):
     """Compressive sampling matching pursuit (CoSaMP).
 
-    Parameters
-    ----------
-    A : ndarray of shape (m, n) or LinearOperator
-        Sensing matrix; an operator is made explicit with ``to_dense()``.
-    Y : ndarray of shape (m,) or (n_signals, m)
-        Measurements, one signal per row.
-    n_nonzero_coefs : int
-        Sparsity ``k``; clipped to ``min(m, n)`` with a ``SparsityClippedWarning``.
+    {params_top}
     max_iter : int, default 100
         Maximum iterations per signal.
     tol : float, default 1e-6
         Stop a signal once ``||y - A x|| <= tol ||y||`` or, for noisy data, once
         the iterates settle: ``||x_new - x|| <= tol ||x_new||``.
-    history : bool, default False
-        Record the residual norm after each iteration in ``info.history``.
-    return_info : bool, default False
-        Also return a :class:`~cs_toolkit.solvers.GreedyInfo`.
-
-    Returns
-    -------
-    X : ndarray of shape (n,) or (n_signals, n)
-        k-sparse codes, float32 only if ``A`` and ``Y`` are.
-    info : GreedyInfo
-        Only with ``return_info=True``.
+    {params_end}
 
     Raises
     ------
-    ValidationError
-        Shape mismatch, non-finite input, ``n_nonzero_coefs`` missing or < 1, bad ``max_iter``/``tol``.
+    {raises}, bad ``max_iter``/``tol``.
 
     Warns
     -----
@@ -212,21 +296,22 @@ def cosamp(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=False, retu
     array([4, 9])
     """
     t0 = time.perf_counter()
-    A, Y2, was_1d, dtype, k, max_iter, tol = _check_common(A, Y, n_nonzero_coefs, max_iter, tol)
+    A, Y2, was_1d, dtype, k, max_iter, tol = _check_common(A, Y, n_nonzero_coefs, max_iter, tol, dense=False)
     m, n = A.shape
-    At = np.ascontiguousarray(A.T)
+    fwd, adj = _ops(A, dtype)
+    cols = _columns(A, dtype)
     X, ny, rn, n_iter, conv, hist, active = _init_state(Y2, n, dtype, max_iter, history)
     for it in range(max_iter):
         if active.size == 0:
             break
         Ya = Y2[active]
-        Ra = Ya - X[active] @ A.T if it else Ya
-        T = _topk_mask(Ra @ A, 2 * k) | (X[active] != 0)
-        B = _ls_on_mask(At, Ya, T, 3 * k)
+        Ra = Ya - fwd(X[active]) if it else Ya
+        T = _topk_mask(adj(Ra), 2 * k) | (X[active] != 0)
+        B = _ls_on_mask(cols, Ya, T, 3 * k)
         Xa = keep_largest(B, k).astype(dtype, copy=False)
         dx = _row_norms(Xa - X[active])
         X[active] = Xa
-        r = _row_norms(Ya - Xa @ A.T)
+        r = _row_norms(Ya - fwd(Xa))
         _record(rn, n_iter, hist, active, it, r)
         done = (r <= tol * ny[active]) | (dx <= tol * _row_norms(Xa))
         conv[active[done]] = True
@@ -245,35 +330,16 @@ def cosamp(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=False, retu
 def subspace_pursuit(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=False, return_info=False):
     """Subspace pursuit (SP).
 
-    Parameters
-    ----------
-    A : ndarray of shape (m, n) or LinearOperator
-        Sensing matrix; an operator is made explicit with ``to_dense()``.
-    Y : ndarray of shape (m,) or (n_signals, m)
-        Measurements, one signal per row.
-    n_nonzero_coefs : int
-        Sparsity ``k``; clipped to ``min(m, n)`` with a ``SparsityClippedWarning``.
+    {params_top}
     max_iter : int, default 100
         Maximum iterations per signal (SP normally stops much earlier).
     tol : float, default 1e-6
         Stop a signal once ``||y - A x|| <= tol ||y||``.
-    history : bool, default False
-        Record the residual norm after each iteration in ``info.history``.
-    return_info : bool, default False
-        Also return a :class:`~cs_toolkit.solvers.GreedyInfo`.
-
-    Returns
-    -------
-    X : ndarray of shape (n,) or (n_signals, n)
-        k-sparse codes.
-    info : GreedyInfo
-        Only with ``return_info=True``; ``converged`` is True for every signal
-        that stopped on ``tol`` or because its residual stopped decreasing.
+    {params_end}
 
     Raises
     ------
-    ValidationError
-        Shape mismatch, non-finite input, ``n_nonzero_coefs`` missing or < 1.
+    {raises}.
 
     Notes
     -----
@@ -281,6 +347,8 @@ def subspace_pursuit(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=F
     reconstruction": ``T~ = T U supp_k(A^T r)``, ``b = LS on T~``,
     ``T' = supp_k(b)``, ``x' = LS on T'``; accept while ``||r'|| < ||r||``,
     otherwise stop with the previous ``(T, x)``. The registry name is ``"sp"``.
+    ``info.converged`` is True for every signal that stopped on ``tol`` or because its
+    residual stopped decreasing.
 
     Examples
     --------
@@ -292,15 +360,16 @@ def subspace_pursuit(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=F
     array([4, 9])
     """
     t0 = time.perf_counter()
-    A, Y2, was_1d, dtype, k, max_iter, tol = _check_common(A, Y, n_nonzero_coefs, max_iter, tol)
+    A, Y2, was_1d, dtype, k, max_iter, tol = _check_common(A, Y, n_nonzero_coefs, max_iter, tol, dense=False)
     m, n = A.shape
     N = Y2.shape[0]
-    At = np.ascontiguousarray(A.T)
+    fwd, adj = _ops(A, dtype)
+    cols = _columns(A, dtype)
     ny = _row_norms(Y2)
-    T = _topk_mask(Y2 @ A, k)
-    X = _ls_on_mask(At, Y2, T, k)
+    T = _topk_mask(adj(Y2), k)
+    X = _ls_on_mask(cols, Y2, T, k)
     X[ny == 0] = 0
-    rn = _row_norms(Y2 - X @ A.T)
+    rn = _row_norms(Y2 - fwd(X))
     n_iter = np.zeros(N, np.int64)
     conv = np.zeros(N, bool)
     hist = np.full((N, max_iter + 1), np.nan) if history else None
@@ -313,12 +382,12 @@ def subspace_pursuit(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=F
         if active.size == 0:
             break
         Ya = Y2[active]
-        Ra = Ya - X[active] @ A.T
-        Tt = T[active] | _topk_mask(Ra @ A, k)
-        B = _ls_on_mask(At, Ya, Tt, 2 * k)
+        Ra = Ya - fwd(X[active])
+        Tt = T[active] | _topk_mask(adj(Ra), k)
+        B = _ls_on_mask(cols, Ya, Tt, 2 * k)
         Tn = _topk_mask(B, k)
-        Xn = _ls_on_mask(At, Ya, Tn, k)
-        rnn = _row_norms(Ya - Xn @ A.T)
+        Xn = _ls_on_mask(cols, Ya, Tn, k)
+        rnn = _row_norms(Ya - fwd(Xn))
         n_iter[active] += 1
         better = rnn < rn[active]
         acc = active[better]
@@ -331,3 +400,7 @@ def subspace_pursuit(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=F
         conv[active[done]] = True
         active = active[~done]
     return _finish(X, was_1d, return_info, n_iter, conv, rn, t0, "sp", hist)
+
+
+_fill_doc(cosamp)
+_fill_doc(subspace_pursuit)

@@ -29,13 +29,21 @@ from .._validation import (
     check_signals,
     result_dtype,
 )
-from ..exceptions import ConvergenceWarning, DivergenceWarning, ValidationError
+from ..exceptions import (
+    ConvergenceWarning,
+    DivergenceWarning,
+    IllConditionedWarning,
+    ValidationError,
+)
 from ..sensing._base import LinearOperator
-from ._fista_numba import _pg_step
+from ._fista_numba import _pg_step, _pg_step_serial
 from ._prox import nonneg_soft_threshold, soft_threshold
 from ._registry import register_solver
 
 __all__ = ["ista", "fista", "ista_layer", "lasso_objective", "duality_gap", "SolverInfo"]
+
+#: batches with fewer entries (n_signals * n) run the serial step kernel
+_PARALLEL_MIN = 16384
 
 
 @dataclass
@@ -59,11 +67,13 @@ class SolverInfo:
         Signals stopped because their iterates became non-finite or grew beyond
         what a convergent run allows (their last accepted iterate is returned).
     pivot_ratio : ndarray of shape (n_signals,) or None
-        :func:`lars` only: the smallest normalised Cholesky pivot of the final
-        active set, ``min_p L_pp / ||a_{j_p}||`` (the sine of the smallest angle
+        :func:`lars`, and :func:`ista`/:func:`fista` on float32 input: the smallest
+        normalised Cholesky pivot of the final active set, ``min_p L_pp / ||a_{j_p}||`` (the sine of the smallest angle
         between an active atom and the span of the atoms before it; 1 for
         orthogonal atoms, 1 for an empty active set). A value below
-        ``sqrt(eps)`` of the input dtype raises an ``IllConditionedWarning``.
+        ``sqrt(eps)`` of the input dtype raises an ``IllConditionedWarning``. ista/fista
+        leave NaN where nothing was checked: diverged signals, signals that missed
+        ``tol``, and supports larger than ``m`` or than 256 atoms.
     """
 
     n_iter: np.ndarray
@@ -104,6 +114,17 @@ def _check_lam(lam, n_signals):
     return arr.copy()
 
 
+def _use_gram(m, n, n_signals):
+    """Whether ``Z (A^T A)`` (one GEMM) beats ``(Z A^T) A`` (two) for a dense ``A``.
+
+    The flop counts are ``k n^2`` and ``2 k m n``. Below ``n = 2 m`` the Gram form wins;
+    at ``n = 2 m`` (workload C) the counts tie and one square GEMM still runs faster than
+    two thin ones without the ``(k, m)`` intermediate, once the batch is large enough to
+    pay for forming ``A^T A`` (``m n^2`` flops, a fraction of one iteration).
+    """
+    return n < 2 * m or (n <= 2 * m and n_signals >= 64)
+
+
 def _products(A, dtype, n_signals):
     """Return ``(mode, AtY_fn, prod_fn, objective_parts_fn)`` for the matrix products.
 
@@ -123,7 +144,7 @@ def _products(A, dtype, n_signals):
     m, n = A.shape
     fwd = lambda X: X @ A.T  # noqa: E731
     adj = lambda R: R @ A  # noqa: E731
-    if n < 2 * m:  # one (k, n) x (n, n) GEMM is cheaper than two (k, n) x (n, m)
+    if _use_gram(m, n, n_signals):
         G = A.T @ A
 
         def prod(Z, out=None):
@@ -133,9 +154,14 @@ def _products(A, dtype, n_signals):
 
         return "gram", prod, fwd, adj
     AT = np.ascontiguousarray(A.T)
+    buf = {}  # the (k, m) intermediate, reused across iterations
 
     def prod(Z, out=None):
-        T = Z @ AT
+        T = buf.get(Z.shape[0])
+        if T is None:
+            buf.clear()
+            T = buf[Z.shape[0]] = np.empty((Z.shape[0], m), dtype=Z.dtype)
+        np.matmul(Z, AT, out=T)
         if out is None or out.shape != Z.shape:
             return T @ A
         return np.matmul(T, A, out=out)
@@ -375,50 +401,48 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
         status[idx[rows]] = statw[rows]
         n_iter[idx[rows]] = itw[rows]
 
-    # small batches run on one numba thread: a parallel region then costs more than the
-    # work (and much more on a busy machine)
-    threads = numba.get_num_threads()
-    if k * n < 16384:
-        numba.set_num_threads(1)
-    try:
-        for it in range(max_iter):
-            n_run = int(np.count_nonzero(statw == 0))
-            if n_run == 0:
-                break
-            if n_run < 0.75 * Xw.shape[0] and Xw.shape[0] - n_run >= 4:
-                keep = statw == 0
-                flush(np.flatnonzero(~keep))
-                idx = idx[keep]
-                Xw, Yw, Bw = Xw[keep], Yw[keep], Bw[keep]
-                Zw = Zw[keep] if accel else Xw
-                Pw, Ww = np.empty_like(Xw), np.empty_like(Xw)
-                stw, thw, tw, lamw, Lw = stw[keep], thw[keep], tw[keep], lamw[keep], Lw[keep]
-                xm2w, dm2w = xm2w[keep], dm2w[keep]
-                statw, chw, itw = statw[keep], chw[keep], itw[keep]
-            if backtracking:
-                if zerosB is None or zerosB.shape != Xw.shape:
-                    zerosB = np.zeros_like(Xw)
-                Gz = _backtrack(Zw, Yw, lamw, Lw, statw, fwd, adj, nonneg, dtype)
-                stw = 1.0 / Lw
-                thw = stw * lamw
-                _pg_step(Xw, Zw, Gz, zerosB, Ww, stw, thw, nonneg, accel, restart, tw, tol_k, use_change, statw, chw, itw,
-                         xm2w, dm2w, mono, rnd)
-            else:
-                Pw = prod(Zw, Pw)
-                _pg_step(Xw, Zw, Pw, Bw, Ww, stw, thw, nonneg, accel, restart, tw, tol_k, use_change, statw, chw, itw,
-                         xm2w, dm2w, mono, rnd)
-            if check_gap and ((it + 1) % gap_every == 0 or it == max_iter - 1) and tol > 0:
-                run = np.flatnonzero(statw == 0)
-                if stopping == "both":
-                    run = run[chw[run] == 1]
-                if run.size:
-                    g, p = gap_rows(Xw[run], Yw[run], lamw[run])
-                    statw[run[g <= tol * np.maximum(p, EPS[np.dtype(np.float64)])]] = 1
-            if history:
-                flush(np.arange(Xw.shape[0]))
-                hist.append(objective(X))
-    finally:
-        numba.set_num_threads(threads)
+    # small batches run the serial kernel: waking numba's threads for a parallel region then
+    # costs more than the work (and much more on a busy machine)
+    step_fn = _pg_step if (k * n >= _PARALLEL_MIN and numba.get_num_threads() > 1) else _pg_step_serial
+    for it in range(max_iter):
+        n_run = int(np.count_nonzero(statw == 0))
+        if n_run == 0:
+            break
+        if n_run < 0.75 * Xw.shape[0] and Xw.shape[0] - n_run >= 4:
+            keep = statw == 0
+            flush(np.flatnonzero(~keep))
+            idx = idx[keep]
+            Xw, Yw, Bw = Xw[keep], Yw[keep], Bw[keep]
+            Zw = Zw[keep] if accel else Xw
+            Pw, Ww = np.empty_like(Xw), np.empty_like(Xw)
+            stw, thw, tw, lamw, Lw = stw[keep], thw[keep], tw[keep], lamw[keep], Lw[keep]
+            xm2w, dm2w = xm2w[keep], dm2w[keep]
+            statw, chw, itw = statw[keep], chw[keep], itw[keep]
+        if backtracking:
+            if zerosB is None or zerosB.shape != Xw.shape:
+                zerosB = np.zeros_like(Xw)
+            Gz = _backtrack(Zw, Yw, lamw, Lw, statw, fwd, adj, nonneg, dtype)
+            stw = 1.0 / Lw
+            thw = stw * lamw
+            step_fn(Xw, Zw, Gz, zerosB, Ww, stw, thw, nonneg, accel, restart, tw, tol_k, use_change, statw, chw, itw,
+                    xm2w, dm2w, mono, rnd)
+        else:
+            Pw = prod(Zw, Pw)
+            step_fn(Xw, Zw, Pw, Bw, Ww, stw, thw, nonneg, accel, restart, tw, tol_k, use_change, statw, chw, itw,
+                    xm2w, dm2w, mono, rnd)
+        Xw, Ww = Ww, Xw  # the kernel wrote the new iterates into Ww
+        if not accel:
+            Zw = Xw
+        if check_gap and ((it + 1) % gap_every == 0 or it == max_iter - 1) and tol > 0:
+            run = np.flatnonzero(statw == 0)
+            if stopping == "both":
+                run = run[chw[run] == 1]
+            if run.size:
+                g, p = gap_rows(Xw[run], Yw[run], lamw[run])
+                statw[run[g <= tol * np.maximum(p, EPS[np.dtype(np.float64)])]] = 1
+        if history:
+            flush(np.arange(Xw.shape[0]))
+            hist.append(objective(X))
     flush(np.arange(Xw.shape[0]))
 
     converged = status == 1
@@ -440,6 +464,26 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
             ConvergenceWarning,
             stacklevel=3,
         )
+    pivot = None
+    if dtype == np.float32:
+        # not checked: diverged rows, rows that missed tol (they already warn), and supports larger
+        # than m (rank-deficient whatever the dtype) or than _PIVOT_MAX_SUPPORT atoms (bounds the cost)
+        pivot = np.full(k, np.nan)
+        support = np.count_nonzero(X, axis=1)
+        done = converged | (tol == 0)
+        rows = done & ~diverged & (support <= min(A.shape[0], _PIVOT_MAX_SUPPORT))
+        if rows.any():
+            pivot[rows] = _active_pivot_ratio(A, X[rows])
+        ill = pivot < np.sqrt(EPS[np.dtype(np.float32)])
+        if ill.any():
+            warnings.warn(
+                f"{name}: the active set is too ill-conditioned for float32 input for {int(ill.sum())} of {k} "
+                f"signal(s) (smallest normalised Cholesky pivot {np.nanmin(pivot):.2e} < sqrt(eps) = "
+                f"{np.sqrt(EPS[np.dtype(np.float32)]):.2e}): the float32 solution has no reliable digits "
+                f"whatever tol is; use float64 data or a larger lam.",
+                IllConditionedWarning,
+                stacklevel=3,
+            )
     out = X[0] if was_1d else X
     info = None
     if True:
@@ -453,8 +497,62 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
             objective=np.array(hist) if history else None,
             gap=gap,
             diverged=diverged,
+            pivot_ratio=pivot,
         )
     return out, info
+
+
+_PIVOT_MAX_SUPPORT = 256  # larger active sets are not checked (cost s^3 per signal)
+_PIVOT_BYTES = 1 << 26  # memory of one chunk of gathered active columns / Gram blocks
+
+
+def _active_pivot_ratio(A, X):
+    """Smallest normalised Cholesky pivot of ``A_S^T A_S`` on each row's support ``S = supp(x)``.
+
+    The same quantity as :func:`lars` reports: with unit-norm columns the pivots ``L_pp`` are
+    the sines of the angles between each active atom and the span of the previous ones, and
+    ``cond(A_S) >= 1 / min_p L_pp``. Computed in float64 from the active columns (gathered
+    from an array, or ``A e_j`` for operators), in chunks of bounded memory. Rows with
+    an empty support get 1; a numerically singular ``A_S`` gets 0.
+    """
+    k, n = X.shape
+    ratio = np.ones(k)
+    mask = X != 0
+    counts = mask.sum(axis=1)
+    s = int(counts.max()) if k else 0
+    if s == 0:
+        return ratio
+    from .greedy import _columns
+
+    cols = _columns(A if isinstance(A, LinearOperator) else A.astype(np.float64), np.float64)
+    diag = np.arange(s)
+    chunk = max(1, _PIVOT_BYTES // (8 * s * max(s, A.shape[0])))
+    for c0 in range(0, k, chunk):
+        c1 = min(k, c0 + chunk)
+        mk = mask[c0:c1]
+        order = np.argsort(~mk, axis=1, kind="stable")[:, :s]
+        valid = np.take_along_axis(mk, order, axis=1)
+        As = cols(order)  # (chunk, s, m): the active atoms, gathered (m s^2 per signal, no n^2 Gram)
+        Gs = As @ As.transpose(0, 2, 1)
+        Gs = Gs * (valid[:, :, None] & valid[:, None, :])
+        d = np.sqrt(np.where(valid, Gs[:, diag, diag], 1.0))
+        d = np.where(d > 0, d, 1.0)
+        Gs = Gs / (d[:, :, None] * d[:, None, :])
+        Gs[:, diag, diag] = np.where(valid, Gs[:, diag, diag], 1.0)
+        try:
+            Ls = np.linalg.cholesky(Gs)
+            piv = np.where(valid, np.abs(Ls[:, diag, diag]), np.inf).min(axis=1)
+            piv = np.where(np.isfinite(piv), piv, 0.0)
+        except np.linalg.LinAlgError:  # some A_S numerically singular: row by row
+            piv = np.empty(c1 - c0)
+            for i in range(c1 - c0):
+                try:
+                    L = np.linalg.cholesky(Gs[i])
+                    piv[i] = np.where(valid[i], np.abs(np.diag(L)), np.inf).min()
+                except np.linalg.LinAlgError:
+                    piv[i] = 0.0
+        ratio[c0:c1] = np.where(counts[c0:c1] > 0, piv, 1.0)
+    return ratio
 
 
 def _iterate_bound2(X0, Y2, lam, fwd, warm):
@@ -580,7 +678,13 @@ _RETURNS_DOC = """Returns
         Some signals did not meet ``tol`` within ``max_iter``.
     DivergenceWarning
         The iterates became non-finite or grew beyond the bound that every
-        convergent run respects (step too large); see Notes."""
+        convergent run respects (step too large); see Notes.
+    IllConditionedWarning
+        float32 input whose final active set ``A_S`` is too ill-conditioned for float32
+        (``info.pivot_ratio`` below ``sqrt(eps32)``, the criterion of :func:`lars`;
+        ``cond(A_S) >= 1 / pivot_ratio`` and float32 errors grow like ``cond(A_S)^2``;
+        NaN for diverged signals, which are not checked).
+        Checked after the solve from the Gram matrix of the support."""
 
 
 def _fill_doc(func):

@@ -144,7 +144,7 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
     pivot = np.ones(k)
     path = None
     if return_path:
-        c, a = np.empty(n), np.empty(n)
+        c, AB = np.empty(n), np.empty((2, n))
         L = np.empty((pmax, pmax))
         GS = np.empty((pmax, n))
         act = np.empty(pmax, dtype=np.int64)
@@ -152,13 +152,16 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
         flag = np.empty(n, dtype=np.int8)
         path_lam = np.empty(max_iter + 2)
         path_x = np.empty((max_iter + 2, n))
-        s, st, n_rec, pr = _lars_one(G, C0[0], lam_arr[0], nonneg, max_iter, X[0], c, a, L, GS, act, signs, d, z, rhs,
+        s, st, n_rec, pr = _lars_one(G, C0[0], lam_arr[0], nonneg, max_iter, X[0], c, AB, L, GS, act, signs, d, z, rhs,
                                  flag, True, path_lam, path_x)
         n_steps[0], status[0], pivot[0] = s, st, pr
         path = LassoPath(path_lam[:n_rec].astype(dtype), path_x[:n_rec].astype(dtype))
     else:
-        n_chunks = max(1, min(k, 4 * numba.get_num_threads()))
-        _lars_batch(G, C0, lam_arr, nonneg, max_iter, pmax, n_chunks, X, n_steps, status, pivot)
+        # chunks handed out one at a time (dynamic): signals differ in path length and the
+        # machine may be shared, so equal static shares leave a thread idle at the end
+        n_chunks = max(1, min(k, 16 * numba.get_num_threads()))
+        with numba.parallel_chunksize(1):
+            _lars_batch(G, C0, lam_arr, nonneg, max_iter, pmax, n_chunks, X, n_steps, status, pivot)
     if np.any(status == 1):
         warnings.warn(
             f"lars stopped at max_iter={max_iter} path steps before reaching lam for "

@@ -19,6 +19,9 @@ from .omp import (
 
 __all__ = ["mp"]
 
+#: Placeholder for the squared signal norms, which the matrix variant computes itself.
+_NO_NORMS = np.empty(0, np.float64)
+
 
 @register_solver(
     "mp",
@@ -100,20 +103,20 @@ def mp(A, Y, *, n_nonzero_coefs=None, max_iter=None, tol=None, return_info=False
     n_iter = np.zeros(N, np.int64)
     status = np.zeros(N, np.int8)
     resid2 = np.empty(N, np.float64)
-    from ._mp_numba import _mp_gram_batch, _mp_gram_range, _mp_mat_range
+    from ._mp_numba import _mp_batch, _mp_range
 
     use_gram = N * max_iter > 4 * n and n * n * dtype.itemsize <= GRAM_MAX_BYTES
     if use_gram:
         G = A.T @ A
         AtY = Y2 @ A
         y2 = np.einsum("ij,ij->i", Y2, Y2, dtype=np.float64)
-        _run_kernel(_mp_gram_batch, _mp_gram_range,
-                    (G, AtY, y2, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop,
+        _run_kernel(_mp_batch, _mp_range,
+                    (G, AtY, y2, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop, True,
                      X, n_iter, status, resid2), N)
     else:
         # few signals (N * max_iter <= 4 n): the serial kernel, no thread start-up or parallel compile
-        _mp_mat_range(A, Y2, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop,
-                      X, n_iter, status, resid2, 0, N)
+        _mp_range(A, Y2, _NO_NORMS, norms2, inv_norm, max_iter, kd, tol_v, use_tol, rel_stop, False,
+                  X, n_iter, status, resid2, 0, N)
     out = X[0] if was_1d else X
     if return_info:
         limited = use_tol or n_nonzero_coefs is not None

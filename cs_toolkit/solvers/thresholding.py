@@ -19,9 +19,12 @@ from ._prox import keep_largest
 from ._registry import register_solver
 from .greedy import (
     _check_common,
+    _columns,
+    _fill_doc,
     _finish,
     _init_state,
     _ls_on_mask,
+    _ops,
     _record,
     _row_norms,
     _topk_mask,
@@ -33,25 +36,6 @@ __all__ = ["iht", "htp"]
 _NIHT_C = 0.01      # safeguard constant c of Blumensath & Davies (2010)
 _NIHT_KAPPA = 2.0   # step shrink factor kappa > 1 / (1 - c)
 _NIHT_MAX_BACKTRACK = 60
-
-
-def _ops(A, dtype):
-    """(forward, adjoint) acting on C-contiguous row batches."""
-    if isinstance(A, LinearOperator):
-        def fwd(X):
-            return np.asarray(A._forward(np.ascontiguousarray(X, dtype=A.dtype)), dtype=dtype)
-
-        def adj(R):
-            return np.asarray(A._adjoint(np.ascontiguousarray(R, dtype=A.dtype)), dtype=dtype)
-    else:
-        AT = A.T
-
-        def fwd(X):
-            return X @ AT
-
-        def adj(R):
-            return R @ A
-    return fwd, adj
 
 
 def _default_step(A):
@@ -69,32 +53,6 @@ def _default_step(A):
     return 1.0 / c if c > 0 else 1.0
 
 
-def _cg_on_support(fwd, adj, Y, mask, X0, n_iter, rtol):
-    """Least squares on each row's support by CG on ``P A^T A P x = P A^T y`` (batched, matrix-free)."""
-    P = mask.astype(Y.dtype)
-    X = X0 * P
-    Rm = Y - fwd(X)
-    R = adj(Rm) * P
-    D = R.copy()
-    rr = np.einsum("ij,ij->i", R, R, dtype=np.float64)
-    stop = rr * rtol * rtol
-    for _ in range(n_iter):
-        run = rr > stop
-        if not run.any():
-            break
-        AD = fwd(D)
-        q = adj(AD) * P
-        dq = np.einsum("ij,ij->i", D, q, dtype=np.float64)
-        a = np.where(run & (dq > 0), rr / np.where(dq > 0, dq, 1.0), 0.0).astype(Y.dtype)
-        X += a[:, None] * D
-        R -= a[:, None] * q
-        rr_new = np.einsum("ij,ij->i", R, R, dtype=np.float64)
-        beta = np.where(rr > 0, rr_new / np.where(rr > 0, rr, 1.0), 0.0).astype(Y.dtype)
-        D = R + beta[:, None] * D
-        rr = np.where(run, rr_new, rr)
-    return X
-
-
 @register_solver(
     "iht",
     kind="thresholding",
@@ -105,14 +63,7 @@ def _cg_on_support(fwd, adj, Y, mask, X0, n_iter, rtol):
 def iht(A, Y, *, n_nonzero_coefs, step="normalized", max_iter=500, tol=1e-6, history=False, return_info=False):
     """Iterative hard thresholding, ``x <- H_k(x + mu A^T (y - A x))``.
 
-    Parameters
-    ----------
-    A : ndarray of shape (m, n) or LinearOperator
-        Sensing matrix or matrix-free operator (only ``A x`` and ``A^T r`` are used).
-    Y : ndarray of shape (m,) or (n_signals, m)
-        Measurements, one signal per row.
-    n_nonzero_coefs : int
-        Sparsity ``k``; clipped to ``min(m, n)`` with a ``SparsityClippedWarning``.
+    {params_top}
     step : "normalized" or float, default "normalized"
         ``"normalized"``: the adaptive step of normalized IHT, per signal;
         a float: a fixed step ``mu > 0`` (stable for ``mu < 1 / ||A||_2^2``).
@@ -120,22 +71,11 @@ def iht(A, Y, *, n_nonzero_coefs, step="normalized", max_iter=500, tol=1e-6, his
         Maximum iterations per signal.
     tol : float, default 1e-6
         Stop a signal once ``||x_new - x|| <= tol ||x_new||``.
-    history : bool, default False
-        Record the residual norm ``||y - A x||`` after each iteration in ``info.history``.
-    return_info : bool, default False
-        Also return a :class:`~cs_toolkit.solvers.GreedyInfo`.
-
-    Returns
-    -------
-    X : ndarray of shape (n,) or (n_signals, n)
-        k-sparse codes, float32 only if ``A`` and ``Y`` are.
-    info : GreedyInfo
-        Only with ``return_info=True``.
+    {params_end}
 
     Raises
     ------
-    ValidationError
-        Shape mismatch, non-finite input, ``n_nonzero_coefs`` missing or < 1,
+    {raises},
         ``step`` neither "normalized" nor a positive number.
 
     Warns
@@ -233,15 +173,7 @@ def iht(A, Y, *, n_nonzero_coefs, step="normalized", max_iter=500, tol=1e-6, his
 def htp(A, Y, *, n_nonzero_coefs, step=None, max_iter=100, tol=1e-6, history=False, return_info=False):
     """Hard thresholding pursuit.
 
-    Parameters
-    ----------
-    A : ndarray of shape (m, n) or LinearOperator
-        Sensing matrix or matrix-free operator. For an operator the least squares
-        on the support is solved by conjugate gradients (``A`` and ``A^T`` only).
-    Y : ndarray of shape (m,) or (n_signals, m)
-        Measurements, one signal per row.
-    n_nonzero_coefs : int
-        Sparsity ``k``; clipped to ``min(m, n)`` with a ``SparsityClippedWarning``.
+    {params_top}
     step : float, optional
         Gradient step ``mu``. Default: ``1 / mean_j ||a_j||^2`` for arrays (1 for
         unit-norm columns, as in Foucart's experiments); for an operator the mean is
@@ -250,22 +182,11 @@ def htp(A, Y, *, n_nonzero_coefs, step=None, max_iter=100, tol=1e-6, history=Fal
         Maximum iterations per signal.
     tol : float, default 1e-6
         A signal also stops once ``||y - A x|| <= tol ||y||``.
-    history : bool, default False
-        Record the residual norm after each iteration in ``info.history``.
-    return_info : bool, default False
-        Also return a :class:`~cs_toolkit.solvers.GreedyInfo`.
-
-    Returns
-    -------
-    X : ndarray of shape (n,) or (n_signals, n)
-        k-sparse codes.
-    info : GreedyInfo
-        Only with ``return_info=True``.
+    {params_end}
 
     Raises
     ------
-    ValidationError
-        Shape mismatch, non-finite input, ``n_nonzero_coefs`` missing or < 1, ``step <= 0``.
+    {raises}, ``step <= 0``.
 
     Warns
     -----
@@ -290,14 +211,12 @@ def htp(A, Y, *, n_nonzero_coefs, step=None, max_iter=100, tol=1e-6, history=Fal
     t0 = time.perf_counter()
     A, Y2, was_1d, dtype, k, max_iter, tol = _check_common(A, Y, n_nonzero_coefs, max_iter, tol, dense=False)
     mu = _default_step(A) if step is None else check_scalar("step", step, low=0.0, low_inclusive=False)
-    is_op = isinstance(A, LinearOperator)
     fwd, adj = _ops(A, dtype)
-    At = None if is_op else np.ascontiguousarray(A.T)
+    cols = _columns(A, dtype)
     n = A.shape[1]
     X, ny, rn, n_iter, conv, hist, active = _init_state(Y2, n, dtype, max_iter, history)
     S = np.zeros((active.size, n), bool)
     Ra = Y2[active]
-    cg_rtol = 1e-12 if dtype == np.float64 else 1e-6
     for it in range(max_iter):
         if active.size == 0:
             break
@@ -311,10 +230,7 @@ def htp(A, Y, *, n_nonzero_coefs, step=None, max_iter=100, tol=1e-6, history=Fal
         if active.size == 0:
             break
         Ya = Y2[active]
-        if is_op:
-            Xn = _cg_on_support(fwd, adj, Ya, Sn, U, max(2 * k, 20), cg_rtol)
-        else:
-            Xn = _ls_on_mask(At, Ya, Sn, k)
+        Xn = _ls_on_mask(cols, Ya, Sn, k)
         X[active] = Xn
         Ra = Ya - fwd(Xn)
         r = _row_norms(Ra)
@@ -324,3 +240,7 @@ def htp(A, Y, *, n_nonzero_coefs, step=None, max_iter=100, tol=1e-6, history=Fal
         active, Ra, S = active[~done], Ra[~done], Sn[~done]
     _warn_not_converged(conv, "htp", max_iter)
     return _finish(X, was_1d, return_info, n_iter, conv, rn, t0, "htp", hist)
+
+
+_fill_doc(iht)
+_fill_doc(htp)

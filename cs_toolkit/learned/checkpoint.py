@@ -1,0 +1,256 @@
+"""Training checkpoints: everything :func:`cs_toolkit.learned.train` needs to resume exactly.
+
+File layout (a NumPy ``.npz`` zip written atomically, no pickle anywhere):
+
+``__checkpoint__``
+    uint8 array holding a UTF-8 JSON record: ``format``, ``format_version``,
+    ``fingerprint`` (the settings the run was started with), ``stage`` (index
+    of the stage in progress or next), ``started`` (whether that stage has
+    begun), ``step``, ``since`` (steps since the last improvement), ``best``
+    (best validation NMSE of the stage), ``loss``, ``adam_t``, ``elapsed_s``,
+    ``stage_elapsed_s``, and the history so far (``stages``, ``records``).
+``rng_state``
+    A one-element unicode array: the JSON of ``rng.bit_generator.state``.
+``param.<name>``
+    The model's current weights; with ``started``, also ``best.<name>`` (the
+    best weights of the stage), ``adam_m.<name>``, ``adam_v.<name>`` (Adam's
+    moments) and ``scale.<name>`` (per-layer learning-rate factors).
+
+A checkpoint is used only by a run with the same fingerprint: model kind,
+dimensions, dtype, hyperparameters and SHA-256 of the sensing matrix and
+dictionary, the source, the training options, the stage list and a hash of the
+validation set (which also pins the ``rng`` seed the run started from).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import zipfile
+import zlib
+
+import numpy as np
+
+from .._atomic import atomic_savez
+from ..exceptions import ModelFileError, ValidationError
+
+__all__ = ["fingerprint", "save_checkpoint", "load_checkpoint", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "cs-toolkit-training-checkpoint"
+FORMAT_VERSION = 1
+_MAX_META_BYTES = 64 << 20
+
+
+def _sha(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _source_record(source):
+    rec = {"class": type(source).__name__}
+    for key in ("p", "snr_db", "n_train"):
+        v = getattr(source, key, None)
+        if v is not None:
+            rec[key] = float(v) if key != "n_train" else int(v)
+    op = getattr(source, "operator", None)
+    if op is not None:
+        rec["operator_sha256"] = _sha(op)
+    train = getattr(source, "_train", None)
+    if train is not None:
+        rec["data_sha256"] = _sha(train)
+    return rec
+
+
+def fingerprint(model, source, stages, opts, Yv, Cv) -> dict:
+    """The settings record a checkpoint must match (JSON-serialisable dict)."""
+    return {
+        "kind": model.kind,
+        "n_layers": int(model.n_layers),
+        "n_measurements": int(model.n_measurements),
+        "n_components": int(model.n_components),
+        "dtype": model.dtype.name,
+        "hyperparameters": {k: float(v) for k, v in model.hyperparameters.items()},
+        "sensing_sha256": model.sensing_sha256,
+        "dictionary_sha256": model.dictionary_sha256,
+        "source": _source_record(source),
+        "options": {k: v for k, v in opts.items()},
+        "stages": [[s.name, int(s.depth), int(s.first), float(s.lr)] for s in stages],
+        "validation_sha256": _sha(Yv, Cv),
+    }
+
+
+def save_checkpoint(path, model, fingerprint, *, stage, rng, stages, records, elapsed_s, started, step=0,
+                    since=0, best=None, loss=None, best_params=None, adam=None, stage_elapsed_s=0.0) -> str:
+    """Write a checkpoint atomically (see the module docstring); returns the path written."""
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fingerprint": fingerprint,
+        "stage": int(stage),
+        "started": bool(started),
+        "step": int(step),
+        "since": int(since),
+        "best": None if best is None else float(best),
+        "loss": None if loss is None or not math.isfinite(loss) else float(loss),
+        "adam_t": 0 if adam is None else int(adam.t),
+        "elapsed_s": float(elapsed_s),
+        "stage_elapsed_s": float(stage_elapsed_s),
+        "stages": stages,
+        "records": records,
+    }
+    arrays = {
+        "__checkpoint__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
+        "rng_state": np.array([json.dumps(rng.bit_generator.state)]),
+    }
+    for k, v in model.parameters().items():
+        arrays[f"param.{k}"] = np.ascontiguousarray(v)
+    if started:
+        for k in model.parameters():
+            arrays[f"best.{k}"] = np.ascontiguousarray(best_params[k])
+            arrays[f"adam_m.{k}"] = np.ascontiguousarray(adam.m[k])
+            arrays[f"adam_v.{k}"] = np.ascontiguousarray(adam.v[k])
+            if k in adam.scales:
+                arrays[f"scale.{k}"] = np.ascontiguousarray(adam.scales[k], dtype=np.float64)
+    return atomic_savez(path, arrays)
+
+
+def _bad(path, why):
+    return ModelFileError(f"checkpoint {os.fspath(path)!s} is not a valid training checkpoint: {why}")
+
+
+def _diff(a, b, prefix=""):
+    """Keys (dotted) where two JSON records differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def load_checkpoint(path, model, fingerprint) -> dict:
+    """Read and validate a checkpoint for ``model`` written with settings ``fingerprint``.
+
+    Returns a dict with ``params``, ``rng_state``, ``stage``, ``started``,
+    ``step``, ``since``, ``best``, ``loss``, ``best_params``, ``adam_m``,
+    ``adam_v``, ``adam_t``, ``scales``, ``stages``, ``records``, ``elapsed_s``,
+    ``stage_elapsed_s``.
+
+    Raises
+    ------
+    ModelFileError
+        The file is not a clean checkpoint (bad zip, JSON, keys, shapes, dtypes, values).
+    ValidationError
+        It was written by a run with other settings (the message names ``checkpoint``
+        and the differing settings).
+    """
+    p = os.fspath(path)
+    if not os.path.exists(p) and os.path.exists(p + ".npz"):
+        p += ".npz"
+    with open(p, "rb") as fh:  # read whole: nothing stays open when the archive is refused
+        data = fh.read()
+    try:
+        npz = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:  # truncated zip, random bytes, pickles, ...
+        raise _bad(p, f"cannot be opened as an .npz archive ({type(exc).__name__}: {exc})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise _bad(p, "it holds a single array, not an .npz archive")
+    shapes = {k: v.shape for k, v in model.parameters().items()}
+    dt = model.dtype
+    with npz:
+        try:
+            infos = {i.filename: i for i in npz.zip.infolist()}
+            if "__checkpoint__.npy" not in infos or "rng_state.npy" not in infos:
+                raise _bad(p, "the records '__checkpoint__' and 'rng_state' are missing")
+            if infos["__checkpoint__.npy"].file_size > _MAX_META_BYTES:
+                raise _bad(p, "the metadata record is too large")
+            raw = npz["__checkpoint__"]
+            if raw.dtype != np.uint8 or raw.ndim != 1:
+                raise _bad(p, "the metadata record is not a byte array")
+            try:
+                meta = json.loads(raw.tobytes().decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise _bad(p, f"the metadata is not valid JSON ({exc})") from None
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise _bad(p, f"metadata 'format' must be {FORMAT!r}")
+            if meta.get("format_version") != FORMAT_VERSION:
+                raise _bad(p, f"unsupported format_version {meta.get('format_version')!r}")
+            fp = meta.get("fingerprint")
+            if fp != json.loads(json.dumps(fingerprint)):
+                diff = _diff(fp, json.loads(json.dumps(fingerprint))) if isinstance(fp, dict) else ["fingerprint"]
+                raise ValidationError(
+                    f"checkpoint {p} was written by a training run with other settings (differing: "
+                    f"{', '.join(diff)}); use another checkpoint path or delete the file to start afresh."
+                )
+            n_stages = len(fp["stages"])
+            for key, typ in (("stage", int), ("step", int), ("since", int), ("adam_t", int)):
+                v = meta.get(key)
+                if isinstance(v, bool) or not isinstance(v, typ) or v < 0:
+                    raise _bad(p, f"metadata field {key!r} must be a non-negative integer, got {v!r}")
+            if meta["stage"] > n_stages or (meta.get("started") and meta["stage"] >= n_stages):
+                raise _bad(p, f"stage index {meta['stage']} is out of range")
+            if not isinstance(meta.get("started"), bool):
+                raise _bad(p, "metadata field 'started' must be a boolean")
+            for key in ("elapsed_s", "stage_elapsed_s"):
+                if not isinstance(meta.get(key), int | float) or not math.isfinite(meta[key]):
+                    raise _bad(p, f"metadata field {key!r} must be a finite number")
+            if not isinstance(meta.get("stages"), list) or not isinstance(meta.get("records"), list):
+                raise _bad(p, "metadata fields 'stages' and 'records' must be lists")
+            started = meta["started"]
+            if started and not isinstance(meta.get("best"), int | float):
+                raise _bad(p, "metadata field 'best' must be a number")
+            expected = {"__checkpoint__", "rng_state"} | {f"param.{k}" for k in shapes}
+            if started:
+                expected |= {f"{g}.{k}" for g in ("best", "adam_m", "adam_v") for k in shapes}
+                expected |= {n for n in npz.files if n.startswith("scale.") and n[6:] in shapes}
+            if set(npz.files) != expected:
+                missing, extra = sorted(expected - set(npz.files)), sorted(set(npz.files) - expected)
+                raise _bad(p, f"wrong set of arrays (missing {missing}, unexpected {extra})")
+            for name in expected - {"__checkpoint__", "rng_state"}:
+                k = name.split(".", 1)[1]
+                d = np.dtype(np.float64) if name.startswith("scale.") else dt
+                shape = (shapes[k][0],) if name.startswith("scale.") else shapes[k]
+                if infos[name + ".npy"].file_size > 4096 + d.itemsize * math.prod(shape):
+                    raise _bad(p, f"array {name!r} is larger than the model allows")
+            arrays = {}
+            for name in expected - {"__checkpoint__", "rng_state"}:
+                a = npz[name]
+                k = name.split(".", 1)[1]
+                d = np.dtype(np.float64) if name.startswith("scale.") else dt
+                shape = (shapes[k][0],) if name.startswith("scale.") else shapes[k]
+                if a.dtype != d or a.shape != shape:
+                    raise _bad(p, f"array {name!r} must have shape {shape} and dtype {d}, got {a.shape} and {a.dtype}")
+                if not np.all(np.isfinite(a)):
+                    raise _bad(p, f"array {name!r} holds NaN or Inf values")
+                arrays[name] = a
+            rs = npz["rng_state"]
+            if rs.dtype.kind != "U" or rs.shape != (1,):
+                raise _bad(p, "'rng_state' must be a one-element string array")
+            try:
+                rng_state = json.loads(str(rs[0]))
+            except json.JSONDecodeError as exc:
+                raise _bad(p, f"'rng_state' is not valid JSON ({exc})") from None
+            if not isinstance(rng_state, dict) or "bit_generator" not in rng_state:
+                raise _bad(p, "'rng_state' is not a bit-generator state")
+        except (ModelFileError, ValidationError):
+            raise
+        except (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error, RuntimeError,
+                NotImplementedError) as exc:
+            raise _bad(p, f"{type(exc).__name__}: {exc}") from None
+    out = {key: meta[key] for key in ("stage", "started", "step", "since", "adam_t", "stages", "records",
+                                      "elapsed_s", "stage_elapsed_s")}
+    out["best"] = meta.get("best")
+    out["loss"] = float("nan") if meta.get("loss") is None else float(meta["loss"])
+    out["rng_state"] = rng_state
+    out["params"] = {k: arrays[f"param.{k}"] for k in shapes}
+    if started:
+        out["best_params"] = {k: arrays[f"best.{k}"].copy() for k in shapes}
+        out["adam_m"] = {k: arrays[f"adam_m.{k}"].copy() for k in shapes}
+        out["adam_v"] = {k: arrays[f"adam_v.{k}"].copy() for k in shapes}
+        out["scales"] = {k: arrays[f"scale.{k}"] for k in shapes if f"scale.{k}" in arrays}
+    return out
