@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import EPS
+from .._threads import blas_single_thread
 from .._validation import (
     check_array,
     check_int,
@@ -308,8 +309,10 @@ def omp(A, Y, *, n_nonzero_coefs=None, tol=None, precompute="auto", history=Fals
     tol_v = float(tol) if use_tol else 0.0
     rel_stop, rel_dep = _tolerances(dtype)
     if use_gram:
-        G = A.T @ A
-        AtY = Y2 @ A
+        # one BLAS thread when the kernel runs in parallel next (see cs_toolkit._threads)
+        with blas_single_thread(N >= SERIAL_MAX_SIGNALS and _n_threads() > 1):
+            G = A.T @ A
+            AtY = Y2 @ A
         y2 = np.einsum("ij,ij->i", Y2, Y2, dtype=np.float64)
         _run_kernel(_omp_gram_batch, _omp_gram_range,
                     (G, AtY, y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H), N)
