@@ -240,7 +240,7 @@ def test_pg_float32_warns_when_active_set_is_too_ill_conditioned(rng, solver):
     x[[0, 1, 5]] = [1.0, 1.0, 0.5]  # the two near-copies share the weight: both stay active
     y = A @ x
     with pytest.warns(IllConditionedWarning, match="too ill-conditioned for float32"):
-        x32, info = solver(A.astype(np.float32), y.astype(np.float32), lam=1e-3, max_iter=300, tol=0,
+        x32, info = solver(A.astype(np.float32), y.astype(np.float32), lam=1e-3, max_iter=300, tol=1e-12,
                            return_info=True)
     assert np.isfinite(x32).all()
     S = np.flatnonzero(x32)
@@ -255,6 +255,18 @@ def test_pg_float32_warns_when_active_set_is_too_ill_conditioned(rng, solver):
 
 
 @pytest.mark.parametrize("solver", [fista, ista])
+def test_pg_float32_fixed_iterations_are_not_checked(rng, solver):
+    A, _ = _near_dependent(rng, 3e-5)
+    x = np.zeros(A.shape[1])
+    x[[0, 1, 5]] = [1.0, 1.0, 0.5]
+    y = (A @ x).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IllConditionedWarning)
+        _, info = solver(A.astype(np.float32), y, lam=1e-3, max_iter=300, tol=0, return_info=True)
+    assert np.isnan(info.pivot_ratio).all()
+
+
+@pytest.mark.parametrize("solver", [fista, ista])
 def test_pg_float32_silent_and_pivot_one_when_well_conditioned(rng, solver):
     Q, _ = np.linalg.qr(rng.standard_normal((20, 8)))
     y = (Q @ np.arange(1.0, 9.0)).astype(np.float32)
@@ -265,10 +277,10 @@ def test_pg_float32_silent_and_pivot_one_when_well_conditioned(rng, solver):
     A, y = _near_dependent(rng, 1e-2)
     with warnings.catch_warnings():
         warnings.simplefilter("error", IllConditionedWarning)
-        x, info = solver(A.astype(np.float32), y.astype(np.float32), lam=1e-3, max_iter=300, tol=0,
+        x, info = solver(A.astype(np.float32), y.astype(np.float32), lam=1e-3, max_iter=300, tol=1e-12,
                          return_info=True)
     assert np.sqrt(np.finfo(np.float32).eps) < info.pivot_ratio[0] < 1.0
     # the check is batch-consistent: a row's ratio does not depend on the other rows
     _, info2 = solver(A.astype(np.float32), np.stack([y, 0 * y, 2 * y]).astype(np.float32), lam=1e-3,
-                      max_iter=300, tol=0, return_info=True)
+                      max_iter=300, tol=1e-12, return_info=True)
     assert info2.pivot_ratio[1] == 1.0

@@ -72,8 +72,8 @@ class SolverInfo:
         between an active atom and the span of the atoms before it; 1 for
         orthogonal atoms, 1 for an empty active set). A value below
         ``sqrt(eps)`` of the input dtype raises an ``IllConditionedWarning``. ista/fista
-        leave NaN where nothing was checked: diverged signals, signals that missed
-        ``tol``, and supports larger than ``m`` or than 256 atoms.
+        check only with ``tol > 0`` and leave NaN where nothing was checked: every
+        signal when ``tol=0``, diverged signals, supports larger than ``m`` or than 256 atoms.
     """
 
     n_iter: np.ndarray
@@ -466,12 +466,13 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
         )
     pivot = None
     if dtype == np.float32:
-        # not checked: diverged rows, rows that missed tol (they already warn), and supports larger
-        # than m (rank-deficient whatever the dtype) or than _PIVOT_MAX_SUPPORT atoms (bounds the cost)
+        # checked only when a tolerance asks for an accurate solution (tol=0 runs a fixed number of
+        # iterations, as benchmarks and unrolled-network baselines do, and pays nothing); not
+        # checked: diverged rows, supports larger than m (rank-deficient whatever the dtype) or
+        # than _PIVOT_MAX_SUPPORT atoms (bounds the cost)
         pivot = np.full(k, np.nan)
         support = np.count_nonzero(X, axis=1)
-        done = converged | (tol == 0)
-        rows = done & ~diverged & (support <= min(A.shape[0], _PIVOT_MAX_SUPPORT))
+        rows = ~diverged & (support <= min(A.shape[0], _PIVOT_MAX_SUPPORT)) & (tol > 0)
         if rows.any():
             pivot[rows] = _active_pivot_ratio(A, X[rows])
         ill = pivot < np.sqrt(EPS[np.dtype(np.float32)])
@@ -504,6 +505,7 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
 
 _PIVOT_MAX_SUPPORT = 256  # larger active sets are not checked (cost s^3 per signal)
 _PIVOT_BYTES = 1 << 26  # memory of one chunk of gathered active columns / Gram blocks
+_PIVOT_GRAM_MAX_N = 2048  # up to this n the full Gram matrix (32 MB) is formed once
 
 
 def _active_pivot_ratio(A, X):
@@ -511,8 +513,9 @@ def _active_pivot_ratio(A, X):
 
     The same quantity as :func:`lars` reports: with unit-norm columns the pivots ``L_pp`` are
     the sines of the angles between each active atom and the span of the previous ones, and
-    ``cond(A_S) >= 1 / min_p L_pp``. Computed in float64 from the active columns (gathered
-    from an array, or ``A e_j`` for operators), in chunks of bounded memory. Rows with
+    ``cond(A_S) >= 1 / min_p L_pp``. Computed in float64 from the Gram matrix (formed once)
+    for arrays with ``n <= 2048``, else from the active columns (gathered, or ``A e_j`` for
+    operators), in chunks of bounded memory. Rows with
     an empty support get 1; a numerically singular ``A_S`` gets 0.
     """
     k, n = X.shape
@@ -522,18 +525,26 @@ def _active_pivot_ratio(A, X):
     s = int(counts.max()) if k else 0
     if s == 0:
         return ratio
-    from .greedy import _columns
+    G = None
+    if not isinstance(A, LinearOperator) and A.shape[1] <= _PIVOT_GRAM_MAX_N:
+        A64 = A.astype(np.float64)
+        G = A64.T @ A64  # once; then every A_S^T A_S is a gather (s^2 per signal)
+    else:
+        from .greedy import _columns
 
-    cols = _columns(A if isinstance(A, LinearOperator) else A.astype(np.float64), np.float64)
+        cols = _columns(A if isinstance(A, LinearOperator) else A.astype(np.float64), np.float64)
     diag = np.arange(s)
-    chunk = max(1, _PIVOT_BYTES // (8 * s * max(s, A.shape[0])))
+    chunk = max(1, _PIVOT_BYTES // (8 * s * (s if G is not None else max(s, A.shape[0]))))
     for c0 in range(0, k, chunk):
         c1 = min(k, c0 + chunk)
         mk = mask[c0:c1]
         order = np.argsort(~mk, axis=1, kind="stable")[:, :s]
         valid = np.take_along_axis(mk, order, axis=1)
-        As = cols(order)  # (chunk, s, m): the active atoms, gathered (m s^2 per signal, no n^2 Gram)
-        Gs = As @ As.transpose(0, 2, 1)
+        if G is not None:
+            Gs = G[order[:, :, None], order[:, None, :]]
+        else:
+            As = cols(order)  # (chunk, s, m): the active atoms (m s^2 per signal)
+            Gs = As @ As.transpose(0, 2, 1)
         Gs = Gs * (valid[:, :, None] & valid[:, None, :])
         d = np.sqrt(np.where(valid, Gs[:, diag, diag], 1.0))
         d = np.where(d > 0, d, 1.0)
