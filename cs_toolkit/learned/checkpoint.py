@@ -25,7 +25,6 @@ validation set (which also pins the ``rng`` seed the run started from).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import os
@@ -36,6 +35,7 @@ import numpy as np
 
 from .._atomic import atomic_savez
 from ..exceptions import ModelFileError, ValidationError
+from .io import open_archive
 
 __all__ = ["fingerprint", "save_checkpoint", "load_checkpoint", "FORMAT", "FORMAT_VERSION"]
 
@@ -152,14 +152,7 @@ def load_checkpoint(path, model, fingerprint) -> dict:
     p = os.fspath(path)
     if not os.path.exists(p) and os.path.exists(p + ".npz"):
         p += ".npz"
-    with open(p, "rb") as fh:  # read whole: nothing stays open when the archive is refused
-        data = fh.read()
-    try:
-        npz = np.load(io.BytesIO(data), allow_pickle=False)
-    except Exception as exc:  # truncated zip, random bytes, pickles, ...
-        raise _bad(p, f"cannot be opened as an .npz archive ({type(exc).__name__}: {exc})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise _bad(p, "it holds a single array, not an .npz archive")
+    npz = open_archive(p, _bad)
     shapes = {k: v.shape for k, v in model.parameters().items()}
     dt = model.dtype
     with npz:

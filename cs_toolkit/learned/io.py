@@ -155,16 +155,26 @@ def _expected(meta):
     return exp
 
 
-def _read(path):
-    """Read and check everything; returns (meta, arrays)."""
-    with open(path, "rb") as fh:  # read whole: nothing stays open when the archive is refused
+def open_archive(path, bad):
+    """``np.load`` of a whole ``.npz`` read into memory, ``allow_pickle=False``.
+
+    Nothing stays open when the archive is refused; ``bad(path, why)`` makes the
+    exception raised for a file that is not an ``.npz`` archive.
+    """
+    with open(path, "rb") as fh:
         data = fh.read()
     try:
         npz = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as exc:  # truncated zip, random bytes, pickles, ...
-        raise _bad(path, f"cannot be opened as an .npz archive ({type(exc).__name__}: {exc})") from None
+        raise bad(path, f"cannot be opened as an .npz archive ({type(exc).__name__}: {exc})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise _bad(path, "it holds a single array, not an .npz archive")
+        raise bad(path, "it holds a single array, not an .npz archive")
+    return npz
+
+
+def _read(path):
+    """Read and check everything; returns (meta, arrays)."""
+    npz = open_archive(path, _bad)
     with npz:
         try:
             infos = {i.filename: i for i in npz.zip.infolist()}
