@@ -24,7 +24,6 @@ validation set (which also pins the ``rng`` seed the run started from).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -36,19 +35,13 @@ import numpy as np
 from .._atomic import atomic_savez
 from ..exceptions import ModelFileError, ValidationError
 from .io import open_archive
+from .lista import sha256_of
 
 __all__ = ["fingerprint", "save_checkpoint", "load_checkpoint", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "cs-toolkit-training-checkpoint"
 FORMAT_VERSION = 1
 _MAX_META_BYTES = 64 << 20
-
-
-def _sha(*arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-    return h.hexdigest()
 
 
 def _source_record(source):
@@ -59,10 +52,10 @@ def _source_record(source):
             rec[key] = float(v) if key != "n_train" else int(v)
     op = getattr(source, "operator", None)
     if op is not None:
-        rec["operator_sha256"] = _sha(op)
+        rec["operator_sha256"] = sha256_of(op)
     train = getattr(source, "_train", None)
     if train is not None:
-        rec["data_sha256"] = _sha(train)
+        rec["data_sha256"] = sha256_of(train)
     return rec
 
 
@@ -80,7 +73,7 @@ def fingerprint(model, source, stages, opts, Yv, Cv) -> dict:
         "source": _source_record(source),
         "options": {k: v for k, v in opts.items()},
         "stages": [[s.name, int(s.depth), int(s.first), float(s.lr)] for s in stages],
-        "validation_sha256": _sha(Yv, Cv),
+        "validation_sha256": sha256_of(Yv, Cv),
     }
 
 

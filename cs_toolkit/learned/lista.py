@@ -74,9 +74,12 @@ __all__ = [
 ]
 
 
-def sha256_of(M) -> str:
-    """SHA-256 hex digest of an array's values as float64 C-order bytes (the model-file hash)."""
-    return hashlib.sha256(np.ascontiguousarray(M, dtype=np.float64).tobytes()).hexdigest()
+def sha256_of(*arrays) -> str:
+    """SHA-256 hex digest of the arrays' values as float64 C-order bytes, in order (the model-file hash)."""
+    h = hashlib.sha256()
+    for M in arrays:
+        h.update(np.ascontiguousarray(M, dtype=np.float64).tobytes())
+    return h.hexdigest()
 
 
 def _check_dtype(dtype) -> np.dtype:
