@@ -514,8 +514,8 @@ def _active_pivot_ratio(A, X):
     The same quantity as :func:`lars` reports: with unit-norm columns the pivots ``L_pp`` are
     the sines of the angles between each active atom and the span of the previous ones, and
     ``cond(A_S) >= 1 / min_p L_pp``. Computed in float64 from the Gram matrix (formed once)
-    for arrays with ``n <= 2048``, else from the active columns (gathered, or ``A e_j`` for
-    operators), in chunks of bounded memory. Rows with
+    for arrays with ``n <= 2048`` when that is cheaper than gathering, else from the active
+    columns (gathered, or ``A e_j`` for operators), in chunks of bounded memory. Rows with
     an empty support get 1; a numerically singular ``A_S`` gets 0.
     """
     k, n = X.shape
@@ -526,7 +526,9 @@ def _active_pivot_ratio(A, X):
     if s == 0:
         return ratio
     G = None
-    if not isinstance(A, LinearOperator) and A.shape[1] <= _PIVOT_GRAM_MAX_N:
+    # the Gram matrix costs m n^2 once, gathering the active columns m s^2 per signal: take the
+    # cheaper (the Gram matrix only up to _PIVOT_GRAM_MAX_N, 32 MB)
+    if not isinstance(A, LinearOperator) and n <= _PIVOT_GRAM_MAX_N and n * n <= k * s * s:
         A64 = A.astype(np.float64)
         G = A64.T @ A64  # once; then every A_S^T A_S is a gather (s^2 per signal)
     else:
