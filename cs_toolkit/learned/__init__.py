@@ -17,6 +17,7 @@ Examples
 """
 
 from .data import ArraySource, SyntheticSource, add_measurement_noise
+from .debias import default_max_support, ls_debias
 from .io import load_model, save_model
 from .lista import (
     ALISTA,
@@ -59,6 +60,8 @@ __all__ = [
     "SyntheticSource",
     "ArraySource",
     "add_measurement_noise",
+    "ls_debias",
+    "default_max_support",
     "Adam",
     "Stage",
     "make_schedule",

@@ -6,7 +6,9 @@ File layout (a NumPy ``.npz`` zip, no pickle anywhere):
     uint8 array holding a UTF-8 JSON record: ``format``, ``format_version``,
     ``kind``, ``n_layers``, ``n_measurements``, ``n_components``, ``n_features``,
     ``dtype``, ``toolkit_version``, ``sensing_sha256``, ``dictionary_sha256``
-    (or null), ``hyperparameters``.
+    (or null), ``hyperparameters``, and ``debias`` (null, or ``threshold``,
+    ``refit_threshold`` and ``max_support`` of the least-squares debiasing
+    layer; files without the field load with debiasing off).
 ``param.<name>``
     Trainable arrays, stacked per layer, in the model dtype.
 ``buffer.<name>``
@@ -74,6 +76,10 @@ def save_model(model, path) -> None:
         "sensing_sha256": model.sensing_sha256,
         "dictionary_sha256": model.dictionary_sha256,
         "hyperparameters": {k: float(v) for k, v in model.hyperparameters.items()},
+        "debias": None if model.debias_threshold is None else {
+            "threshold": float(model.debias_threshold),
+            "refit_threshold": None if model.debias_refit_threshold is None else float(model.debias_refit_threshold),
+            "max_support": None if model.debias_max_support is None else int(model.debias_max_support)},
     }
     arrays = {"__metadata__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
     for k, v in model.parameters().items():
@@ -135,6 +141,18 @@ def _parse_metadata(raw, path):
         isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in hyper.values()
     ):
         raise _bad(path, f"metadata field 'hyperparameters' is malformed: {hyper!r}")
+    deb = meta.get("debias")
+    if deb is not None:
+        ok = isinstance(deb, dict) and set(deb) == {"threshold", "refit_threshold", "max_support"}
+        for key in ("threshold", "refit_threshold"):
+            v = deb.get(key) if ok else None
+            ok = ok and ((v is None and key == "refit_threshold")
+                         or (isinstance(v, int | float) and not isinstance(v, bool) and 0.0 <= v < 1.0))
+        ms = deb.get("max_support") if ok else None
+        ok = ok and (ms is None or (isinstance(ms, int) and not isinstance(ms, bool)
+                                    and 1 <= ms <= meta["n_measurements"]))
+        if not ok:
+            raise _bad(path, f"metadata field 'debias' is malformed: {deb!r}")
     if meta["dictionary_sha256"] is None and meta["n_features"] != meta["n_components"]:
         raise _bad(path, "n_features differs from n_components but the model has no dictionary")
     return meta
@@ -273,4 +291,7 @@ def load_model(path, A=None, dictionary=None) -> UnrolledNetwork:
         raise _bad(path, "the stored matrices do not have the dimensions of the metadata")
     model._load_buffers({k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")})
     model.set_parameters({k[len("param."):]: v for k, v in arrays.items() if k.startswith("param.")})
+    if meta.get("debias") is not None:
+        model.set_debias(meta["debias"]["threshold"], meta["debias"]["max_support"],
+                         refit_threshold=meta["debias"]["refit_threshold"])
     return model

@@ -188,6 +188,20 @@ class UnrolledNetwork:
         ISTA step for the initialisation, default ``1 / ||A Psi||_2^2``.
     dtype : {np.float32, np.float64}, default np.float32
         Dtype of the weights and of the computation.
+    init : {'ista', 'alista'}, default 'ista'
+        Initial weights of LISTA and LISTA-CP(SS): the ISTA iteration, or the
+        analytic ALISTA weight :func:`alista_weights` with the step
+        ``gamma = min(1, 1 / ||W^T A||_2)`` (the layer ``x + gamma W^T (y - A x)``),
+        whose small cross-coherence ``W^T A`` makes training start much closer to
+        a converged network. The other models accept only their own initialisation.
+    debias : bool or float, default False
+        Least-squares debiasing final layer (:func:`cs_toolkit.learned.ls_debias`):
+        after the last layer, refit every row by least squares on its detected
+        support ``|x_j| > threshold * max_k |x_k|``. True uses the threshold 0.1;
+        a float in ``[0, 1)`` is the threshold. :meth:`calibrate_debias` picks it
+        on validation data. Saved with the model.
+    debias_max_support : int, optional
+        Most entries of the debiased support (default ``m // 2``).
 
     Attributes
     ----------
@@ -197,6 +211,12 @@ class UnrolledNetwork:
         ``m`` and ``n``.
     sensing_sha256, dictionary_sha256 : str or None
         SHA-256 of the float64 bytes of ``A`` and ``Psi`` (checked by :func:`load_model`).
+    debias_threshold : float or None
+        Threshold of the debiasing layer, None when it is off.
+    debias_max_support : int or None
+        Its support cap (None: ``m // 2``).
+    debias_refit_threshold : float or None
+        Threshold of its optional second pass (see :meth:`set_debias`).
     """
 
     kind: str = ""
@@ -204,12 +224,15 @@ class UnrolledNetwork:
     param_names: tuple = ()
     #: whether layer t uses support selection
     support_selection = False
+    #: the ``init`` options of the class
+    inits = ("ista",)
 
     def __init__(self, A, n_layers=16, *, dictionary=None, lam=0.1, step=None, dtype=np.float32,
-                 p_inc=1.2, p_max=13.0):
+                 p_inc=1.2, p_max=13.0, init="ista", debias=False, debias_max_support=None):
         self.sensing_matrix = _dense(A, "A")
         self.n_layers = check_int("n_layers", n_layers, low=1)
         self.dtype = _check_dtype(dtype)
+        self.init = check_option("init", init, self.inits)
         if dictionary is not None:
             D = _dense(dictionary, "dictionary")
             if D.shape[0] != self.sensing_matrix.shape[1]:
@@ -236,6 +259,14 @@ class UnrolledNetwork:
         self._A = self.operator.astype(self.dtype)
         self._buffers = {}
         self._params = {}
+        self._gram = None
+        self.debias_threshold = None
+        self.debias_max_support = None
+        self.debias_refit_threshold = None
+        if isinstance(debias, bool | np.bool_) or debias is None:
+            self.set_debias(0.1 if debias else None, debias_max_support)
+        else:
+            self.set_debias(debias, debias_max_support)
         self._init_params()
 
     # ------------------------------------------------------------------ subclass hooks
@@ -312,7 +343,7 @@ class UnrolledNetwork:
             new[name] = arr
         self._params = new
 
-    def forward(self, Y, return_all=False, n_layers=None):
+    def forward(self, Y, return_all=False, n_layers=None, debias=None):
         """Run the network.
 
         Parameters
@@ -323,6 +354,11 @@ class UnrolledNetwork:
             Return the list of the outputs of every layer (for NMSE-per-layer curves).
         n_layers : int, optional
             Run only the first ``n_layers`` layers.
+        debias : bool, optional
+            Refit the output of the last layer run by least squares on its
+            support (see :meth:`set_debias`; with ``return_all`` only the last
+            entry is refit). None: the model's setting (on when
+            ``debias_threshold`` is set). True with no threshold set uses 0.1.
 
         Returns
         -------
@@ -331,15 +367,103 @@ class UnrolledNetwork:
         """
         Y2, was_1d = self._check_Y(Y)
         T = self._check_T(n_layers)
+        if debias is None:
+            debias = self.debias_threshold is not None
+        elif not isinstance(debias, bool | np.bool_):
+            raise ValidationError(f"debias must be True, False or None, got {debias!r}.")
         outs, _ = self._forward(Y2, T, keep=False)
+        if debias:
+            outs[-1] = self._debias(Y2, outs[-1])
         outs = [o[0] if was_1d else o for o in outs]
         return outs if return_all else outs[-1]
 
+    def _debias(self, Y2, X2, threshold=None, refit_threshold=None):
+        from .debias import ls_debias
+
+        if self._gram is None:
+            self._gram = self.operator.T @ self.operator
+        if threshold is None:
+            threshold = 0.1 if self.debias_threshold is None else self.debias_threshold
+            refit_threshold = self.debias_refit_threshold
+        return ls_debias(self.operator, Y2, X2, threshold=threshold, refit_threshold=refit_threshold,
+                         max_support=self.debias_max_support, gram=self._gram)
+
+    def set_debias(self, threshold=0.1, max_support=None, refit_threshold=None) -> None:
+        """Turn the least-squares debiasing final layer on (``threshold`` a float) or off (None).
+
+        Parameters
+        ----------
+        threshold : float in [0, 1) or None, default 0.1
+            Support rule ``|x_j| > threshold * max_k |x_k|`` of every output row.
+        max_support : int, optional
+            Most entries refit per row, in ``[1, m]`` (default ``m // 2``).
+        refit_threshold : float in [0, 1), optional
+            Second pass of :func:`~cs_toolkit.learned.ls_debias` (None: one pass).
+        """
+        if threshold is not None:
+            threshold = check_scalar("threshold", threshold, low=0.0, high=1.0, high_inclusive=False)
+        if max_support is not None:
+            max_support = check_int("max_support", max_support, low=1, high=self.n_measurements)
+        if refit_threshold is not None:
+            refit_threshold = check_scalar("refit_threshold", refit_threshold, low=0.0, high=1.0,
+                                           high_inclusive=False)
+        self.debias_threshold, self.debias_max_support = threshold, max_support
+        self.debias_refit_threshold = None if threshold is None else refit_threshold
+
+    def calibrate_debias(self, Y, X, thresholds=(0.0, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3),
+                         refit_thresholds=(None, 0.03, 0.05, 0.07, 0.1), max_support=None) -> dict:
+        """Pick the debiasing threshold with the lowest NMSE on validation data and turn debiasing on.
+
+        The network runs once; every candidate threshold refits its output.
+        Debiasing is left off when no threshold does better than the plain
+        network output.
+
+        Parameters
+        ----------
+        Y : array_like of shape (n_signals, m)
+            Validation measurements.
+        X : array_like of shape (n_signals, n)
+            The true codes.
+        thresholds : sequence of float in [0, 1)
+            Candidate thresholds.
+        refit_thresholds : sequence of float in [0, 1) or None
+            Candidate second-pass thresholds (None: one pass); every pair is tried.
+        max_support : int, optional
+            Support cap (see :meth:`set_debias`).
+
+        Returns
+        -------
+        dict
+            ``(threshold, refit_threshold) -> NMSE (dB)`` of every pair, and ``None -> NMSE`` of
+            the network without debiasing.
+        """
+        from .train import nmse_db
+
+        Y2, _ = self._check_Y(Y)
+        X2, _ = check_signals(X, "X", n_features=self.n_components)
+        if X2.shape[0] != Y2.shape[0]:
+            raise ValidationError(f"Y and X must have the same number of signals, got {Y2.shape[0]} and {X2.shape[0]}.")
+        thresholds = [check_scalar("thresholds", t, low=0.0, high=1.0, high_inclusive=False) for t in thresholds]
+        refits = [None if r is None else check_scalar("refit_thresholds", r, low=0.0, high=1.0,
+                                                      high_inclusive=False) for r in refit_thresholds]
+        if not thresholds or not refits:
+            raise ValidationError("thresholds and refit_thresholds must hold at least one candidate.")
+        self.set_debias(None, max_support)
+        X_hat = self.forward(Y2, debias=False)
+        scores = {None: nmse_db(X_hat, X2)}
+        pairs = [(t, r) for t in thresholds for r in refits]
+        for t, r in pairs:
+            scores[(t, r)] = nmse_db(self._debias(Y2, X_hat, threshold=t, refit_threshold=r), X2)
+        best = min(pairs, key=lambda tr: scores[tr])
+        if scores[best] < scores[None]:
+            self.set_debias(best[0], max_support, refit_threshold=best[1])
+        return scores
+
     __call__ = forward
 
-    def reconstruct(self, Y, n_layers=None):
+    def reconstruct(self, Y, n_layers=None, debias=None):
         """Signals ``Psi @ c`` (or the codes when the model has no dictionary), same rank as ``Y``."""
-        X = self.forward(Y, n_layers=n_layers)
+        X = self.forward(Y, n_layers=n_layers, debias=debias)
         if self.dictionary is None:
             return X
         return X @ self.dictionary.T.astype(self.dtype)
@@ -400,6 +524,15 @@ class UnrolledNetwork:
                 f"n_layers={self.n_layers}, dtype={self.dtype.name})")
 
 
+def _coupled_init(net):
+    """``(W, s)``: the coupled weight of shape (m, n) and step of the initial layer ``x + W^T (y - A x)``."""
+    if net.init == "alista":
+        Wa = alista_weights(net.operator)
+        g = min(1.0, 1.0 / float(np.linalg.norm(Wa.T @ net.operator, 2)))
+        return g * Wa, g
+    return net.step * net.operator, net.step
+
+
 class LISTA(UnrolledNetwork):
     """LISTA (Gregor & LeCun 2010): ``x+ = soft(W_t y + S_t x, theta_t)``, all untied.
 
@@ -427,10 +560,13 @@ class LISTA(UnrolledNetwork):
         T, m, n = self.n_layers, self.n_measurements, self.n_components
         return {"W": (T, n, m), "S": (T, n, n), "theta": (T,)}
 
+    inits = ("ista", "alista")
+
     def _init_params(self):
-        A, s, T = self.operator, self.step, self.n_layers
-        W = s * A.T
-        S = np.eye(self.n_components) - s * (A.T @ A)
+        A, T = self.operator, self.n_layers
+        Wc, s = _coupled_init(self)  # x + Wc^T (y - A x) = Wc^T y + (I - Wc^T A) x
+        W = Wc.T
+        S = np.eye(self.n_components) - Wc.T @ A
         self._params = {
             "W": np.ascontiguousarray(np.broadcast_to(W, (T,) + W.shape), dtype=self.dtype),
             "S": np.ascontiguousarray(np.broadcast_to(S, (T,) + S.shape), dtype=self.dtype),
@@ -483,10 +619,13 @@ class LISTA_CP(UnrolledNetwork):
         T, m, n = self.n_layers, self.n_measurements, self.n_components
         return {"W": (T, m, n), "theta": (T,)}
 
+    inits = ("ista", "alista")
+
     def _init_params(self):
-        T, s = self.n_layers, self.step
+        T = self.n_layers
+        W, s = _coupled_init(self)
         self._params = {
-            "W": np.ascontiguousarray(np.broadcast_to(s * self.operator, (T,) + self.operator.shape), dtype=self.dtype),
+            "W": np.ascontiguousarray(np.broadcast_to(W, (T,) + W.shape), dtype=self.dtype),
             "theta": np.full(T, s * self.lam, dtype=self.dtype),
         }
 

@@ -52,8 +52,9 @@ def nmse_db(X_hat, X) -> float:
 
 
 def nmse_per_layer(model, Y, X) -> np.ndarray:
-    """NMSE in dB of the output of every layer of ``model`` on ``(Y, X)``, shape ``(n_layers,)``."""
-    return np.array([nmse_db(o, X) for o in model.forward(Y, return_all=True)])
+    """NMSE in dB of the output of every layer of ``model`` on ``(Y, X)``, shape ``(n_layers,)``
+    (without the debiasing layer)."""
+    return np.array([nmse_db(o, X) for o in model.forward(Y, return_all=True, debias=False)])
 
 
 class Adam:
@@ -308,7 +309,7 @@ def _warm_start(model, depth, Yv, Cv):
     """Start layer ``depth`` (1-based, >= 2) from layer ``depth - 1`` when that scores better."""
     t = depth - 1
     params = model.get_parameters()
-    best = nmse_db(model.forward(Yv, n_layers=depth), Cv)
+    best = nmse_db(model.forward(Yv, n_layers=depth, debias=False), Cv)
     best_params = params
     copy = {k: v.copy() for k, v in params.items()}
     for v in copy.values():
@@ -321,7 +322,7 @@ def _warm_start(model, depth, Yv, Cv):
         cands.append(scaled)
     for c in cands:
         model.set_parameters(c)
-        val = nmse_db(model.forward(Yv, n_layers=depth), Cv)
+        val = nmse_db(model.forward(Yv, n_layers=depth, debias=False), Cv)
         if np.isfinite(val) and val < best:
             best, best_params = val, c
     model.set_parameters(best_params)
@@ -384,7 +385,7 @@ def _train(model, source, stages, opts, n_val, validation, rng, verbose, callbac
                 _warm_start(model, st.depth, Yv, Cv)
                 params = model.parameters()
             opt = Adam(params, lr=st.lr, scales=_scalar_scales(params, st.depth, lr_scalar, lr))
-            best = nmse_db(model.forward(Yv, n_layers=st.depth), Cv)
+            best = nmse_db(model.forward(Yv, n_layers=st.depth, debias=False), Cv)
             best_params = model.get_parameters()
             since, step, loss = 0, 0, float("nan")
         state = None
@@ -399,7 +400,7 @@ def _train(model, source, stages, opts, n_val, validation, rng, verbose, callbac
             step += 1
             since += 1
             if step % eval_every == 0:
-                val = nmse_db(model.forward(Yv, n_layers=st.depth), Cv)
+                val = nmse_db(model.forward(Yv, n_layers=st.depth, debias=False), Cv)
                 if val < best:
                     best, since = val, 0
                     best_params = model.get_parameters()
