@@ -198,19 +198,22 @@ class JsonLinesLog:
             self._fh = None
 
 
-def open_journal(path, settings: dict, *, resume: bool, what: str, command: str):
+def open_journal(path, settings: dict, *, resume: bool, what: str, command: str, entropy: int, seed):
     """Read the journal of a resumable run and check that it was written with ``settings``.
 
-    Returns ``(log, settings_hash, header, records)``: ``header`` and ``records`` are
-    ``None`` and ``[]`` when there is nothing to resume (no file, or ``resume=False``).
+    The journal's folder is created if needed. Returns ``(log, settings_hash, entropy,
+    records)``: ``entropy`` is the root entropy to use (:func:`journal_entropy` of the
+    journal's header, the given one when there is none); ``records`` is ``[]`` when there
+    is nothing to resume (no file, or ``resume=False``).
     A journal of other settings raises a ``ValidationError`` listing the settings that
     differ; ``log`` is not started (call :meth:`JsonLinesLog.start` with the kept records).
     """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     shash = settings_hash(settings)
     log = JsonLinesLog(path)
     header, records = log.read()
     if header is None or not resume:
-        return log, shash, None, []
+        return log, shash, entropy, []
     if header.get("settings_hash") != shash:
         old = header.get("settings") if isinstance(header.get("settings"), dict) else {}
         now = json.loads(json.dumps(to_jsonable(settings)))
@@ -220,7 +223,7 @@ def open_journal(path, settings: dict, *, resume: bool, what: str, command: str)
             f"hash {header.get('settings_hash')}, now {shash}); use another out directory "
             f"or resume=False ({command} --no-resume) to start over."
         )
-    return log, shash, header, records
+    return log, shash, journal_entropy(header, entropy, seed), records
 
 
 def journal_entropy(header, entropy: int, seed) -> int:

@@ -10,7 +10,7 @@ from scipy import optimize
 from .._config import SUCCESS_THRESHOLD
 from .._validation import check_array, check_int, check_option
 from ..exceptions import ValidationError
-from .io import journal_entropy, machine_info, open_journal, package_versions, settings_hash
+from .io import machine_info, open_journal, package_versions, settings_hash
 from .problems import ProblemFamily, as_solver_configs
 from .results import _Table, format_table
 from .runner import (
@@ -352,10 +352,9 @@ def phase_transition(solvers, *, n=200, deltas=None, rhos=None, n_trials=20, mat
     done: dict[tuple, dict] = {}
     log = None
     if out is not None:
-        os.makedirs(out, exist_ok=True)
-        log, shash, header, records = open_journal(os.path.join(out, "cells.jsonl"), settings, resume=resume,
-                                                   what="a sweep", command="cs-toolkit phase")
-        entropy = journal_entropy(header, entropy, seed)
+        log, shash, entropy, records = open_journal(os.path.join(out, "cells.jsonl"), settings, resume=resume,
+                                                    what="a sweep", command="cs-toolkit phase",
+                                                    entropy=entropy, seed=seed)
         valid = {(i, j) for i, j, *_ in cells}
         for rec in records:
             key = (rec.get("delta_index"), rec.get("rho_index"))

@@ -13,7 +13,7 @@ import numpy as np
 from .._config import SUCCESS_THRESHOLD
 from .._validation import check_int
 from ..exceptions import ValidationError
-from .io import journal_entropy, machine_info, open_journal, package_versions
+from .io import machine_info, open_journal, package_versions
 from .problems import ProblemFamily, SolverConfig, as_solver_configs
 from .results import Results
 
@@ -351,10 +351,9 @@ def run_benchmark(problems, solvers, *, n_trials=10, rng=0, n_jobs=1, backend=No
     done: dict[tuple, list] = {}
     log = None
     if out is not None:
-        os.makedirs(out, exist_ok=True)
-        log, shash, header, records = open_journal(os.path.join(out, "trials.jsonl"), settings, resume=resume,
-                                                   what="a benchmark", command="cs-toolkit bench")
-        entropy = journal_entropy(header, entropy, seed)
+        log, shash, entropy, records = open_journal(os.path.join(out, "trials.jsonl"), settings, resume=resume,
+                                                    what="a benchmark", command="cs-toolkit bench",
+                                                    entropy=entropy, seed=seed)
         valid = set(keys)
         for rec in records:
             key = (rec.get("problem_id"), rec.get("trial"))

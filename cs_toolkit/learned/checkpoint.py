@@ -34,7 +34,7 @@ import numpy as np
 
 from .._atomic import atomic_savez
 from ..exceptions import ModelFileError, ValidationError
-from .io import open_archive
+from .io import decode_json_record, open_archive
 from .lista import sha256_of
 
 __all__ = ["fingerprint", "save_checkpoint", "load_checkpoint", "FORMAT", "FORMAT_VERSION"]
@@ -155,14 +155,8 @@ def load_checkpoint(path, model, fingerprint) -> dict:
                 raise _bad(p, "the records '__checkpoint__' and 'rng_state' are missing")
             if infos["__checkpoint__.npy"].file_size > _MAX_META_BYTES:
                 raise _bad(p, "the metadata record is too large")
-            raw = npz["__checkpoint__"]
-            if raw.dtype != np.uint8 or raw.ndim != 1:
-                raise _bad(p, "the metadata record is not a byte array")
-            try:
-                meta = json.loads(raw.tobytes().decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise _bad(p, f"the metadata is not valid JSON ({exc})") from None
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            meta = decode_json_record(npz["__checkpoint__"], p, _bad)
+            if meta.get("format") != FORMAT:
                 raise _bad(p, f"metadata 'format' must be {FORMAT!r}")
             if meta.get("format_version") != FORMAT_VERSION:
                 raise _bad(p, f"unsupported format_version {meta.get('format_version')!r}")

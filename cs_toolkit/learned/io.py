@@ -112,15 +112,22 @@ def _hash_field(meta, key, path, allow_none=False):
     return v
 
 
-def _parse_metadata(raw, path):
+def decode_json_record(raw, path, bad=_bad) -> dict:
+    """The JSON object stored as a 1-D ``uint8`` record of an ``.npz`` (model files and checkpoints);
+    ``bad(path, why)`` makes the error of each kind of file."""
     if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise _bad(path, "the metadata record is not a byte array")
+        raise bad(path, "the metadata record is not a byte array")
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _bad(path, f"the metadata is not valid JSON ({exc})") from None
+        raise bad(path, f"the metadata is not valid JSON ({exc})") from None
     if not isinstance(meta, dict):
-        raise _bad(path, "the metadata is not a JSON object")
+        raise bad(path, "the metadata is not a JSON object")
+    return meta
+
+
+def _parse_metadata(raw, path):
+    meta = decode_json_record(raw, path)
     if meta.get("format") != FORMAT:
         raise _bad(path, f"metadata 'format' must be {FORMAT!r}, got {meta.get('format')!r}")
     if meta.get("format_version") != FORMAT_VERSION:
