@@ -72,10 +72,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import numpy as np
 
 _FAST = dict(lr_scalar=0.05, refine=(0.3,), refine_last=(0.03,))
+#: the last stage of LISTA and LISTA-CP: all 16 layers together, larger batches, a small learning rate
+_JOINT = dict(batch_size=256, lr=1e-4, lr_scalar=0.005, max_steps=5000, patience=600, eval_every=50)
 SCHEDULES = {
     "quick": dict(m=64, n=128, layers=4, max_steps=30, patience=15, eval_every=5, n_val=200, lr=2e-3, **_FAST),
     "default": dict(m=250, n=500, layers=16, max_steps=250, patience=60, eval_every=20, n_val=500, lr=1e-3,
-                    model_opts={"lista": dict(lr=2e-4, max_steps=150), "lista_cp": dict(max_steps=600)}, **_FAST),
+                    model_opts={"lista": dict(init="alista", lr=2e-4, max_steps=1000, patience=200, joint=_JOINT),
+                                "lista_cp": dict(init="alista", max_steps=1000, patience=200, joint=_JOINT)},
+                    **_FAST),
     "full": dict(m=250, n=500, layers=16, max_steps=4000, patience=1000, eval_every=25, n_val=1000, lr=5e-4,
                  lr_scalar=0.02, refine=(0.2, 0.02), refine_last=()),
 }
@@ -182,16 +186,23 @@ def train_one(kind, snr, sched, seed, verbose=False, out=None):
 
     with threadpool_limits(limits=1, user_api="blas"):
         A = make_problem(sched["m"], sched["n"])
-        model = make_model(kind, A, sched["layers"])
-        src = SyntheticSource(A, p=0.1, snr_db=snr)
-        t0 = time.perf_counter()
         opts = _train_opts(sched)
         opts.update(sched.get("model_opts", {}).get(kind, {}))
+        init = opts.pop("init", None)
+        joint = opts.pop("joint", None)
+        model = make_model(kind, A, sched["layers"], **({} if init is None else {"init": init}))
+        src = SyntheticSource(A, p=0.1, snr_db=snr)
+        t0 = time.perf_counter()
         hist = train(model, src, batch_size=64, rng=seed + 17, n_threads=1, verbose=verbose, **opts)
+        steps = sum(s["steps"] for s in hist.stages)
+        if joint is not None:  # a last stage: every layer at once, on larger batches
+            joint = dict(joint)
+            hist = train(model, src, schedule="joint", refine=(), batch_size=joint.pop("batch_size"),
+                         rng=seed + 18, n_threads=1, verbose=verbose, n_val=opts.get("n_val", 1000), **joint)
+            steps += sum(s["steps"] for s in hist.stages)
         dt = time.perf_counter() - t0
         Yt, Xt = test_set(A, snr, 1000)
         curve = nmse_curve(model.forward(Yt.astype(np.float32), return_all=True, debias=False), Xt)
-        steps = sum(s["steps"] for s in hist.stages)
         # the least-squares debiasing final layer, its threshold picked on a separate validation set
         t1 = time.perf_counter()
         Yc, Xc = test_set(A, snr, 1000, seed=seed + 4321)

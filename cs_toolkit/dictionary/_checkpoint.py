@@ -20,6 +20,7 @@ import zipfile
 import numpy as np
 
 from .._atomic import atomic_savez
+from .._rngstate import rng_state_from_json, rng_state_json
 from .._validation import check_int
 from ..exceptions import ModelFileError, ValidationError
 
@@ -90,10 +91,6 @@ def describe(value):
     return repr(value)
 
 
-def rng_state_json(rng: np.random.Generator) -> str:
-    return json.dumps(rng.bit_generator.state, sort_keys=True)
-
-
 def fingerprint(X, rng_arg, rng: np.random.Generator, settings: dict) -> dict:
     """Settings and data a checkpoint must match: shape, dtype and a hash of ``X``, the
     settings, and the initial random state (unless ``rng`` is None: fresh randomness)."""
@@ -123,8 +120,11 @@ class _Reader:
     def __init__(self, path, meta, arrays):
         self.path, self.meta, self.arrays = path, meta, arrays
 
+    def error(self, what):
+        return ModelFileError(f"checkpoint {self.path!r} is corrupt: {what}; delete it to start over.")
+
     def fail(self, what):
-        raise ModelFileError(f"checkpoint {self.path!r} is corrupt: {what}; delete it to start over.")
+        raise self.error(what)
 
     def int(self, key, low, high):
         v = self.meta.get(key)
@@ -187,7 +187,6 @@ def load(path, fp: dict, rng: np.random.Generator) -> _Reader | None:
             reader.fail(f"the {key!r} entry is missing or not a JSON string")
     try:
         meta = json.loads(str(arrays["metadata"]))
-        rng_state = json.loads(str(arrays["rng_state"]))
     except json.JSONDecodeError as exc:
         reader.fail(f"invalid JSON ({exc})")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -205,12 +204,6 @@ def load(path, fp: dict, rng: np.random.Generator) -> _Reader | None:
             f"checkpoint {path!r} was written by a run with other settings or data ({names} differ); "
             "use another checkpoint path, or delete the file to start over."
         )
-    bitgen = type(rng.bit_generator).__name__
-    if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != bitgen:
-        reader.fail(f"the random state is not a {bitgen} state")
-    try:
-        rng.bit_generator.state = rng_state
-    except (TypeError, ValueError, KeyError) as exc:
-        reader.fail(f"invalid random state ({exc})")
+    rng.bit_generator.state = rng_state_from_json(str(arrays["rng_state"]), type(rng.bit_generator), reader.error)
     reader.meta = meta
     return reader

@@ -33,6 +33,7 @@ import zlib
 import numpy as np
 
 from .._atomic import atomic_savez
+from .._rngstate import rng_state_from_json, rng_state_json
 from ..exceptions import ModelFileError, ValidationError
 from .io import decode_json_record, open_archive
 from .lista import sha256_of
@@ -98,7 +99,7 @@ def save_checkpoint(path, model, fingerprint, *, stage, rng, stages, records, el
     }
     arrays = {
         "__checkpoint__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
-        "rng_state": np.array([json.dumps(rng.bit_generator.state)]),
+        "rng_state": np.array([rng_state_json(rng)]),
     }
     for k, v in model.parameters().items():
         arrays[f"param.{k}"] = np.ascontiguousarray(v)
@@ -126,8 +127,11 @@ def _diff(a, b, prefix=""):
     return [] if a == b else [prefix.rstrip(".")]
 
 
-def load_checkpoint(path, model, fingerprint) -> dict:
+def load_checkpoint(path, model, fingerprint, bit_generator=np.random.PCG64) -> dict:
     """Read and validate a checkpoint for ``model`` written with settings ``fingerprint``.
+
+    ``bit_generator`` is the class of the run's random generator: the saved random
+    state must be one of its states.
 
     Returns a dict with ``params``, ``rng_state``, ``stage``, ``started``,
     ``step``, ``since``, ``best``, ``loss``, ``best_params``, ``adam_m``,
@@ -211,12 +215,7 @@ def load_checkpoint(path, model, fingerprint) -> dict:
             rs = npz["rng_state"]
             if rs.dtype.kind != "U" or rs.shape != (1,):
                 raise _bad(p, "'rng_state' must be a one-element string array")
-            try:
-                rng_state = json.loads(str(rs[0]))
-            except json.JSONDecodeError as exc:
-                raise _bad(p, f"'rng_state' is not valid JSON ({exc})") from None
-            if not isinstance(rng_state, dict) or "bit_generator" not in rng_state:
-                raise _bad(p, "'rng_state' is not a bit-generator state")
+            rng_state = rng_state_from_json(str(rs[0]), bit_generator, lambda why: _bad(p, why))
         except (ModelFileError, ValidationError):
             raise
         except (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error, RuntimeError,

@@ -345,7 +345,7 @@ def _train(model, source, stages, opts, n_val, validation, rng, verbose, callbac
     if checkpoint is not None:
         fingerprint = ckpt.fingerprint(model, source, stages, opts, Yv, Cv)
         if os.path.exists(os.fspath(checkpoint)) or os.path.exists(os.fspath(checkpoint) + ".npz"):
-            state = ckpt.load_checkpoint(checkpoint, model, fingerprint)
+            state = ckpt.load_checkpoint(checkpoint, model, fingerprint, type(rng.bit_generator))
     t_start = time.perf_counter()
     elapsed_before = 0.0
     si0 = 0
