@@ -10,6 +10,13 @@ into non-overlapping ``block x block`` patches, every ``.wav`` into frames of
 ``m = round(ratio * block**2)`` rows. The model file stores ``A`` and the basis,
 so ``cs_toolkit.learned.load_model(path).reconstruct(Y)`` gives signals back.
 
+``--model tnrd --data DIR`` trains the learned image reconstructor instead
+(trained diffusion stages, ``reconstruct --method tnrd --model FILE``): the grey
+versions of the images in ``DIR`` are measured in 32 x 32 blocks at every
+``--ratios`` value, reconstructed by BCS-SPL, and ``--stages`` stages learn to
+turn those starts into the images (``--iterations`` L-BFGS iterations; every
+fifth image, when there are at least five, is held out for validation).
+
 With ``--checkpoint PATH`` the training state is saved atomically every
 ``--checkpoint-every`` steps and at the end of every stage; running the same
 command again after an interruption resumes from it and ends with the same
@@ -33,7 +40,11 @@ def register(sub) -> None:
         help="train a learned unrolled reconstructor (LISTA family) and save it to .npz",
         description=__doc__.split("\n\n", 1)[1],
     )
-    p.add_argument("--model", default="alista", help="lista, lista_cp, lista_cpss, alista, fista or lamp (default alista)")
+    p.add_argument("--model", default="alista",
+                   help="lista, lista_cp, lista_cpss, alista, fista, lamp, or tnrd (images, with --data; default alista)")
+    p.add_argument("--ratios", default="0.1,0.25,0.5", help="measurement ratios of --model tnrd (default 0.1,0.25,0.5)")
+    p.add_argument("--stages", type=int, default=5, help="diffusion stages of --model tnrd (default 5)")
+    p.add_argument("--iterations", type=int, default=100, help="L-BFGS iterations of --model tnrd (default 100)")
     p.add_argument("--m", type=int, default=250, help="measurements of the synthetic problem (default 250)")
     p.add_argument("--n", type=int, default=500, help="code length of the synthetic problem (default 500)")
     p.add_argument("--p", type=float, default=0.1, help="non-zero probability of synthetic codes (default 0.1)")
@@ -108,12 +119,62 @@ def _load_dir(path, block):
     return np.concatenate(frames), "audio"
 
 
+def _read_images(path):
+    """The grey images of a folder, as float arrays on [0, 1] (sorted by name)."""
+    from ..data import read_image
+
+    if not os.path.isdir(path):
+        raise ValidationError(f"--data must be a directory of images, got {path!r}.")
+    names = [n for n in sorted(os.listdir(path)) if n.lower().endswith(_IMAGE_EXT)]
+    if not names:
+        raise ValidationError(f"--data {path!r} holds no image ({', '.join(_IMAGE_EXT)}).")
+    return [np.asarray(read_image(os.path.join(path, n)), dtype=np.float64) for n in names], names
+
+
+def _train_tnrd(args) -> int:
+    from .._validation import check_int, check_scalar
+    from ..signals.image import train_tnrd
+
+    if args.data is None:
+        raise ValidationError("--model tnrd trains on images: give --data DIR.")
+    try:
+        ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
+    except ValueError:
+        raise ValidationError(f"--ratios must be a comma-separated list of numbers, got {args.ratios!r}.") from None
+    ratios = [check_scalar("--ratios", r, low=0.0, high=1.0, low_inclusive=False) for r in ratios]
+    if not ratios:
+        raise ValidationError("--ratios must name at least one ratio.")
+    stages = check_int("--stages", args.stages, low=1, high=100)
+    iters = check_int("--iterations", 3 if args.quick else args.iterations, low=1)
+    check_int("--seed", args.seed, low=0)
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise ValidationError(f"--out: directory {out_dir!r} does not exist.")
+    imgs, names = _read_images(args.data)
+    small = [n for n, im in zip(names, imgs) if min(im.shape[:2]) < 32]
+    if small:
+        raise ValidationError(f"--data: images smaller than one 32x32 block: {', '.join(small)}.")
+    val = imgs[4::5] if len(imgs) >= 5 else []
+    train_imgs = [im for i, im in enumerate(imgs) if not (len(imgs) >= 5 and i % 5 == 4)]
+    verbose = not args.quiet
+    if verbose:
+        print(f"{len(train_imgs)} training and {len(val)} validation images, ratios {ratios}")
+    model, _ = train_tnrd(train_imgs, validation=val, ratios=ratios, n_stages=stages, max_iter=iters,
+                          rng=args.seed, verbose=verbose)
+    path = model.save(args.out)
+    if verbose:
+        print(f"saved {model!r} to {path}")
+    return 0
+
+
 def _train_cmd(args) -> int:
     from .._validation import check_int, check_scalar
     from ..learned import MODEL_KINDS, SyntheticSource, make_model, train, train_reconstructor
 
+    if args.model == "tnrd":
+        return _train_tnrd(args)
     if args.model not in MODEL_KINDS:
-        raise ValidationError(f"--model must be one of {', '.join(MODEL_KINDS)}; got {args.model!r}.")
+        raise ValidationError(f"--model must be one of {', '.join(MODEL_KINDS)} or tnrd; got {args.model!r}.")
     layers = check_int("--layers", args.layers, low=1)
     check_int("--seed", args.seed, low=0)
     opts = dict(lr=check_scalar("--lr", args.lr, low=0.0, low_inclusive=False),

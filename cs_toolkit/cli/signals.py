@@ -23,10 +23,10 @@ def register(sub) -> None:
     p.add_argument("--matrix", default="gaussian", help="sensing matrix kind (default gaussian, orthonormal rows)")
     p.add_argument("--method", default=None,
                    help="reconstruction method (default: the best for the input type); images: pnp_dct, pnp_tv, bcs_spl, "
-                        "whole (whole-image CS, --matrix srdct|srht|...), lista, or a solver name (per block); "
+                        "whole (whole-image CS, --matrix srdct|srht|...), tnrd (learned), lista, or a solver name (per block); "
                         "audio: joint, lista, or a solver name (per frame)")
     p.add_argument("--basis", default="dct", help="dct, wavelet (images) or a dictionary .npz file")
-    p.add_argument("--model", default=None, help="learned reconstructor .npz (method lista)")
+    p.add_argument("--model", default=None, help="learned reconstructor .npz (method lista; method tnrd: default the bundled model)")
     p.add_argument("--block-size", type=int, default=32, help="image block size (default 32)")
     p.add_argument("--frame-length", type=int, default=256, help="audio frame length (default 256)")
     p.add_argument("--hop", type=int, default=128, help="audio hop (default 128)")

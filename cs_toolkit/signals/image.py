@@ -24,6 +24,14 @@ any solver name (``"fista"``, ``"omp"``, ...)
     Per-block recovery in ``basis`` (2-D DCT, wavelet, or a learned dictionary).
 ``"lista"``
     A learned unrolled reconstructor loaded with :func:`cs_toolkit.learned.load_model`.
+``"tnrd"``
+    The learned image reconstructor: trained nonlinear diffusion stages
+    (:mod:`cs_toolkit.learned.diffusion`: learned filters and influence functions,
+    each stage followed by the projection onto the measurements), trained end to end
+    on pictures other than the bundled test images, run from the classical start
+    it was trained with (BCS-SPL or ``pnp_dct``, recorded in the model file). The
+    default model is ``data/models/tnrd_images.npz`` (``benchmarks/tnrd_images.py``
+    trains it; ``cs-toolkit train --model tnrd --data DIR`` trains one on your images).
 
 :func:`whole_image_cs` measures the whole image at once with a matrix-free
 structured operator (SRDCT, SRHT, ...) and recovers it in a wavelet basis by FISTA.
@@ -56,13 +64,20 @@ __all__ = [
     "whole_image_cs",
     "image_quality",
     "IMAGE_METHODS",
+    "BlockConstraint",
+    "training_samples",
+    "train_tnrd",
     "DEFAULT_IMAGE_METHOD",
 ]
 
 #: The best-quality classical method (top of the README table); used when no method is given.
 DEFAULT_IMAGE_METHOD = "pnp_dct"
 #: Whole-image methods (the per-block solver names come from the solver registry).
-IMAGE_METHODS = ("pnp_dct", "pnp_tv", "bcs_spl", "lista")
+IMAGE_METHODS = ("pnp_dct", "pnp_tv", "bcs_spl", "lista", "tnrd")
+#: The bundled trained diffusion stages (method ``"tnrd"``), relative to the data folder.
+DEFAULT_TNRD_MODEL = "models/tnrd_images.npz"
+#: Classical reconstructions the diffusion stages can start from.
+TNRD_STARTS = ("bcs_spl", "pnp_dct")
 _MATRICES = ("gaussian", "bernoulli")
 
 
@@ -265,6 +280,25 @@ def _project(X, Y, A, P):
     return X + (Y - X @ A.T) @ P.T
 
 
+class BlockConstraint:
+    """The measurement set ``{x : A x_b = y_b for every block b}`` of one channel.
+
+    ``project(u)`` is the orthogonal projection onto it, ``null_project(g)`` onto the
+    null space of the block operator (the derivative of ``project``, self-adjoint):
+    what the trained diffusion stages (:mod:`cs_toolkit.learned.diffusion`) need.
+    """
+
+    def __init__(self, Y, A, P, shape, B):
+        self.Y, self.A, self.P, self.shape, self.B = Y, A, P, tuple(shape), B
+        self._zero = np.zeros_like(Y)
+
+    def project(self, u):
+        return _from_blocks(_project(_to_blocks(u, self.B), self.Y, self.A, self.P), self.shape, self.B)
+
+    def null_project(self, g):
+        return _from_blocks(_project(_to_blocks(g, self.B), self._zero, self.A, self.P), self.shape, self.B)
+
+
 def _bcs_spl(Y, A, P, shape, B, *, lam, max_iter, tol, progress=None):
     X = Y @ P.T
     x = _from_blocks(X, shape, B)
@@ -406,7 +440,8 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
     tol : float, default 1e-4
         BCS-SPL stopping tolerance on the change of the RMS update (0-255 scale).
     model : str, path or model object, optional
-        Learned reconstructor for ``method="lista"``.
+        Learned reconstructor for ``method="lista"`` (required), or trained diffusion
+        stages for ``method="tnrd"`` (default: the bundled ``data/models/tnrd_images.npz``).
     progress : bool, default False
         Show a tqdm progress bar.
     **solver_options
@@ -471,6 +506,12 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
                 else:
                     x = _pnp(Y, A, P, shape, B, x0, denoiser=_tv_half, sigma0=10.0, sigma_end=0.5,
                              n_iter=max_iter or 120, progress=bar)
+            elif method == "tnrd":
+                net = _tnrd_model(model)
+                x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
+                if net.training_record["start"] == "pnp_dct":
+                    x0 = _pnp_dct(Y, A, P, shape, B, x0, progress=bar)
+                x = net.forward(x0, BlockConstraint(Y, A, P, shape, B))
             elif method == "lista":
                 if model is None:
                     raise ValidationError("method 'lista' needs a model (a saved model file or object).")
@@ -489,6 +530,149 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
             bar.close()
     out = chans[0] if len(meas.image_shape) == 2 else np.stack(chans, axis=2)
     return _from_255(out, meas.input_dtype)
+
+
+def _tnrd_model(model):
+    """The diffusion stages of method ``"tnrd"``: ``model`` (a file or a ``DiffusionStages``) or the bundled one."""
+    from ..learned.diffusion import DiffusionStages, load_diffusion
+
+    if model is None:
+        from ..data import data_dir
+
+        model = data_dir() / DEFAULT_TNRD_MODEL
+    net = model if isinstance(model, DiffusionStages) else load_diffusion(model)
+    rec = net.training_record if isinstance(getattr(net, "training_record", None), dict) else {}
+    start = rec.get("start", "bcs_spl")
+    if start not in TNRD_STARTS:
+        raise ValidationError(f"the diffusion stages' training record names the start {start!r}; "
+                              f"expected one of {TNRD_STARTS}.")
+    net.training_record = dict(rec, start=start)
+    return net
+
+
+def training_samples(images, ratios, *, start="bcs_spl", block_size=32, matrix="gaussian", rng=None, n_jobs=1):
+    """Training triples ``(x0, x_true, constraint)`` for :func:`cs_toolkit.learned.diffusion.train_diffusion`.
+
+    Every image is measured at every ratio (its own sensing matrix, drawn from ``rng``)
+    and reconstructed by the classical ``start`` method; images and starts are on the
+    [0, 255] scale, cropped to whole blocks.
+
+    Parameters
+    ----------
+    images : list of ndarray (H, W)
+        Grey images, ``uint8`` on [0, 255] or float on [0, 1]; at least one block each.
+    ratios : sequence of float in (0, 1]
+    start : {"bcs_spl", "pnp_dct"}, default "bcs_spl"
+    block_size : int, default 32
+    matrix : str, default "gaussian"
+    rng : None, int or numpy.random.Generator
+    n_jobs : int, default 1
+        Threads computing the starts (the measurements are drawn first, in order:
+        the result does not depend on it).
+
+    Returns
+    -------
+    list of (ndarray, ndarray, BlockConstraint)
+    """
+    check_option("start", start, TNRD_STARTS)
+    rng = check_rng(rng)
+    todo = []
+    for k, img in enumerate(images):
+        x, _ = _check_image(img, f"images[{k}]")
+        if x.ndim != 2:
+            raise ValidationError(f"images[{k}] must be a grey (H, W) image, got shape {x.shape}.")
+        H, W = (x.shape[0] // block_size) * block_size, (x.shape[1] // block_size) * block_size
+        if H == 0 or W == 0:
+            raise ValidationError(f"images[{k}] of shape {x.shape} is smaller than one {block_size}x{block_size} "
+                                  "block.")
+        x = np.ascontiguousarray(x[:H, :W])
+        for r in ratios:
+            meas = measure_image(x / 255.0, r, block_size=block_size, matrix=matrix, rng=rng)
+            todo.append((x, BlockConstraint(meas.Y[0], meas.A, meas.pinv, meas.padded_shape, block_size)))
+
+    def one(item):
+        x, c = item
+        x0, _ = _bcs_spl(c.Y, c.A, c.P, c.shape, block_size, lam=6.0, max_iter=200, tol=1e-4)
+        if start == "pnp_dct":
+            x0 = _pnp_dct(c.Y, c.A, c.P, c.shape, block_size, x0)
+        return x0, x, c
+
+    n_jobs = check_int("n_jobs", n_jobs, low=1)
+    if n_jobs == 1:
+        return [one(t) for t in todo]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(n_jobs) as ex:
+        return list(ex.map(one, todo))
+
+
+def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl", n_stages=5, filter_size=5,
+               block_size=32, matrix="gaussian", max_iter=100, rng=None, n_jobs=1, verbose=False):
+    """Train diffusion stages (method ``"tnrd"``) on grey training images; returns ``(model, history)``.
+
+    Every image is measured at every ratio and reconstructed by ``start``; the stages
+    are then trained end to end (L-BFGS, :func:`cs_toolkit.learned.diffusion.train_diffusion`)
+    to turn those starts into the images, and the iterate that scores best on the
+    ``validation`` images (measured the same way) is kept. The model records its start,
+    ratios, block size and training figures (``model.training_record``, saved with it).
+
+    Parameters
+    ----------
+    images, validation : list of ndarray (H, W)
+        Grey training and validation images (``uint8`` or float on [0, 1]).
+    ratios : sequence of float, default (0.1, 0.25, 0.5)
+    start : {"bcs_spl", "pnp_dct"}, default "bcs_spl"
+    n_stages, filter_size : int, default 5, 5
+    block_size : int, default 32
+    matrix : str, default "gaussian"
+    max_iter : int, default 100
+        L-BFGS iterations.
+    rng : None, int or numpy.random.Generator
+        Draws the sensing matrices.
+    n_jobs : int, default 1
+        Threads for the classical starts and the gradient evaluations.
+    verbose : bool, default False
+
+    Returns
+    -------
+    model : cs_toolkit.learned.diffusion.DiffusionStages
+    history : dict
+        As returned by :func:`~cs_toolkit.learned.diffusion.train_diffusion`, plus ``samples_s``
+        (time spent on the classical starts).
+    """
+    from ..learned.diffusion import DiffusionStages, train_diffusion
+
+    if not isinstance(images, list | tuple) or not images:
+        raise ValidationError("images must be a non-empty list of grey images.")
+    ratios = tuple(float(check_scalar("ratios", r, low=0.0, high=1.0, low_inclusive=False)) for r in ratios)
+    if not ratios:
+        raise ValidationError("ratios must hold at least one measurement ratio.")
+    rng = check_rng(rng)
+    model = DiffusionStages(n_stages, filter_size=filter_size)
+    t0 = time.perf_counter()
+    with _one_blas_thread():
+        train_set = training_samples(list(images), ratios, start=start, block_size=block_size, matrix=matrix,
+                                     rng=rng, n_jobs=n_jobs)
+        val_set = training_samples(list(validation), ratios, start=start, block_size=block_size, matrix=matrix,
+                                   rng=rng, n_jobs=n_jobs) if validation else None
+        t_samples = time.perf_counter() - t0
+        if verbose:
+            print(f"{len(train_set)} training and {len(val_set or ())} validation starts ({start}) in "
+                  f"{t_samples:.0f} s", flush=True)
+        hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, n_threads=n_jobs,
+                               verbose=verbose)
+    hist["samples_s"] = t_samples
+    model.training_record = {"start": start, "ratios": list(ratios), "block_size": int(block_size),
+                             "matrix": str(matrix), "n_images": len(images), "n_validation": len(validation),
+                             "iterations": len(hist["iterations"]), "time_s": hist["time_s"] + t_samples,
+                             "best_val_psnr_db": hist["best_val_psnr_db"] if val_set else None}
+    return model, hist
+
+
+def _one_blas_thread():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _tv_half(x, sigma):

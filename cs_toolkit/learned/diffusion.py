@@ -1,0 +1,387 @@
+"""Trained nonlinear diffusion stages for images, with a projection onto the measurements.
+
+A learned image prior in the style of TNRD (Chen & Pock 2017, "Trainable nonlinear
+reaction diffusion"), made for compressive sensing: every stage ``t`` computes
+
+    u = x - sum_i K_i^T phi_ti(K_i x),        x <- P(u)
+
+with ``K_i`` the correlation with a learned zero-mean ``s x s`` filter (symmetric
+padding; ``K_i^T`` its exact adjoint), ``phi_ti`` a learned piecewise-linear
+influence function, and ``P`` the projection onto the set of images that agree
+with the measurements (for block CS, ``x + A^+ (y - A x)`` on every block). The
+stages are trained end to end (analytic gradients through the filters, the
+influence functions and the projections; L-BFGS) to minimise the mean squared
+error of the last stage on training images, starting from the output of a
+classical reconstruction. Without a constraint they are a plain denoiser.
+
+Files: ``.npz`` with a JSON ``__metadata__`` record and two float64 arrays, read
+with ``allow_pickle=False`` and checked field by field (:func:`load_diffusion`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from .. import __version__
+from .._atomic import atomic_savez
+from .._validation import check_int, check_scalar
+from ..exceptions import ModelFileError, ValidationError
+
+__all__ = ["DiffusionStages", "load_diffusion", "train_diffusion", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "cs-toolkit-diffusion-stages"
+FORMAT_VERSION = 1
+_MAX_META_BYTES = 1 << 16
+
+
+def _pad(x, r):
+    return np.pad(x, r, mode="symmetric")
+
+
+def _pad_adjoint(g, r):
+    """Adjoint of ``np.pad(x, r, mode="symmetric")``: fold the border back onto the image."""
+    if r == 0:
+        return g.copy()
+    out = g[r:-r].copy()
+    out[:r] += g[:r][::-1]
+    out[-r:] += g[-r:][::-1]
+    res = out[:, r:-r].copy()
+    res[:, :r] += out[:, :r][:, ::-1]
+    res[:, -r:] += out[:, -r:][:, ::-1]
+    return res
+
+
+def _windows(xp, s):
+    """All ``s x s`` windows of the padded image ``xp`` as rows (row-major positions)."""
+    return np.lib.stride_tricks.sliding_window_view(xp, (s, s)).reshape(-1, s * s)
+
+
+def _dct_filters(s):
+    """The ``s * s - 1`` non-constant atoms of the orthonormal 2-D DCT of ``s x s`` windows, as columns."""
+    from scipy.fft import dct
+
+    c = dct(np.eye(s), norm="ortho", axis=0)
+    return np.kron(c, c)[1:].T.copy()
+
+
+class DiffusionStages:
+    """``n_stages`` trained diffusion stages (see the module docstring).
+
+    Parameters
+    ----------
+    n_stages : int, default 5
+    filter_size : int, default 5
+        Odd side ``s`` of the filters.
+    n_filters : int, optional
+        Filters per stage, default ``s * s - 1`` (initialised as the non-constant 2-D DCT atoms).
+    n_knots : int, default 41
+        Knots of each influence function, equally spaced on ``[-response_range, response_range]``.
+    response_range : float, default 160.0
+        Filter responses (images on the [0, 255] scale) beyond it see the end values.
+
+    Attributes
+    ----------
+    filters : ndarray of shape (n_stages, s * s, n_filters)
+        Raw filter weights (columns; the zero-mean part is used).
+    knots : ndarray of shape (n_stages, n_filters, n_knots)
+        Influence-function values at the knots (all zero at first: every stage is the identity).
+    """
+
+    def __init__(self, n_stages=5, *, filter_size=5, n_filters=None, n_knots=41, response_range=160.0):
+        self.n_stages = check_int("n_stages", n_stages, low=1, high=100)
+        s = check_int("filter_size", filter_size, low=3, high=15)
+        if s % 2 == 0:
+            raise ValidationError(f"filter_size must be odd, got {s}.")
+        self.filter_size = s
+        self.n_filters = check_int("n_filters", s * s - 1 if n_filters is None else n_filters, low=1, high=256)
+        self.n_knots = check_int("n_knots", n_knots, low=3, high=1001)
+        self.response_range = float(check_scalar("response_range", response_range, low=0.0, low_inclusive=False))
+        base = _dct_filters(s)
+        reps = -(-self.n_filters // base.shape[1])
+        f0 = np.tile(base, (1, reps))[:, : self.n_filters]
+        self.filters = np.repeat(f0[None], self.n_stages, axis=0)
+        self.knots = np.zeros((self.n_stages, self.n_filters, self.n_knots))
+        #: what training recorded (start method, ratios, figures): a JSON-able dict saved with the model, or None
+        self.training_record = None
+
+    def __repr__(self):
+        return (f"DiffusionStages(n_stages={self.n_stages}, filter_size={self.filter_size}, "
+                f"n_filters={self.n_filters}, n_knots={self.n_knots})")
+
+    # -- parameters ------------------------------------------------------------------
+    @property
+    def _z0(self):
+        return -self.response_range
+
+    @property
+    def _dz(self):
+        return 2.0 * self.response_range / (self.n_knots - 1)
+
+    def get_vector(self) -> np.ndarray:
+        """All trainable values as one float64 vector (filters, then knots)."""
+        return np.concatenate([self.filters.ravel(), self.knots.ravel()])
+
+    def set_vector(self, v) -> None:
+        v = np.asarray(v, dtype=np.float64)
+        nf = self.filters.size
+        if v.shape != (nf + self.knots.size,):
+            raise ValidationError(f"v must have shape ({nf + self.knots.size},), got {v.shape}.")
+        self.filters = v[:nf].reshape(self.filters.shape).copy()
+        self.knots = v[nf:].reshape(self.knots.shape).copy()
+
+    def _centred(self, t):
+        f = self.filters[t]
+        return f - f.mean(axis=0, keepdims=True)
+
+    # -- forward / backward ------------------------------------------------------------
+    def _stage(self, t, x):
+        """One stage before the projection; returns ``u`` and what the backward pass needs."""
+        from ._diffusion_numba import _col2im, _influence
+
+        s, r = self.filter_size, self.filter_size // 2
+        K = self._centred(t)
+        cols = _windows(_pad(x, r), s)
+        Z = cols @ K
+        act = np.empty_like(Z)
+        _influence(Z, self.knots[t], self._z0, self._dz, act)
+        acc = np.zeros((x.shape[0] + 2 * r, x.shape[1] + 2 * r))
+        _col2im(act @ K.T, x.shape[1], s, acc)
+        return x - _pad_adjoint(acc, r), (cols, Z, act)
+
+    def forward(self, x0, constraint=None, *, return_all=False):
+        """Run the stages from the image ``x0`` (2-D, [0, 255] scale).
+
+        ``constraint``: an object with ``project(u)`` (and ``null_project(g)`` for
+        training), e.g. :class:`cs_toolkit.signals.image.BlockConstraint`; None: no projection.
+        Returns the last stage's image, or the list of every stage's with ``return_all``.
+        """
+        x = np.array(x0, dtype=np.float64)
+        if x.ndim != 2 or min(x.shape) <= self.filter_size:
+            raise ValidationError(f"x0 must be a 2-D image larger than the {self.filter_size}x{self.filter_size} "
+                                  f"filters, got shape {np.shape(x0)}.")
+        if not np.all(np.isfinite(x)):
+            raise ValidationError("x0 contains NaN or Inf values.")
+        outs = []
+        for t in range(self.n_stages):
+            u, _ = self._stage(t, x)
+            x = u if constraint is None else constraint.project(u)
+            outs.append(x)
+        return outs if return_all else outs[-1]
+
+    def loss_and_grad(self, samples, n_threads=1):
+        """Mean squared error of the last stage over ``samples`` and its gradient (vector as :meth:`get_vector`).
+
+        ``samples``: list of ``(x0, x_true, constraint)``; the error is summed over all
+        pixels of all samples and divided by their number. ``n_threads`` threads share
+        the samples (the kernels and BLAS release the GIL).
+        """
+        n_pix = sum(np.asarray(x).size for _, x, _ in samples)
+        n_threads = max(1, min(int(n_threads), len(samples)))
+        if n_threads == 1:
+            total, gF, gW = self._sum_loss_grad(samples, n_pix)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            chunks = [samples[i::n_threads] for i in range(n_threads)]
+            with ThreadPoolExecutor(n_threads) as ex:
+                parts = list(ex.map(lambda c: self._sum_loss_grad(c, n_pix), chunks))
+            total = sum(p[0] for p in parts)
+            gF = sum(p[1] for p in parts)
+            gW = sum(p[2] for p in parts)
+        return total / n_pix, np.concatenate([gF.ravel(), gW.ravel()])
+
+    def _sum_loss_grad(self, samples, n_pix):
+        """Summed squared error over ``samples`` and the gradient of (that sum / ``n_pix``)."""
+        from ._diffusion_numba import _col2im, _influence_backward
+
+        s, r = self.filter_size, self.filter_size // 2
+        gF = np.zeros_like(self.filters)
+        gW = np.zeros_like(self.knots)
+        total = 0.0
+        for x0, x_true, con in samples:
+            x = np.array(x0, dtype=np.float64)
+            cache = []
+            for t in range(self.n_stages):
+                u, c = self._stage(t, x)
+                cache.append((x, c))
+                x = u if con is None else con.project(u)
+            err = x - x_true
+            total += float(np.sum(err * err))
+            g = 2.0 * err / n_pix
+            for t in range(self.n_stages - 1, -1, -1):
+                xin, (cols, Z, act) = cache[t]
+                K = self._centred(t)
+                g_u = g if con is None else con.null_project(g)
+                gcols = _windows(_pad(-g_u, r), s)       # windows of dL/dr, r the diffusion term
+                GA = gcols @ K                            # dL/d phi(Z)
+                gK = gcols.T @ act
+                GZ = np.empty_like(Z)
+                _influence_backward(Z, self.knots[t], self._z0, self._dz, GA, GZ, gW[t])
+                gK += cols.T @ GZ
+                gF[t] += gK - gK.mean(axis=0, keepdims=True)   # through the zero-mean projection
+                acc = np.zeros((xin.shape[0] + 2 * r, xin.shape[1] + 2 * r))
+                _col2im(GZ @ K.T, xin.shape[1], s, acc)
+                g = g_u + _pad_adjoint(acc, r)
+        return total, gF, gW
+
+    # -- files -----------------------------------------------------------------------
+    def save(self, path) -> str:
+        """Write the stages to ``path`` (``.npz``, atomically); returns the path written."""
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
+                "n_stages": self.n_stages, "filter_size": self.filter_size, "n_filters": self.n_filters,
+                "n_knots": self.n_knots, "response_range": self.response_range,
+                "training": self.training_record}
+        return atomic_savez(path, {
+            "__metadata__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
+            "filters": np.ascontiguousarray(self.filters, dtype=np.float64),
+            "knots": np.ascontiguousarray(self.knots, dtype=np.float64),
+        })
+
+
+def _bad(path, why):
+    return ModelFileError(f"{os.fspath(path)!s} is not a valid diffusion-stages file: {why}")
+
+
+def load_diffusion(path) -> DiffusionStages:
+    """Load stages written by :meth:`DiffusionStages.save` (no pickle; every field checked).
+
+    Raises
+    ------
+    ModelFileError
+        Not such a file, or a corrupt one (bad zip, JSON, keys, shapes, dtypes, non-finite values).
+    """
+    import zipfile
+    import zlib
+
+    from .io import decode_json_record, open_archive
+
+    p = os.fspath(path)
+    if not os.path.exists(p) and os.path.exists(p + ".npz"):
+        p += ".npz"
+    if not os.path.isfile(p):
+        raise ModelFileError(f"diffusion-stages file {p!s} does not exist.")
+    npz = open_archive(p, _bad)
+    with npz:
+        try:
+            infos = {i.filename: i for i in npz.zip.infolist()}
+            if set(infos) != {"__metadata__.npy", "filters.npy", "knots.npy"}:
+                raise _bad(p, f"expected the arrays __metadata__, filters and knots, found {sorted(npz.files)}")
+            if infos["__metadata__.npy"].file_size > _MAX_META_BYTES:
+                raise _bad(p, "the metadata record is too large")
+            meta = decode_json_record(npz["__metadata__"], p, _bad)
+            if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+                raise _bad(p, f"format must be {FORMAT!r} version {FORMAT_VERSION}, got "
+                              f"{meta.get('format')!r} version {meta.get('format_version')!r}")
+            dims = {}
+            for key, low, high in (("n_stages", 1, 100), ("filter_size", 3, 15), ("n_filters", 1, 256),
+                                   ("n_knots", 3, 1001)):
+                v = meta.get(key)
+                if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+                    raise _bad(p, f"metadata {key!r} must be an integer in [{low}, {high}], got {v!r}")
+                dims[key] = v
+            rr = meta.get("response_range")
+            if isinstance(rr, bool) or not isinstance(rr, int | float) or not (math.isfinite(rr) and rr > 0):
+                raise _bad(p, f"metadata 'response_range' must be a positive number, got {rr!r}")
+            if dims["filter_size"] % 2 == 0:
+                raise _bad(p, f"metadata 'filter_size' must be odd, got {dims['filter_size']}")
+            model = DiffusionStages(dims["n_stages"], filter_size=dims["filter_size"], n_filters=dims["n_filters"],
+                                    n_knots=dims["n_knots"], response_range=float(rr))
+            for name, ref in (("filters", model.filters), ("knots", model.knots)):
+                if infos[name + ".npy"].file_size > 4096 + 8 * ref.size:
+                    raise _bad(p, f"array {name!r} is larger than its metadata allows")
+                a = npz[name]
+                if a.dtype != np.float64 or a.shape != ref.shape:
+                    raise _bad(p, f"array {name!r} must be float64 of shape {ref.shape}, got {a.dtype} {a.shape}")
+                if not np.all(np.isfinite(a)):
+                    raise _bad(p, f"array {name!r} holds NaN or Inf values")
+                setattr(model, name, np.array(a))
+        except ModelFileError:
+            raise
+        except (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
+            raise _bad(p, f"{type(exc).__name__}: {exc}") from None
+    model.training_record = meta.get("training") if isinstance(meta.get("training"), dict) else None
+    return model
+
+
+def train_diffusion(model, samples, *, validation=None, max_iter=200, n_threads=1, verbose=False, callback=None):
+    """Train ``model`` in place by L-BFGS on the mean squared error of its last stage.
+
+    Parameters
+    ----------
+    model : DiffusionStages
+    samples : list of (x0, x_true, constraint)
+        Training images: the start (a classical reconstruction), the truth, and the
+        measurement constraint (``project`` / ``null_project``; None for denoising).
+    validation : list of (x0, x_true, constraint), optional
+        Scored (PSNR of the last stage) every iteration; the best iterate is kept.
+    max_iter : int, default 200
+        L-BFGS iterations.
+    n_threads : int, default 1
+        Threads sharing the samples of every gradient evaluation.
+    verbose : bool, default False
+        Print the training and validation PSNR every 10 iterations and the time.
+    callback : callable, optional
+        ``callback(iteration, train_psnr_db, val_psnr_db)`` after every iteration.
+
+    Returns
+    -------
+    dict
+        ``iterations``, ``train_psnr_db``, ``val_psnr_db`` (lists), ``best_val_psnr_db``, ``time_s``.
+    """
+    from scipy.optimize import minimize
+
+    if not isinstance(model, DiffusionStages):
+        raise ValidationError(f"model must be a DiffusionStages, got {type(model).__name__}.")
+    if not samples:
+        raise ValidationError("samples must hold at least one (x0, x_true, constraint) triple.")
+    max_iter = check_int("max_iter", max_iter, low=1)
+
+    def psnr(mse):
+        return 10.0 * math.log10(255.0 ** 2 / max(mse, 1e-12))
+
+    def val_psnr():
+        if not validation:
+            return float("nan")
+        se = sum(float(np.sum((model.forward(x0, c) - xt) ** 2)) for x0, xt, c in validation)
+        return psnr(se / sum(np.asarray(xt).size for _, xt, _ in validation))
+
+    hist = {"iterations": [], "train_psnr_db": [], "val_psnr_db": []}
+    best = {"val": val_psnr(), "v": model.get_vector()}
+    last = {"loss": None}
+    t0 = time.perf_counter()
+
+    def fun(v):
+        model.set_vector(v)
+        loss, g = model.loss_and_grad(samples, n_threads=n_threads)
+        last["loss"] = loss
+        return loss, g
+
+    def cb(v):
+        model.set_vector(v)
+        it = len(hist["iterations"]) + 1
+        tr = psnr(last["loss"])
+        va = val_psnr()
+        hist["iterations"].append(it)
+        hist["train_psnr_db"].append(tr)
+        hist["val_psnr_db"].append(va)
+        if not validation or va > best["val"]:
+            best["val"], best["v"] = va, np.array(v)
+        if verbose and (it % 10 == 0 or it == 1):
+            print(f"  iteration {it:4d}  train {tr:.3f} dB  validation {va:.3f} dB  "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+        if callback is not None:
+            callback(it, tr, va)
+
+    minimize(fun, model.get_vector(), jac=True, method="L-BFGS-B", callback=cb,
+             options={"maxiter": max_iter, "maxcor": 20})
+    model.set_vector(best["v"])
+    hist["best_val_psnr_db"] = best["val"]
+    hist["time_s"] = time.perf_counter() - t0
+    if verbose:
+        print(f"trained {model!r} in {hist['time_s']:.0f} s; best validation {best['val']:.3f} dB", flush=True)
+    return hist
