@@ -3,9 +3,11 @@
 Setting of the literature (Mun & Fowler 2009): B = 32 blocks, one Gaussian
 sensing matrix with orthonormal rows, images on [0, 255], ratios 0.1 / 0.25 / 0.5.
 Contenders: per-block FISTA in the 2-D DCT (no smoothing), our BCS-SPL (DWT,
-bivariate shrinkage), plug-and-play with a TV denoiser (``pnp_tv``) and our best
-method (``DEFAULT_IMAGE_METHOD``, plug-and-play with patch-DCT denoisers). Images:
-the bundled samples (``cs_toolkit.data``) at 256x256, plus camera at 512x512.
+bivariate shrinkage), plug-and-play with a TV denoiser (``pnp_tv``) or with patch-DCT
+denoisers (``pnp_dct``), and the learned reconstructor ``tnrd`` (BCS-SPL followed
+by the bundled trained diffusion stages, trained on other pictures by
+``benchmarks/tnrd_images.py``). Images: the bundled samples (``cs_toolkit.data``) at
+256x256, plus camera at 512x512. ``--methods`` picks the contenders (bcs_spl always).
 
 Run from the repository root::
 
@@ -37,6 +39,8 @@ METHODS = {
     "fista_dct": dict(method="fista", basis="dct"),
     "bcs_spl": dict(method="bcs_spl"),
     "pnp_tv": dict(method="pnp_tv"),
+    "pnp_dct": dict(method="pnp_dct"),
+    "tnrd": dict(method="tnrd"),  # the learned reconstructor (bundled model, data/models/tnrd_images.npz)
     DEFAULT_IMAGE_METHOD: dict(method=DEFAULT_IMAGE_METHOD),
 }
 
@@ -57,14 +61,20 @@ def _images(quick: bool):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--methods", default=",".join(METHODS), help=f"comma list of {', '.join(METHODS)} (default all)")
     args = p.parse_args(argv)
+    methods = {k: METHODS[k] for k in dict.fromkeys(m.strip() for m in args.methods.split(",") if m.strip())
+               if k in METHODS}
+    unknown = [m for m in args.methods.split(",") if m.strip() and m.strip() not in METHODS]
+    if unknown or "bcs_spl" not in methods:
+        p.error(f"--methods: unknown {unknown}; bcs_spl (the reference) must be included")
     print(f"load average at start: {os.getloadavg()}")
     rows = []
     for name, img in _images(args.quick):
         img8 = np.round(img * 255).astype(np.uint8)
         for r in RATIOS:
             meas = measure_image(img8, r, block_size=32, matrix="gaussian", rng=0)
-            for label, kw in METHODS.items():
+            for label, kw in methods.items():
                 t0 = time.perf_counter()
                 rec = reconstruct_image(meas, **kw)
                 dt = time.perf_counter() - t0
@@ -75,7 +85,9 @@ def main(argv=None) -> int:
     print()
     print("| method | " + " | ".join(f"ratio {r}: PSNR / SSIM / s" for r in RATIOS) + " |")
     print("|---|" + "---|" * len(RATIOS))
-    for label in dict.fromkeys([DEFAULT_IMAGE_METHOD, "pnp_tv", "bcs_spl", "fista_dct"]):
+    for label in dict.fromkeys(["tnrd", DEFAULT_IMAGE_METHOD, "pnp_dct", "pnp_tv", "bcs_spl", "fista_dct"]):
+        if label not in methods:
+            continue
         cells = []
         for r in RATIOS:
             sel = [x for x in rows if x[1] == r and x[2] == label]
@@ -84,17 +96,17 @@ def main(argv=None) -> int:
         print(f"| {label} (ours) | " + " | ".join(cells) + " |")
     for label, vals in LITERATURE.items():
         print(f"| {label} (literature) | " + " | ".join(f"{v:.1f} / - / -" for v in vals) + " |")
-    gains = []
-    for r in RATIOS:
-        b = np.mean([x[3] for x in rows if x[1] == r and x[2] == DEFAULT_IMAGE_METHOD])
-        s = np.mean([x[3] for x in rows if x[1] == r and x[2] == "bcs_spl"])
-        gains.append(b - s)
-    print(f"\ngain of {DEFAULT_IMAGE_METHOD} over our BCS-SPL (dB): " + ", ".join(f"{g:+.2f}" for g in gains))
     psnr = {(x[0], x[1], x[2]): x[3] for x in rows}
-    print(f"per-image gain of {DEFAULT_IMAGE_METHOD} over our BCS-SPL (dB), ratios " + " / ".join(map(str, RATIOS)))
-    for name in dict.fromkeys(x[0] for x in rows):
-        print(f"  {name:18s} " + " / ".join(f"{psnr[name, r, DEFAULT_IMAGE_METHOD] - psnr[name, r, 'bcs_spl']:+.2f}"
-                                          for r in RATIOS))
+    for label in methods:
+        if label in ("bcs_spl", "fista_dct"):
+            continue
+        gains = [np.mean([psnr[n, r, label] - psnr[n, r, "bcs_spl"] for n in dict.fromkeys(x[0] for x in rows)])
+                 for r in RATIOS]
+        print(f"\ngain of {label} over our BCS-SPL (dB), mean over images: " + ", ".join(f"{g:+.2f}" for g in gains))
+        print(f"per-image gain of {label} over our BCS-SPL (dB), ratios " + " / ".join(map(str, RATIOS)))
+        for name in dict.fromkeys(x[0] for x in rows):
+            print(f"  {name:18s} " + " / ".join(f"{psnr[name, r, label] - psnr[name, r, 'bcs_spl']:+.2f}"
+                                              for r in RATIOS))
     print(f"images: {', '.join(sorted({x[0] for x in rows}))}; load average at end: {os.getloadavg()}")
     return 0
 

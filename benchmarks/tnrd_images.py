@@ -1,4 +1,4 @@
-"""Train the learned image reconstructor (method ``"tnrd"``) bundled as ``data/models/tnrd_images.npz``.
+"""Train the learned image reconstructor (method ``"tnrd"``) bundled as ``cs_toolkit/learned/models/tnrd_images.npz``.
 
 Trained diffusion stages (:mod:`cs_toolkit.learned.diffusion`) learn to turn the
 BCS-SPL reconstruction of a block-CS measured picture into the picture: 32 x 32
@@ -13,7 +13,7 @@ the kept L-BFGS iterate. Then every test image is reconstructed by BCS-SPL,
 
 Run from the repository root::
 
-    python benchmarks/tnrd_images.py                 # train (about 15-25 min on 2 cores), save, compare
+    python benchmarks/tnrd_images.py                 # train (about 20 min on 2 cores), save, compare
     python benchmarks/tnrd_images.py --iterations 5 --out /tmp/t.npz   # smoke test
 """
 
@@ -50,25 +50,26 @@ def skimage_picture(name, size=256):
 
 
 def main(argv=None) -> int:
-    from cs_toolkit.data import data_dir, load_image
+    from cs_toolkit.data import load_image
     from cs_toolkit.signals import compressive_image
     from cs_toolkit.signals.image import DEFAULT_TNRD_MODEL, train_tnrd
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--iterations", type=int, default=100, help="L-BFGS iterations (default 100)")
-    p.add_argument("--stages", type=int, default=5, help="diffusion stages (default 5)")
+    p.add_argument("--iterations", type=int, default=80, help="L-BFGS iterations (default 80)")
+    p.add_argument("--stages", type=int, default=6, help="diffusion stages (default 6)")
     p.add_argument("--start", default="bcs_spl", help="classical start: bcs_spl (default) or pnp_dct")
-    p.add_argument("--out", default=None, help=f"model file (default data/{DEFAULT_TNRD_MODEL})")
+    p.add_argument("--jobs", type=int, default=2, help="threads (default 2)")
+    p.add_argument("--out", default=str(DEFAULT_TNRD_MODEL), help="model file (default: the bundled one)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    out = args.out or str(data_dir() / DEFAULT_TNRD_MODEL)
+    out = args.out
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     print(f"load average {os.getloadavg()}", flush=True)
     train = [skimage_picture(n) for n in TRAIN]
     val = [skimage_picture(n) for n in VALIDATION]
     t0 = time.perf_counter()
     model, hist = train_tnrd(train, validation=val, ratios=RATIOS, start=args.start, n_stages=args.stages,
-                             max_iter=args.iterations, rng=args.seed, verbose=True)
+                             max_iter=args.iterations, rng=args.seed, n_jobs=args.jobs, verbose=True)
     print(f"training: {hist['samples_s']:.0f} s of classical starts + {hist['time_s']:.0f} s of L-BFGS "
           f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "
           f"load average {os.getloadavg()}", flush=True)

@@ -203,3 +203,111 @@ def test_threads_give_the_same_loss_and_gradient():
     l2, g2 = m.loss_and_grad(samples, n_threads=2)
     assert l2 == pytest.approx(l1, rel=1e-12)
     np.testing.assert_allclose(g2, g1, rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# the image method "tnrd" and its training
+# ---------------------------------------------------------------------------------------------
+def _discs(k, size=64):
+    """Piecewise-constant test pictures on [0, 1]: two discs on a ramp, shifted with k."""
+    yy, xx = np.mgrid[:size, :size]
+    img = 0.2 + 0.3 * xx / size
+    img = np.where((xx - 20 - 2 * k) ** 2 + (yy - 24 - k) ** 2 < 120, 0.85, img)
+    return np.where((xx - 44 + k) ** 2 + (yy - 42) ** 2 < 60, 0.1, img)
+
+
+def test_identity_stages_give_the_bcs_spl_result():
+    from cs_toolkit.signals import measure_image, reconstruct_image
+
+    meas = measure_image(_discs(0), 0.25, block_size=16, rng=3)
+    a = reconstruct_image(meas, method="bcs_spl")
+    b = reconstruct_image(meas, method="tnrd", model=DiffusionStages(2, filter_size=3))
+    np.testing.assert_allclose(b, a, atol=1e-9)
+
+
+def test_trained_stages_beat_their_start_on_a_held_out_picture(tmp_path):
+    from cs_toolkit.signals import compressive_image
+    from cs_toolkit.signals.image import train_tnrd
+
+    model, hist = train_tnrd([_discs(0), _discs(1)], validation=[_discs(2)], ratios=(0.25,), n_stages=2,
+                             filter_size=3, block_size=16, max_iter=15, rng=0)
+    assert hist["val_psnr_db"] and model.training_record["start"] == "bcs_spl"
+    path = model.save(tmp_path / "m.npz")
+    test = _discs(3)
+    _, q_bcs = compressive_image(test, 0.25, method="bcs_spl", block_size=16, rng=9)
+    _, q_tnrd = compressive_image(test, 0.25, method="tnrd", model=path, block_size=16, rng=9)
+    assert q_tnrd["psnr"] > q_bcs["psnr"] + 0.5
+    assert load_diffusion(path).training_record["ratios"] == [0.25]
+
+
+def test_training_samples_are_consistent_with_their_measurements():
+    from cs_toolkit.signals.image import _to_blocks, training_samples
+
+    samples = training_samples([_discs(0)[:50, :60]], (0.1, 0.5), block_size=16, rng=1, n_jobs=2)
+    assert len(samples) == 2
+    for x0, x, con in samples:
+        assert x.shape == x0.shape == (48, 48)  # cropped to whole blocks
+        np.testing.assert_allclose(_to_blocks(x0, 16) @ con.A.T, con.Y, atol=1e-6)
+        np.testing.assert_allclose(_to_blocks(x, 16) @ con.A.T, con.Y, atol=1e-6)
+    with pytest.raises(ValidationError, match="start"):
+        training_samples([_discs(0)], (0.1,), start="fista")
+    with pytest.raises(ValidationError, match=r"images\[0\]"):
+        training_samples([np.zeros((8, 8))], (0.1,), block_size=16)
+
+
+def test_bundled_model_loads_and_names_a_known_start():
+    from cs_toolkit.signals.image import DEFAULT_TNRD_MODEL, TNRD_STARTS, _tnrd_model
+
+    net = _tnrd_model(None)
+    assert net.training_record["start"] in TNRD_STARTS
+    assert load_diffusion(DEFAULT_TNRD_MODEL).n_stages == net.n_stages
+    assert np.any(net.knots != 0)  # trained, not the identity
+
+
+def test_cli_trains_and_uses_a_tnrd_model(tmp_path):
+    import subprocess
+    import sys
+
+    from cs_toolkit.data import write_image
+
+    d = tmp_path / "pics"
+    d.mkdir()
+    for k in range(5):
+        write_image(d / f"p{k}.png", _discs(k))
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "cs_toolkit.cli", *map(str, args)], capture_output=True,
+                              text=True, timeout=300)
+
+    r = run("train", "--model", "tnrd", "--data", d, "--ratios", "0.25", "--stages", "2", "--quick",
+            "--out", tmp_path / "m.npz")
+    assert r.returncode == 0, r.stderr
+    assert "4 training and 1 validation images" in r.stdout
+    r = run("reconstruct", d / "p0.png", "--ratio", "0.25", "--method", "tnrd", "--model", tmp_path / "m.npz",
+            "--block-size", "16", "--json", "--out", tmp_path / "rec.png")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["psnr"] > 20.0
+    r = run("train", "--model", "tnrd", "--out", tmp_path / "x.npz")
+    assert r.returncode != 0 and "--data" in r.stderr and "Traceback" not in r.stderr
+    r = run("train", "--model", "tnrd", "--data", d, "--ratios", "0.25,2", "--out", tmp_path / "x.npz")
+    assert r.returncode != 0 and "--ratios" in r.stderr
+
+
+def test_psnr_objective_gradient_matches_central_differences():
+    rng = np.random.default_rng(9)
+    m = _random_model(rng)
+    samples = [(rng.uniform(0, 255, (10, 11)), rng.uniform(0, 255, (10, 11)), None) for _ in range(3)]
+    loss, g = m.loss_and_grad(samples, objective="psnr")
+    expected = np.mean([10 * np.log10(np.mean((m.forward(x0) - xt) ** 2)) for x0, xt, _ in samples])
+    assert loss == pytest.approx(expected, rel=1e-12)
+    _, g2 = m.loss_and_grad(samples, objective="psnr", n_threads=2)
+    np.testing.assert_allclose(g2, g, rtol=1e-10, atol=1e-14)
+    v0, h = m.get_vector(), 1e-6
+    d = rng.standard_normal(v0.size)
+    m.set_vector(v0 + h * d)
+    lp, _ = m.loss_and_grad(samples, objective="psnr")
+    m.set_vector(v0 - h * d)
+    lm, _ = m.loss_and_grad(samples, objective="psnr")
+    assert (lp - lm) / (2 * h) == pytest.approx(g @ d, rel=1e-5, abs=1e-9)
+    with pytest.raises(ValidationError, match="objective"):
+        m.loss_and_grad(samples, objective="l1")

@@ -1,4 +1,5 @@
-"""Learned deep-unrolled reconstructors: LISTA, LISTA-CP, LISTA-CPSS, ALISTA, unrolled FISTA, LAMP.
+"""Learned deep-unrolled reconstructors: LISTA, LISTA-CP, LISTA-CPSS, ALISTA, unrolled FISTA, LAMP,
+and trained diffusion stages for images (:mod:`cs_toolkit.learned.diffusion`).
 
 Pure NumPy networks (batched BLAS GEMMs, hand-written backward passes),
 trained with Adam and the layer-wise schedule of the LISTA literature, saved to
@@ -18,6 +19,7 @@ Examples
 
 from .data import ArraySource, SyntheticSource, add_measurement_noise
 from .debias import default_max_support, ls_debias
+from .diffusion import DiffusionStages, load_diffusion, train_diffusion
 from .io import load_model, save_model
 from .lista import (
     ALISTA,
@@ -45,6 +47,9 @@ from .train import (
 )
 
 __all__ = [
+    "DiffusionStages",
+    "load_diffusion",
+    "train_diffusion",
     "UnrolledNetwork",
     "LISTA",
     "LISTA_CP",

@@ -173,30 +173,35 @@ class DiffusionStages:
             outs.append(x)
         return outs if return_all else outs[-1]
 
-    def loss_and_grad(self, samples, n_threads=1):
-        """Mean squared error of the last stage over ``samples`` and its gradient (vector as :meth:`get_vector`).
+    def loss_and_grad(self, samples, n_threads=1, objective="mse"):
+        """Training loss of the last stage over ``samples`` and its gradient (vector as :meth:`get_vector`).
 
-        ``samples``: list of ``(x0, x_true, constraint)``; the error is summed over all
-        pixels of all samples and divided by their number. ``n_threads`` threads share
-        the samples (the kernels and BLAS release the GIL).
+        ``samples``: list of ``(x0, x_true, constraint)``. ``objective="mse"``: the squared
+        error summed over all pixels of all samples, divided by their number;
+        ``"psnr"``: the mean over samples of ``10 log10(MSE_i)`` (minus the mean PSNR up to a
+        constant), which weighs every sample alike instead of letting the worst ones dominate.
+        ``n_threads`` threads share the samples (the kernels and BLAS release the GIL).
         """
+        if objective not in ("mse", "psnr"):
+            raise ValidationError(f"objective must be 'mse' or 'psnr', got {objective!r}.")
         n_pix = sum(np.asarray(x).size for _, x, _ in samples)
         n_threads = max(1, min(int(n_threads), len(samples)))
         if n_threads == 1:
-            total, gF, gW = self._sum_loss_grad(samples, n_pix)
+            total, gF, gW = self._sum_loss_grad(samples, n_pix, len(samples), objective)
         else:
             from concurrent.futures import ThreadPoolExecutor
 
             chunks = [samples[i::n_threads] for i in range(n_threads)]
             with ThreadPoolExecutor(n_threads) as ex:
-                parts = list(ex.map(lambda c: self._sum_loss_grad(c, n_pix), chunks))
+                parts = list(ex.map(lambda c: self._sum_loss_grad(c, n_pix, len(samples), objective), chunks))
             total = sum(p[0] for p in parts)
             gF = sum(p[1] for p in parts)
             gW = sum(p[2] for p in parts)
-        return total / n_pix, np.concatenate([gF.ravel(), gW.ravel()])
+        loss = total / n_pix if objective == "mse" else total / len(samples)
+        return loss, np.concatenate([gF.ravel(), gW.ravel()])
 
-    def _sum_loss_grad(self, samples, n_pix):
-        """Summed squared error over ``samples`` and the gradient of (that sum / ``n_pix``)."""
+    def _sum_loss_grad(self, samples, n_pix, n_samples, objective="mse"):
+        """Summed loss terms over ``samples`` and the gradient of the loss (see :meth:`loss_and_grad`)."""
         from ._diffusion_numba import _col2im, _influence_backward
 
         s, r = self.filter_size, self.filter_size // 2
@@ -211,8 +216,14 @@ class DiffusionStages:
                 cache.append((x, c))
                 x = u if con is None else con.project(u)
             err = x - x_true
-            total += float(np.sum(err * err))
-            g = 2.0 * err / n_pix
+            se = float(np.sum(err * err))
+            if objective == "mse":
+                total += se
+                g = 2.0 * err / n_pix
+            else:  # 10 log10(se / size), averaged over the samples
+                se = max(se, 1e-300)
+                total += 10.0 * math.log10(se / err.size)
+                g = (20.0 / math.log(10.0)) * err / (se * n_samples)
             for t in range(self.n_stages - 1, -1, -1):
                 xin, (cols, Z, act) = cache[t]
                 K = self._centred(t)
@@ -308,7 +319,8 @@ def load_diffusion(path) -> DiffusionStages:
     return model
 
 
-def train_diffusion(model, samples, *, validation=None, max_iter=200, n_threads=1, verbose=False, callback=None):
+def train_diffusion(model, samples, *, validation=None, max_iter=200, objective="mse", n_threads=1, verbose=False,
+                    callback=None):
     """Train ``model`` in place by L-BFGS on the mean squared error of its last stage.
 
     Parameters
@@ -321,6 +333,9 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, n_threads=
         Scored (PSNR of the last stage) every iteration; the best iterate is kept.
     max_iter : int, default 200
         L-BFGS iterations.
+    objective : {"mse", "psnr"}, default "mse"
+        Loss of :meth:`DiffusionStages.loss_and_grad`; with ``"psnr"`` the training and
+        validation figures are mean PSNRs over the samples, else the PSNR of the pooled MSE.
     n_threads : int, default 1
         Threads sharing the samples of every gradient evaluation.
     verbose : bool, default False
@@ -347,8 +362,14 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, n_threads=
     def val_psnr():
         if not validation:
             return float("nan")
-        se = sum(float(np.sum((model.forward(x0, c) - xt) ** 2)) for x0, xt, c in validation)
-        return psnr(se / sum(np.asarray(xt).size for _, xt, _ in validation))
+        se = [float(np.sum((model.forward(x0, c) - xt) ** 2)) for x0, xt, c in validation]
+        sizes = [np.asarray(xt).size for _, xt, _ in validation]
+        if objective == "psnr":
+            return float(np.mean([psnr(e / n) for e, n in zip(se, sizes)]))
+        return psnr(sum(se) / sum(sizes))
+
+    def train_psnr(loss):
+        return psnr(loss) if objective == "mse" else 10.0 * math.log10(255.0 ** 2) - loss
 
     hist = {"iterations": [], "train_psnr_db": [], "val_psnr_db": []}
     best = {"val": val_psnr(), "v": model.get_vector()}
@@ -357,14 +378,14 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, n_threads=
 
     def fun(v):
         model.set_vector(v)
-        loss, g = model.loss_and_grad(samples, n_threads=n_threads)
+        loss, g = model.loss_and_grad(samples, n_threads=n_threads, objective=objective)
         last["loss"] = loss
         return loss, g
 
     def cb(v):
         model.set_vector(v)
         it = len(hist["iterations"]) + 1
-        tr = psnr(last["loss"])
+        tr = train_psnr(last["loss"])
         va = val_psnr()
         hist["iterations"].append(it)
         hist["train_psnr_db"].append(tr)

@@ -10,11 +10,14 @@ from .audio import (
 )
 from .image import (
     DEFAULT_IMAGE_METHOD,
+    BlockConstraint,
     BlockMeasurements,
     compressive_image,
     image_quality,
     measure_image,
     reconstruct_image,
+    train_tnrd,
+    training_samples,
     whole_image_cs,
 )
 from .synthetic import (
@@ -28,7 +31,7 @@ from .synthetic import (
 
 __all__ = [
     "DEFAULT_IMAGE_METHOD", "BlockMeasurements", "compressive_image", "image_quality", "measure_image",
-    "reconstruct_image", "whole_image_cs", "DEFAULT_AUDIO_METHOD", "AudioMeasurements", "audio_quality", "compressive_audio",
+    "reconstruct_image", "whole_image_cs", "BlockConstraint", "train_tnrd", "training_samples", "DEFAULT_AUDIO_METHOD", "AudioMeasurements", "audio_quality", "compressive_audio",
     "measure_audio", "reconstruct_audio",
     "DISTRIBUTIONS",
     "Problem",

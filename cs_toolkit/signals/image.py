@@ -30,8 +30,9 @@ any solver name (``"fista"``, ``"omp"``, ...)
     each stage followed by the projection onto the measurements), trained end to end
     on pictures other than the bundled test images, run from the classical start
     it was trained with (BCS-SPL or ``pnp_dct``, recorded in the model file). The
-    default model is ``data/models/tnrd_images.npz`` (``benchmarks/tnrd_images.py``
-    trains it; ``cs-toolkit train --model tnrd --data DIR`` trains one on your images).
+    default model ships with the package (``cs_toolkit/learned/models/tnrd_images.npz``,
+    trained by ``benchmarks/tnrd_images.py``); ``cs-toolkit train --model tnrd --data DIR``
+    trains one on your images.
 
 :func:`whole_image_cs` measures the whole image at once with a matrix-free
 structured operator (SRDCT, SRHT, ...) and recovers it in a wavelet basis by FISTA.
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -74,8 +76,8 @@ __all__ = [
 DEFAULT_IMAGE_METHOD = "pnp_dct"
 #: Whole-image methods (the per-block solver names come from the solver registry).
 IMAGE_METHODS = ("pnp_dct", "pnp_tv", "bcs_spl", "lista", "tnrd")
-#: The bundled trained diffusion stages (method ``"tnrd"``), relative to the data folder.
-DEFAULT_TNRD_MODEL = "models/tnrd_images.npz"
+#: The bundled trained diffusion stages of method ``"tnrd"`` (package data, trained by ``benchmarks/tnrd_images.py``).
+DEFAULT_TNRD_MODEL = Path(__file__).resolve().parent.parent / "learned" / "models" / "tnrd_images.npz"
 #: Classical reconstructions the diffusion stages can start from.
 TNRD_STARTS = ("bcs_spl", "pnp_dct")
 _MATRICES = ("gaussian", "bernoulli")
@@ -435,13 +437,14 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
         penalty relative to each block's largest correlation (default 0.005).
     max_iter : int, optional
         BCS-SPL iterations (default 200), plug-and-play iterations (``pnp_dct``: 60
-        thresholding iterations, followed by 10 Wiener iterations; ``pnp_tv``: 120), or
+        thresholding iterations, followed by 10 Wiener iterations, also for the ``pnp_dct``
+        start of ``tnrd``; ``pnp_tv``: 120), or
         iterations of an iterative per-block solver (default 500).
     tol : float, default 1e-4
         BCS-SPL stopping tolerance on the change of the RMS update (0-255 scale).
     model : str, path or model object, optional
         Learned reconstructor for ``method="lista"`` (required), or trained diffusion
-        stages for ``method="tnrd"`` (default: the bundled ``data/models/tnrd_images.npz``).
+        stages for ``method="tnrd"`` (default: the bundled model, ``DEFAULT_TNRD_MODEL``).
     progress : bool, default False
         Show a tqdm progress bar.
     **solver_options
@@ -510,7 +513,7 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
                 net = _tnrd_model(model)
                 x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
                 if net.training_record["start"] == "pnp_dct":
-                    x0 = _pnp_dct(Y, A, P, shape, B, x0, progress=bar)
+                    x0 = _pnp_dct(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
                 x = net.forward(x0, BlockConstraint(Y, A, P, shape, B))
             elif method == "lista":
                 if model is None:
@@ -537,9 +540,7 @@ def _tnrd_model(model):
     from ..learned.diffusion import DiffusionStages, load_diffusion
 
     if model is None:
-        from ..data import data_dir
-
-        model = data_dir() / DEFAULT_TNRD_MODEL
+        model = DEFAULT_TNRD_MODEL
     net = model if isinstance(model, DiffusionStages) else load_diffusion(model)
     rec = net.training_record if isinstance(getattr(net, "training_record", None), dict) else {}
     start = rec.get("start", "bcs_spl")
@@ -611,8 +612,10 @@ def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl
     """Train diffusion stages (method ``"tnrd"``) on grey training images; returns ``(model, history)``.
 
     Every image is measured at every ratio and reconstructed by ``start``; the stages
-    are then trained end to end (L-BFGS, :func:`cs_toolkit.learned.diffusion.train_diffusion`)
-    to turn those starts into the images, and the iterate that scores best on the
+    are then trained end to end (L-BFGS, :func:`cs_toolkit.learned.diffusion.train_diffusion`
+    with ``objective="psnr"``: the mean PSNR over images and ratios, so that the easy,
+    high-PSNR cases count as much as the hard ones) to turn those starts into the
+    images, and the iterate that scores best on the
     ``validation`` images (measured the same way) is kept. The model records its start,
     ratios, block size and training figures (``model.training_record``, saved with it).
 
@@ -659,8 +662,8 @@ def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl
         if verbose:
             print(f"{len(train_set)} training and {len(val_set or ())} validation starts ({start}) in "
                   f"{t_samples:.0f} s", flush=True)
-        hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, n_threads=n_jobs,
-                               verbose=verbose)
+        hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, objective="psnr",
+                               n_threads=n_jobs, verbose=verbose)
     hist["samples_s"] = t_samples
     model.training_record = {"start": start, "ratios": list(ratios), "block_size": int(block_size),
                              "matrix": str(matrix), "n_images": len(images), "n_validation": len(validation),
