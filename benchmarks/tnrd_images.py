@@ -58,6 +58,7 @@ def main(argv=None) -> int:
     p.add_argument("--iterations", type=int, default=80, help="L-BFGS iterations (default 80)")
     p.add_argument("--stages", type=int, default=6, help="diffusion stages (default 6)")
     p.add_argument("--start", default="bcs_spl", help="classical start: bcs_spl (default) or pnp_dct")
+    p.add_argument("--objective", default="mse", help="training loss: mse (default) or psnr")
     p.add_argument("--jobs", type=int, default=2, help="threads (default 2)")
     p.add_argument("--out", default=str(DEFAULT_TNRD_MODEL), help="model file (default: the bundled one)")
     p.add_argument("--seed", type=int, default=0)
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
     val = [skimage_picture(n) for n in VALIDATION]
     t0 = time.perf_counter()
     model, hist = train_tnrd(train, validation=val, ratios=RATIOS, start=args.start, n_stages=args.stages,
-                             max_iter=args.iterations, rng=args.seed, n_jobs=args.jobs, verbose=True)
+                             max_iter=args.iterations, objective=args.objective, rng=args.seed, n_jobs=args.jobs, verbose=True)
     print(f"training: {hist['samples_s']:.0f} s of classical starts + {hist['time_s']:.0f} s of L-BFGS "
           f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "
           f"load average {os.getloadavg()}", flush=True)

@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import __version__
 from .._atomic import atomic_savez
-from .._validation import check_int, check_scalar
+from .._validation import check_int, check_option, check_scalar
 from ..exceptions import ModelFileError, ValidationError
 
 __all__ = ["DiffusionStages", "load_diffusion", "train_diffusion", "FORMAT", "FORMAT_VERSION"]
@@ -355,6 +355,7 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
     if not samples:
         raise ValidationError("samples must hold at least one (x0, x_true, constraint) triple.")
     max_iter = check_int("max_iter", max_iter, low=1)
+    check_option("objective", objective, ("mse", "psnr"))
 
     def psnr(mse):
         return 10.0 * math.log10(255.0 ** 2 / max(mse, 1e-12))

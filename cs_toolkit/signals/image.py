@@ -608,14 +608,12 @@ def training_samples(images, ratios, *, start="bcs_spl", block_size=32, matrix="
 
 
 def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl", n_stages=5, filter_size=5,
-               block_size=32, matrix="gaussian", max_iter=100, rng=None, n_jobs=1, verbose=False):
+               block_size=32, matrix="gaussian", max_iter=100, objective="mse", rng=None, n_jobs=1, verbose=False):
     """Train diffusion stages (method ``"tnrd"``) on grey training images; returns ``(model, history)``.
 
     Every image is measured at every ratio and reconstructed by ``start``; the stages
-    are then trained end to end (L-BFGS, :func:`cs_toolkit.learned.diffusion.train_diffusion`
-    with ``objective="psnr"``: the mean PSNR over images and ratios, so that the easy,
-    high-PSNR cases count as much as the hard ones) to turn those starts into the
-    images, and the iterate that scores best on the
+    are then trained end to end (L-BFGS, :func:`cs_toolkit.learned.diffusion.train_diffusion`)
+    to turn those starts into the images, and the iterate that scores best on the
     ``validation`` images (measured the same way) is kept. The model records its start,
     ratios, block size and training figures (``model.training_record``, saved with it).
 
@@ -630,6 +628,10 @@ def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl
     matrix : str, default "gaussian"
     max_iter : int, default 100
         L-BFGS iterations.
+    objective : {"mse", "psnr"}, default "mse"
+        The pooled squared error (the hard, low-ratio cases weigh most) or the mean PSNR
+        over images and ratios (every case alike); see
+        :meth:`~cs_toolkit.learned.diffusion.DiffusionStages.loss_and_grad`.
     rng : None, int or numpy.random.Generator
         Draws the sensing matrices.
     n_jobs : int, default 1
@@ -662,11 +664,12 @@ def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl
         if verbose:
             print(f"{len(train_set)} training and {len(val_set or ())} validation starts ({start}) in "
                   f"{t_samples:.0f} s", flush=True)
-        hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, objective="psnr",
+        hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, objective=objective,
                                n_threads=n_jobs, verbose=verbose)
     hist["samples_s"] = t_samples
     model.training_record = {"start": start, "ratios": list(ratios), "block_size": int(block_size),
-                             "matrix": str(matrix), "n_images": len(images), "n_validation": len(validation),
+                             "matrix": str(matrix), "objective": objective, "n_images": len(images),
+                             "n_validation": len(validation),
                              "iterations": len(hist["iterations"]), "time_s": hist["time_s"] + t_samples,
                              "best_val_psnr_db": hist["best_val_psnr_db"] if val_set else None}
     return model, hist
