@@ -17,4 +17,7 @@ def test_demo_writes_figures_and_prints_quality_table(tmp_path):
     psnrs = [float(v) for v in re.findall(r"PSNR ([\d.]+) dB", out.stdout)]
     snrs = [float(v) for v in re.findall(r"\| SNR ([\d.]+) dB", out.stdout)]
     assert psnrs and min(psnrs) > 18.0, out.stdout  # documented floor for the quick demo image
+    rows = {m: float(v) for m, v in re.findall(r"\| camera \| (\w+) \| PSNR ([\d.]+) dB", out.stdout)}
+    assert set(rows) == {"bcs_spl", "tnrd", "pnp_dct"}, out.stdout
+    assert rows["tnrd"] > rows["bcs_spl"], out.stdout  # the learned stages improve on their start
     assert snrs and max(snrs) > 10.0, out.stdout  # best audio method on the bundled clip

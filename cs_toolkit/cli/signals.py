@@ -189,8 +189,9 @@ def _demo(args) -> int:
         img = img[::2, ::2]
     img8 = np.round(img * 255).astype(np.uint8)
     opts = {"max_iter": 30} if args.quick else {}
-    for method in ("bcs_spl", DEFAULT_IMAGE_METHOD):
-        rec, q = compressive_image(img8, args.ratio, method=method, rng=0, progress=True, **opts)
+    for method in dict.fromkeys(("bcs_spl", "tnrd", DEFAULT_IMAGE_METHOD)):  # classical, learned, best
+        kw = {} if method == "tnrd" else opts
+        rec, q = compressive_image(img8, args.ratio, method=method, rng=0, progress=True, **kw)
         write_image(out / f"camera_{method}.png", rec / 255.0)
         err = np.abs(img8.astype(float) - rec.astype(float))
         _figure([img8, rec, err], ["original", f"{method}, ratio {args.ratio}: {q['psnr']:.2f} dB",
