@@ -90,6 +90,21 @@ class DiffusionStages:
         Raw filter weights (columns; the zero-mean part is used).
     knots : ndarray of shape (n_stages, n_filters, n_knots)
         Influence-function values at the knots (all zero at first: every stage is the identity).
+
+    Notes
+    -----
+    Stage ``t`` maps ``x`` to ``P(x - sum_i K_ti^T phi_ti(K_ti x))``: one gradient step on the
+    energy ``sum_i sum_pixels rho_ti(K_ti x)`` with ``phi = rho'`` learned freely (Chen & Pock
+    2017, "Trainable nonlinear reaction diffusion", IEEE TPAMI), whose data term ``lam (x - f)``
+    is replaced by the exact projection ``P`` onto the measurement set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = DiffusionStages(2, filter_size=3)
+    >>> x = np.random.default_rng(0).uniform(0, 255, (16, 16))
+    >>> bool(np.allclose(m.forward(x), x))  # untrained stages are the identity
+    True
     """
 
     def __init__(self, n_stages=5, *, filter_size=5, n_filters=None, n_knots=41, response_range=160.0):
