@@ -59,17 +59,20 @@ def main(argv=None) -> int:
     p.add_argument("--stages", type=int, default=6, help="diffusion stages (default 6)")
     p.add_argument("--start", default="bcs_spl", help="classical start: bcs_spl (default) or pnp_dct")
     p.add_argument("--objective", default="mse", help="training loss: mse (default) or psnr")
+    p.add_argument("--ratios", default=",".join(map(str, RATIOS)),
+                   help="comma list of measurement ratios (default 0.1,0.25,0.5; one ratio: a specialist model)")
     p.add_argument("--jobs", type=int, default=2, help="threads (default 2)")
     p.add_argument("--out", default=str(DEFAULT_TNRD_MODEL), help="model file (default: the bundled one)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     out = args.out
+    ratios = tuple(float(r) for r in args.ratios.split(",") if r.strip())
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     print(f"load average {os.getloadavg()}", flush=True)
     train = [skimage_picture(n) for n in TRAIN]
     val = [skimage_picture(n) for n in VALIDATION]
     t0 = time.perf_counter()
-    model, hist = train_tnrd(train, validation=val, ratios=RATIOS, start=args.start, n_stages=args.stages,
+    model, hist = train_tnrd(train, validation=val, ratios=ratios, start=args.start, n_stages=args.stages,
                              max_iter=args.iterations, objective=args.objective, rng=args.seed, n_jobs=args.jobs, verbose=True)
     print(f"training: {hist['samples_s']:.0f} s of classical starts + {hist['time_s']:.0f} s of L-BFGS "
           f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "
@@ -85,7 +88,7 @@ def main(argv=None) -> int:
         if img.shape[0] >= 512:
             img = img[::2, ::2]
         img = img[:256, :256]
-        for r in RATIOS:
+        for r in ratios:
             row = []
             for method in ("bcs_spl", "pnp_dct", "tnrd"):
                 kw = {"model": path} if method == "tnrd" else {}

@@ -262,6 +262,12 @@ def test_bundled_model_loads_and_names_a_known_start():
     assert net.training_record["start"] in TNRD_STARTS
     assert load_diffusion(DEFAULT_TNRD_MODEL).n_stages == net.n_stages
     assert np.any(net.knots != 0)  # trained, not the identity
+    from cs_toolkit.signals.image import default_tnrd_model
+
+    assert default_tnrd_model(0.25) == DEFAULT_TNRD_MODEL
+    special = default_tnrd_model(0.1)
+    assert special != DEFAULT_TNRD_MODEL and special.is_file()
+    assert _tnrd_model(special).training_record["ratios"] == [0.1]
 
 
 def test_cli_trains_and_uses_a_tnrd_model(tmp_path):

@@ -30,9 +30,10 @@ any solver name (``"fista"``, ``"omp"``, ...)
     each stage followed by the projection onto the measurements), trained end to end
     on pictures other than the bundled test images, run from the classical start
     it was trained with (BCS-SPL or ``pnp_dct``, recorded in the model file). The
-    default model ships with the package (``cs_toolkit/learned/models/tnrd_images.npz``,
-    trained by ``benchmarks/tnrd_images.py``); ``cs-toolkit train --model tnrd --data DIR``
-    trains one on your images.
+    default models ship with the package (``cs_toolkit/learned/models/``: one for all
+    ratios, plus a deeper specialist for ratio 0.1, used when the measurements have that
+    ratio; trained by ``benchmarks/tnrd_images.py``); ``cs-toolkit train --model tnrd
+    --data DIR`` trains one on your images.
 
 :func:`whole_image_cs` measures the whole image at once with a matrix-free
 structured operator (SRDCT, SRHT, ...) and recovers it in a wavelet basis by FISTA.
@@ -78,6 +79,13 @@ DEFAULT_IMAGE_METHOD = "pnp_dct"
 IMAGE_METHODS = ("pnp_dct", "pnp_tv", "bcs_spl", "lista", "tnrd")
 #: The bundled trained diffusion stages of method ``"tnrd"`` (package data, trained by ``benchmarks/tnrd_images.py``).
 DEFAULT_TNRD_MODEL = Path(__file__).resolve().parent.parent / "learned" / "models" / "tnrd_images.npz"
+
+
+def default_tnrd_model(ratio: float) -> Path:
+    """The bundled model of method ``"tnrd"`` for a measurement ratio: the specialist trained at
+    exactly that ratio when one ships (``tnrd_images_r<ratio>.npz``), else the all-ratio model."""
+    special = DEFAULT_TNRD_MODEL.with_name(f"tnrd_images_r{float(ratio):g}.npz")
+    return special if special.is_file() else DEFAULT_TNRD_MODEL
 #: Classical reconstructions the diffusion stages can start from.
 TNRD_STARTS = ("bcs_spl", "pnp_dct")
 _MATRICES = ("gaussian", "bernoulli")
@@ -444,7 +452,7 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
         BCS-SPL stopping tolerance on the change of the RMS update (0-255 scale).
     model : str, path or model object, optional
         Learned reconstructor for ``method="lista"`` (required), or trained diffusion
-        stages for ``method="tnrd"`` (default: the bundled model, ``DEFAULT_TNRD_MODEL``).
+        stages for ``method="tnrd"`` (default: the bundled model for the ratio, :func:`default_tnrd_model`).
     progress : bool, default False
         Show a tqdm progress bar.
     **solver_options
@@ -510,7 +518,7 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
                     x = _pnp(Y, A, P, shape, B, x0, denoiser=_tv_half, sigma0=10.0, sigma_end=0.5,
                              n_iter=max_iter or 120, progress=bar)
             elif method == "tnrd":
-                net = _tnrd_model(model)
+                net = _tnrd_model(default_tnrd_model(meas.ratio) if model is None else model)
                 x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
                 if net.training_record["start"] == "pnp_dct":
                     x0 = _pnp_dct(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
