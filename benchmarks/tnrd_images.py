@@ -14,7 +14,7 @@ the kept L-BFGS iterate. Then every test image is reconstructed by BCS-SPL,
 Run from the repository root::
 
     python benchmarks/tnrd_images.py                 # train (about 20 min on 2 cores), save, compare
-    python benchmarks/tnrd_images.py --iterations 5 --out /tmp/t.npz   # smoke test
+    python benchmarks/tnrd_images.py --iterations 5 --out smoke.npz   # smoke test
 """
 
 from __future__ import annotations
