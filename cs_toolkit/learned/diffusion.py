@@ -56,6 +56,17 @@ def _pad_adjoint(g, r):
     return res
 
 
+def _windows_adjoint(E, shape, s):
+    """Adjoint of ``_windows(_pad(x, s // 2), s)``: every row of ``E`` added back as an ``s x s``
+    window of a padded image, whose border is then folded back onto the ``shape`` image."""
+    from ._diffusion_numba import _col2im
+
+    r = s // 2
+    acc = np.zeros((shape[0] + 2 * r, shape[1] + 2 * r))
+    _col2im(E, shape[1], s, acc)
+    return _pad_adjoint(acc, r)
+
+
 def _windows(xp, s):
     """All ``s x s`` windows of the padded image ``xp`` as rows (row-major positions)."""
     return np.lib.stride_tricks.sliding_window_view(xp, (s, s)).reshape(-1, s * s)
@@ -156,17 +167,15 @@ class DiffusionStages:
     # -- forward / backward ------------------------------------------------------------
     def _stage(self, t, x):
         """One stage before the projection; returns ``u`` and what the backward pass needs."""
-        from ._diffusion_numba import _col2im, _influence
+        from ._diffusion_numba import _influence
 
-        s, r = self.filter_size, self.filter_size // 2
+        s = self.filter_size
         K = self._centred(t)
-        cols = _windows(_pad(x, r), s)
+        cols = _windows(_pad(x, s // 2), s)
         Z = cols @ K
         act = np.empty_like(Z)
         _influence(Z, self.knots[t], self._z0, self._dz, act)
-        acc = np.zeros((x.shape[0] + 2 * r, x.shape[1] + 2 * r))
-        _col2im(act @ K.T, x.shape[1], s, acc)
-        return x - _pad_adjoint(acc, r), (cols, Z, act)
+        return x - _windows_adjoint(act @ K.T, x.shape, s), (cols, Z, act)
 
     def forward(self, x0, constraint=None, *, return_all=False):
         """Run the stages from the image ``x0`` (2-D, [0, 255] scale).
@@ -197,8 +206,7 @@ class DiffusionStages:
         constant), which weighs every sample alike instead of letting the worst ones dominate.
         ``n_threads`` threads share the samples (the kernels and BLAS release the GIL).
         """
-        if objective not in ("mse", "psnr"):
-            raise ValidationError(f"objective must be 'mse' or 'psnr', got {objective!r}.")
+        check_option("objective", objective, ("mse", "psnr"))
         n_pix = sum(np.asarray(x).size for _, x, _ in samples)
         n_threads = max(1, min(int(n_threads), len(samples)))
         if n_threads == 1:
@@ -217,7 +225,7 @@ class DiffusionStages:
 
     def _sum_loss_grad(self, samples, n_pix, n_samples, objective="mse"):
         """Summed loss terms over ``samples`` and the gradient of the loss (see :meth:`loss_and_grad`)."""
-        from ._diffusion_numba import _col2im, _influence_backward
+        from ._diffusion_numba import _influence_backward
 
         s, r = self.filter_size, self.filter_size // 2
         gF = np.zeros_like(self.filters)
@@ -250,9 +258,7 @@ class DiffusionStages:
                 _influence_backward(Z, self.knots[t], self._z0, self._dz, GA, GZ, gW[t])
                 gK += cols.T @ GZ
                 gF[t] += gK - gK.mean(axis=0, keepdims=True)   # through the zero-mean projection
-                acc = np.zeros((xin.shape[0] + 2 * r, xin.shape[1] + 2 * r))
-                _col2im(GZ @ K.T, xin.shape[1], s, acc)
-                g = g_u + _pad_adjoint(acc, r)
+                g = g_u + _windows_adjoint(GZ @ K.T, xin.shape, s)
         return total, gF, gW
 
     # -- files -----------------------------------------------------------------------
