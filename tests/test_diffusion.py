@@ -221,8 +221,10 @@ def test_identity_stages_give_the_bcs_spl_result():
 
     meas = measure_image(_discs(0), 0.25, block_size=16, rng=3)
     a = reconstruct_image(meas, method="bcs_spl")
-    b = reconstruct_image(meas, method="tnrd", model=DiffusionStages(2, filter_size=3))
+    stages = DiffusionStages(2, filter_size=3)
+    b = reconstruct_image(meas, method="tnrd", model=stages)
     np.testing.assert_allclose(b, a, atol=1e-9)
+    assert stages.training_record is None  # the caller's model is not modified
 
 
 def test_trained_stages_beat_their_start_on_a_held_out_picture(tmp_path):
@@ -258,8 +260,8 @@ def test_training_samples_are_consistent_with_their_measurements():
 def test_bundled_model_loads_and_names_a_known_start():
     from cs_toolkit.signals.image import DEFAULT_TNRD_MODEL, TNRD_STARTS, _tnrd_model
 
-    net = _tnrd_model(None)
-    assert net.training_record["start"] in TNRD_STARTS
+    net, start = _tnrd_model(None, 0.25)
+    assert start in TNRD_STARTS
     assert load_diffusion(DEFAULT_TNRD_MODEL).n_stages == net.n_stages
     assert np.any(net.knots != 0)  # trained, not the identity
     from cs_toolkit.signals.image import default_tnrd_model
@@ -267,7 +269,7 @@ def test_bundled_model_loads_and_names_a_known_start():
     assert default_tnrd_model(0.25) == DEFAULT_TNRD_MODEL
     special = default_tnrd_model(0.1)
     assert special != DEFAULT_TNRD_MODEL and special.is_file()
-    assert _tnrd_model(special).training_record["ratios"] == [0.1]
+    assert _tnrd_model(None, 0.1)[0].training_record["ratios"] == [0.1]
 
 
 def test_cli_trains_and_uses_a_tnrd_model(tmp_path):

@@ -81,14 +81,16 @@ IMAGE_METHODS = ("pnp_dct", "pnp_tv", "bcs_spl", "lista", "tnrd")
 DEFAULT_TNRD_MODEL = Path(__file__).resolve().parent.parent / "learned" / "models" / "tnrd_images.npz"
 
 
+#: Classical reconstructions the diffusion stages can start from.
+TNRD_STARTS = ("bcs_spl", "pnp_dct")
+_MATRICES = ("gaussian", "bernoulli")
+
+
 def default_tnrd_model(ratio: float) -> Path:
     """The bundled model of method ``"tnrd"`` for a measurement ratio: the specialist trained at
     exactly that ratio when one ships (``tnrd_images_r<ratio>.npz``), else the all-ratio model."""
     special = DEFAULT_TNRD_MODEL.with_name(f"tnrd_images_r{float(ratio):g}.npz")
     return special if special.is_file() else DEFAULT_TNRD_MODEL
-#: Classical reconstructions the diffusion stages can start from.
-TNRD_STARTS = ("bcs_spl", "pnp_dct")
-_MATRICES = ("gaussian", "bernoulli")
 
 
 # ----------------------------------------------------------------------------------------
@@ -498,6 +500,8 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
     B, A, P = meas.block_size, meas.A, meas.pinv
     shape = meas.padded_shape
     H, W = meas.image_shape[:2]
+    if method == "tnrd":  # loaded once for all channels, before anything runs
+        net, start = _tnrd_model(model, meas.ratio)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -518,9 +522,8 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
                     x = _pnp(Y, A, P, shape, B, x0, denoiser=_tv_half, sigma0=10.0, sigma_end=0.5,
                              n_iter=max_iter or 120, progress=bar)
             elif method == "tnrd":
-                net = _tnrd_model(default_tnrd_model(meas.ratio) if model is None else model)
                 x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
-                if net.training_record["start"] == "pnp_dct":
+                if start == "pnp_dct":
                     x0 = _pnp_dct(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
                 x = net.forward(x0, BlockConstraint(Y, A, P, shape, B))
             elif method == "lista":
@@ -543,20 +546,21 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
     return _from_255(out, meas.input_dtype)
 
 
-def _tnrd_model(model):
-    """The diffusion stages of method ``"tnrd"``: ``model`` (a file or a ``DiffusionStages``) or the bundled one."""
+def _tnrd_model(model, ratio):
+    """``(stages, start)`` of method ``"tnrd"``: ``model`` (a file or a ``DiffusionStages``, left
+    unchanged) or the bundled one for ``ratio``, and the classical start its training record names
+    (BCS-SPL when it names none)."""
     from ..learned.diffusion import DiffusionStages, load_diffusion
 
     if model is None:
-        model = DEFAULT_TNRD_MODEL
+        model = default_tnrd_model(ratio)
     net = model if isinstance(model, DiffusionStages) else load_diffusion(model)
     rec = net.training_record if isinstance(getattr(net, "training_record", None), dict) else {}
     start = rec.get("start", "bcs_spl")
     if start not in TNRD_STARTS:
         raise ValidationError(f"the diffusion stages' training record names the start {start!r}; "
                               f"expected one of {TNRD_STARTS}.")
-    net.training_record = dict(rec, start=start)
-    return net
+    return net, start
 
 
 def training_samples(images, ratios, *, start="bcs_spl", block_size=32, matrix="gaussian", rng=None, n_jobs=1):
@@ -615,6 +619,7 @@ def training_samples(images, ratios, *, start="bcs_spl", block_size=32, matrix="
         return list(ex.map(one, todo))
 
 
+@single_thread_blas
 def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl", n_stages=5, filter_size=5,
                block_size=32, matrix="gaussian", max_iter=100, objective="mse", rng=None, n_jobs=1, verbose=False):
     """Train diffusion stages (method ``"tnrd"``) on grey training images; returns ``(model, history)``.
@@ -663,17 +668,16 @@ def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl
     rng = check_rng(rng)
     model = DiffusionStages(n_stages, filter_size=filter_size)
     t0 = time.perf_counter()
-    with _one_blas_thread():
-        train_set = training_samples(list(images), ratios, start=start, block_size=block_size, matrix=matrix,
-                                     rng=rng, n_jobs=n_jobs)
-        val_set = training_samples(list(validation), ratios, start=start, block_size=block_size, matrix=matrix,
-                                   rng=rng, n_jobs=n_jobs) if validation else None
-        t_samples = time.perf_counter() - t0
-        if verbose:
-            print(f"{len(train_set)} training and {len(val_set or ())} validation starts ({start}) in "
-                  f"{t_samples:.0f} s", flush=True)
-        hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, objective=objective,
-                               n_threads=n_jobs, verbose=verbose)
+    train_set = training_samples(list(images), ratios, start=start, block_size=block_size, matrix=matrix,
+                                 rng=rng, n_jobs=n_jobs)
+    val_set = training_samples(list(validation), ratios, start=start, block_size=block_size, matrix=matrix,
+                               rng=rng, n_jobs=n_jobs) if validation else None
+    t_samples = time.perf_counter() - t0
+    if verbose:
+        print(f"{len(train_set)} training and {len(val_set or ())} validation starts ({start}) in "
+              f"{t_samples:.0f} s", flush=True)
+    hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, objective=objective,
+                           n_threads=n_jobs, verbose=verbose)
     hist["samples_s"] = t_samples
     model.training_record = {"start": start, "ratios": list(ratios), "block_size": int(block_size),
                              "matrix": str(matrix), "objective": objective, "n_images": len(images),
@@ -681,12 +685,6 @@ def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl
                              "iterations": len(hist["iterations"]), "time_s": hist["time_s"] + t_samples,
                              "best_val_psnr_db": hist["best_val_psnr_db"] if val_set else None}
     return model, hist
-
-
-def _one_blas_thread():
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _tv_half(x, sigma):
