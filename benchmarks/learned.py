@@ -26,8 +26,10 @@ restore; layer t starts from the trained layer t - 1 when that scores better):
 (default)  the README table: weights lr 1e-3 (LISTA 2e-4), thresholds and steps
            at a learning rate of 5 % of their size, refinement at x0.3 for every
            layer and x0.03 at the last one (33 stages), at most 250 steps per
-           stage (LISTA 150, LISTA-CP 600), patience 60, validation every 20
-           steps on 500 vectors;
+           stage, patience 60, validation every 20 steps on 500 vectors; LISTA
+           and LISTA-CP start from the ALISTA step (``init="alista"``), take up
+           to 1000 steps per stage (patience 200) and end with one joint stage of
+           all layers on batches of 256 (lr 1e-4, up to 5000 steps, patience 600);
            noiseless for all six models, 40/30/20 dB for ALISTA and LISTA-CPSS
            (``--snr-models``), two training processes (``--jobs 2``)
 --full     literature-like: lr 5e-4, stages x1, x0.2, x0.02 for every layer, at
@@ -35,11 +37,14 @@ restore; layer t starts from the trained layer t - 1 when that scores better):
            (hours per model)
 
 Measured with the default schedule (``python benchmarks/learned.py``, run at
-``nice -n 10`` on the shared 2-core machine, load average 3-6 from other jobs):
-training 649 s wall with 2 processes, 782 s in all with the baselines. Test NMSE
-at layer 16, noiseless: ALISTA -73.5 dB (64 s), LISTA-CPSS -61.6 (166 s), LAMP
--47.0 (38 s), LISTA-CP -27.4 (243 s), unrolled FISTA -27.3 (37 s), LISTA -13.2
-(174 s); AMP -28.9, FISTA -11.0, ISTA -6.3. LISTA-CPSS / ALISTA / oracle floor at
+``nice -n 10`` on the shared 2-core machine, load average 3-6 from other jobs;
+LISTA and LISTA-CP still with the earlier ISTA-start schedule then): training 649 s
+wall with 2 processes, 782 s in all with the baselines. Test NMSE at layer 16,
+noiseless: ALISTA -73.5 dB (64 s), LISTA-CPSS -61.6 (166 s), LAMP -47.0 (38 s),
+unrolled FISTA -27.3 (37 s); AMP -28.9, FISTA -11.0, ISTA -6.3. LISTA and LISTA-CP
+with the current schedule (``--models lista,lista_cp --snr inf --jobs 1``, load
+2-3): LISTA -27.0 dB (1274 s; + LS debias -41.6), LISTA-CP -28.6 dB (990 s; + LS
+debias -43.5). LISTA-CPSS / ALISTA / oracle floor at
 40 dB: -44.3 / -42.5 / -46.1; at 30 dB: -33.8 / -32.1 / -36.1; at 20 dB: -21.9 /
 -20.0 / -26.1 (AMP -28.4, -25.0, -17.2).
 LS debias rows and the BG-AMP floor (``--models alista,lista_cpss``, default schedule,
