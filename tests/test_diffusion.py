@@ -116,6 +116,11 @@ def test_block_constraint_projects_and_is_self_adjoint():
     np.testing.assert_allclose(_to_blocks(p, 16) @ meas.A.T, meas.Y[0], atol=1e-8)
     a, b = rng.standard_normal((2, 64, 64))
     assert np.sum(con.null_project(a) * b) == pytest.approx(np.sum(a * con.null_project(b)), rel=1e-10)
+    Y, A, P = meas.Y[0], meas.A, meas.pinv
+    for args, name in [((Y, A, P, (64, 60), 16), "shape"), ((Y, A[:, :100], P, (64, 64), 16), "A"),
+                       ((Y, A, P.T, (64, 64), 16), "P"), ((Y[:3], A, P, (64, 64), 16), "Y")]:
+        with pytest.raises(ValidationError, match=f"^{name} must"):
+            BlockConstraint(*args)
 
 
 def test_training_lowers_the_error_and_keeps_the_best_iterate():
@@ -193,6 +198,14 @@ def test_bad_arguments():
         m.forward(np.full((16, 16), np.nan))
     with pytest.raises(ValidationError, match="samples"):
         train_diffusion(m, [])
+    from cs_toolkit.signals.image import train_tnrd
+
+    with pytest.raises(ValidationError, match="images"):
+        train_tnrd([])
+    with pytest.raises(ValidationError, match="ratios"):
+        train_tnrd([np.zeros((32, 32))], ratios=(0.0,))
+    with pytest.raises(ValidationError, match="ratios"):
+        train_tnrd([np.zeros((32, 32))], ratios=())
 
 
 def test_threads_give_the_same_loss_and_gradient():

@@ -301,7 +301,19 @@ class BlockConstraint:
     """
 
     def __init__(self, Y, A, P, shape, B):
-        self.Y, self.A, self.P, self.shape, self.B = Y, A, P, tuple(shape), B
+        B = check_int("B", B, low=1)
+        shape = tuple(int(v) for v in shape)
+        if len(shape) != 2 or shape[0] % B or shape[1] % B or min(shape) < B:
+            raise ValidationError(f"shape must be (H, W) with multiples of B = {B}, got {shape}.")
+        n_blocks = (shape[0] // B) * (shape[1] // B)
+        if np.ndim(A) != 2 or np.shape(A)[1] != B * B:
+            raise ValidationError(f"A must have shape (m, {B * B}), got {np.shape(A)}.")
+        m = np.shape(A)[0]
+        if np.shape(P) != (B * B, m):
+            raise ValidationError(f"P must have shape ({B * B}, {m}) (the pseudo-inverse of A), got {np.shape(P)}.")
+        if np.shape(Y) != (n_blocks, m):
+            raise ValidationError(f"Y must have shape ({n_blocks}, {m}) (blocks x measurements), got {np.shape(Y)}.")
+        self.Y, self.A, self.P, self.shape, self.B = Y, A, P, shape, B
         self._zero = np.zeros_like(Y)
 
     def project(self, u):
