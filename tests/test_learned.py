@@ -27,6 +27,7 @@ from cs_toolkit.learned import (
     make_schedule,
     nmse_db,
     nmse_per_layer,
+    pretrain_alista,
     train,
     train_reconstructor,
 )
@@ -610,3 +611,67 @@ def test_cli_train_resumes_from_its_checkpoint(tmp_path, capsys):
     np.testing.assert_array_equal(load_model(out).parameters()["theta"], load_model(ref).parameters()["theta"])
     assert main(argv + ["--lr", "0.01", "--out", str(out), "--checkpoint", str(ck)]) == 2
     assert "checkpoint" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- pretraining the tied form
+def _trained_looking_alista(p_max, seed=3, T=4):
+    """An ALISTA network with per-layer steps and thresholds that are not all equal (as after training)."""
+    net = ALISTA(_matrix(), T, p_max=p_max, dtype=np.float64)
+    r = np.random.default_rng(seed)
+    net.set_parameters({"gamma": net.parameters()["gamma"] * r.uniform(0.7, 1.3, T),
+                        "theta": net.parameters()["theta"] * r.uniform(0.2, 1.5, T)})
+    return net
+
+
+@pytest.mark.parametrize("cls, p_max", [(LISTA, 0.0), (LISTA_CP, 0.0), (LISTA_CPSS, 13.0), (LISTA_CPSS, 30.0)])
+def test_from_alista_gives_the_same_network_layer_by_layer(cls, p_max):
+    al = _trained_looking_alista(p_max)
+    al.set_debias(0.05)
+    net = cls.from_alista(al)
+    assert type(net) is cls and net.dtype == al.dtype and net.debias_threshold == 0.05
+    Y, _ = _problem(seed=4)
+    for a, b in zip(al.forward(Y, return_all=True, debias=False), net.forward(Y, return_all=True, debias=False)):
+        np.testing.assert_allclose(b, a, atol=1e-10)
+    np.testing.assert_allclose(net.forward(Y), al.forward(Y), atol=1e-10)
+    if cls is LISTA_CPSS:
+        assert [net._k(t) for t in range(4)] == [al._k(t) for t in range(4)]
+    # the layers are free afterwards: a gradient step on W changes only that network
+    _, g = net.loss_and_grad(*_problem(seed=5))
+    assert np.any(g["W"] != 0)
+
+
+def test_from_alista_refuses_mismatched_support_selection_and_other_models():
+    with pytest.raises(ValidationError, match="p_max=0"):
+        LISTA_CP.from_alista(ALISTA(_matrix(), 3))
+    with pytest.raises(ValidationError, match="p_max=0"):
+        LISTA.from_alista(ALISTA(_matrix(), 3))
+    with pytest.raises(ValidationError, match="LISTA_CP instead"):
+        LISTA_CPSS.from_alista(ALISTA(_matrix(), 3, p_max=0))
+    with pytest.raises(ValidationError, match="alista must be an ALISTA network, got LISTA_CP"):
+        LISTA.from_alista(LISTA_CP(_matrix(), 3))
+
+
+@pytest.mark.parametrize("kind", ["lista", "lista_cp", "lista_cpss"])
+def test_pretrain_alista_trains_the_tied_network_and_copies_it(kind):
+    A, T = _matrix(), 4
+    net = make_model(kind, A, T, dtype=np.float64)
+    Yv, Xv = SyntheticSource(A, p=0.1).sample(300, rng=99)
+    before = nmse_db(net.forward(Yv), Xv)
+    opts = dict(lr=5e-3, lr_scalar=0.05, max_steps=60, patience=30, eval_every=10, validation=(Yv, Xv), rng=7)
+    hist = pretrain_alista(net, SyntheticSource(A, p=0.1), **opts)
+    after = nmse_db(net.forward(Yv), Xv)
+    assert after < before - 1.0
+    # the same as training ALISTA by hand with the same settings and converting it
+    tied = ALISTA(A, T, p_max=13.0 if kind == "lista_cpss" else 0.0, dtype=np.float64)
+    hist2 = train(tied, SyntheticSource(A, p=0.1), **opts)
+    np.testing.assert_allclose(net.forward(Yv, return_all=True)[-1], tied.forward(Yv), atol=1e-10)
+    np.testing.assert_allclose(hist.val_nmse_db, hist2.val_nmse_db)
+    # fine-tuning the free weights starts from there and its best-weights restore never loses it
+    train(net, SyntheticSource(A, p=0.1), schedule="joint", refine=(), lr=1e-4, max_steps=20, patience=10,
+          eval_every=5, validation=(Yv, Xv), rng=8)
+    assert nmse_db(net.forward(Yv), Xv) <= after + 1e-9
+
+
+def test_pretrain_alista_refuses_other_models():
+    with pytest.raises(ValidationError, match="model must be a LISTA, LISTA_CP or LISTA_CPSS network, got ALISTA"):
+        pretrain_alista(ALISTA(_matrix(), 2), SyntheticSource(_matrix(), p=0.1))

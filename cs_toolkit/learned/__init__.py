@@ -42,6 +42,7 @@ from .train import (
     make_schedule,
     nmse_db,
     nmse_per_layer,
+    pretrain_alista,
     train,
     train_reconstructor,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "make_schedule",
     "TrainingHistory",
     "train",
+    "pretrain_alista",
     "train_reconstructor",
     "nmse_db",
     "nmse_per_layer",

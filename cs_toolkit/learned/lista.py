@@ -524,6 +524,44 @@ class UnrolledNetwork:
                 f"n_layers={self.n_layers}, dtype={self.dtype.name})")
 
 
+def _from_alista(cls, alista):
+    """The ``cls`` network (LISTA, LISTA-CP or LISTA-CPSS) equal to the ALISTA network ``alista``.
+
+    ALISTA's layer ``x + gamma_t W^T (y - A x)`` is LISTA-CP's with the coupled
+    weight ``gamma_t W`` and LISTA's with ``W_t = gamma_t W^T``,
+    ``S_t = I - gamma_t W^T A``; thresholds, support selection, dictionary,
+    dtype and the debiasing layer are carried over.
+    """
+    if not isinstance(alista, ALISTA):
+        raise ValidationError(f"alista must be an ALISTA network, got {type(alista).__name__}.")
+    ks = [alista._k(t) for t in range(alista.n_layers)]
+    if not cls.support_selection and any(ks):
+        raise ValidationError(
+            f"{cls.__name__} has no support selection, but the ALISTA network passes up to {max(ks)} entries "
+            f"per row unshrunk (p_inc={alista.p_inc:g}, p_max={alista.p_max:g}); build the ALISTA network "
+            f"with p_max=0."
+        )
+    if cls.support_selection and not any(ks):
+        raise ValidationError(
+            f"{cls.__name__} selects support, but the ALISTA network has none (p_inc={alista.p_inc:g}, "
+            f"p_max={alista.p_max:g}); use LISTA_CP instead."
+        )
+    net = cls(alista.sensing_matrix, alista.n_layers, dictionary=alista.dictionary, lam=alista.lam,
+              step=alista.step, dtype=alista.dtype, p_inc=alista.p_inc, p_max=alista.p_max, init="alista")
+    W = alista._buffers["W"]
+    gamma = alista.parameters()["gamma"].astype(np.float64)
+    if cls is LISTA:
+        WA = W.T @ net.operator
+        params = {"W": np.stack([g * W.T for g in gamma]),
+                  "S": np.stack([np.eye(net.n_components) - g * WA for g in gamma])}
+    else:
+        params = {"W": np.stack([g * W for g in gamma])}
+    params["theta"] = alista.parameters()["theta"].copy()
+    net.set_parameters(params)
+    net.set_debias(alista.debias_threshold, alista.debias_max_support, alista.debias_refit_threshold)
+    return net
+
+
 def _coupled_init(net):
     """``(W, s)``: the coupled weight of shape (m, n) and step of the initial layer ``x + W^T (y - A x)``."""
     if net.init == "alista":
@@ -555,6 +593,16 @@ class LISTA(UnrolledNetwork):
     def from_ista(cls, A, lam, n_layers, step=None, **kwargs):
         """The network equal to ``n_layers`` ISTA iterations with penalty ``lam`` and ``step``."""
         return cls(A, n_layers, lam=lam, step=step, **kwargs)
+
+    @classmethod
+    def from_alista(cls, alista):
+        """The LISTA network equal to a (trained) ALISTA network without support selection
+        (``p_max=0``): ``W_t = gamma_t W^T``, ``S_t = I - gamma_t W^T A``, the same thresholds.
+
+        The start of :func:`cs_toolkit.learned.pretrain_alista`: the tied network
+        trains in a fraction of the steps, and fine-tuning then frees every weight.
+        """
+        return _from_alista(cls, alista)
 
     def _param_shapes(self):
         T, m, n = self.n_layers, self.n_measurements, self.n_components
@@ -620,6 +668,16 @@ class LISTA_CP(UnrolledNetwork):
         return {"W": (T, m, n), "theta": (T,)}
 
     inits = ("ista", "alista")
+
+    @classmethod
+    def from_alista(cls, alista):
+        """The network equal to a (trained) ALISTA network: ``W_t = gamma_t W``, the same thresholds.
+
+        LISTA-CP takes an ALISTA network without support selection (``p_max=0``),
+        LISTA-CPSS one with it (its ``p_inc`` and ``p_max`` are kept). See
+        :func:`cs_toolkit.learned.pretrain_alista`.
+        """
+        return _from_alista(cls, alista)
 
     def _init_params(self):
         T = self.n_layers

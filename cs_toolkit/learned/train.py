@@ -36,7 +36,7 @@ from .data import ArraySource
 from .lista import MODEL_KINDS, UnrolledNetwork, make_model
 
 __all__ = ["nmse_db", "nmse_per_layer", "Adam", "Stage", "make_schedule", "TrainingHistory", "train",
-           "train_reconstructor"]
+           "pretrain_alista", "train_reconstructor"]
 
 
 def nmse_db(X_hat, X) -> float:
@@ -429,6 +429,54 @@ def _train(model, source, stages, opts, n_val, validation, rng, verbose, callbac
         print(f"validation NMSE per layer (dB): {per}")
         print(f"total training time {hist.total_time_s:.1f} s")
     return hist
+def pretrain_alista(model, source, *, rng=None, verbose=False, **train_options) -> TrainingHistory:
+    """Start a LISTA, LISTA-CP or LISTA-CPSS network from a trained ALISTA network (its tied form).
+
+    ALISTA's layer ``x + gamma_t W^T (y - A x)`` with the analytic ``W`` is the
+    layer of LISTA-CP with ``W_t = gamma_t W`` (and of LISTA with ``W_t = gamma_t W^T``,
+    ``S_t = I - gamma_t W^T A``): the same network restricted to two scalars per
+    layer. Those train in a few thousand steps, far fewer than the free weights
+    need, and Liu et al. (2019) find that trained LISTA-CP weights end close to
+    the analytic ones anyway. This builds the ALISTA network of ``model``'s operator
+    (same layers, dictionary, ``lam``, dtype and support selection: none for LISTA
+    and LISTA-CP, ``p_inc``/``p_max`` of LISTA-CPSS), trains it with
+    :func:`train` and copies it into ``model``. Fine-tune every weight afterwards,
+    e.g. ``train(model, source, schedule="joint", refine=(), lr=1e-5, ...)``, whose
+    best-weights restore keeps the pretrained network when fine-tuning does not help.
+
+    Parameters
+    ----------
+    model : LISTA, LISTA_CP or LISTA_CPSS
+        Its parameters are replaced in place.
+    source, rng, verbose, **train_options
+        As in :func:`train`.
+
+    Returns
+    -------
+    TrainingHistory
+        Of the ALISTA training.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cs_toolkit.learned import LISTA_CP, SyntheticSource
+    >>> A = np.random.default_rng(0).standard_normal((20, 40)) / np.sqrt(20)
+    >>> net = LISTA_CP(A, n_layers=3)
+    >>> hist = pretrain_alista(net, SyntheticSource(A, p=0.1), max_steps=20, patience=10, eval_every=5,
+    ...                        n_val=50, rng=0)
+    """
+    from .lista import ALISTA, LISTA, LISTA_CP
+
+    if not isinstance(model, LISTA | LISTA_CP):
+        raise ValidationError(f"model must be a LISTA, LISTA_CP or LISTA_CPSS network, got {type(model).__name__}.")
+    p_max = model.p_max if model.support_selection else 0.0
+    tied = ALISTA(model.sensing_matrix, model.n_layers, dictionary=model.dictionary, lam=model.lam,
+                  step=model.step, dtype=model.dtype, p_inc=model.p_inc, p_max=p_max)
+    hist = train(tied, source, rng=rng, verbose=verbose, **train_options)
+    model.set_parameters(type(model).from_alista(tied).get_parameters())
+    return hist
+
+
 def train_reconstructor(signals, A, dictionary=None, *, kind="alista", n_layers=16, codes=None, snr_db=None,
                         dtype=np.float32, rng=None, verbose=False, **train_options):
     """Train a network that reconstructs user signals from ``y = A s`` through a basis ``Psi``.
