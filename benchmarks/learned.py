@@ -77,21 +77,23 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import numpy as np
 
 _FAST = dict(lr_scalar=0.05, refine=(0.3,), refine_last=(0.03,))
-#: the last stage of LISTA and LISTA-CP: all 16 layers together, larger batches, a small learning rate
-_JOINT = dict(batch_size=256, lr=1e-4, lr_scalar=0.005, max_steps=5000, patience=600, eval_every=50)
+#: LISTA, LISTA-CP and LISTA-CPSS: first their tied form (ALISTA, two scalars per layer, the schedule above;
+#: ``pretrain_alista``), then every weight in one stage over all layers (``fine_tune``: batches of 256,
+#: lr 1e-5, scalars 5e-4 relative, up to 2000 steps, patience 600)
+_PRETRAINED = {k: dict(pretrain=True, finetune={}) for k in ("lista", "lista_cp", "lista_cpss")}
+_QUICK_FINETUNE = dict(batch_size=64, lr=1e-4, lr_scalar=5e-3, max_steps=30, patience=15, eval_every=5)
 SCHEDULES = {
-    "quick": dict(m=64, n=128, layers=4, max_steps=30, patience=15, eval_every=5, n_val=200, lr=2e-3, **_FAST),
+    "quick": dict(m=64, n=128, layers=4, max_steps=30, patience=15, eval_every=5, n_val=200, lr=2e-3, **_FAST,
+                  model_opts={k: dict(pretrain=True, finetune=_QUICK_FINETUNE) for k in _PRETRAINED}),
     "default": dict(m=250, n=500, layers=16, max_steps=250, patience=60, eval_every=20, n_val=500, lr=1e-3,
-                    model_opts={"lista": dict(init="alista", lr=2e-4, max_steps=1000, patience=200, joint=_JOINT),
-                                "lista_cp": dict(init="alista", max_steps=1000, patience=200, joint=_JOINT)},
-                    **_FAST),
+                    model_opts=_PRETRAINED, **_FAST),
     "full": dict(m=250, n=500, layers=16, max_steps=4000, patience=1000, eval_every=25, n_val=1000, lr=5e-4,
                  lr_scalar=0.02, refine=(0.2, 0.02), refine_last=()),
 }
 ALL_MODELS = ["lista", "lista_cp", "lista_cpss", "alista", "fista", "lamp"]
 NOISY_MODELS = ["alista", "lista_cpss"]
 #: relative cost of a training step (LISTA has the n x n matrices S)
-_COST = {"lista": 1.5, "lista_cp": 2.0, "lista_cpss": 1.3, "lamp": 1.1, "alista": 1.0, "fista": 0.9}
+_COST = {"lista": 1.3, "lista_cp": 1.0, "lista_cpss": 1.0, "lamp": 0.15, "alista": 0.2, "fista": 0.15}
 
 
 def make_problem(m, n, seed=0):
@@ -187,26 +189,30 @@ def train_one(kind, snr, sched, seed, verbose=False, out=None):
     """Train one model (run in a worker process); returns its test NMSE curve and timing."""
     from threadpoolctl import threadpool_limits
 
-    from cs_toolkit.learned import SyntheticSource, make_model, train
+    from cs_toolkit.learned import SyntheticSource, fine_tune, make_model, pretrain_alista, train
 
     with threadpool_limits(limits=1, user_api="blas"):
         A = make_problem(sched["m"], sched["n"])
         opts = _train_opts(sched)
         opts.update(sched.get("model_opts", {}).get(kind, {}))
         init = opts.pop("init", None)
-        joint = opts.pop("joint", None)
+        finetune = opts.pop("finetune", None)
+        pretrain = opts.pop("pretrain", False)
         model = make_model(kind, A, sched["layers"], **({} if init is None else {"init": init}))
         src = SyntheticSource(A, p=0.1, snr_db=snr)
         t0 = time.perf_counter()
-        hist = train(model, src, batch_size=64, rng=seed + 17, n_threads=1, verbose=verbose, **opts)
+        fit = pretrain_alista if pretrain else train  # pretrain: the tied (ALISTA) form, copied into the model
+        hist = fit(model, src, batch_size=64, rng=seed + 17, n_threads=1, verbose=verbose, **opts)
         steps = sum(s["steps"] for s in hist.stages)
-        if joint is not None:  # a last stage: every layer at once, on larger batches
-            joint = dict(joint)
-            hist = train(model, src, schedule="joint", refine=(), batch_size=joint.pop("batch_size"),
-                         rng=seed + 18, n_threads=1, verbose=verbose, n_val=opts.get("n_val", 1000), **joint)
+        Yt, Xt = test_set(A, snr, 1000)
+        pretrained = None
+        if pretrain:
+            pretrained = nmse_curve(model.forward(Yt.astype(np.float32), return_all=True, debias=False), Xt)
+        if finetune is not None:  # every weight, one stage over all layers, larger batches
+            hist = fine_tune(model, src, rng=seed + 18, n_threads=1, verbose=verbose, n_val=opts.get("n_val", 1000),
+                             **finetune)
             steps += sum(s["steps"] for s in hist.stages)
         dt = time.perf_counter() - t0
-        Yt, Xt = test_set(A, snr, 1000)
         curve = nmse_curve(model.forward(Yt.astype(np.float32), return_all=True, debias=False), Xt)
         # the least-squares debiasing final layer, its threshold picked on a separate validation set
         t1 = time.perf_counter()
@@ -215,7 +221,7 @@ def train_one(kind, snr, sched, seed, verbose=False, out=None):
         debias = {"threshold": model.debias_threshold, "calibration_s": time.perf_counter() - t1,
                   "curve": nmse_curve(model.forward(Yt.astype(np.float32), return_all=True), Xt)}
     res = {"model": kind, "snr": snr, "curve": curve, "train_time_s": dt, "steps": steps,
-           "load_avg": os.getloadavg()[0], "debias": debias}
+           "load_avg": os.getloadavg()[0], "debias": debias, "pretrained_curve": pretrained}
     if out is not None:  # each result on disk as soon as it exists
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, f"job_{kind}_{'inf' if snr is None else f'{snr:g}'}.json"), "w") as f:
@@ -465,6 +471,8 @@ def main(argv=None):
                 continue
             name = "unrolled_fista" if r["model"] == "fista" else r["model"]
             entries.append((name, r["curve"], r["train_time_s"], r["steps"]))
+            if r.get("pretrained_curve") is not None:  # the tied form before fine-tuning, for comparison
+                entries.append((f"{name}@tied", r["pretrained_curve"], None, None))
             if r["debias"]["threshold"] is not None:  # calibration turned the debiasing layer on
                 entries.append((f"{name}+ls_debias", r["debias"]["curve"], None, None))
         for meth, curve, tt, steps in entries:
@@ -499,7 +507,7 @@ def _plot(record, snrs, path):
     for ax, snr in zip(axes[0], snrs, strict=True):
         lab = "noiseless" if snr is None else f"{snr:g} dB"
         for r in record["results"]:
-            if r["snr"] == lab:
+            if r["snr"] == lab and not r["method"].endswith("@tied"):
                 ax.plot(range(1, len(r["nmse_db"]) + 1), r["nmse_db"], marker=".", label=r["method"],
                         color=_COLORS.get(r["method"]))
         oracle = [r["oracle_db"] for r in record["results"] if r["snr"] == lab][0]

@@ -27,6 +27,7 @@ from cs_toolkit.learned import (
     make_schedule,
     nmse_db,
     nmse_per_layer,
+    fine_tune,
     pretrain_alista,
     train,
     train_reconstructor,
@@ -635,7 +636,7 @@ def test_from_alista_gives_the_same_network_layer_by_layer(cls, p_max):
     np.testing.assert_allclose(net.forward(Y), al.forward(Y), atol=1e-10)
     if cls is LISTA_CPSS:
         assert [net._k(t) for t in range(4)] == [al._k(t) for t in range(4)]
-    # the layers are free afterwards: a gradient step on W changes only that network
+    # the weights are free parameters afterwards: every W_t gets its own gradient
     _, g = net.loss_and_grad(*_problem(seed=5))
     assert np.any(g["W"] != 0)
 
@@ -675,3 +676,50 @@ def test_pretrain_alista_trains_the_tied_network_and_copies_it(kind):
 def test_pretrain_alista_refuses_other_models():
     with pytest.raises(ValidationError, match="model must be a LISTA, LISTA_CP or LISTA_CPSS network, got ALISTA"):
         pretrain_alista(ALISTA(_matrix(), 2), SyntheticSource(_matrix(), p=0.1))
+
+
+def test_fine_tune_is_one_joint_stage_and_refuses_schedule_options():
+    A = _matrix()
+    net = LISTA_CP(A, 3, dtype=np.float64)
+    hist = fine_tune(net, SyntheticSource(A, p=0.1), lr=1e-3, max_steps=10, patience=5, eval_every=5, n_val=50,
+                     rng=0)
+    assert len(hist.stages) == 1 and hist.stages[0]["depth"] == 3 and hist.stages[0]["lr"] == 1e-3
+    with pytest.raises(ValidationError, match="fine_tune sets \\['schedule'\\]"):
+        fine_tune(net, SyntheticSource(A, p=0.1), schedule="layerwise")
+
+
+def test_train_reconstructor_pretrain_on_a_dct_basis_and_bad_kinds():
+    from scipy.fft import dct
+
+    rng = np.random.default_rng(0)
+    n, m = 16, 8
+    Psi = dct(np.eye(n), norm="ortho", axis=0).T
+    C = rng.standard_normal((400, n)) * (rng.random((400, n)) < 0.15)
+    S = C @ Psi.T
+    A = rng.standard_normal((m, n)) / np.sqrt(m)
+    opts = dict(lr=5e-3, lr_scalar=0.05, max_steps=40, patience=20, eval_every=10, rng=1)
+    model, hist = train_reconstructor(S, A, Psi, kind="lista_cp", n_layers=3, pretrain=True,
+                                      finetune=dict(max_steps=10, eval_every=5, batch_size=32), **opts)
+    assert type(model) is LISTA_CP and len(hist.stages) == 1 and hist.stages[0]["steps"] <= 10
+    untrained = make_model("lista_cp", A, 3, dictionary=Psi)
+    Y = (S[:100] @ A.T).astype(np.float32)
+    err = np.mean((model.reconstruct(Y) - S[:100]) ** 2)
+    assert err < 0.8 * np.mean((untrained.reconstruct(Y) - S[:100]) ** 2)
+    with pytest.raises(ValidationError, match="pretrain=True needs kind"):
+        train_reconstructor(S, A, Psi, kind="alista", pretrain=True)
+    with pytest.raises(ValidationError, match="pretrain must be True or False"):
+        train_reconstructor(S, A, Psi, kind="lista", pretrain="yes")
+
+
+def test_cli_train_pretrain_writes_both_checkpoints_and_a_loadable_model(tmp_path, capsys):
+    from cs_toolkit.cli import main
+
+    ck, out = tmp_path / "ck.npz", tmp_path / "m.npz"
+    argv = ["train", "--model", "lista", "--m", "10", "--n", "20", "--layers", "2", "--quick", "--pretrain"]
+    assert main(argv + ["--out", str(out), "--checkpoint", str(ck)]) == 0
+    assert "ALISTA" in capsys.readouterr().out  # the pretraining's progress names the tied network
+    assert ck.exists() and (tmp_path / "ck-finetune.npz").exists()
+    model = load_model(out)
+    assert type(model) is LISTA and model.n_layers == 2
+    assert main(["train", "--model", "alista", "--pretrain", "--out", str(out)]) == 2
+    assert "--pretrain needs --model" in capsys.readouterr().err

@@ -65,6 +65,9 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint file (.npz), written atomically during training; resumes from it when it exists")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (default 200)")
+    p.add_argument("--pretrain", action="store_true",
+                   help="lista, lista_cp, lista_cpss: train the tied ALISTA form first, then fine-tune every weight "
+                        "(far fewer steps; see cs_toolkit.learned.pretrain_alista)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_train_cmd)
 
@@ -169,7 +172,14 @@ def _train_tnrd(args) -> int:
 
 def _train_cmd(args) -> int:
     from .._validation import check_int, check_scalar
-    from ..learned import MODEL_KINDS, SyntheticSource, make_model, train, train_reconstructor
+    from ..learned import (
+        MODEL_KINDS,
+        SyntheticSource,
+        make_model,
+        pretrain_and_fine_tune,
+        train,
+        train_reconstructor,
+    )
 
     if args.model == "tnrd":
         return _train_tnrd(args)
@@ -189,6 +199,9 @@ def _train_cmd(args) -> int:
             raise ValidationError(f"--checkpoint: directory {ck_dir!r} does not exist.")
         opts["checkpoint"] = args.checkpoint
         opts["checkpoint_every"] = check_int("--checkpoint-every", args.checkpoint_every, low=1)
+    if args.pretrain and args.model not in ("lista", "lista_cp", "lista_cpss"):
+        raise ValidationError(f"--pretrain needs --model lista, lista_cp or lista_cpss, got {args.model!r}.")
+    finetune = dict(max_steps=30, patience=15, eval_every=5, batch_size=64) if args.quick else None
     if args.max_steps is not None:
         opts["max_steps"] = check_int("--max-steps", args.max_steps, low=1)
     if args.patience is not None:
@@ -205,7 +218,11 @@ def _train_cmd(args) -> int:
         A /= np.linalg.norm(A, axis=0)
         source = SyntheticSource(A, p=args.p, snr_db=args.snr, rng=rng)
         model = make_model(args.model, A, layers)
-        train(model, source, rng=rng, verbose=verbose, n_val=200 if args.quick else 1000, **opts)
+        n_val = 200 if args.quick else 1000
+        if args.pretrain:
+            pretrain_and_fine_tune(model, source, rng=rng, verbose=verbose, n_val=n_val, finetune=finetune, **opts)
+        else:
+            train(model, source, rng=rng, verbose=verbose, n_val=n_val, **opts)
     else:
         block = check_int("--block", args.block, low=2, high=64)
         ratio = check_scalar("--ratio", args.ratio, low=0.0, high=1.0, low_inclusive=False)
@@ -217,8 +234,10 @@ def _train_cmd(args) -> int:
         A = rng.standard_normal((m, nf)) / np.sqrt(m)
         if verbose:
             print(f"{S.shape[0]} {kind} blocks of {nf} samples, m = {m}")
+        if args.pretrain:
+            opts["finetune"] = finetune
         model, _ = train_reconstructor(S, A, Psi, kind=args.model, n_layers=layers, snr_db=args.snr, rng=rng,
-                                       verbose=verbose, **opts)
+                                       verbose=verbose, pretrain=args.pretrain, **opts)
     model.save(args.out)
     if verbose:
         print(f"saved {model!r} to {args.out}")

@@ -36,7 +36,7 @@ from .data import ArraySource
 from .lista import MODEL_KINDS, UnrolledNetwork, make_model
 
 __all__ = ["nmse_db", "nmse_per_layer", "Adam", "Stage", "make_schedule", "TrainingHistory", "train",
-           "pretrain_alista", "train_reconstructor"]
+           "pretrain_alista", "fine_tune", "pretrain_and_fine_tune", "train_reconstructor"]
 
 
 def nmse_db(X_hat, X) -> float:
@@ -477,8 +477,40 @@ def pretrain_alista(model, source, *, rng=None, verbose=False, **train_options) 
     return hist
 
 
+def fine_tune(model, source, *, lr=1e-5, lr_scalar=5e-4, batch_size=256, max_steps=2000, patience=600,
+              eval_every=50, **train_options) -> TrainingHistory:
+    """Train every weight of every layer in one stage at a small learning rate on large batches.
+
+    The step after :func:`pretrain_alista`: the pretrained network is already
+    accurate, so the stage scores the last layer only, with learning rates a
+    hundredth of the layer-wise schedule's and batches of 256 (less gradient
+    noise); the best-weights restore keeps the start when nothing improves on the
+    validation set. The defaults are those of ``benchmarks/learned.py``.
+
+    Parameters
+    ----------
+    model, source
+        As in :func:`train`.
+    lr, lr_scalar, batch_size, max_steps, patience, eval_every
+        As in :func:`train`, with the defaults of this stage.
+    **train_options
+        Passed to :func:`train` (``rng``, ``validation``, ``n_val``, ``verbose``, ``checkpoint``, ...);
+        ``schedule``, ``refine`` and ``refine_last`` are set here.
+
+    Returns
+    -------
+    TrainingHistory
+    """
+    fixed = {"schedule", "refine", "refine_last"} & set(train_options)
+    if fixed:
+        raise ValidationError(f"fine_tune sets {sorted(fixed)} itself (one joint stage); do not pass them.")
+    return train(model, source, schedule="joint", refine=(), refine_last=(), lr=lr, lr_scalar=lr_scalar,
+                 batch_size=batch_size, max_steps=max_steps, patience=patience, eval_every=eval_every,
+                 **train_options)
+
+
 def train_reconstructor(signals, A, dictionary=None, *, kind="alista", n_layers=16, codes=None, snr_db=None,
-                        dtype=np.float32, rng=None, verbose=False, **train_options):
+                        dtype=np.float32, rng=None, verbose=False, pretrain=False, **train_options):
     """Train a network that reconstructs user signals from ``y = A s`` through a basis ``Psi``.
 
     Parameters
@@ -497,6 +529,11 @@ def train_reconstructor(signals, A, dictionary=None, *, kind="alista", n_layers=
         Measurement SNR for training.
     dtype, rng, verbose
         As in :func:`train`.
+    pretrain : bool, default False
+        LISTA, LISTA-CP and LISTA-CPSS only: train their tied ALISTA form with
+        ``train_options`` (:func:`pretrain_alista`), then :func:`fine_tune`
+        every weight with its defaults or a ``finetune`` dict of options (see
+        :func:`pretrain_and_fine_tune`, which also says where checkpoints go).
     **train_options
         Passed to :func:`train` (``lr``, ``max_steps``, ``patience``, ...).
 
@@ -505,12 +542,42 @@ def train_reconstructor(signals, A, dictionary=None, *, kind="alista", n_layers=
     model : UnrolledNetwork
         Use ``model.reconstruct(Y)`` to get signals back from measurements ``Y = S @ A.T``.
     history : TrainingHistory
+        Of the layer-wise training (with ``pretrain``: of the fine-tuning).
     """
     check_option("kind", kind, MODEL_KINDS)
+    if not isinstance(pretrain, bool | np.bool_):
+        raise ValidationError(f"pretrain must be True or False, got {pretrain!r}.")
+    if pretrain and kind not in ("lista", "lista_cp", "lista_cpss"):
+        raise ValidationError(f"pretrain=True needs kind 'lista', 'lista_cp' or 'lista_cpss', got {kind!r}.")
     rng = check_rng(rng)
     source = ArraySource(signals, A, dictionary, codes=codes, snr_db=snr_db, dtype=dtype, rng=rng)
     model = make_model(kind, A, n_layers, dictionary=dictionary, dtype=dtype)
     Yv, Cv = source.validation_set(rng=rng)
-    hist = train(model, source, validation=(Yv, Cv), rng=rng, verbose=verbose, **train_options)
+    if not pretrain:
+        hist = train(model, source, validation=(Yv, Cv), rng=rng, verbose=verbose, **train_options)
+        return model, hist
+    hist = pretrain_and_fine_tune(model, source, validation=(Yv, Cv), rng=rng, verbose=verbose, **train_options)
     return model, hist
+
+
+def pretrain_and_fine_tune(model, source, *, finetune=None, **train_options) -> TrainingHistory:
+    """:func:`pretrain_alista` with ``train_options``, then :func:`fine_tune`.
+
+    The fine-tuning gets the options of ``train_options`` that are not about the
+    learning schedule (``rng``, ``validation``, ``n_val``, ``verbose``,
+    ``n_threads``, ``callback``, ``checkpoint_every``) plus ``finetune`` (a dict,
+    e.g. ``{"max_steps": 500}``). A ``checkpoint`` names the file of the
+    pretraining; the fine-tuning writes ``<checkpoint stem>-finetune.npz``.
+    Returns the history of the fine-tuning.
+    """
+    if finetune is not None and not isinstance(finetune, dict):
+        raise ValidationError(f"finetune must be a dict of fine_tune options, got {type(finetune).__name__}.")
+    pretrain_alista(model, source, **train_options)
+    keep = ("rng", "validation", "n_val", "verbose", "n_threads", "callback", "checkpoint_every")
+    tune = {k: train_options[k] for k in keep if k in train_options}
+    if train_options.get("checkpoint") is not None:
+        stem = os.fspath(train_options["checkpoint"])
+        tune["checkpoint"] = (stem[:-4] if stem.endswith(".npz") else stem) + "-finetune.npz"
+    tune.update(finetune or {})
+    return fine_tune(model, source, **tune)
 
