@@ -17,10 +17,16 @@ versions of the images in ``DIR`` are measured in 32 x 32 blocks at every
 turn those starts into the images (``--iterations`` L-BFGS iterations; every
 fifth image, when there are at least five, is held out for validation).
 
+``--pretrain`` (``lista``, ``lista_cp``, ``lista_cpss``) trains the tied ALISTA
+form of the network first and then fine-tunes every weight in one stage
+(``cs_toolkit.learned.pretrain_and_fine_tune``): far fewer steps than the
+layer-wise schedule of the free weights, and on the standard problem far better.
+
 With ``--checkpoint PATH`` the training state is saved atomically every
 ``--checkpoint-every`` steps and at the end of every stage; running the same
 command again after an interruption resumes from it and ends with the same
-model as an uninterrupted run.
+model as an uninterrupted run (with ``--pretrain`` the fine-tuning writes
+``PATH`` with ``-finetune`` added to its stem).
 """
 
 from __future__ import annotations
