@@ -17,46 +17,48 @@ validation vectors); when that helps, it is reported as its own row
 ``<model>+ls_debias`` (layers 1..15 as the model, layer 16 refit). Writes ``learned_nmse.csv``,
 ``learned_nmse.json`` and ``learned_nmse.png`` to ``--out``.
 
-Schedules (all the layer-wise schedule of :func:`cs_toolkit.learned.train`:
-fresh mini-batches of 64 every step, per layer a "layer t alone" stage and a
+Schedules (the layer-wise schedule of :func:`cs_toolkit.learned.train`: fresh
+mini-batches of 64 every step, per layer a "layer t alone" stage and a
 refinement of layers 1..t, a validation set, early stopping with best-weights
 restore; layer t starts from the trained layer t - 1 when that scores better):
 
 --quick    smoke test: m=64, n=128, 4 layers, 30 steps per stage (a minute)
-(default)  the README table: weights lr 1e-3 (LISTA 2e-4), thresholds and steps
-           at a learning rate of 5 % of their size, refinement at x0.3 for every
-           layer and x0.03 at the last one (33 stages), at most 250 steps per
-           stage, patience 60, validation every 20 steps on 500 vectors; LISTA
-           and LISTA-CP start from the ALISTA step (``init="alista"``), take up
-           to 1000 steps per stage (patience 200) and end with one joint stage of
-           all layers on batches of 256 (lr 1e-4, up to 5000 steps, patience 600);
-           noiseless for all six models, 40/30/20 dB for ALISTA and LISTA-CPSS
-           (``--snr-models``), two training processes (``--jobs 2``)
+(default)  the README table: weights lr 1e-3, thresholds and steps at a learning
+           rate of 5 % of their size, refinement at x0.3 for every layer and
+           x0.03 at the last one (33 stages), at most 250 steps per stage,
+           patience 60, validation every 20 steps on 500 vectors. LISTA and
+           LISTA-CP are first trained as their tied form, ALISTA without support
+           selection, with that schedule (``pretrain_alista``), then every weight
+           in one stage over all layers (``fine_tune``: batches of 256, lr 1e-5,
+           up to 2000 steps, patience 600); the tied network is reported as its
+           own row ``<model>@tied``. Noiseless for all six models, 40/30/20 dB for
+           ALISTA and LISTA-CPSS (``--snr-models``), two training processes
+           (``--jobs 2``).
 --full     literature-like: lr 5e-4, stages x1, x0.2, x0.02 for every layer, at
            most 4000 steps per stage, patience 1000, 1000 validation vectors
            (hours per model)
 
-Measured with the default schedule (``python benchmarks/learned.py``, run at
-``nice -n 10`` on the shared 2-core machine, load average 3-6 from other jobs;
-LISTA and LISTA-CP still with the earlier ISTA-start schedule then): training 649 s
-wall with 2 processes, 782 s in all with the baselines. Test NMSE at layer 16,
-noiseless: ALISTA -73.5 dB (64 s), LISTA-CPSS -61.6 (166 s), LAMP -47.0 (38 s),
-unrolled FISTA -27.3 (37 s); AMP -28.9, FISTA -11.0, ISTA -6.3. LISTA and LISTA-CP
-with the current schedule (``--models lista,lista_cp --snr inf --jobs 1``, load
-2-3): LISTA -27.0 dB (1274 s; + LS debias -41.6), LISTA-CP -28.6 dB (990 s; + LS
-debias -43.5). LISTA-CPSS / ALISTA / oracle floor at
-40 dB: -44.3 / -42.5 / -46.1; at 30 dB: -33.8 / -32.1 / -36.1; at 20 dB: -21.9 /
--20.0 / -26.1 (AMP -28.4, -25.0, -17.2).
-LS debias rows and the BG-AMP floor (``--models alista,lista_cpss``, default schedule,
-training 361 s wall with 2 processes at ``nice -n 10``, load average 0.5-3, the same
-trained weights as above): noiseless ALISTA + LS debias -94.1 dB, LISTA-CPSS + LS debias
--76.1; at 40 / 30 / 20 dB LISTA-CPSS + LS debias -45.2 / -34.2 / -22.7, ALISTA + LS
-debias -44.5 / -33.9 / -22.3; BG-AMP (16 iterations, true prior) -45.6 / -35.0 / -23.8.
-At 20 dB the BG-AMP estimate of the minimum MSE is 2.3 dB above the oracle floor:
-"within 2 dB of the oracle" is out of reach of any estimator there.
+Measured with the default schedule (``python benchmarks/learned.py``, nothing
+else running, load average 1.7-1.9): 691 s in all, training 654 s wall with 2
+processes. Test NMSE at layer 16, noiseless: ALISTA -73.5 dB (61 s), LISTA-CPSS
+-61.6 (80 s), LISTA -49.8 (355 s), LAMP -47.0 (45 s), LISTA-CP -47.0 (225 s),
+their tied form -46.3, unrolled FISTA -27.3 (38 s); AMP -28.9, FISTA -11.0, ISTA
+-6.3. LISTA-CPSS / ALISTA / oracle floor at 40 dB: -44.3 / -42.5 / -46.1; at 30 dB:
+-33.8 / -32.1 / -36.1; at 20 dB: -21.9 / -20.0 / -26.1 (AMP -28.4, -25.0, -17.2).
+With the LS debias layer: noiseless ALISTA -94.1 dB, LISTA-CPSS -76.1, LISTA -71.8,
+LISTA-CP -67.5; at 40 / 30 / 20 dB LISTA-CPSS -45.2 / -34.2 / -22.7, ALISTA -44.5 /
+-33.9 / -22.3; BG-AMP (16 iterations, true prior) -45.6 / -35.0 / -23.8. At 20 dB
+the BG-AMP estimate of the minimum MSE is 2.3 dB above the oracle floor (150
+iterations give the same): "within 2 dB of the oracle" is out of reach of any
+estimator there.
+Trained layer-wise from the ALISTA step instead (up to 1000 steps per stage and a
+joint stage of 5000 steps at lr 1e-4), LISTA and LISTA-CP stopped at -27.0 and
+-28.6 dB after 1274 and 990 s. LISTA-CPSS pretrained from ALISTA with support
+selection gave -73.5 dB noiseless but -43.0 / -32.1 / -21.0 dB at 40 / 30 / 20 dB,
+below its layer-wise schedule, which it keeps.
 ``--audio`` (ratio 0.5 / 0.25, 16 layers, held-out speakers): LISTA-CP 16.3 / 10.6 dB
 SNR, ALISTA 15.6 / 6.3 dB, FISTA with 16 iterations 8.5 / 4.1 dB (500 iterations
-10.3 / 4.9 dB).
+10.3 / 4.9 dB). ``--audio`` and ``--images`` train with the layer-wise schedule only.
 
 Trainings are independent processes (``--jobs``), each with one BLAS thread.
 Example: ``python benchmarks/learned.py --models alista,lista_cpss --snr inf --jobs 2``.
@@ -509,8 +511,9 @@ def _plot(record, snrs, path):
         lab = "noiseless" if snr is None else f"{snr:g} dB"
         for r in record["results"]:
             if r["snr"] == lab and not r["method"].endswith("@tied"):
+                base = r["method"].split("+")[0]  # a debiased row: the model's colour, dashed
                 ax.plot(range(1, len(r["nmse_db"]) + 1), r["nmse_db"], marker=".", label=r["method"],
-                        color=_COLORS.get(r["method"]))
+                        color=_COLORS.get(base), ls="--" if base != r["method"] else "-")
         oracle = [r["oracle_db"] for r in record["results"] if r["snr"] == lab][0]
         if oracle > -150:  # noiseless: the oracle is at machine precision, off the chart
             ax.axhline(oracle, color="k", ls="--", lw=0.8, label="oracle LS")
