@@ -188,6 +188,11 @@ class UnrolledNetwork:
         ISTA step for the initialisation, default ``1 / ||A Psi||_2^2``.
     dtype : {np.float32, np.float64}, default np.float32
         Dtype of the weights and of the computation.
+    p_inc, p_max : float, default 1.2 and 13
+        Support selection of LISTA-CPSS and ALISTA: layer ``t`` (from 1) passes the
+        ``min(p_max, p_inc t)`` percent largest entries of each row unshrunk.
+        ``p_max=0`` turns it off; ALISTA then has LISTA-CP's layer with
+        ``W_t = gamma_t W`` (see :meth:`LISTA_CP.from_alista`). Ignored by the other models.
     init : {'ista', 'alista'}, default 'ista'
         Initial weights of LISTA and LISTA-CP(SS): the ISTA iteration, or the
         analytic ALISTA weight :func:`alista_weights` with the step
