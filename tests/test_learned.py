@@ -723,3 +723,23 @@ def test_cli_train_pretrain_writes_both_checkpoints_and_a_loadable_model(tmp_pat
     assert type(model) is LISTA and model.n_layers == 2
     assert main(["train", "--model", "alista", "--pretrain", "--out", str(out)]) == 2
     assert "--pretrain needs --model" in capsys.readouterr().err
+
+
+def test_cli_train_data_reads_files_with_the_data_module(tmp_path, capsys):
+    from scipy.io import wavfile
+
+    from cs_toolkit.cli import main
+    from cs_toolkit.cli.learned import _load_dir
+
+    d = tmp_path / "wavs"
+    os.makedirs(d)
+    t = np.arange(4000)
+    wavfile.write(d / "a.wav", 8000, (128 + 100 * np.sin(t / 7.0)).astype(np.uint8))  # 8-bit: offset 128
+    F, kind = _load_dir(str(d), 8)
+    assert kind == "audio" and F.shape == (4000 // 64, 64)
+    assert abs(F.mean()) < 0.05 and np.abs(F).max() == pytest.approx(1.0)  # centred, peak-normalised
+    bad = tmp_path / "imgs"
+    os.makedirs(bad)
+    (bad / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    assert main(["train", "--data", str(bad), "--quick", "--quiet", "--out", str(tmp_path / "m.npz")]) == 2
+    assert "broken.png" in capsys.readouterr().err

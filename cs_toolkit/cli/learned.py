@@ -87,7 +87,7 @@ def _dct_matrix(b):
 
 def _load_dir(path, block):
     """Rows of image patches (block x block) and audio frames (block**2), and their kind."""
-    from scipy.io import wavfile
+    from ..data import read_image, read_wav
 
     if not os.path.isdir(path):
         raise ValidationError(f"--data must be a directory of images or .wav files, got {path!r}.")
@@ -96,23 +96,16 @@ def _load_dir(path, block):
         full = os.path.join(path, name)
         low = name.lower()
         if low.endswith(_IMAGE_EXT):
-            from skimage import io as skio
-            from skimage.color import rgb2gray
-            from skimage.util import img_as_float
-
-            img = img_as_float(skio.imread(full))
-            if img.ndim == 3:
-                img = rgb2gray(img[..., :3]) if img.shape[-1] >= 3 else img[..., 0]
+            img = read_image(full)  # grey, on [0, 1]
             h, w = (img.shape[0] // block) * block, (img.shape[1] // block) * block
             if h and w:
                 P = img[:h, :w].reshape(h // block, block, w // block, block).swapaxes(1, 2)
                 patches.append(P.reshape(-1, block * block))
         elif low.endswith(".wav"):
-            _, x = wavfile.read(full)
-            x = np.asarray(x, dtype=np.float64)
+            x = read_wav(full)[0]
             if x.ndim == 2:
                 x = x.mean(axis=1)
-            peak = np.max(np.abs(x)) if x.size else 0.0
+            peak = np.max(np.abs(x))
             if peak > 0:
                 x = x / peak
             L = block * block
