@@ -721,6 +721,10 @@ def test_cli_train_pretrain_writes_both_checkpoints_and_a_loadable_model(tmp_pat
     assert ck.exists() and (tmp_path / "ck-finetune.npz").exists()
     model = load_model(out)
     assert type(model) is LISTA and model.n_layers == 2
+    again = tmp_path / "again.npz"  # both checkpoints are complete: the rerun resumes at their ends
+    assert main(argv + ["--quiet", "--out", str(again), "--checkpoint", str(ck)]) == 0
+    for k, v in model.parameters().items():
+        np.testing.assert_array_equal(load_model(again).parameters()[k], v)
     assert main(["train", "--model", "alista", "--pretrain", "--out", str(out)]) == 2
     assert "--pretrain needs --model" in capsys.readouterr().err
 

@@ -459,11 +459,12 @@ def pretrain_alista(model, source, *, rng=None, verbose=False, **train_options) 
     Examples
     --------
     >>> import numpy as np
-    >>> from cs_toolkit.learned import LISTA_CP, SyntheticSource
+    >>> from cs_toolkit.learned import LISTA_CP, SyntheticSource, fine_tune, pretrain_alista
     >>> A = np.random.default_rng(0).standard_normal((20, 40)) / np.sqrt(20)
     >>> net = LISTA_CP(A, n_layers=3)
     >>> hist = pretrain_alista(net, SyntheticSource(A, p=0.1), max_steps=20, patience=10, eval_every=5,
     ...                        n_val=50, rng=0)
+    >>> hist = fine_tune(net, SyntheticSource(A, p=0.1), max_steps=20, patience=10, eval_every=5, n_val=50, rng=1)
     """
     from .lista import ALISTA, LISTA, LISTA_CP
 
