@@ -429,6 +429,8 @@ def _train(model, source, stages, opts, n_val, validation, rng, verbose, callbac
         print(f"validation NMSE per layer (dB): {per}")
         print(f"total training time {hist.total_time_s:.1f} s")
     return hist
+
+
 def pretrain_alista(model, source, *, rng=None, verbose=False, **train_options) -> TrainingHistory:
     """Start a LISTA, LISTA-CP or LISTA-CPSS network from a trained ALISTA network (its tied form).
 
@@ -440,9 +442,8 @@ def pretrain_alista(model, source, *, rng=None, verbose=False, **train_options) 
     the analytic ones anyway. This builds the ALISTA network of ``model``'s operator
     (same layers, dictionary, ``lam``, dtype and support selection: none for LISTA
     and LISTA-CP, ``p_inc``/``p_max`` of LISTA-CPSS), trains it with
-    :func:`train` and copies it into ``model``. Fine-tune every weight afterwards,
-    e.g. ``train(model, source, schedule="joint", refine=(), lr=1e-5, ...)``, whose
-    best-weights restore keeps the pretrained network when fine-tuning does not help.
+    :func:`train` and copies it into ``model``. Then train every weight with
+    :func:`fine_tune` (or both in one call: :func:`pretrain_and_fine_tune`).
 
     Parameters
     ----------
@@ -573,6 +574,7 @@ def pretrain_and_fine_tune(model, source, *, finetune=None, **train_options) -> 
     """
     if finetune is not None and not isinstance(finetune, dict):
         raise ValidationError(f"finetune must be a dict of fine_tune options, got {type(finetune).__name__}.")
+    train_options["rng"] = check_rng(train_options.get("rng"))  # one stream: fine-tuning draws new batches
     pretrain_alista(model, source, **train_options)
     keep = ("rng", "validation", "n_val", "verbose", "n_threads", "callback", "checkpoint_every")
     tune = {k: train_options[k] for k in keep if k in train_options}
