@@ -474,6 +474,9 @@ def pretrain_alista(model, source, *, rng=None, verbose=False, **train_options) 
     p_max = model.p_max if model.support_selection else 0.0
     tied = ALISTA(model.sensing_matrix, model.n_layers, dictionary=model.dictionary, lam=model.lam,
                   step=model.step, dtype=model.dtype, p_inc=model.p_inc, p_max=p_max)
+    if verbose:
+        sel = f"p_inc={tied.p_inc:g}, p_max={tied.p_max:g}" if p_max > 0 else "without support selection"
+        print(f"pretraining {model!r} as its tied form, ALISTA {sel}", flush=True)
     hist = train(tied, source, rng=rng, verbose=verbose, **train_options)
     model.set_parameters(type(model).from_alista(tied).get_parameters())
     return hist
