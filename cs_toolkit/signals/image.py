@@ -534,9 +534,7 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
                     x = _pnp(Y, A, P, shape, B, x0, denoiser=_tv_half, sigma0=10.0, sigma_end=0.5,
                              n_iter=max_iter or 120, progress=bar)
             elif method == "tnrd":
-                x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
-                if start == "pnp_dct":
-                    x0 = _pnp_dct(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
+                x0 = _tnrd_start(Y, A, P, shape, B, start, tol=tol, n_iter=max_iter, progress=bar)
                 x = net.forward(x0, BlockConstraint(Y, A, P, shape, B))
             elif method == "lista":
                 if model is None:
@@ -556,6 +554,16 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
             bar.close()
     out = chans[0] if len(meas.image_shape) == 2 else np.stack(chans, axis=2)
     return _from_255(out, meas.input_dtype)
+
+
+def _tnrd_start(Y, A, P, shape, B, start, *, tol=1e-4, n_iter=None, progress=None):
+    """The classical reconstruction the diffusion stages start from, the same in training and in
+    :func:`reconstruct_image`: BCS-SPL, followed by ``pnp_dct`` (``n_iter`` iterations, default 60)
+    when ``start`` is ``"pnp_dct"``."""
+    x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=progress)
+    if start == "pnp_dct":
+        x0 = _pnp_dct(Y, A, P, shape, B, x0, n_iter=n_iter or 60, progress=progress)
+    return x0
 
 
 def _tnrd_model(model, ratio):
@@ -617,10 +625,7 @@ def training_samples(images, ratios, *, start="bcs_spl", block_size=32, matrix="
 
     def one(item):
         x, c = item
-        x0, _ = _bcs_spl(c.Y, c.A, c.P, c.shape, block_size, lam=6.0, max_iter=200, tol=1e-4)
-        if start == "pnp_dct":
-            x0 = _pnp_dct(c.Y, c.A, c.P, c.shape, block_size, x0)
-        return x0, x, c
+        return _tnrd_start(c.Y, c.A, c.P, c.shape, block_size, start), x, c
 
     n_jobs = check_int("n_jobs", n_jobs, low=1)
     if n_jobs == 1:
