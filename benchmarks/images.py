@@ -40,7 +40,7 @@ METHODS = {
     "bcs_spl": dict(method="bcs_spl"),
     "pnp_tv": dict(method="pnp_tv"),
     "pnp_dct": dict(method="pnp_dct"),
-    "tnrd": dict(method="tnrd"),  # the learned reconstructor (bundled model, data/models/tnrd_images.npz)
+    "tnrd": dict(method="tnrd"),  # the learned reconstructor (bundled model, cs_toolkit/learned/models/)
     DEFAULT_IMAGE_METHOD: dict(method=DEFAULT_IMAGE_METHOD),
 }
 

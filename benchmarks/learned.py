@@ -200,10 +200,9 @@ def train_one(kind, snr, sched, seed, verbose=False, out=None):
         A = make_problem(sched["m"], sched["n"])
         opts = _train_opts(sched)
         opts.update(sched.get("model_opts", {}).get(kind, {}))
-        init = opts.pop("init", None)
         finetune = opts.pop("finetune", None)
         pretrain = opts.pop("pretrain", False)
-        model = make_model(kind, A, sched["layers"], **({} if init is None else {"init": init}))
+        model = make_model(kind, A, sched["layers"])
         src = SyntheticSource(A, p=0.1, snr_db=snr)
         t0 = time.perf_counter()
         fit = pretrain_alista if pretrain else train  # pretrain: the tied (ALISTA) form, copied into the model
@@ -236,7 +235,9 @@ def train_one(kind, snr, sched, seed, verbose=False, out=None):
 
 def _pretrain(args, kind):
     """``--pretrain`` applies to the models with free weights (their tied form first, then fine-tuning)."""
-    return bool(args.pretrain) and kind in ("lista", "lista_cp", "lista_cpss")
+    from cs_toolkit.learned.train import PRETRAIN_KINDS
+
+    return bool(args.pretrain) and kind in PRETRAIN_KINDS
 
 
 TRAIN_IMAGES = ["astronaut", "coins", "moon", "text", "page", "brick", "grass", "gravel", "clock", "coffee",

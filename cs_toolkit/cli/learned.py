@@ -121,6 +121,13 @@ def _load_dir(path, block):
     return np.concatenate(frames), "audio"
 
 
+def _check_parent_dir(flag, path):
+    """The folder a file argument will be written to must exist (checked before any training)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValidationError(f"{flag}: directory {folder!r} does not exist.")
+
+
 def _read_images(path):
     """The grey images of a folder, as float arrays on [0, 1] (sorted by name)."""
     from ..data import read_image
@@ -149,9 +156,7 @@ def _train_tnrd(args) -> int:
     stages = check_int("--stages", args.stages, low=1, high=100)
     iters = check_int("--iterations", 3 if args.quick else args.iterations, low=1)
     check_int("--seed", args.seed, low=0)
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        raise ValidationError(f"--out: directory {out_dir!r} does not exist.")
+    _check_parent_dir("--out", args.out)
     imgs, names = _read_images(args.data)
     small = [n for n, im in zip(names, imgs) if min(im.shape[:2]) < 32]
     if small:
@@ -179,6 +184,7 @@ def _train_cmd(args) -> int:
         train,
         train_reconstructor,
     )
+    from ..learned.train import PRETRAIN_KINDS
 
     if args.model == "tnrd":
         return _train_tnrd(args)
@@ -193,21 +199,17 @@ def _train_cmd(args) -> int:
                 lr_scalar=check_scalar("--lr-scalar", args.lr_scalar, low=0.0, low_inclusive=False),
                 refine=(0.3,), refine_last=(0.03,))
     if args.checkpoint is not None:
-        ck_dir = os.path.dirname(os.path.abspath(args.checkpoint))
-        if not os.path.isdir(ck_dir):
-            raise ValidationError(f"--checkpoint: directory {ck_dir!r} does not exist.")
+        _check_parent_dir("--checkpoint", args.checkpoint)
         opts["checkpoint"] = args.checkpoint
         opts["checkpoint_every"] = check_int("--checkpoint-every", args.checkpoint_every, low=1)
-    if args.pretrain and args.model not in ("lista", "lista_cp", "lista_cpss"):
+    if args.pretrain and args.model not in PRETRAIN_KINDS:
         raise ValidationError(f"--pretrain needs --model lista, lista_cp or lista_cpss, got {args.model!r}.")
     finetune = dict(max_steps=30, patience=15, eval_every=5, batch_size=64) if args.quick else None
     if args.max_steps is not None:
         opts["max_steps"] = check_int("--max-steps", args.max_steps, low=1)
     if args.patience is not None:
         opts["patience"] = check_int("--patience", args.patience, low=1)
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        raise ValidationError(f"--out: directory {out_dir!r} does not exist.")
+    _check_parent_dir("--out", args.out)
     rng = np.random.default_rng(args.seed)
     verbose = not args.quiet
     if args.data is None:

@@ -36,7 +36,10 @@ from .data import ArraySource
 from .lista import MODEL_KINDS, UnrolledNetwork, make_model
 
 __all__ = ["nmse_db", "nmse_per_layer", "Adam", "Stage", "make_schedule", "TrainingHistory", "train",
-           "pretrain_alista", "fine_tune", "pretrain_and_fine_tune", "train_reconstructor"]
+           "pretrain_alista", "fine_tune", "pretrain_and_fine_tune", "train_reconstructor", "PRETRAIN_KINDS"]
+
+#: model kinds :func:`pretrain_alista` can start from their tied form (those with ``from_alista``)
+PRETRAIN_KINDS = tuple(k for k, cls in MODEL_KINDS.items() if hasattr(cls, "from_alista"))
 
 
 def nmse_db(X_hat, X) -> float:
@@ -552,7 +555,7 @@ def train_reconstructor(signals, A, dictionary=None, *, kind="alista", n_layers=
     check_option("kind", kind, MODEL_KINDS)
     if not isinstance(pretrain, bool | np.bool_):
         raise ValidationError(f"pretrain must be True or False, got {pretrain!r}.")
-    if pretrain and kind not in ("lista", "lista_cp", "lista_cpss"):
+    if pretrain and kind not in PRETRAIN_KINDS:
         raise ValidationError(f"pretrain=True needs kind 'lista', 'lista_cp' or 'lista_cpss', got {kind!r}.")
     rng = check_rng(rng)
     source = ArraySource(signals, A, dictionary, codes=codes, snr_db=snr_db, dtype=dtype, rng=rng)
