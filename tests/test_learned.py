@@ -29,10 +29,12 @@ from cs_toolkit.learned import (
     nmse_db,
     nmse_per_layer,
     pretrain_alista,
+    pretrain_and_fine_tune,
     train,
     train_reconstructor,
 )
 from cs_toolkit.learned.lista import _shrink
+from cs_toolkit.learned.train import PRETRAIN_KINDS
 
 M, N = 20, 40
 
@@ -676,6 +678,9 @@ def test_pretrain_alista_trains_the_tied_network_and_copies_it(kind):
 def test_pretrain_alista_refuses_other_models():
     with pytest.raises(ValidationError, match="model must be a LISTA, LISTA_CP or LISTA_CPSS network, got ALISTA"):
         pretrain_alista(ALISTA(_matrix(), 2), SyntheticSource(_matrix(), p=0.1))
+    with pytest.raises(ValidationError, match="finetune must be a dict of fine_tune options, got list"):
+        pretrain_and_fine_tune(LISTA_CP(_matrix(), 2), SyntheticSource(_matrix(), p=0.1), finetune=[1])
+    assert PRETRAIN_KINDS == ("lista", "lista_cp", "lista_cpss")
 
 
 def test_fine_tune_is_one_joint_stage_and_refuses_schedule_options():
