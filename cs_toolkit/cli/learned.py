@@ -4,11 +4,15 @@ Synthetic problem (default): ``A`` is ``m x n`` Gaussian N(0, 1/m) with unit-nor
 columns (drawn from ``--seed``), codes are Bernoulli(``--p``)-Gaussian.
 
 Real signals (``--data DIR``): every image (png, jpg, tif, bmp) in ``DIR`` is cut
-into non-overlapping ``block x block`` patches, every ``.wav`` into frames of
-``block * block`` samples; the codes are the orthonormal DCT coefficients
-(2-D for patches, 1-D for frames) and ``A`` is Gaussian with
-``m = round(ratio * block**2)`` rows. The model file stores ``A`` and the basis,
-so ``cs_toolkit.learned.load_model(path).reconstruct(Y)`` gives signals back.
+into non-overlapping ``block x block`` patches (pixels on [0, 1]), every ``.wav`` into
+sine-windowed frames of ``block * block`` samples with a hop of half a frame (how
+``reconstruct`` cuts a clip), each clip scaled so that its loudest frame has unit
+energy; the codes are the orthonormal DCT coefficients (2-D for patches, 1-D for
+frames) and ``A`` is the matrix ``cs-toolkit reconstruct --seed SEED`` draws for
+that block (frame) size and ``--ratio`` (Gaussian with orthonormal rows). The model
+file stores ``A``, the basis and these settings, so ``cs-toolkit reconstruct FILE
+--model MODEL`` measures and reconstructs the way the model was trained, and
+``cs_toolkit.learned.load_model(path).reconstruct(Y)`` gives signals back.
 
 ``--model tnrd --data DIR`` trains the learned image reconstructor instead
 (trained diffusion stages, ``reconstruct --method tnrd --model FILE``): the grey
@@ -86,12 +90,16 @@ def _dct_matrix(b):
 
 
 def _load_dir(path, block):
-    """Rows of image patches (block x block) and audio frames (block**2), and their kind."""
+    """The training signals of a folder and their kind: image blocks (``block x block`` pixels on
+    [0, 1], rows) or, for ``.wav`` files, one array per clip of its windowed frames of
+    ``block**2`` samples (hop half a frame, sine window: how ``reconstruct`` cuts a clip)."""
     from ..data import read_image, read_wav
+    from ..transforms import frames
 
     if not os.path.isdir(path):
         raise ValidationError(f"--data must be a directory of images or .wav files, got {path!r}.")
-    patches, frames = [], []
+    patches, clips = [], []
+    L = block * block
     for name in sorted(os.listdir(path)):
         full = os.path.join(path, name)
         low = name.lower()
@@ -105,20 +113,32 @@ def _load_dir(path, block):
             x = read_wav(full)[0]
             if x.ndim == 2:
                 x = x.mean(axis=1)
-            peak = np.max(np.abs(x))
-            if peak > 0:
-                x = x / peak
-            L = block * block
-            k = x.size // L
-            if k:
-                frames.append(x[: k * L].reshape(k, L))
-    if patches and frames:
+            if x.size >= L:
+                clips.append(frames(x, L, L // 2, window="sine"))
+    if patches and clips:
         raise ValidationError(f"--data {path!r} mixes images and .wav files; use one kind per directory.")
-    if not patches and not frames:
+    if not patches and not clips:
         raise ValidationError(f"--data {path!r} holds no usable image or .wav file (at least one block).")
     if patches:
         return np.concatenate(patches), "image"
-    return np.concatenate(frames), "audio"
+    return clips, "audio"
+
+
+def _audio_rows(clips, A, acquisition):
+    """Frames of every clip on the training scale (each clip divided by its
+    :func:`~cs_toolkit.learned.acquisition.measurement_scale`), silent frames dropped."""
+    from ..learned.acquisition import measurement_scale
+    from ..signals.audio import SILENCE_FLOOR
+
+    rows = []
+    for F in clips:
+        norms = np.linalg.norm(F, axis=1)
+        F = F[norms > SILENCE_FLOOR * max(float(norms.max()), 1e-300)]
+        if F.shape[0]:
+            rows.append(F / measurement_scale(F @ A.T, acquisition))
+    if not rows:
+        raise ValidationError("--data: every .wav file is silent.")
+    return np.concatenate(rows)
 
 
 def _check_parent_dir(flag, path):
@@ -184,7 +204,9 @@ def _train_cmd(args) -> int:
         train,
         train_reconstructor,
     )
+    from ..learned.acquisition import describe_acquisition, make_acquisition
     from ..learned.train import PRETRAIN_KINDS
+    from ..signals.image import pipeline_matrix
 
     if args.model == "tnrd":
         return _train_tnrd(args)
@@ -228,17 +250,24 @@ def _train_cmd(args) -> int:
         block = check_int("--block", args.block, low=2, high=64)
         ratio = check_scalar("--ratio", args.ratio, low=0.0, high=1.0, low_inclusive=False)
         S, kind = _load_dir(args.data, block)
+        nf = block * block
         C = _dct_matrix(block)
-        Psi = np.kron(C, C).T if kind == "image" else _dct_matrix(block * block).T
-        nf = Psi.shape[0]
+        Psi = np.kron(C, C).T if kind == "image" else _dct_matrix(nf).T
         m = max(1, int(round(ratio * nf)))
-        A = rng.standard_normal((m, nf)) / np.sqrt(m)
+        # the matrix `reconstruct --seed SEED` draws for these settings, so the model can be used there
+        A, _ = pipeline_matrix("gaussian", m, nf, args.seed)
+        acquisition = make_acquisition(kind, block_size=block if kind == "image" else nf, ratio=ratio,
+                                       matrix="gaussian", seed=args.seed)
+        if kind == "audio":
+            S = _audio_rows(S, A, acquisition)
         if verbose:
-            print(f"{S.shape[0]} {kind} blocks of {nf} samples, m = {m}")
+            print(f"{S.shape[0]} {kind} {'blocks' if kind == 'image' else 'frames'} of {nf} samples, m = {m}; "
+                  f"{describe_acquisition(acquisition)}")
         if args.pretrain:
             opts["finetune"] = finetune
         model, _ = train_reconstructor(S, A, Psi, kind=args.model, n_layers=layers, snr_db=args.snr, rng=rng,
                                        verbose=verbose, pretrain=args.pretrain, **opts)
+        model.acquisition = acquisition
     model.save(args.out)
     if verbose:
         print(f"saved {model!r} to {args.out}")

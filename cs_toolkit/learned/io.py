@@ -6,9 +6,11 @@ File layout (a NumPy ``.npz`` zip, no pickle anywhere):
     uint8 array holding a UTF-8 JSON record: ``format``, ``format_version``,
     ``kind``, ``n_layers``, ``n_measurements``, ``n_components``, ``n_features``,
     ``dtype``, ``toolkit_version``, ``sensing_sha256``, ``dictionary_sha256``
-    (or null), ``hyperparameters``, and ``debias`` (null, or ``threshold``,
+    (or null), ``hyperparameters``, ``debias`` (null, or ``threshold``,
     ``refit_threshold`` and ``max_support`` of the least-squares debiasing
-    layer; files without the field load with debiasing off).
+    layer; files without the field load with debiasing off), and ``acquisition``
+    (null, or the signal kind, sensing settings and scale the model was trained
+    for: :mod:`cs_toolkit.learned.acquisition`; files without it load with none).
 ``param.<name>``
     Trainable arrays, stacked per layer, in the model dtype.
 ``buffer.<name>``
@@ -39,9 +41,10 @@ from .. import __version__
 from .._atomic import atomic_savez
 from .._validation import check_array
 from ..exceptions import ModelFileError, ModelMismatchError
+from .acquisition import check_acquisition
 from .lista import MODEL_KINDS, UnrolledNetwork, _dense, sha256_of
 
-__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_model", "load_model", "load_any_model", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "cs-toolkit-learned-model"
 FORMAT_VERSION = 1
@@ -80,6 +83,7 @@ def save_model(model, path) -> None:
             "threshold": float(model.debias_threshold),
             "refit_threshold": None if model.debias_refit_threshold is None else float(model.debias_refit_threshold),
             "max_support": None if model.debias_max_support is None else int(model.debias_max_support)},
+        "acquisition": None if model.acquisition is None else check_acquisition(model.acquisition),
     }
     arrays = {"__metadata__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
     for k, v in model.parameters().items():
@@ -162,6 +166,13 @@ def _parse_metadata(raw, path):
             raise _bad(path, f"metadata field 'debias' is malformed: {deb!r}")
     if meta["dictionary_sha256"] is None and meta["n_features"] != meta["n_components"]:
         raise _bad(path, "n_features differs from n_components but the model has no dictionary")
+    if meta.get("acquisition") is not None:
+        acq = check_acquisition(meta["acquisition"], bad=lambda why: _bad(path, f"metadata field 'acquisition': {why}"))
+        n = acq["block_size"] ** 2 if acq["signal"] == "image" else acq["block_size"]
+        if n != meta["n_features"]:
+            raise _bad(path, f"metadata field 'acquisition' is for signals of {n} samples, the model for "
+                             f"{meta['n_features']}")
+        meta["acquisition"] = acq
     return meta
 
 
@@ -298,7 +309,32 @@ def load_model(path, A=None, dictionary=None) -> UnrolledNetwork:
         raise _bad(path, "the stored matrices do not have the dimensions of the metadata")
     model._load_buffers({k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")})
     model.set_parameters({k[len("param."):]: v for k, v in arrays.items() if k.startswith("param.")})
+    model.acquisition = meta.get("acquisition")
     if meta.get("debias") is not None:
         model.set_debias(meta["debias"]["threshold"], meta["debias"]["max_support"],
                          refit_threshold=meta["debias"]["refit_threshold"])
     return model
+
+
+def load_any_model(path):
+    """The learned model saved in ``path``, whichever kind it is: an :class:`UnrolledNetwork`
+    (:func:`load_model`) or trained diffusion stages (:func:`~cs_toolkit.learned.load_diffusion`),
+    told apart by the ``format`` of the file's metadata record."""
+    from .diffusion import FORMAT as DIFFUSION_FORMAT
+    from .diffusion import load_diffusion
+
+    p = os.fspath(path)
+    if not os.path.isfile(p):
+        raise ModelFileError(f"model file {p!s} does not exist.")
+    with open_archive(p, _bad) as npz:
+        if "__metadata__" not in npz.files:
+            raise _bad(p, "the metadata record '__metadata__' is missing")
+        if npz.zip.getinfo("__metadata__.npy").file_size > _MAX_META_BYTES:
+            raise _bad(p, "the metadata record is too large")
+        try:
+            fmt = decode_json_record(npz["__metadata__"], p).get("format")
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise _bad(p, f"{type(exc).__name__}: {exc}") from None
+    if fmt == DIFFUSION_FORMAT:
+        return load_diffusion(p)
+    return load_model(p)

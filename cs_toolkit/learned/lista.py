@@ -268,6 +268,9 @@ class UnrolledNetwork:
         self.debias_threshold = None
         self.debias_max_support = None
         self.debias_refit_threshold = None
+        #: what the model was trained to see (signal kind, sensing settings, scale), or None:
+        #: see :mod:`cs_toolkit.learned.acquisition`; saved with the model.
+        self.acquisition = None
         if isinstance(debias, bool | np.bool_) or debias is None:
             self.set_debias(0.1 if debias else None, debias_max_support)
         else:

@@ -31,6 +31,7 @@ from .._validation import check_array, check_int, check_option, check_scalar
 from ..exceptions import ConvergenceWarning, ValidationError
 from ..sensing._base import LinearOperator
 from ._denoisers import single_thread_blas
+from ._learned import apply_block_model
 
 __all__ = [
     "AudioMeasurements",
@@ -110,8 +111,10 @@ def measure_audio(signal, ratio: float, *, frame_length: int = 256, hop: int = 1
     signal : ndarray of shape (n_samples,) or (n_samples, n_channels)
         Float samples (any range), or integer PCM (scaled to [-1, 1)).
     ratio : float in (0, 1]
-        Measurements per frame over ``frame_length``.
+        Measurements per frame over ``frame_length``; a ratio giving no measurement
+        (``round(ratio * frame_length) == 0``) is refused.
     frame_length : int, default 256
+        At most the number of samples (a longer frame is refused).
     hop : int, default 128
     window : {"sine", "hann", "rect"} or ndarray, default "sine"
     matrix : {"gaussian", "bernoulli"} or ndarray, default "gaussian"
@@ -135,15 +138,21 @@ def measure_audio(signal, ratio: float, *, frame_length: int = 256, hop: int = 1
     (1, 9, 128)
     """
     from ..transforms import frames, get_window
-    from .image import _sensing_matrix
+    from .image import pipeline_matrix
 
     ratio = check_scalar("ratio", ratio, low=0.0, high=1.0, low_inclusive=False)
     N = check_int("frame_length", frame_length, low=4)
     hop = check_int("hop", hop, low=1, high=N)
     x, in_dtype = _check_audio(signal)
+    if N > x.shape[0]:  # refused before any frame or matrix of that size is made
+        raise ValidationError(f"frame_length={N} is longer than the signal ({x.shape[0]} samples); "
+                              f"use a frame_length of at most {x.shape[0]}.")
+    m = int(round(ratio * N))
+    if m < 1:
+        raise ValidationError(f"ratio={ratio:g} gives no measurement per frame of {N} samples; "
+                              f"the smallest usable ratio for frame_length={N} is {1 / N:.3g}.")
     w = get_window(window, N)
-    m = max(1, int(round(ratio * N)))
-    A, kind = _sensing_matrix(matrix, m, N, rng)
+    A, kind = pipeline_matrix(matrix, m, N, rng)
     Ys = [frames(x[:, c], N, hop, window=w) @ A.T for c in range(x.shape[1])]
     n_ch = x.shape[1] if np.ndim(signal) == 2 else 1
     return AudioMeasurements(np.stack(Ys), A, N, hop, w, x.shape[0], n_ch, ratio, kind, in_dtype)
@@ -306,7 +315,7 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
         else:
             F = np.zeros((Y.shape[0], N))
             if method == "lista":
-                F[~silent] = _lista(Y[~silent], A, model)
+                F[~silent] = apply_block_model(Y[~silent], A, model, "audio")
             else:
                 opts = dict(solver_options)
                 if lam is not None:
@@ -319,14 +328,6 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
         chans.append(s[front: front + meas.length])
     out = np.stack(chans, axis=1)
     return out[:, 0] if meas.n_channels == 1 and out.shape[1] == 1 else out
-
-
-def _lista(Y, A, model):
-    if model is None:
-        raise ValidationError("method 'lista' needs a model (a saved model file or object).")
-    from .image import _lista as apply_model
-
-    return apply_model(Y, A, model)
 
 
 def audio_quality(reference, estimate, *, frame_length: int = 256) -> dict:
@@ -343,6 +344,7 @@ def audio_quality(reference, estimate, *, frame_length: int = 256) -> dict:
     err = float(np.sum((ref - est) ** 2))
     sig = float(np.sum(ref**2))
     snr = float("inf") if err == 0 else (float(10 * np.log10(sig / err)) if sig > 0 else -float("inf"))
+    frame_length = min(check_int("frame_length", frame_length), max(ref.shape[0], 1))  # a short clip: one frame
     L = (ref.shape[0] // frame_length) * frame_length
     segs = []
     for c in range(ref.shape[1]):

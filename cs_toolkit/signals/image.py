@@ -58,6 +58,7 @@ from ..exceptions import ValidationError
 from ..transforms import DCT2, Wavelet2
 from . import _denoisers as den
 from ._denoisers import single_thread_blas
+from ._learned import apply_block_model
 
 __all__ = [
     "BlockMeasurements",
@@ -68,6 +69,7 @@ __all__ = [
     "image_quality",
     "IMAGE_METHODS",
     "BlockConstraint",
+    "pipeline_matrix",
     "training_samples",
     "train_tnrd",
     "DEFAULT_IMAGE_METHOD",
@@ -157,8 +159,14 @@ def _from_blocks(rows: np.ndarray, shape, B: int) -> np.ndarray:
     return np.ascontiguousarray(rows.reshape(H // B, W // B, B, B).transpose(0, 2, 1, 3).reshape(H, W))
 
 
-def _sensing_matrix(kind, m: int, n: int, rng) -> tuple[np.ndarray, str]:
-    """Dense ``(m, n)`` sensing matrix of the named kind (orthonormal rows for Gaussian)."""
+def pipeline_matrix(kind, m: int, n: int, rng) -> tuple[np.ndarray, str]:
+    """The dense ``(m, n)`` sensing matrix the image and audio pipelines use, and its kind's name.
+
+    ``kind`` is ``"gaussian"`` (orthonormal rows, the block-CS standard), ``"bernoulli"``,
+    any kind of :func:`cs_toolkit.sensing.make_sensing`, or an array used as given ("custom").
+    The same ``(kind, m, n, rng)`` always gives the same matrix: learned models rebuild theirs
+    from it.
+    """
     if not isinstance(kind, str):
         A = check_array(kind, "matrix", ndim=2, dtype=np.float64)
         if A.shape != (m, n):
@@ -212,7 +220,8 @@ def measure_image(image, ratio: float, *, block_size: int = 32, matrix="gaussian
         ``uint8`` on [0, 255] or float on [0, 1]; any size of at least one block is
         accepted (the image is padded symmetrically up to multiples of ``block_size``).
     ratio : float in (0, 1]
-        Measurement ratio: ``m = max(1, round(ratio * block_size**2))`` per block.
+        Measurement ratio: ``m = round(ratio * block_size**2)`` per block; a ratio giving
+        no measurement is refused.
     block_size : int, default 32
         Side of the square blocks.
     matrix : {"gaussian", "bernoulli"}, any kind known to :func:`cs_toolkit.sensing.make_sensing`, or ndarray
@@ -245,8 +254,11 @@ def measure_image(image, ratio: float, *, block_size: int = 32, matrix="gaussian
         raise ValidationError(f"image of size {H}x{W} is smaller than one block of {B}x{B}; "
                               "use a smaller block_size.")
     n = B * B
-    m = max(1, int(round(ratio * n)))
-    A, kind = _sensing_matrix(matrix, m, n, rng)
+    m = int(round(ratio * n))
+    if m < 1:
+        raise ValidationError(f"ratio={ratio:g} gives no measurement per {B}x{B} block; "
+                              f"the smallest usable ratio for block_size={B} is {1 / n:.3g}.")
+    A, kind = pipeline_matrix(matrix, m, n, rng)
     Hp, Wp = -(-H // B) * B, -(-W // B) * B
     chans = img[:, :, None] if img.ndim == 2 else img
     Ys = []
@@ -417,28 +429,6 @@ def _block_solve(Y, A, D, solver, options):
     return C @ D.T
 
 
-#: Pixel scale learned image models are trained on: ``[0, 1]`` (what ``cs-toolkit train --data``,
-#: ``load_image`` and ``patches_from_images`` give); the pipeline works in ``[0, 255]``.
-LEARNED_PIXEL_SCALE = 255.0
-
-
-def _lista(Y, A, model):
-    """Signals from a learned reconstructor trained for the sensing matrix ``A`` (its dictionary included).
-
-    The network is non-linear (its thresholds are absolute), so it must see measurements on the
-    scale it was trained on: ``[0, 1]`` pixels. ``Y`` is on the pipeline's ``[0, 255]`` scale.
-    """
-    from ..learned import load_model  # optional module
-
-    net = model if hasattr(model, "reconstruct") else load_model(model, A=A)
-    SA = np.asarray(getattr(net, "sensing_matrix", A))
-    if SA.shape != A.shape or not np.allclose(SA, A):
-        raise ValidationError(f"model was trained for another sensing matrix (shape {SA.shape}); "
-                              f"these measurements use one of shape {A.shape} (check the seed and ratio).")
-    X = net.reconstruct(np.asarray(Y) / LEARNED_PIXEL_SCALE)
-    return np.asarray(X, dtype=np.float64) * LEARNED_PIXEL_SCALE
-
-
 @single_thread_blas
 def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_METHOD, basis="dct",
                       lam: float | None = None, max_iter: int | None = None, tol: float = 1e-4,
@@ -537,9 +527,7 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
                 x0 = _tnrd_start(Y, A, P, shape, B, start, tol=tol, n_iter=max_iter, progress=bar)
                 x = net.forward(x0, BlockConstraint(Y, A, P, shape, B))
             elif method == "lista":
-                if model is None:
-                    raise ValidationError("method 'lista' needs a model (a saved model file or object).")
-                x = _from_blocks(_lista(Y, A, model), shape, B)
+                x = _from_blocks(apply_block_model(Y, A, model, "image"), shape, B)
             else:
                 D = _basis(basis, A.shape[1], B)
                 opts = dict(solver_options)

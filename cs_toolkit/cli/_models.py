@@ -1,0 +1,67 @@
+"""``reconstruct --model FILE``: measure the way the model was trained.
+
+A learned per-block (per-frame) model records its acquisition settings (signal kind, block or
+frame size, ratio, matrix kind and seed, scale; :mod:`cs_toolkit.learned.acquisition`). Options the
+user left at their defaults take the model's values; an option the user set to another value is
+refused with a message naming it, since the model cannot work on such measurements.
+"""
+
+from __future__ import annotations
+
+from ..exceptions import ValidationError
+
+#: acquisition field -> (reconstruct option, its flag), per signal kind
+_OPTIONS = {
+    "image": {"ratio": ("ratio", "--ratio"), "block_size": ("block_size", "--block-size"),
+              "matrix": ("matrix", "--matrix"), "seed": ("seed", "--seed")},
+    "audio": {"ratio": ("ratio", "--ratio"), "block_size": ("frame_length", "--frame-length"),
+              "hop": ("hop", "--hop"), "matrix": ("matrix", "--matrix"), "seed": ("seed", "--seed")},
+}
+
+
+def apply_model_settings(args, kind, given) -> list[str]:
+    """Load ``args.model`` into ``args.model`` (the object), pick ``args.method`` when it is unset,
+    and make the sensing options agree with the model's acquisition record.
+
+    ``given`` holds the names of the options the user typed. Returns the notices to print
+    (the options that took the model's values). Raises :class:`ValidationError` naming every option
+    the user set to a value the model was not trained for.
+    """
+    from ..learned import DiffusionStages
+    from ..learned.acquisition import describe_acquisition
+    from ..learned.io import load_any_model
+
+    net = load_any_model(args.model)
+    is_tnrd = isinstance(net, DiffusionStages)
+    if args.method is None:
+        args.method = "tnrd" if is_tnrd else "lista"
+    if is_tnrd != (args.method == "tnrd") or args.method not in ("tnrd", "lista"):
+        what = "trained diffusion stages (--method tnrd)" if is_tnrd else "an unrolled network (--method lista)"
+        raise ValidationError(f"--model {args.model!r} holds {what}; it cannot serve --method {args.method}.")
+    if is_tnrd and kind != "image":
+        raise ValidationError(f"--model {args.model!r} holds trained diffusion stages for images, not {kind}.")
+    name = args.model
+    args.model = net
+    rec = getattr(net, "acquisition", None)
+    if is_tnrd or rec is None:
+        return []
+    if rec["signal"] != kind:
+        raise ValidationError(f"--model {name!r} was trained for {rec['signal']} ({describe_acquisition(rec)}); "
+                              f"the input is {kind}.")
+    if kind == "audio" and rec["window"] != "sine":
+        raise ValidationError(f"--model {name!r} was trained on frames with a {rec['window']} window; "
+                              "cs-toolkit reconstruct cuts frames with the sine window.")
+    adopted, differ = [], []
+    for field, (opt, flag) in _OPTIONS[kind].items():
+        value, mine = getattr(args, opt), rec[field]
+        if value == mine or (field == "ratio" and abs(float(value) - mine) < 1e-12):
+            continue
+        if opt not in given:
+            setattr(args, opt, mine)
+            adopted.append(f"{flag} {mine}")
+        else:
+            differ.append(f"{flag} {mine} (got {value})")
+    if differ:
+        raise ValidationError(f"--model {name!r} was trained for {describe_acquisition(rec)}: it needs "
+                              f"{', '.join(differ)}; leave these options out to use the model's.")
+    return [f"using the model's settings: {' '.join(adopted)}"] if adopted else []
