@@ -16,6 +16,8 @@ import pytest
 from cs_toolkit import bench, data, dictionary, metrics, sensing, solvers, transforms
 from cs_toolkit.exceptions import SparsityClippedWarning
 from cs_toolkit.signals import synthetic
+from cs_toolkit.signals.audio import audio_quality, measure_audio
+from cs_toolkit.signals.image import measure_image
 
 RNG = np.random.default_rng(0)
 A = sensing.gaussian(16, 32, rng=0)
@@ -117,6 +119,10 @@ CASES: list[tuple[str, object, type, str]] = [
     ("phase unknown solver", lambda: bench.phase_transition(["omp_x"], n=20, n_trials=1, progress=False), ValueError, r"omp_x"),
     ("l1 threshold delta > 1", lambda: bench.l1_weak_threshold(1.5), ValueError, r"delta"),
     ("problem family k > n", lambda: bench.ProblemFamily(n=20, m=10, k=21).generate(0), ValueError, r"\bk\b"),
+    # signal pipelines: sizes that cannot work are refused before any frame or matrix is made
+    ("measure_audio frame longer than the signal", lambda: measure_audio(np.ones(100), 0.5, frame_length=100_000), ValueError, r"frame_length=100000.*100 samples"),
+    ("measure_audio ratio below one measurement", lambda: measure_audio(np.ones(1000), 1e-9), ValueError, r"ratio=1e-09.*smallest usable ratio for frame_length=256 is 0\.00391"),
+    ("measure_image ratio below one measurement", lambda: measure_image(IMG, 1e-9, block_size=32), ValueError, r"ratio=1e-09.*smallest usable ratio for block_size=32 is 0\.000977"),
 ]
 
 
@@ -188,6 +194,16 @@ def test_file_bad_inputs(tmp_path):
             raise AssertionError(f"case {name!r}: {err}") from err
 
 
+def test_audio_quality_of_a_clip_shorter_than_a_frame_warns_nothing():
+    import warnings
+
+    ref = np.sin(np.arange(10.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy RuntimeWarning fails the test
+        q = audio_quality(ref, 0.9 * ref)
+    assert q["snr"] == pytest.approx(20.0) and q["seg_snr"] == pytest.approx(20.0)  # the clip is one frame
+
+
 def test_user_arrays_not_modified():
     A0, Y0 = A.copy(), Y.copy()
     sensing.mutual_coherence(A)
@@ -208,6 +224,13 @@ CLI_CASES = [
     (["train-dict", "{img}", "--kind", "image", "--checkpoint-every", "2"], r"--checkpoint-every needs --checkpoint"),
     (["bench", "--solvers", "omp", "--n", "20", "--m", "10", "--k", "2", "--trials", "0"], r"n_trials"),
     (["nonsense-command"], r"invalid choice|nonsense"),
+    # sizes that cannot work: refused up front, naming the option and the usable range
+    (["reconstruct", "{wav}", "--frame-length", "100000"], r"clip\.wav has 4000 samples.*--frame-length 100000"),
+    (["reconstruct", "{tiny}"], r"tiny\.wav has 10 samples.*--frame-length 256"),
+    (["reconstruct", "{wav}", "--ratio", "1e-9"], r"--ratio 1e-09 gives no measurement.*smallest usable --ratio.*0\.00391"),
+    (["reconstruct", "{img}", "--ratio", "1e-9"], r"--ratio 1e-09 gives no measurement per 32x32 block.*0\.000977"),
+    (["train-dict", "{wav}", "--kind", "audio", "--frame-length", "5000"], r"--frame-length 5000 is longer than every training clip"),
+    (["train-dict", "{img}", "--kind", "image", "--patch-size", "100"], r"--patch-size 100 is larger than the image.*img\.png \(64x64\)"),
 ]
 
 
@@ -217,7 +240,10 @@ def test_cli_user_mistakes_exit_2_without_traceback(argv, pattern, tmp_path):
     data.write_image(img, IMG)
     txt = tmp_path / "notes.txt"
     txt.write_text("hello")
-    argv = [a.format(img=img, txt=txt) for a in argv]
+    wav, tiny = tmp_path / "clip.wav", tmp_path / "tiny.wav"
+    data.write_wav(wav, 0.5 * np.sin(np.arange(4000) * 0.05), 8000)
+    data.write_wav(tiny, np.linspace(-0.5, 0.5, 10), 8000)
+    argv = [a.format(img=img, txt=txt, wav=wav, tiny=tiny) for a in argv]
     out = subprocess.run(
         [sys.executable, "-m", "cs_toolkit.cli", *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120
     )

@@ -98,6 +98,39 @@ def test_reconstruct_rejects_bad_arguments_in_process(files, args, match, capsys
     assert match in err and len(err.strip().splitlines()) == 1
 
 
+def _run_capped(*args, cwd, cap=3 * 2**30):
+    """The command with its address space capped (RLIMIT_AS): an allocation that does not fit kills
+    nothing, it raises MemoryError, which must never be reached."""
+    import os
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "cs_toolkit.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300, preexec_fn=limit, env=env)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["reconstruct", "clip.wav", "--frame-length", "100000"], "clip.wav has 2048 samples, fewer than one frame"),
+        (["reconstruct", "long.wav", "--frame-length", "150000", "--hop", "75000"], "GiB of memory"),
+        (["reconstruct", "big.png", "--block-size", "256", "--ratio", "1"], "GiB of memory"),
+        (["train-dict", "long.wav", "--kind", "audio", "--frame-length", "100000", "--atoms", "5000"], "GiB of memory"),
+    ],
+)
+def test_sizes_that_cannot_fit_are_refused_up_front_under_a_memory_cap(files, args, match):
+    if not (files / "long.wav").exists():
+        write_wav(files / "long.wav", 0.5 * np.sin(np.arange(200_000) * 0.05), 8000)
+        write_image(files / "big.png", np.random.default_rng(0).random((256, 256)))
+    r = _run_capped(*args, cwd=files)
+    assert r.returncode == 2, r.stderr  # not 137 (killed) nor 1 (MemoryError)
+    assert match in r.stderr and "MemoryError" not in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_train_dict_rejects_bad_inputs(tmp_path, capsys):
     from cs_toolkit.cli import main
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path, atomic_savez
+from .._validation import check_int
 from ..exceptions import ValidationError
 
 IMAGE_EXT = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif"}
@@ -92,6 +93,51 @@ def _load_basis(basis: str):
         raise ValidationError(f"--basis file {basis!r} is not a valid .npz dictionary: {exc}") from None
 
 
+def _available_memory():
+    """Bytes this process can still allocate: MemAvailable (else the free pages), capped by what
+    RLIMIT_AS leaves; None when the system says nothing."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            avail = next((int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:")), None)
+    except (OSError, ValueError, IndexError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            used = 0
+            with open("/proc/self/status") as fh:
+                used = next((int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:")), 0)
+            avail = max(0, soft - used) if avail is None else min(avail, max(0, soft - used))
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
+    return avail
+
+
+def _check_memory(n_floats, what):
+    """Refuse, before any work, a run whose arrays (``n_floats`` float64 values, a rough upper
+    estimate from the sizes) cannot fit in the memory available."""
+    need = 8 * int(n_floats)
+    avail = _available_memory()
+    if avail is not None and need > avail:
+        raise ValidationError(f"{what} needs about {need / 2**30:.1f} GiB of memory, more than the "
+                              f"{avail / 2**30:.1f} GiB available; use smaller sizes.")
+
+
+def _check_measurements(ratio, n, what):
+    """``--ratio`` must give at least one measurement per block or frame of ``n`` values."""
+    if int(round(ratio * n)) < 1:
+        raise ValidationError(f"--ratio {ratio:g} gives no measurement per {what}; the smallest usable "
+                              f"--ratio for that size is {1 / n:.3g}.")
+
+
 def _reconstruct(args) -> int:
     from ..data import read_image, read_wav, write_image, write_wav
     from ..signals.audio import DEFAULT_AUDIO_METHOD, compressive_audio
@@ -108,6 +154,14 @@ def _reconstruct(args) -> int:
     opts = {"basis": basis}
     if args.model:
         opts["model"] = args.model
+    if kind == "image":  # sizes that cannot work are refused before anything is read or allocated
+        B = check_int("--block-size", args.block_size, low=2, high=256)
+        if (args.method or DEFAULT_IMAGE_METHOD) != "whole":
+            _check_measurements(args.ratio, B * B, f"{B}x{B} block (--block-size {B})")
+    else:
+        N = check_int("--frame-length", args.frame_length, low=4)
+        check_int("--hop", args.hop, low=1, high=N)
+        _check_measurements(args.ratio, N, f"frame of {N} samples (--frame-length {N})")
     t0 = time.perf_counter()
     if kind == "image":
         method = args.method or DEFAULT_IMAGE_METHOD
@@ -116,6 +170,12 @@ def _reconstruct(args) -> int:
         if min(img8.shape[:2]) < args.block_size:
             raise ValidationError(f"image {path.name} of size {img8.shape[0]}x{img8.shape[1]} is smaller than "
                                   f"one block of {args.block_size}x{args.block_size}; use --block-size.")
+        H, W = img8.shape[:2]
+        n = args.block_size**2
+        m = max(1, int(round(args.ratio * n)))
+        n_px = -(-H // args.block_size) * -(-W // args.block_size) * n  # padded to whole blocks
+        _check_memory(40 * H * W if method == "whole" else 8 * m * n + n * n + n_px // n * m + 30 * n_px,
+                      f"reconstructing the {H}x{W} image {path.name} in blocks of --block-size {args.block_size}")
         if method == "whole":  # whole-image CS with a structured operator (--matrix srdct, srht, ...)
             operator = "srdct" if args.matrix == "gaussian" else args.matrix
             rec, q = whole_image_cs(img8, args.ratio, operator=operator, rng=args.seed)
@@ -127,6 +187,16 @@ def _reconstruct(args) -> int:
     else:
         method = args.method or DEFAULT_AUDIO_METHOD
         x, rate = read_wav(path)
+        n_samples, N = x.shape[0], args.frame_length
+        if N > n_samples:
+            raise ValidationError(f"{path.name} has {n_samples} samples, fewer than one frame of --frame-length "
+                                  f"{N}; use --frame-length {n_samples} or less, or a longer clip.")
+        m = max(1, int(round(args.ratio * N)))
+        K = N if isinstance(basis, str) else basis.shape[1]
+        n_frames = (n_samples + 2 * N) // args.hop + 1
+        n_ch = x.shape[1] if x.ndim == 2 else 1
+        _check_memory(4 * m * N + N * K + m * K + K * K + n_ch * n_frames * (4 * N + m + 8 * K),
+                      f"reconstructing {n_samples} samples in frames of --frame-length {N} (--hop {args.hop})")
         if isinstance(opts["basis"], str) and opts["basis"] == "wavelet":
             raise ValidationError("--basis wavelet is for images; use dct or a dictionary .npz for audio.")
         rec, q = compressive_audio(x, args.ratio, method=method, frame_length=args.frame_length, hop=args.hop,
@@ -238,15 +308,38 @@ def _train_dict(args) -> int:
 
     if args.atoms < 2 or args.sparsity < 1 or args.sparsity > args.atoms:
         raise ValidationError(f"--atoms must be >= 2 and 1 <= --sparsity <= --atoms; got {args.atoms}, {args.sparsity}.")
+    check_int("--max-iter", args.max_iter, low=1)  # 0 would save the untrained initial dictionary
+    check_int("--max-signals", args.max_signals, low=1)
+    if args.checkpoint_every is not None and args.checkpoint is None:
+        raise ValidationError("--checkpoint-every needs --checkpoint PATH.")
     rng = np.random.default_rng(args.seed)
     if args.kind == "image":
-        imgs = [read_image(f) for f in _collect(args.inputs, IMAGE_EXT)]
-        X = patches_from_images(imgs, args.patch_size, step=max(1, args.patch_size // 2),
-                                remove_mean=False, max_patches=args.max_signals, rng=rng)
+        p = check_int("--patch-size", args.patch_size, low=2)
+        files = _collect(args.inputs, IMAGE_EXT)
+        imgs = [read_image(f) for f in files]
+        small = [f"{f.name} ({im.shape[0]}x{im.shape[1]})" for f, im in zip(files, imgs) if min(im.shape[:2]) < p]
+        if small:
+            raise ValidationError(f"--patch-size {p} is larger than the image(s) {', '.join(small)}; "
+                                  f"use a smaller --patch-size or leave those images out.")
+        step = max(1, p // 2)
+        total = sum(((im.shape[0] - p) // step + 1) * ((im.shape[1] - p) // step + 1) for im in imgs)
+        rows, dim, extra = min(total, args.max_signals), p * p, 0
     else:
+        N = check_int("--frame-length", args.frame_length, low=4)
         sigs = [read_wav(f)[0] for f in _collect(args.inputs, AUDIO_EXT)]
         sigs = [s if s.ndim == 1 else s.mean(axis=1) for s in sigs]
-        X = frames_from_audio(sigs, args.frame_length, args.frame_length // 2, drop_silent=1e-4)
+        longest = max(s.shape[0] for s in sigs)
+        if N > longest:
+            raise ValidationError(f"--frame-length {N} is longer than every training clip (the longest has "
+                                  f"{longest} samples); use --frame-length {longest} or less.")
+        total = sum(max(1, (s.shape[0] - N) // (N // 2) + 1) for s in sigs)
+        rows, dim, extra = min(total, args.max_signals), N, 2 * total * N  # all frames are cut before the cap
+    _check_memory(extra + 3 * rows * dim + 2 * rows * args.atoms + 3 * dim * args.atoms + args.atoms**2,
+                  f"learning {args.atoms} atoms of {dim} values from {rows} training rows")
+    if args.kind == "image":
+        X = patches_from_images(imgs, p, step=step, remove_mean=False, max_patches=args.max_signals, rng=rng)
+    else:
+        X = frames_from_audio(sigs, N, N // 2, drop_silent=1e-4)
         if X.shape[0] > args.max_signals:
             X = X[rng.choice(X.shape[0], args.max_signals, replace=False)]
     func = {"ksvd": dictionary.ksvd, "mod": dictionary.mod, "online": dictionary.online_dictionary_learning}[args.method]
@@ -258,8 +351,6 @@ def _train_dict(args) -> int:
         ckpt = args.checkpoint if args.checkpoint.endswith(".npz") else args.checkpoint + ".npz"
         if os.path.isfile(ckpt):
             print(f"resuming from checkpoint {ckpt}")
-    elif args.checkpoint_every is not None:
-        raise ValidationError("--checkpoint-every needs --checkpoint PATH.")
     res = func(X, args.atoms, n_nonzero_coefs=args.sparsity, rng=rng, progress=True, **kw)
     out = atomic_savez(args.out, {"dictionary": res.dictionary, "kind": np.array(args.kind),
                                   "method": np.array(args.method), "sparsity": np.array(args.sparsity)})
