@@ -219,22 +219,37 @@ def _reconstruct(args) -> int:
     return 0
 
 
-def _figure(panels, titles, path, kind):
+def _figure(panels, titles, path, kind, *, rate=None):
+    """Save the three panels original, reconstruction, error side by side (image) or stacked (audio).
+
+    Image panels are 8-bit grey levels: the first two are drawn on the fixed 0-255 grey scale, the
+    error panel in a colour map with a labelled colour bar. Audio panels are plotted against time in
+    seconds (``rate`` samples per second). The layout is constrained, so no title or label is clipped.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1 if kind == "image" else 3, 3 if kind == "image" else 1,
-                             figsize=(12, 4) if kind == "image" else (10, 7))
-    for ax, p, t in zip(np.ravel(axes), panels, titles, strict=True):
-        if kind == "image":
-            ax.imshow(p, cmap="gray" if "error" not in t else "magma")
+    image = kind == "image"
+    fig, axes = plt.subplots(1 if image else 3, 3 if image else 1, figsize=(14, 4.8) if image else (10, 7.5),
+                             layout="constrained", sharex=not image, sharey=not image)
+    for i, (ax, p, t) in enumerate(zip(np.ravel(axes), panels, titles, strict=True)):
+        if image:
+            if i == 2:  # the error panel
+                im = ax.imshow(p, cmap="magma", vmin=0)
+                fig.colorbar(im, ax=ax, shrink=0.9).set_label("absolute error (grey levels, of 255)")
+            else:
+                ax.imshow(p, cmap="gray", vmin=0, vmax=255)
             ax.axis("off")
         else:
-            ax.plot(p, lw=0.6)
+            ax.plot(np.arange(len(p)) / rate, p, lw=0.6)
+            ax.set_ylabel("amplitude")
+            ax.grid(alpha=0.3)
         ax.set_title(t)
-    fig.tight_layout()
+    if not image:
+        axes[-1].set_xlabel("time (s)")
+        axes[-1].set_xlim(0, len(panels[0]) / rate)
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=100)
@@ -251,6 +266,11 @@ def _demo(args) -> int:
         raise ValidationError(f"--ratio must be in (0, 1], got {args.ratio}.")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # Progress bars (stderr; leave=False, closed by compressive_image when each method ends) only on a
+    # terminal: piped or logged output gets no carriage-return bars mixed into the result table.
+    import sys
+
+    bars = sys.stderr.isatty()
     rows = []
     img = load_image("camera")
     if args.quick:
@@ -261,21 +281,28 @@ def _demo(args) -> int:
     opts = {"max_iter": 30} if args.quick else {}
     for method in dict.fromkeys(("bcs_spl", "tnrd", DEFAULT_IMAGE_METHOD)):  # classical, learned, best
         kw = {} if method == "tnrd" else opts
-        rec, q = compressive_image(img8, args.ratio, method=method, rng=0, progress=True, **kw)
+        rec, q = compressive_image(img8, args.ratio, method=method, rng=0, progress=bars, **kw)
         write_image(out / f"camera_{method}.png", rec / 255.0)
         err = np.abs(img8.astype(float) - rec.astype(float))
-        _figure([img8, rec, err], ["original", f"{method}, ratio {args.ratio}: {q['psnr']:.2f} dB",
-                                   "absolute error"], out / f"camera_{method}_figure.png", "image")
+        _figure([img8, rec, err],
+                [f"original ({img8.shape[0]}x{img8.shape[1]} pixels)",
+                 f"{method}, ratio {args.ratio}: PSNR {q['psnr']:.2f} dB, SSIM {q['ssim']:.3f}",
+                 "absolute error |original - reconstruction|"],
+                out / f"camera_{method}_figure.png", "image")
         rows.append(("camera", method, f"PSNR {q['psnr']:.2f} dB, SSIM {q['ssim']:.3f}", q["time"]))
     clip = "0_jackson_0"
     x, rate = load_audio(clip)
     for method in ("omp", "joint"):
-        rec, q = compressive_audio(x, args.ratio, method=method, rng=0,
+        rec, q = compressive_audio(x, args.ratio, method=method, rng=0, progress=bars,
                                    **({"max_iter": 150} if (args.quick and method == "joint") else {}))
         write_wav(out / f"{clip}_{method}.wav", np.clip(rec, -1, 1 - 2**-15), rate)
-        _figure([x, rec, x - rec], ["original", f"{method}, ratio {q['ratio']}: SNR {q['snr']:.2f} dB", "error"],
-                out / f"{clip}_{method}_figure.png", "audio")
+        _figure([x, rec, x - rec],
+                [f"original: {clip}.wav ({len(x) / rate:.2f} s at {rate} Hz)",
+                 f"{method}, ratio {q['ratio']}: SNR {q['snr']:.2f} dB, segmental SNR {q['seg_snr']:.2f} dB",
+                 "error (original - reconstruction)"],
+                out / f"{clip}_{method}_figure.png", "audio", rate=rate)
         rows.append((clip, method, f"SNR {q['snr']:.2f} dB, segSNR {q['seg_snr']:.2f} dB", q["time"]))
+    sys.stderr.flush()  # all work (and every bar) is done before the table is printed
     print("| input | method | quality | time (s) |")
     print("|---|---|---|---|")
     for r in rows:
