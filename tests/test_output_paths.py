@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 
 import numpy as np
@@ -70,3 +71,97 @@ def test_write_errors_name_the_target_not_the_temporary_file(tmp_path, where):
         atomic_savez(target, {"x": np.ones(2)})
     assert target in str(info.value) and ".tmp-" not in str(info.value)
     assert info.value.errno is not None
+
+
+# --------------------------------------------------------------------------- output paths of the CLI
+
+def _path_cases(tmp):
+    """(argv, message pattern): every subcommand, every kind of unusable output path."""
+    img, wav, reg = tmp / "img.png", tmp / "clip.wav", tmp / "file.txt"
+    cases = [
+        (["train", "--quick", "--out", reg / "t.npz"], r"--out '.*file\.txt/t\.npz': '.*file\.txt' is a file, not a folder"),
+        (["train", "--quick", "--out", reg / "sub" / "t.npz"], r"'.*file\.txt' is a file, not a folder"),
+        (["train", "--quick", "--out", tmp / "t.txt"], r"a model is written as \.npz, got '\.txt'"),
+        (["train", "--quick", "--out", tmp / "t"], r"a model is written as \.npz, got no extension"),
+        (["train", "--quick", "--out", tmp / "m.npz", "--checkpoint", reg / "c.npz"], r"--checkpoint '.*file\.txt/c\.npz'"),
+        (["train", "--model", "tnrd", "--data", tmp, "--out", reg / "t.npz"], r"'.*file\.txt' is a file, not a folder"),
+        (["reconstruct", wav, "--out", tmp / "a.png"], r"an audio reconstruction is written as \.wav, got '\.png'"),
+        (["reconstruct", img, "--out", tmp / "a.wav"], r"an image reconstruction is written as \.png.*got '\.wav'"),
+        (["reconstruct", img, "--out", tmp / "a.gif"], r"an image reconstruction is written as \.png.*got '\.gif'"),
+        (["reconstruct", img, "--out", reg / "a.png"], r"'.*file\.txt' is a file, not a folder"),
+        (["reconstruct", img, "--out", tmp / "dir.png"], r"--out '.*dir\.png' is a folder"),
+        (["train-dict", img, "--kind", "image", "--out", reg / "x" / "d.npz"], r"'.*file\.txt' is a file, not a folder"),
+        (["train-dict", img, "--kind", "image", "--out", tmp / "d.txt"], r"a dictionary is written as \.npz"),
+        (["train-dict", img, "--kind", "image", "--checkpoint", reg / "c.npz"], r"--checkpoint .*is a file, not a folder"),
+        (["phase", "--solvers", "omp", "--out", reg / "deeper"], r"'.*file\.txt' is a file, not a folder"),
+        (["phase", "--solvers", "omp", "--out", reg], r"--out '.*file\.txt' is a file, not a folder"),
+        (["bench", "--solvers", "omp", "--out", reg / "b"], r"'.*file\.txt' is a file, not a folder"),
+        (["demo", "--quick", "--out", reg / "demo"], r"'.*file\.txt' is a file, not a folder"),
+    ]
+    if os.path.isdir("/proc"):  # a folder where nothing can be created, whoever runs the test
+        cases += [(["train", "--quick", "--out", "/proc/t.npz"], r"--out '/proc/t\.npz': nothing can be created in the folder '/proc'"),
+                  (["demo", "--quick", "--out", "/proc/demo/x"], r"nothing can be created in the folder '/proc' \(to create '/proc/demo/x' in it\)")]
+    return cases
+
+
+N_PATH_CASES = 20
+
+
+def _no_work(monkeypatch):
+    """Make every long computation the subcommands start fail loudly (exit 1, not 2)."""
+    import cs_toolkit.bench
+    import cs_toolkit.dictionary
+    import cs_toolkit.learned
+    import cs_toolkit.signals.audio
+    import cs_toolkit.signals.image
+
+    def work(*args, **kwargs):
+        raise RuntimeError("work started before the output path was checked")
+
+    for mod, names in [(cs_toolkit.signals.image, ["compressive_image", "whole_image_cs", "train_tnrd"]),
+                       (cs_toolkit.signals.audio, ["compressive_audio"]),
+                       (cs_toolkit.dictionary, ["ksvd", "mod", "online_dictionary_learning"]),
+                       (cs_toolkit.learned, ["train", "train_reconstructor", "pretrain_and_fine_tune"]),
+                       (cs_toolkit.bench, ["run_benchmark", "phase_transition"])]:
+        for name in names:
+            monkeypatch.setattr(mod, name, work)
+
+
+def test_every_subcommand_checks_its_output_paths_before_any_work(tmp_path, monkeypatch, capsys):
+    from cs_toolkit.cli import main
+
+    write_image(tmp_path / "img.png", np.random.default_rng(0).random((40, 40)))
+    write_wav(tmp_path / "clip.wav", 0.5 * np.sin(np.arange(4000) * 0.05), 8000)
+    (tmp_path / "file.txt").write_text("a regular file")
+    (tmp_path / "dir.png").mkdir()
+    _no_work(monkeypatch)
+    cases = _path_cases(tmp_path)
+    assert len(cases) == N_PATH_CASES or not os.path.isdir("/proc")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for argv, pattern in cases:
+        rc = main([str(a) for a in argv])
+        err = capsys.readouterr().err
+        assert rc == 2, (argv, err)
+        assert len(err.strip().splitlines()) == 1 and re.search(pattern, err), (argv, err)
+        assert ".tmp-" not in err and "Errno" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no folder created, nothing written
+
+
+@pytest.mark.filterwarnings("ignore:.*atoms are unused")  # a tiny dictionary, learned in one iteration
+def test_missing_folders_are_created_by_every_kind_of_output(tmp_path, capsys):
+    """One rule: missing folders on the way to an output are created (mkdir -p), file or folder output."""
+    from cs_toolkit.cli import main
+
+    write_image(tmp_path / "img.png", np.random.default_rng(0).random((32, 32)))
+    img = str(tmp_path / "img.png")
+    new = tmp_path / "new"
+    runs = [
+        (["reconstruct", img, "--method", "bcs_spl", "--block-size", "16", "--out", str(new / "r" / "o.png")], new / "r" / "o.png"),
+        (["train-dict", img, "--kind", "image", "--atoms", "4", "--sparsity", "1", "--patch-size", "4",
+          "--max-iter", "1", "--max-signals", "50", "--out", str(new / "d" / "d.npz")], new / "d" / "d.npz"),
+        (["bench", "--solvers", "omp", "--n", "20", "--m", "10", "--k", "2", "--trials", "1", "--no-progress",
+          "--out", str(new / "b" / "bench")], new / "b" / "bench" / "results.csv"),
+    ]
+    for argv, written in runs:
+        assert main(argv) == 0, capsys.readouterr().err
+        assert written.is_file(), argv

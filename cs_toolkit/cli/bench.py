@@ -30,6 +30,7 @@ import dataclasses
 import os
 
 from ..exceptions import ValidationError
+from ._paths import check_output_dir
 
 _TOP_KEYS = ("trials", "seed", "jobs", "out", "problems", "solvers")
 
@@ -173,6 +174,10 @@ def _bench(args) -> int:
     jobs = args.jobs if args.jobs is not None else doc.get("jobs", 1)
     seed = args.seed if args.seed is not None else doc.get("seed", 0)
     out = args.out if args.out is not None else doc.get("out")
+    if out is not None:  # checked before any trial runs (cli/_paths.py)
+        if not isinstance(out, str):
+            raise ValidationError(f"config file {args.config!r}: out must be a folder name, got {out!r}.")
+        check_output_dir(out, "--out" if args.out is not None else f"out (config file {args.config!r})")
 
     res = run_benchmark(problems, configs, n_trials=trials, rng=seed, n_jobs=jobs, out=out,
                         resume=not args.no_resume, progress=not args.no_progress)
@@ -199,6 +204,8 @@ def _phase(args) -> int:
     from .. import plotting
     from ..bench import parse_grid, phase_transition
 
+    if args.out is not None:
+        check_output_dir(args.out, "--out")
     solvers = _solver_names(args.solvers)
     deltas = parse_grid(args.deltas, "--deltas")
     rhos = parse_grid(args.rhos, "--rhos")

@@ -40,6 +40,7 @@ import os
 import numpy as np
 
 from ..exceptions import ValidationError
+from ._paths import check_output_file
 
 _IMAGE_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -141,13 +142,6 @@ def _audio_rows(clips, A, acquisition):
     return np.concatenate(rows)
 
 
-def _check_parent_dir(flag, path):
-    """The folder a file argument will be written to must exist (checked before any training)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValidationError(f"{flag}: directory {folder!r} does not exist.")
-
-
 def _read_images(path):
     """The grey images of a folder, as float arrays on [0, 1] (sorted by name)."""
     from ..data import read_image
@@ -176,7 +170,7 @@ def _train_tnrd(args) -> int:
     stages = check_int("--stages", args.stages, low=1, high=100)
     iters = check_int("--iterations", 3 if args.quick else args.iterations, low=1)
     check_int("--seed", args.seed, low=0)
-    _check_parent_dir("--out", args.out)
+    check_output_file(args.out, "--out", exts={".npz"}, what="a model")
     imgs, names = _read_images(args.data)
     small = [n for n, im in zip(names, imgs) if min(im.shape[:2]) < 32]
     if small:
@@ -221,7 +215,7 @@ def _train_cmd(args) -> int:
                 lr_scalar=check_scalar("--lr-scalar", args.lr_scalar, low=0.0, low_inclusive=False),
                 refine=(0.3,), refine_last=(0.03,))
     if args.checkpoint is not None:
-        _check_parent_dir("--checkpoint", args.checkpoint)
+        check_output_file(args.checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")
         opts["checkpoint"] = args.checkpoint
         opts["checkpoint_every"] = check_int("--checkpoint-every", args.checkpoint_every, low=1)
     if args.pretrain and args.model not in PRETRAIN_KINDS:
@@ -231,7 +225,7 @@ def _train_cmd(args) -> int:
         opts["max_steps"] = check_int("--max-steps", args.max_steps, low=1)
     if args.patience is not None:
         opts["patience"] = check_int("--patience", args.patience, low=1)
-    _check_parent_dir("--out", args.out)
+    check_output_file(args.out, "--out", exts={".npz"}, what="a model")
     rng = np.random.default_rng(args.seed)
     verbose = not args.quiet
     if args.data is None:

@@ -11,7 +11,9 @@ import numpy as np
 
 from .._atomic import atomic_path, atomic_savez
 from .._validation import check_int
+from ..data import _IMAGE_WRITE_EXT as IMAGE_WRITE_EXT  # what write_image can write
 from ..exceptions import ValidationError
+from ._paths import check_output_dir, check_output_file
 
 IMAGE_EXT = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif"}
 AUDIO_EXT = {".wav"}
@@ -40,7 +42,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="cs_toolkit_demo", help="output folder (default ./cs_toolkit_demo)")
     p.add_argument("--quick", action="store_true", help="smaller image crop, fewer iterations")
     p.add_argument("--ratio", type=float, default=0.25, help="measurement ratio (default 0.25)")
-    p.set_defaults(func=_demo)
+    p.set_defaults(func=_demo_checked)
 
     p = sub.add_parser("train-dict", help="learn an image-patch or audio-frame dictionary")
     p.add_argument("inputs", nargs="+", help="folders or files (images or WAV)")
@@ -151,6 +153,10 @@ def _reconstruct(args) -> int:
         raise ValidationError(f"--ratio must be in (0, 1], got {args.ratio}.")
     basis = _load_basis(args.basis)
     out = Path(args.out) if args.out else path.with_name(f"{path.stem}_cs{path.suffix if kind == 'audio' else '.png'}")
+    if kind == "image":
+        check_output_file(out, "--out", exts=IMAGE_WRITE_EXT, what="an image reconstruction")
+    else:
+        check_output_file(out, "--out", exts=AUDIO_EXT, what="an audio reconstruction")
     opts = {"basis": basis}
     if args.model:
         opts["model"] = args.model
@@ -311,6 +317,12 @@ def _demo(args) -> int:
     return 0
 
 
+def _demo_checked(args) -> int:
+    """``demo``, its output folder checked first (cli/_paths.py: created only inside an existing folder)."""
+    check_output_dir(args.out, "--out")
+    return _demo(args)
+
+
 def _collect(inputs, exts):
     files = []
     for s in inputs:
@@ -339,6 +351,9 @@ def _train_dict(args) -> int:
     check_int("--max-signals", args.max_signals, low=1)
     if args.checkpoint_every is not None and args.checkpoint is None:
         raise ValidationError("--checkpoint-every needs --checkpoint PATH.")
+    check_output_file(args.out, "--out", exts={".npz"}, what="a dictionary")
+    if args.checkpoint is not None:
+        check_output_file(args.checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")
     rng = np.random.default_rng(args.seed)
     if args.kind == "image":
         p = check_int("--patch-size", args.patch_size, low=2)
