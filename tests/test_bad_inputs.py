@@ -7,6 +7,7 @@ warning. The count is printed in the test summary (see ``conftest.py``).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -250,11 +251,95 @@ def test_cli_user_mistakes_exit_2_without_traceback(argv, pattern, tmp_path):
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) <= 2  # one-line message (+ a --help hint)
-    import re
-
     assert re.search(pattern, out.stderr, re.IGNORECASE), out.stderr
+
+
+# --------------------------------------------------------------------------- --basis dictionary files
+def _npz_bytes(**arrays):
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _npy_bytes(a):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def _object_npz(path):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z, z.open("dictionary.npy", "w") as fh:
+        np.lib.format.write_array(fh, np.array([None, 1.0], dtype=object), allow_pickle=True)
+
+
+def _crc_damaged(path):
+    raw = bytearray(_npz_bytes(dictionary=np.random.default_rng(0).standard_normal((64, 16))))
+    raw[300:340] = bytes(40)  # inside the stored array: the zip is whole, the member's CRC is wrong
+    path.write_bytes(bytes(raw))
+
+
+D64 = np.random.default_rng(1).standard_normal((64, 16))  # atoms of 8x8 patches
+
+# (case id, writes the --basis file, regex the one-line refusal must match)
+BASIS_CASES = [
+    ("truncated", lambda p: p.write_bytes(_npz_bytes(dictionary=D64)[:500]), r"damaged or truncated"),
+    ("random bytes", lambda p: p.write_bytes(bytes(range(256))), r"not an \.npz archive"),
+    ("text file named .npz", lambda p: p.write_text("a text file\n"), r"another kind of file, not an \.npz archive"),
+    ("empty file", lambda p: p.write_bytes(b""), r"the file is empty"),
+    ("a .npy named .npz", lambda p: p.write_bytes(_npy_bytes(D64)), r"single \.npy array"),
+    ("object array", _object_npz, r"Python objects, which are never unpickled"),
+    ("no array", lambda p: p.write_bytes(_npz_bytes()), r"holds no array"),
+    ("1-D array", lambda p: p.write_bytes(_npz_bytes(dictionary=np.ones(64))), r"shape \(64,\).*2-D"),
+    ("3-D array", lambda p: p.write_bytes(_npz_bytes(dictionary=np.ones((8, 8, 4)))), r"shape \(8, 8, 4\).*2-D"),
+    ("no atoms", lambda p: p.write_bytes(_npz_bytes(dictionary=np.ones((64, 0)))), r"shape \(64, 0\).*non-empty"),
+    ("NaN", lambda p: p.write_bytes(_npz_bytes(dictionary=np.where(D64 > 2, np.nan, D64))), r"NaN or Inf"),
+    ("strings", lambda p: p.write_bytes(_npz_bytes(dictionary=np.array([["a"]]))), r"dtype <U1.*real numbers"),
+    ("several arrays, none 'dictionary'", lambda p: p.write_bytes(_npz_bytes(a=D64, b=D64)), r"the arrays 'a', 'b' and none is named 'dictionary'"),
+    ("damaged member", _crc_damaged, r"array 'dictionary' is damaged"),
+    ("8x8 atoms, 32x32 blocks", lambda p: p.write_bytes(_npz_bytes(dictionary=D64)), r"atoms of 64 values, but --block-size 32 needs 1024; use --block-size 8"),
+    ("atoms not a square", lambda p: p.write_bytes(_npz_bytes(dictionary=np.ones((60, 4)))), r"atoms of 60 values.*not a square"),
+]
+
+
+@pytest.mark.parametrize("case", BASIS_CASES, ids=[c[0] for c in BASIS_CASES])
+def test_bad_basis_files_are_refused_in_one_line(case, tmp_path, capsys):
+    from cs_toolkit.cli import main
+
+    _, write, pattern = case
+    img = tmp_path / "img.png"
+    data.write_image(img, IMG)
+    basis = tmp_path / "basis.npz"
+    write(basis)
+    out = tmp_path / "out.png"
+    assert main(["reconstruct", str(img), "--method", "omp", "--basis", str(basis), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "basis" in err, err
+    assert re.search(pattern, err), err
+    assert "allow_pickle" not in err and "Traceback" not in err and not out.exists()
+
+
+def test_basis_file_key_choice(tmp_path, capsys):
+    """The array named 'dictionary' is taken among several (train-dict writes kind, method, ...); a file with
+    one array is taken whatever its name."""
+    from cs_toolkit.cli import main
+
+    img = tmp_path / "img.png"
+    data.write_image(img, IMG[:32, :32])
+    (tmp_path / "trained.npz").write_bytes(_npz_bytes(kind=np.array("image"), dictionary=D64, sparsity=np.array(3)))
+    (tmp_path / "single.npz").write_bytes(_npz_bytes(atoms=D64))
+    for name in ("trained.npz", "single.npz"):
+        argv = ["reconstruct", str(img), "--method", "omp", "--block-size", "8", "--basis", str(tmp_path / name),
+                "--out", str(tmp_path / f"{name}.png")]
+        assert main(argv) == 0, capsys.readouterr().err
+        assert (tmp_path / f"{name}.png").is_file()
 
 
 def n_cases() -> int:
     """Number of catalogue cases (printed in the pytest summary)."""
-    return len(CASES) + N_FILE_CASES + len(CLI_CASES)
+    return len(CASES) + N_FILE_CASES + len(CLI_CASES) + len(BASIS_CASES)

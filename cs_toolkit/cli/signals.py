@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -83,16 +84,61 @@ def _load_basis(basis: str):
         raise ValidationError(f"--basis must be 'dct', 'wavelet' or a dictionary .npz file, got {basis!r}.")
     if not p.is_file():
         raise ValidationError(f"--basis file {basis!r} does not exist.")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            key = "dictionary" if "dictionary" in z.files else (z.files[0] if z.files else None)
-            if key is None:
-                raise ValidationError(f"--basis file {basis!r} holds no array.")
-            return np.array(z[key], dtype=np.float64)
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, ValidationError):
-            raise
-        raise ValidationError(f"--basis file {basis!r} is not a valid .npz dictionary: {exc}") from None
+    return _read_dictionary(basis)
+
+
+def _bad_basis(path, why):
+    return ValidationError(f"--basis file {os.fspath(path)!r} is not a usable dictionary .npz: {why}.")
+
+
+def _read_dictionary(path) -> np.ndarray:
+    """The dictionary of a user's ``.npz`` (the array named 'dictionary', or its only array) as a
+    finite 2-D float64 array; opened like a model file (never unpickled), and every damaged or
+    wrong file refused with one message naming it."""
+    import zipfile
+    import zlib
+
+    from ..learned.io import open_archive
+
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if not head:
+        raise _bad_basis(path, "the file is empty")
+    if not head.startswith(b"PK"):  # numpy would try it as a pickle, and hint at allow_pickle
+        kind = "a single .npy array" if head.startswith(b"\x93NUMPY") else "another kind of file"
+        raise _bad_basis(path, f"it is {kind}, not an .npz archive (a zip of .npy arrays)")
+    with open_archive(path, lambda p, why: _bad_basis(p, f"it is damaged or truncated; it {why}")) as npz:
+        names = list(npz.files)
+        if not names:
+            raise _bad_basis(path, "it holds no array")
+        if "dictionary" in names:
+            key = "dictionary"
+        elif len(names) == 1:
+            key = names[0]
+        else:
+            raise _bad_basis(path, f"it holds the arrays {', '.join(map(repr, names))} and none is named "
+                                   f"'dictionary'")
+        try:
+            size = npz.zip.getinfo(f"{key}.npy").file_size
+            avail = _available_memory()
+            if avail is not None and size > avail:
+                raise _bad_basis(path, f"array {key!r} takes {size / 2**30:.1f} GiB, more than the memory available")
+            D = npz[key]
+        except ValueError as exc:  # object arrays (allow_pickle=False), a damaged .npy header
+            if "pickle" in str(exc) or "bject" in str(exc):
+                raise _bad_basis(path, f"array {key!r} holds Python objects, which are never unpickled") from None
+            raise _bad_basis(path, f"array {key!r} cannot be read ({str(exc).splitlines()[0]})") from None
+        except (OSError, EOFError, KeyError, RuntimeError, zipfile.BadZipFile, zlib.error) as exc:
+            raise _bad_basis(path, f"array {key!r} is damaged ({type(exc).__name__}: {exc})") from None
+    if D.dtype.kind not in "fiu":
+        raise _bad_basis(path, f"array {key!r} has dtype {D.dtype}; expected real numbers")
+    if D.ndim != 2 or D.size == 0:
+        raise _bad_basis(path, f"array {key!r} has shape {D.shape}; expected a non-empty 2-D dictionary "
+                               f"(n_features, n_atoms)")
+    D = D.astype(np.float64)
+    if not np.all(np.isfinite(D)):
+        raise _bad_basis(path, f"array {key!r} holds NaN or Inf values")
+    return D
 
 
 def _available_memory():
@@ -168,6 +214,17 @@ def _reconstruct(args) -> int:
         N = check_int("--frame-length", args.frame_length, low=4)
         check_int("--hop", args.hop, low=1, high=N)
         _check_measurements(args.ratio, N, f"frame of {N} samples (--frame-length {N})")
+    if not isinstance(basis, str):  # a dictionary's atoms must be as long as a block or frame
+        rows = basis.shape[0]
+        if kind == "image" and rows != B * B:
+            side = math.isqrt(rows)
+            hint = (f"use --block-size {side}" if side * side == rows
+                    else "its row count is not a square, so it is no image-patch dictionary")
+            raise ValidationError(f"--basis {args.basis!r} has atoms of {rows} values, but --block-size {B} needs "
+                                  f"{B * B}; {hint}.")
+        if kind == "audio" and rows != N:
+            raise ValidationError(f"--basis {args.basis!r} has atoms of {rows} values, but --frame-length {N} "
+                                  f"needs {N}; use --frame-length {rows}.")
     t0 = time.perf_counter()
     if kind == "image":
         method = args.method or DEFAULT_IMAGE_METHOD
