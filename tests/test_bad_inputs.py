@@ -232,6 +232,8 @@ CLI_CASES = [
     (["reconstruct", "{img}", "--ratio", "1e-9"], r"--ratio 1e-09 gives no measurement per 32x32 block.*0\.000977"),
     (["train-dict", "{wav}", "--kind", "audio", "--frame-length", "5000"], r"--frame-length 5000 is longer than every training clip"),
     (["train-dict", "{img}", "--kind", "image", "--patch-size", "100"], r"--patch-size 100 is larger than the image.*img\.png \(64x64\)"),
+    (["train-dict", "{img}", "--kind", "image", "--max-iter", "0"], r"--max-iter must be >= 1, got 0"),
+    (["reconstruct", "{wav}", "--out", "{txt}/x.wav"], r"--out '.*notes\.txt/x\.wav': '.*notes\.txt' is a file, not a folder"),
 ]
 
 

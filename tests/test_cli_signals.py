@@ -131,6 +131,41 @@ def test_sizes_that_cannot_fit_are_refused_up_front_under_a_memory_cap(files, ar
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_colour_images_are_reconstructed_in_grey_with_a_notice(tmp_path, capsys):
+    import skimage.io
+
+    from cs_toolkit.cli import main
+
+    rgba = (np.random.default_rng(0).random((32, 32, 4)) * 255).astype(np.uint8)
+    skimage.io.imsave(tmp_path / "rgba.png", rgba, check_contrast=False)
+    argv = ["reconstruct", str(tmp_path / "rgba.png"), "--method", "bcs_spl", "--block-size", "16"]
+    assert main([*argv, "--out", str(tmp_path / "a.png")]) == 0
+    out = capsys.readouterr().out
+    assert "rgba.png is a colour with alpha (RGBA) image; it is converted to grey" in out.splitlines()[0]
+    assert read_image(tmp_path / "a.png", as_gray=False).shape == (32, 32)
+    assert main([*argv, "--json", "--out", str(tmp_path / "b.png")]) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["kind"] == "image" and "converted to grey" in cap.err  # stdout stays JSON
+    write_image(tmp_path / "grey.png", rgba[:, :, 0])
+    assert main(["reconstruct", str(tmp_path / "grey.png"), "--method", "bcs_spl", "--block-size", "16",
+                 "--out", str(tmp_path / "c.png")]) == 0
+    assert "grey" not in capsys.readouterr().out  # no notice for a grey image
+
+
+def test_train_tnrd_without_validation_set_says_so_instead_of_nan(tmp_path, capsys):
+    from cs_toolkit.cli import main
+
+    d = tmp_path / "pics"
+    d.mkdir()
+    for k in range(2):
+        write_image(d / f"p{k}.png", load_image("camera")[64 * k: 64 * k + 32, 192:224])
+    assert main(["train", "--model", "tnrd", "--data", str(d), "--ratios", "0.25", "--stages", "1", "--quick",
+                 "--out", str(tmp_path / "t.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "no validation set (fewer than 5 images)" in out and "nan" not in out.lower()
+    assert (tmp_path / "t.npz").is_file()
+
+
 def test_train_dict_rejects_bad_inputs(tmp_path, capsys):
     from cs_toolkit.cli import main
 

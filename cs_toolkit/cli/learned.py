@@ -179,9 +179,15 @@ def _train_tnrd(args) -> int:
     train_imgs = [im for i, im in enumerate(imgs) if not (len(imgs) >= 5 and i % 5 == 4)]
     verbose = not args.quiet
     if verbose:
-        print(f"{len(train_imgs)} training and {len(val)} validation images, ratios {ratios}")
-    model, _ = train_tnrd(train_imgs, validation=val, ratios=ratios, n_stages=stages, max_iter=iters,
-                          rng=args.seed, verbose=verbose)
+        print(f"{len(train_imgs)} training and {len(val)} validation images, ratios {ratios}" if val else
+              f"{len(train_imgs)} training images, ratios {ratios}; no validation set (fewer than 5 images): "
+              "the last iterate is kept")
+    # without a validation set the progress lines would show 'validation nan dB': a summary instead
+    model, hist = train_tnrd(train_imgs, validation=val, ratios=ratios, n_stages=stages, max_iter=iters,
+                             rng=args.seed, verbose=verbose and bool(val))
+    if verbose and not val:
+        print(f"trained {stages} stages ({len(hist['iterations'])} L-BFGS iterations) in "
+              f"{hist['time_s'] + hist['samples_s']:.0f} s")
     path = model.save(args.out)
     if verbose:
         print(f"saved {model!r} to {path}")

@@ -228,7 +228,13 @@ def _reconstruct(args) -> int:
     t0 = time.perf_counter()
     if kind == "image":
         method = args.method or DEFAULT_IMAGE_METHOD
-        img = read_image(path)
+        img = read_image(path, as_gray=False)
+        if img.ndim == 3:  # the pipeline is grey: say so rather than change the picture without a word
+            what = {2: "grey with alpha", 3: "colour (RGB)", 4: "colour with alpha (RGBA)"}.get(
+                img.shape[2], f"{img.shape[2]}-channel")
+            print(f"note: {path.name} is a {what} image; it is converted to grey and reconstructed in grey.",
+                  file=sys.stderr if args.json else sys.stdout)
+            img = read_image(path)
         img8 = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
         if min(img8.shape[:2]) < args.block_size:
             raise ValidationError(f"image {path.name} of size {img8.shape[0]}x{img8.shape[1]} is smaller than "
