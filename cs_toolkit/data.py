@@ -23,6 +23,7 @@ __all__ = [
     "load_image",
     "load_audio",
     "read_wav",
+    "wav_format",
     "write_wav",
     "read_image",
     "write_image",
@@ -208,6 +209,57 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     else:
         raise ValidationError(f"WAV file {str(path)!r} has unsupported sample type {data.dtype}.")
     return np.ascontiguousarray(x), int(rate)
+
+
+def wav_format(path) -> str:
+    """The sample type a WAV file stores, as a NumPy dtype name.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+
+    Returns
+    -------
+    str
+        ``"uint8"``, ``"int16"``, ``"int32"`` (also 24-bit PCM, which :func:`read_wav`
+        reads as ``int32``), ``"float32"`` or ``"float64"``: what :func:`read_wav` scales
+        to float64. Only the header is read (the samples are memory-mapped) where SciPy
+        allows it.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValidationError
+        The file is not a readable WAV (the message names the path).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from cs_toolkit.data import wav_format, write_wav
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.wav")
+    >>> write_wav(path, np.zeros(8), 8000, sample_format="float32")
+    >>> wav_format(path)
+    'float32'
+    """
+    from scipy.io import wavfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such WAV file: {str(path)!r}.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                _, data = wavfile.read(path, mmap=True)  # the samples stay on disk
+            except ValueError:  # 24-bit PCM cannot be memory-mapped
+                _, data = wavfile.read(path)
+            name = data.dtype.newbyteorder("=").name
+            del data
+    except Exception as exc:  # scipy raises ValueError, struct.error, ...
+        raise ValidationError(f"cannot read WAV file {str(path)!r}: {exc}") from None
+    return name
 
 
 def write_wav(path, signal, rate, *, sample_format="int16") -> None:

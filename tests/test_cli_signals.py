@@ -131,6 +131,34 @@ def test_sizes_that_cannot_fit_are_refused_up_front_under_a_memory_cap(files, ar
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_audio_output_keeps_the_input_sample_format_and_reports_what_was_written(tmp_path, capsys):
+    from cs_toolkit.cli import main
+    from cs_toolkit.data import wav_format
+    from cs_toolkit.signals.audio import audio_quality
+
+    t = np.arange(4000)
+    loud = 7.4 * np.sin(2 * np.pi * t / 80) * np.hanning(t.size)  # a float WAV far beyond [-1, 1]
+    write_wav(tmp_path / "loud.wav", loud, 8000, sample_format="float32")
+    square = 0.999 * np.sign(np.sin(2 * np.pi * t / 80))  # full-scale 16-bit: the reconstruction overshoots
+    write_wav(tmp_path / "square.wav", square, 8000)
+    for name, fmt, clipped in [("loud", "float32", False), ("square", "int16", True)]:
+        out = tmp_path / f"{name}_cs.wav"
+        assert main(["reconstruct", str(tmp_path / f"{name}.wav"), "--method", "omp", "--ratio", "0.25",
+                     "--json", "--out", str(out)]) == 0
+        cap = capsys.readouterr()
+        res = json.loads(cap.out)
+        assert wav_format(out) == fmt and res["sample_format"] == fmt
+        x, _ = read_wav(tmp_path / f"{name}.wav")
+        written, _ = read_wav(out)
+        q = audio_quality(x, written)  # the figures printed are those of the file written
+        assert res["snr"] == pytest.approx(q["snr"], abs=1e-9) and res["seg_snr"] == pytest.approx(q["seg_snr"], abs=1e-9)
+        assert ("clipped to [-1, 1]" in cap.err) == clipped
+        if name == "loud":
+            assert np.max(np.abs(written)) > 6.0 and res["snr"] > 15.0  # nothing clipped away
+        else:
+            assert np.max(np.abs(written)) <= 1.0
+
+
 def test_colour_images_are_reconstructed_in_grey_with_a_notice(tmp_path, capsys):
     import skimage.io
 

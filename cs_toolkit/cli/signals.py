@@ -187,8 +187,8 @@ def _check_measurements(ratio, n, what):
 
 
 def _reconstruct(args) -> int:
-    from ..data import read_image, read_wav, write_image, write_wav
-    from ..signals.audio import DEFAULT_AUDIO_METHOD, compressive_audio
+    from ..data import read_image, read_wav, wav_format, write_image, write_wav
+    from ..signals.audio import DEFAULT_AUDIO_METHOD, audio_quality, compressive_audio
     from ..signals.image import DEFAULT_IMAGE_METHOD, compressive_image, whole_image_cs
 
     path = Path(args.input)
@@ -270,9 +270,16 @@ def _reconstruct(args) -> int:
             raise ValidationError("--basis wavelet is for images; use dct or a dictionary .npz for audio.")
         rec, q = compressive_audio(x, args.ratio, method=method, frame_length=args.frame_length, hop=args.hop,
                                    matrix=args.matrix, rng=args.seed, **opts)
+        # the input's sample format where write_wav has it (float WAV in, float WAV out: nothing clipped)
+        fmt = {"float32": "float32", "float64": "float32", "int32": "int32"}.get(wav_format(path), "int16")
         peak = float(np.max(np.abs(rec))) if rec.size else 0.0
-        write_wav(out, np.clip(rec, -1.0, 1.0 - 2**-15) if peak > 1 else rec, rate)
-        q["rate"] = int(rate)
+        if fmt != "float32" and peak > 1.0:
+            print(f"note: the reconstruction peaks at {peak:.3g}, beyond the range of {fmt} samples (those of "
+                  f"{path.name}); {int(np.count_nonzero(np.abs(rec) > 1.0))} samples are clipped to [-1, 1].",
+                  file=sys.stderr if args.json else sys.stdout)
+        write_wav(out, rec, rate, sample_format=fmt)
+        q.update(audio_quality(x, read_wav(out)[0]))  # the quality of what was written (clipped, quantised)
+        q.update(rate=int(rate), sample_format=fmt)
     q.update(input=str(path), output=str(out), kind=kind, seed=args.seed,
              total_time=time.perf_counter() - t0)
     if args.json:
@@ -284,7 +291,8 @@ def _reconstruct(args) -> int:
             print(f"SNR {q['snr']:.2f} dB   segmental SNR {q['seg_snr']:.2f} dB")
         print(f"method {q['method']}, ratio {q['ratio']}, matrix {q['matrix'] if 'matrix' in q else args.matrix}, "
               f"{q['n_measurements']} measurements per {'block' if kind == 'image' else 'frame'}, seed {args.seed}")
-        print(f"reconstruction time {q['time']:.2f} s; written to {out}")
+        print(f"reconstruction time {q['time']:.2f} s; written to {out}"
+              + (f" ({q['sample_format']} samples)" if kind == "audio" else ""))
     return 0
 
 
