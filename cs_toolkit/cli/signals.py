@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -23,21 +25,22 @@ AUDIO_EXT = {".wav"}
 def register(sub) -> None:
     p = sub.add_parser("reconstruct", help="measure an image or WAV file compressively and reconstruct it")
     p.add_argument("input", help="image (PNG, TIFF, JPEG, ...) or WAV file")
-    p.add_argument("--ratio", type=float, default=0.25, help="measurement ratio in (0, 1] (default 0.25)")
-    p.add_argument("--matrix", default="gaussian", help="sensing matrix kind (default gaussian, orthonormal rows)")
+    p.add_argument("--ratio", action=Given, type=float, default=0.25, help="measurement ratio in (0, 1] (default 0.25)")
+    p.add_argument("--matrix", action=Given, default="gaussian", help="sensing matrix kind (default gaussian, orthonormal rows)")
     p.add_argument("--method", default=None,
                    help="reconstruction method (default: the best for the input type); images: pnp_dct, pnp_tv, bcs_spl, "
                         "whole (whole-image CS, --matrix srdct|srht|...), tnrd (learned), lista, or a solver name (per block); "
                         "audio: joint, lista, or a solver name (per frame)")
     p.add_argument("--basis", default="dct", help="dct, wavelet (images) or a dictionary .npz file")
     p.add_argument("--model", default=None, help="learned reconstructor .npz (method lista; method tnrd: default the bundled model)")
-    p.add_argument("--block-size", type=int, default=32, help="image block size (default 32)")
-    p.add_argument("--frame-length", type=int, default=256, help="audio frame length (default 256)")
-    p.add_argument("--hop", type=int, default=128, help="audio hop (default 128)")
+    p.add_argument("--block-size", action=Given, type=int, default=32, help="image block size (default 32)")
+    p.add_argument("--frame-length", action=Given, type=int, default=256, help="audio frame length (default 256)")
+    p.add_argument("--hop", action=Given, type=int, default=128, help="audio hop (default 128)")
     p.add_argument("--out", default=None, help="output file (default: INPUT_cs.EXT next to the input)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sensing matrix (default 0)")
+    p.add_argument("--seed", action=Given, type=int, default=0, help="seed of the sensing matrix (default 0)")
     p.set_defaults(func=_reconstruct)
+    p.set_defaults(given=frozenset())
 
     p = sub.add_parser("demo", help="end-to-end demo on the bundled image and speech clip")
     p.add_argument("--out", default="cs_toolkit_demo", help="output folder (default ./cs_toolkit_demo)")
@@ -64,6 +67,15 @@ def register(sub) -> None:
                    help="iterations (ksvd, mod) or mini-batches (online) between checkpoints "
                         "(default 1 and 100)")
     p.set_defaults(func=_train_dict)
+
+
+class Given(argparse.Action):
+    """Stores the value like the default action and adds the option's name to ``namespace.given``,
+    so that a value the user typed can be told from a default (``reconstruct --model``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = frozenset(getattr(namespace, "given", ())) | {self.dest}
 
 
 def _kind_of(path: Path) -> str:
@@ -204,7 +216,11 @@ def _reconstruct(args) -> int:
     else:
         check_output_file(out, "--out", exts=AUDIO_EXT, what="an audio reconstruction")
     opts = {"basis": basis}
-    if args.model:
+    if args.model:  # the model's own sensing settings, or a message naming the option that differs
+        from ._models import apply_model_settings
+
+        for notice in apply_model_settings(args, kind, args.given):
+            print(notice, file=sys.stderr if args.json else sys.stdout)
         opts["model"] = args.model
     if kind == "image":  # sizes that cannot work are refused before anything is read or allocated
         B = check_int("--block-size", args.block_size, low=2, high=256)
