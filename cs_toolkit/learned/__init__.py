@@ -20,7 +20,8 @@ Examples
 from .data import ArraySource, SyntheticSource, add_measurement_noise
 from .debias import default_max_support, ls_debias
 from .diffusion import DiffusionStages, load_diffusion, train_diffusion
-from .io import load_model, save_model
+from .io import load_any_model, load_model, save_model
+from .joint_audio import JointAudioNet, load_joint_audio, train_joint_audio
 from .lista import (
     ALISTA,
     LAMP,
@@ -50,6 +51,10 @@ from .train import (
 )
 
 __all__ = [
+    "JointAudioNet",
+    "load_joint_audio",
+    "train_joint_audio",
+    "load_any_model",
     "DiffusionStages",
     "load_diffusion",
     "train_diffusion",

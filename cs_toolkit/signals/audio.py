@@ -13,6 +13,12 @@ overlap-add after recovery:
     measurements as samples. Solved as one LASSO by FISTA.
 any solver name (``"omp"``, ``"fista"``, ...)
     Each frame is recovered on its own in ``basis`` (a batch solve).
+``"joint_learned"``
+    The deep-unrolled version of ``"joint"`` (:class:`cs_toolkit.learned.JointAudioNet`): a fixed
+    number of joint-recovery iterations with learned per-frequency thresholds, steps and momenta,
+    trained on speakers other than the test speakers (``benchmarks/joint_audio.py``); the bundled
+    network serves frames of 256, hop 128, the sine window and Gaussian matrices with orthonormal
+    rows (any seed) at ratios 0.25 to 0.5.
 ``"lista"``
     A learned reconstructor (:func:`cs_toolkit.learned.load_model`) per frame.
 
@@ -22,6 +28,7 @@ Frames whose measurement energy is below a floor (silence) are returned as zeros
 from __future__ import annotations
 
 import time
+from pathlib import Path
 import warnings
 from dataclasses import dataclass
 
@@ -46,7 +53,9 @@ __all__ = [
 #: The best-quality method (top of the README table); used when no method is given.
 DEFAULT_AUDIO_METHOD = "joint"
 #: Methods besides the registered per-frame solvers.
-AUDIO_METHODS = ("joint", "lista")
+AUDIO_METHODS = ("joint", "joint_learned", "lista")
+#: The bundled network of method ``"joint_learned"`` (package data, trained by ``benchmarks/joint_audio.py``).
+DEFAULT_JOINT_AUDIO_MODEL = Path(__file__).resolve().parent.parent / "learned" / "models" / "joint_audio.npz"
 #: Frames whose measurement norm is below this fraction of the largest one are silent.
 SILENCE_FLOOR = 1e-4
 
@@ -295,6 +304,8 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
                               f"for method {method!r}.")
     N, hop, w, A = meas.frame_length, meas.hop, meas.window, meas.A
     D = _basis(basis, N)
+    if method == "joint_learned":  # loaded and checked once, before anything runs
+        net = _joint_audio_model(model, meas)
     front = N - hop
     chans = []
     it = range(meas.Y.shape[0])
@@ -312,6 +323,9 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
         if method == "joint":
             Yz = np.where(silent[:, None], 0.0, Y)
             s = _joint(Yz, A, D, w, hop, lam_rel=1e-3 if lam is None else lam, max_iter=max_iter or 300)
+        elif method == "joint_learned":
+            Yz = np.where(silent[:, None], 0.0, Y)
+            s = net.reconstruct(Yz, A, ratio=meas.ratio)
         else:
             F = np.zeros((Y.shape[0], N))
             if method == "lista":
@@ -328,6 +342,28 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
         chans.append(s[front: front + meas.length])
     out = np.stack(chans, axis=1)
     return out[:, 0] if meas.n_channels == 1 and out.shape[1] == 1 else out
+
+
+def _joint_audio_model(model, meas):
+    """The network of method ``"joint_learned"`` (``model``, a file, or the bundled one), checked
+    against the measurements' frame length, hop, window and ratio."""
+    from ..learned.joint_audio import JointAudioNet, load_joint_audio
+    from ..transforms import get_window
+
+    if model is None:
+        if not DEFAULT_JOINT_AUDIO_MODEL.is_file():
+            raise ValidationError("method 'joint_learned' needs a model: none is bundled with this install "
+                                  "(train one with benchmarks/joint_audio.py --train).")
+        model = DEFAULT_JOINT_AUDIO_MODEL
+    net = model if isinstance(model, JointAudioNet) else load_joint_audio(model)
+    N = meas.frame_length
+    if N != net.frame_length or meas.hop * 2 != N or not np.allclose(meas.window, get_window("sine", N)):
+        raise ValidationError(f"the joint_learned network was trained for frames of {net.frame_length} samples, "
+                              f"hop {net.frame_length // 2} and the sine window; these measurements have frames "
+                              f"of {N}, hop {meas.hop}" + ("" if np.allclose(meas.window, get_window("sine", N))
+                                                           else " and another window") + ".")
+    net.stages_for(meas.ratio)  # refuses a ratio outside the trained range
+    return net
 
 
 def audio_quality(reference, estimate, *, frame_length: int = 256) -> dict:

@@ -1,0 +1,154 @@
+"""The deep-unrolled speech reconstructor (JointAudioNet, method "joint_learned")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cs_toolkit.exceptions import ModelFileError, ValidationError
+from cs_toolkit.learned import JointAudioNet, load_joint_audio, train_joint_audio
+from cs_toolkit.learned.joint_audio import _clip_batch, _Frames
+from cs_toolkit.signals.audio import _FramesOperator, measure_audio, reconstruct_audio
+from cs_toolkit.signals.image import pipeline_matrix
+from cs_toolkit.transforms import get_window
+
+N = 16
+
+
+def _clips(rng, lengths=(70, 50)):
+    t = [np.arange(n) for n in lengths]
+    return [np.sin(0.3 * s) * np.exp(-s / 50) + 0.1 * rng.standard_normal(s.size) for s in t]
+
+
+def test_operator_matches_the_pipeline_joint_operator_and_its_adjoint():
+    rng = np.random.default_rng(0)
+    A, _ = pipeline_matrix("gaussian", 6, N, 0)
+    op = _Frames(A, N)
+    nf = 7
+    C = rng.standard_normal((1, nf, N))
+    ref = _FramesOperator(A, op.D, get_window("sine", N), N // 2, nf)  # the classical method's operator
+    np.testing.assert_allclose(op.forward(C).ravel(), ref.forward(C.ravel()), atol=1e-12)
+    np.testing.assert_allclose(op.signal(C)[0], ref.ola(C[0] @ op.D.T), atol=1e-12)
+    R = rng.standard_normal((1, nf, 6))
+    np.testing.assert_allclose(op.adjoint(R).ravel(), ref.adjoint(R.ravel()), atol=1e-12)
+    g = rng.standard_normal((1, (nf + 1) * N // 2))
+    assert np.sum(op.signal(C) * g) == pytest.approx(np.sum(C * op.signal_adjoint(g)), rel=1e-12)
+
+
+def test_untrained_network_is_fista_on_the_weighted_lasso():
+    """T layers with theta_t = gamma lam and FISTA's momenta are T FISTA iterations (naive loop on
+    the pipeline's own operator)."""
+    rng = np.random.default_rng(1)
+    A, _ = pipeline_matrix("gaussian", 8, N, 2)
+    Y, _ = _clip_batch(_clips(rng)[:1], A, N)
+    lam = rng.uniform(0.01, 0.05, N)
+    T = 12
+    net = JointAudioNet(T, frame_length=N, ratios=(0.5,), lam=lam[None])
+    op, C, _ = net._run(Y, A, net.stages_for(0.5))
+    ref = _FramesOperator(A, _Frames(A, N).D, get_window("sine", N), N // 2, Y.shape[1])
+    y = Y[0].ravel()
+    x = x_prev = np.zeros(ref.shape[1])
+    t = 1.0
+    for _ in range(T):  # FISTA (Beck & Teboulle), step 1, threshold lam per frequency
+        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        z = x + ((t - 1) / t_next) * (x - x_prev) if _ else x
+        v = z - ref.adjoint(ref.forward(z) - y)
+        x_prev, x = x, np.sign(v) * np.maximum(np.abs(v) - np.tile(lam, Y.shape[1]), 0)
+        t = t_next
+    np.testing.assert_allclose(C.ravel(), x, atol=1e-10)
+
+
+def test_gradient_matches_central_differences():
+    rng = np.random.default_rng(2)
+    A, _ = pipeline_matrix("gaussian", 6, N, 0)
+    Y, X = _clip_batch(_clips(rng), A, N)
+    net = JointAudioNet(5, frame_length=N, ratios=(0.375,), lam=0.05)
+    net.gamma[:] = rng.uniform(0.5, 1.0, net.gamma.shape)
+    net.beta[:] = rng.uniform(0.0, 0.8, net.beta.shape)
+    net.log_theta += rng.normal(0, 0.3, net.log_theta.shape)
+    _, G = net.loss_and_grad(Y, X, A, 0)
+    h = 1e-6
+    checked = 0
+    for name in ("log_theta", "gamma", "beta"):
+        p = getattr(net, name)
+        for flat in rng.choice(p[0].size, size=min(6, p[0].size), replace=False):
+            idx = (0,) + np.unravel_index(flat, p[0].shape)
+            old = p[idx]
+            p[idx] = old + h
+            lp, _ = net.loss_and_grad(Y, X, A, 0)
+            p[idx] = old - h
+            lm, _ = net.loss_and_grad(Y, X, A, 0)
+            p[idx] = old
+            assert G[name][idx[1:]] == pytest.approx((lp - lm) / (2 * h), rel=1e-4, abs=1e-7)
+            checked += abs(G[name][idx[1:]]) > 1e-6
+    assert checked >= 6  # most of the checked entries are not trivially zero
+
+
+def test_training_improves_validation_and_keeps_the_best(tmp_path):
+    rng = np.random.default_rng(3)
+    clips = _clips(rng, (90, 120, 80, 100, 110, 70))
+    net, hist = train_joint_audio(clips[:4], validation=clips[4:], ratios=(0.25, 0.5), n_layers=6, frame_length=N,
+                                  max_steps=30, batch_size=2, eval_every=5, lr=0.05, rng=0)
+    assert all(b >= s for b, s in zip(hist["best_val_snr_db"], hist["start_val_snr_db"], strict=True))
+    assert max(np.subtract(hist["best_val_snr_db"], hist["start_val_snr_db"])) > 0.1
+    path = net.save(tmp_path / "ja.npz")
+    back = load_joint_audio(path)
+    for k, v in net.parameters().items():
+        np.testing.assert_array_equal(getattr(back, k), v)
+    assert back.training_record["ratios"] == [0.25, 0.5]
+
+
+def test_ratio_interpolation_and_range():
+    net = JointAudioNet(3, frame_length=N, ratios=(0.25, 0.5))
+    net.gamma[1] = 0.5
+    lt, g, b = net.stages_for(0.375)
+    np.testing.assert_allclose(g, 0.75)
+    np.testing.assert_allclose(net.stages_for(0.5)[1], 0.5)
+    with pytest.raises(ValidationError, match="ratios 0.25 to 0.5"):
+        net.stages_for(0.75)
+
+
+def test_pipeline_method_is_scale_equivariant_and_checks_the_framing(tmp_path):
+    rng = np.random.default_rng(4)
+    x = _clips(rng, (400,))[0]
+    net = JointAudioNet(8, frame_length=N, ratios=(0.25, 0.5))
+    meas = measure_audio(x, 0.5, frame_length=N, hop=N // 2, rng=0)
+    r1 = reconstruct_audio(meas, method="joint_learned", model=net)
+    r2 = reconstruct_audio(measure_audio(300 * x, 0.5, frame_length=N, hop=N // 2, rng=0),
+                           method="joint_learned", model=net)
+    assert r1.shape == x.shape and np.linalg.norm(r1) > 0.1 * np.linalg.norm(x)
+    np.testing.assert_allclose(r2, 300 * r1, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValidationError, match="hop"):
+        reconstruct_audio(measure_audio(x, 0.5, frame_length=N, hop=4, rng=0), method="joint_learned", model=net)
+    with pytest.raises(ValidationError, match="ratios"):
+        reconstruct_audio(measure_audio(x, 0.75, frame_length=N, hop=N // 2, rng=0), method="joint_learned",
+                          model=net)
+    with pytest.raises(ValidationError, match="orthonormal rows"):
+        reconstruct_audio(measure_audio(x, 0.5, frame_length=N, hop=N // 2, matrix="bernoulli", rng=0),
+                          method="joint_learned", model=net)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "extra", "meta", "nan"])
+def test_damaged_files_are_refused(tmp_path, damage):
+    import json
+
+    net = JointAudioNet(2, frame_length=N, ratios=(0.5,))
+    path = net.save(tmp_path / "ja.npz")
+    if damage == "truncate":
+        data = open(path, "rb").read()
+        open(path, "wb").write(data[: len(data) // 2])
+    else:
+        with np.load(path) as z:
+            arrays = dict(z)
+        if damage == "extra":
+            arrays["x"] = np.zeros(2)
+        elif damage == "meta":
+            meta = json.loads(arrays["__metadata__"].tobytes())
+            meta["n_layers"] = 10**9
+            arrays["__metadata__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        else:
+            arrays["gamma"] = arrays["gamma"].copy()
+            arrays["gamma"][0, 0] = np.nan
+        np.savez(path, **arrays)
+    with pytest.raises(ModelFileError):
+        load_joint_audio(path)
