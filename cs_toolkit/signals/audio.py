@@ -28,9 +28,9 @@ Frames whose measurement energy is below a floor (silence) are returned as zeros
 from __future__ import annotations
 
 import time
-from pathlib import Path
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
