@@ -1,7 +1,9 @@
 """Bundled sample images and speech clips, and WAV / image file input-output.
 
 The samples live in the repository's ``data/`` folder (see ``data/README.md``
-for provenance and licences); the environment variable ``CS_TOOLKIT_DATA``
+for provenance and licences); a wheel or regular install carries that folder as
+the package data folder ``cs_toolkit/_sample_data``, and an editable install
+reads ``data/`` in the checkout. The environment variable ``CS_TOOLKIT_DATA``
 points the loaders at another folder with the same layout.
 """
 
@@ -42,13 +44,15 @@ def data_dir() -> Path:
     Returns
     -------
     pathlib.Path
-        ``$CS_TOOLKIT_DATA`` when set, else the ``data/`` folder next to the
-        package in the source checkout.
+        ``$CS_TOOLKIT_DATA`` when set; else the samples installed with the package
+        (``cs_toolkit/_sample_data``, a wheel or ``pip install .``); else the ``data/``
+        folder of the source checkout the package is imported from (an editable install).
 
     Raises
     ------
     FileNotFoundError
-        The folder does not exist (the message says how to set ``CS_TOOLKIT_DATA``).
+        ``$CS_TOOLKIT_DATA`` is not a folder, or neither place holds the samples (the
+        message names the places looked in and how to set ``CS_TOOLKIT_DATA``).
     """
     env = os.environ.get(DATA_ENV)
     if env:
@@ -56,13 +60,20 @@ def data_dir() -> Path:
         if not p.is_dir():
             raise FileNotFoundError(f"{DATA_ENV}={env!r} is not a folder.")
         return p
-    p = Path(__file__).resolve().parent.parent / "data"
-    if not p.is_dir():
-        raise FileNotFoundError(
-            f"the sample folder {str(p)!r} does not exist (cs-toolkit installed without its data/ folder); "
-            f"set the environment variable {DATA_ENV} to a folder holding the samples."
-        )
-    return p
+    pkg = Path(__file__).resolve().parent
+    installed = pkg / "_sample_data"  # package data of a wheel / regular install (see setup.py)
+    if installed.is_dir():
+        return installed
+    # A source checkout (editable install): data/ beside the package and pyproject.toml beside
+    # both, so that a stray site-packages/data of another distribution is never taken for it.
+    checkout = pkg.parent / "data"
+    if checkout.is_dir() and (pkg.parent / "pyproject.toml").is_file():
+        return checkout
+    raise FileNotFoundError(
+        f"cs-toolkit's sample data is missing: neither {str(installed)!r} (a regular install) nor "
+        f"{str(checkout)!r} (a source checkout) holds it; reinstall cs-toolkit, or set the "
+        f"environment variable {DATA_ENV} to a folder holding the samples."
+    )
 
 
 def list_samples(kind=None) -> dict[str, str]:
