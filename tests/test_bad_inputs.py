@@ -234,6 +234,8 @@ CLI_CASES = [
     (["train-dict", "{img}", "--kind", "image", "--patch-size", "100"], r"--patch-size 100 is larger than the image.*img\.png \(64x64\)"),
     (["train-dict", "{img}", "--kind", "image", "--max-iter", "0"], r"--max-iter must be >= 1, got 0"),
     (["reconstruct", "{wav}", "--out", "{txt}/x.wav"], r"--out '.*notes\.txt/x\.wav': '.*notes\.txt' is a file, not a folder"),
+    (["reconstruct", "{wav}", "--out", "a.png"], r"--out 'a\.png': an audio reconstruction is written as \.wav"),
+    (["train", "--quick", "--out", "t.txt"], r"--out 't\.txt': a model is written as \.npz, got '\.txt'"),
 ]
 
 

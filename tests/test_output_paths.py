@@ -165,3 +165,33 @@ def test_missing_folders_are_created_by_every_kind_of_output(tmp_path, capsys):
     for argv, written in runs:
         assert main(argv) == 0, capsys.readouterr().err
         assert written.is_file(), argv
+
+
+@pytest.mark.slow
+def test_no_file_the_commands_write_is_private_under_umask_022(tmp_path):
+    """Every output of the real commands (images, WAV, figures, dictionaries, models, CSV/JSON) is 0644."""
+    import subprocess
+    import sys
+
+    write_image(tmp_path / "img.png", np.random.default_rng(0).random((32, 32)))
+    write_wav(tmp_path / "clip.wav", 0.5 * np.sin(np.arange(2048) * 0.05), 8000)
+    out = tmp_path / "out"
+    runs = [
+        ["reconstruct", tmp_path / "img.png", "--method", "bcs_spl", "--block-size", "16", "--out", out / "img_cs.png"],
+        ["reconstruct", tmp_path / "clip.wav", "--method", "omp", "--out", out / "clip_cs.wav"],
+        ["train-dict", tmp_path / "img.png", "--kind", "image", "--atoms", "8", "--sparsity", "2", "--patch-size", "4",
+         "--max-iter", "1", "--max-signals", "100", "--out", out / "dict.npz"],
+        ["train", "--quick", "--quiet", "--m", "20", "--n", "40", "--layers", "2", "--out", out / "model.npz"],
+        ["bench", "--solvers", "omp", "--n", "20", "--m", "10", "--k", "2", "--trials", "1", "--no-progress",
+         "--out", out / "bench"],
+        ["demo", "--quick", "--out", out / "demo"],
+    ]
+    for argv in runs:
+        r = subprocess.run([sys.executable, "-m", "cs_toolkit.cli", *map(str, argv)], capture_output=True, text=True,
+                           timeout=600, preexec_fn=lambda: os.umask(0o022), env={**os.environ, "MPLBACKEND": "Agg"})
+        assert r.returncode == 0, (argv, r.stderr)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {p.suffix for p in files} >= {".png", ".wav", ".npz", ".csv", ".json", ".svg"}
+    private = [str(p.relative_to(out)) for p in files if _mode(p) == 0o600]
+    assert private == []
+    assert {oct(_mode(p)) for p in files} == {oct(0o644)}
