@@ -27,23 +27,25 @@ def apply_model_settings(args, kind, given) -> list[str]:
     (the options that took the model's values). Raises :class:`ValidationError` naming every option
     the user set to a value the model was not trained for.
     """
-    from ..learned import DiffusionStages
+    from ..learned import DiffusionStages, JointAudioNet
     from ..learned.acquisition import describe_acquisition
     from ..learned.io import load_any_model
 
     net = load_any_model(args.model)
-    is_tnrd = isinstance(net, DiffusionStages)
+    method, what, signal = (("tnrd", "trained diffusion stages", "image") if isinstance(net, DiffusionStages) else
+                            ("joint_learned", "a joint-audio network", "audio") if isinstance(net, JointAudioNet)
+                            else ("lista", "an unrolled network", None))
     if args.method is None:
-        args.method = "tnrd" if is_tnrd else "lista"
-    if is_tnrd != (args.method == "tnrd") or args.method not in ("tnrd", "lista"):
-        what = "trained diffusion stages (--method tnrd)" if is_tnrd else "an unrolled network (--method lista)"
-        raise ValidationError(f"--model {args.model!r} holds {what}; it cannot serve --method {args.method}.")
-    if is_tnrd and kind != "image":
-        raise ValidationError(f"--model {args.model!r} holds trained diffusion stages for images, not {kind}.")
+        args.method = method
+    if args.method != method:
+        raise ValidationError(f"--model {args.model!r} holds {what} (--method {method}); it cannot serve "
+                              f"--method {args.method}.")
+    if signal is not None and kind != signal:
+        raise ValidationError(f"--model {args.model!r} holds {what} for {signal}, not {kind}.")
     name = args.model
     args.model = net
     rec = getattr(net, "acquisition", None)
-    if is_tnrd or rec is None:
+    if method != "lista" or rec is None:
         return []
     if rec["signal"] != kind:
         raise ValidationError(f"--model {name!r} was trained for {rec['signal']} ({describe_acquisition(rec)}); "

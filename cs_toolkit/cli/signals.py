@@ -222,6 +222,13 @@ def _reconstruct(args) -> int:
         for notice in apply_model_settings(args, kind, args.given):
             print(notice, file=sys.stderr if args.json else sys.stdout)
         opts["model"] = args.model
+    why = None
+    if args.method is None:  # the learned method when its bundled model serves these settings, else classical
+        from ..signals.methods import default_method
+
+        size = {"block_size": args.block_size} if kind == "image" else {"frame_length": args.frame_length,
+                                                                         "hop": args.hop}
+        args.method, why = default_method(kind, ratio=args.ratio, matrix=args.matrix, basis=args.basis, **size)
     if kind == "image":  # sizes that cannot work are refused before anything is read or allocated
         B = check_int("--block-size", args.block_size, low=2, high=256)
         if (args.method or DEFAULT_IMAGE_METHOD) != "whole":
@@ -297,7 +304,7 @@ def _reconstruct(args) -> int:
         q.update(audio_quality(x, read_wav(out)[0]))  # the quality of what was written (clipped, quantised)
         q.update(rate=int(rate), sample_format=fmt)
     q.update(input=str(path), output=str(out), kind=kind, seed=args.seed,
-             total_time=time.perf_counter() - t0)
+             total_time=time.perf_counter() - t0, method_chosen_because=why)
     if args.json:
         print(json.dumps({k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in q.items()}))
     else:
@@ -309,6 +316,8 @@ def _reconstruct(args) -> int:
               f"{q['n_measurements']} measurements per {'block' if kind == 'image' else 'frame'}, seed {args.seed}")
         print(f"reconstruction time {q['time']:.2f} s; written to {out}"
               + (f" ({q['sample_format']} samples)" if kind == "audio" else ""))
+        if why:
+            print(f"(no --method given: {q['method']} is {why})")
     return 0
 
 

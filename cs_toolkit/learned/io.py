@@ -318,10 +318,13 @@ def load_model(path, A=None, dictionary=None) -> UnrolledNetwork:
 
 def load_any_model(path):
     """The learned model saved in ``path``, whichever kind it is: an :class:`UnrolledNetwork`
-    (:func:`load_model`) or trained diffusion stages (:func:`~cs_toolkit.learned.load_diffusion`),
-    told apart by the ``format`` of the file's metadata record."""
+    (:func:`load_model`), trained diffusion stages (:func:`~cs_toolkit.learned.load_diffusion`) or a
+    joint-audio network (:func:`~cs_toolkit.learned.load_joint_audio`), told apart by the
+    ``format`` of the file's metadata record."""
     from .diffusion import FORMAT as DIFFUSION_FORMAT
     from .diffusion import load_diffusion
+    from .joint_audio import FORMAT as JOINT_AUDIO_FORMAT
+    from .joint_audio import load_joint_audio
 
     p = os.fspath(path)
     if not os.path.isfile(p):
@@ -337,4 +340,6 @@ def load_any_model(path):
             raise _bad(p, f"{type(exc).__name__}: {exc}") from None
     if fmt == DIFFUSION_FORMAT:
         return load_diffusion(p)
+    if fmt == JOINT_AUDIO_FORMAT:
+        return load_joint_audio(p)
     return load_model(p)

@@ -10,10 +10,11 @@ The classical ``"joint"`` audio method (:mod:`cs_toolkit.signals.audio`) recover
 the windowed re-cut and ``A`` the per-frame sensing matrix. :class:`JointAudioNet` unrolls ``T``
 of those iterations and learns, for every iteration ``t``, a threshold per DCT frequency
 ``theta_t[k]`` (speech has far more energy at low frequencies: one ``lam`` for all is the weak
-point of the classical method), the step ``gamma_t`` and the momentum ``beta_t``:
+point of the classical method), a step per DCT frequency ``gamma_t[k]`` (a diagonal
+preconditioner of the gradient step) and the momentum ``beta_t``:
 
     z_t = C_t + beta_t (C_t - C_{t-1})
-    C_{t+1} = soft(z_t - gamma_t M^T(M z_t - Y), theta_t),          C_0 = C_{-1} = 0,
+    C_{t+1} = soft(z_t - gamma_t * M^T(M z_t - Y), theta_t),          C_0 = C_{-1} = 0,
 
 and the clip is ``OLA_w(C_T D^T)``. Nothing in a stage depends on ``A``: the network is trained
 with a fresh random matrix for every batch and serves any Gaussian matrix with orthonormal rows
@@ -125,8 +126,8 @@ class JointAudioNet:
 
     Attributes
     ----------
-    log_theta : ndarray of shape (n_ratios, n_layers, frame_length)
-    gamma, beta : ndarray of shape (n_ratios, n_layers)
+    log_theta, gamma : ndarray of shape (n_ratios, n_layers, frame_length)
+    beta : ndarray of shape (n_ratios, n_layers)
     training_record : dict or None
     """
 
@@ -146,13 +147,13 @@ class JointAudioNet:
         lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), (R, N))
         if not np.all(np.isfinite(lam)) or np.any(lam <= 0):
             raise ValidationError("lam must hold positive finite numbers.")
-        self.gamma = np.ones((R, T))
+        self.gamma = np.ones((R, T, N))
         k = np.arange(T, dtype=np.float64)  # FISTA's momentum t_k: beta_k = (t_{k-1} - 1) / t_k
         tk = np.ones(T + 1)
         for i in range(1, T + 1):
             tk[i] = (1 + math.sqrt(1 + 4 * tk[i - 1] ** 2)) / 2
         self.beta = np.tile(np.where(k == 0, 0.0, (tk[:-1] - 1) / tk[1:]), (R, 1))
-        self.log_theta = np.log(np.repeat(lam[:, None, :], T, axis=1) * self.gamma[:, :, None])
+        self.log_theta = np.log(np.repeat(lam[:, None, :], T, axis=1) * self.gamma)
         self.training_record = None
 
     # -- parameters ----------------------------------------------------------------
@@ -249,8 +250,8 @@ class JointAudioNet:
             mask = np.abs(V) > theta
             gV = gC * mask
             g_lt[t] = -np.sum(np.sign(V) * gV, axis=(0, 1)) * theta
-            g_g[t] = -np.sum(gV * U)
-            gZ = gV - gamma[t] * op.adjoint(op.forward(gV))
+            g_g[t] = -np.sum(gV * U, axis=(0, 1))
+            gZ = gV - op.adjoint(op.forward(gamma[t] * gV))  # (I - Gamma M^T M)^T gV
             C_prev_prev = cache[t - 1][0] if t > 0 else np.zeros_like(C_prev)
             g_b[t] = np.sum(gZ * (C_prev - C_prev_prev))
             # Z_t = (1 + beta_t) C_t - beta_t C_{t-1}  (C_t is cache[t][0] = C_prev here)

@@ -20,6 +20,7 @@ from .image import (
     training_samples,
     whole_image_cs,
 )
+from .methods import ReconstructionMethod, default_method, get_method, list_methods
 from .synthetic import (
     DISTRIBUTIONS,
     Problem,
@@ -32,7 +33,7 @@ from .synthetic import (
 __all__ = [
     "DEFAULT_IMAGE_METHOD", "BlockMeasurements", "compressive_image", "image_quality", "measure_image",
     "reconstruct_image", "whole_image_cs", "BlockConstraint", "train_tnrd", "training_samples", "DEFAULT_AUDIO_METHOD", "AudioMeasurements", "audio_quality", "compressive_audio",
-    "measure_audio", "reconstruct_audio",
+    "measure_audio", "reconstruct_audio", "ReconstructionMethod", "default_method", "get_method", "list_methods",
     "DISTRIBUTIONS",
     "Problem",
     "add_noise",

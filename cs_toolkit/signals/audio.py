@@ -39,6 +39,7 @@ from ..exceptions import ConvergenceWarning, ValidationError
 from ..sensing._base import LinearOperator
 from ._denoisers import single_thread_blas
 from ._learned import apply_block_model
+from .methods import list_methods
 
 __all__ = [
     "AudioMeasurements",
@@ -53,7 +54,7 @@ __all__ = [
 #: The best-quality method (top of the README table); used when no method is given.
 DEFAULT_AUDIO_METHOD = "joint"
 #: Methods besides the registered per-frame solvers.
-AUDIO_METHODS = ("joint", "joint_learned", "lista")
+AUDIO_METHODS = tuple(list_methods("audio"))
 #: The bundled network of method ``"joint_learned"`` (package data, trained by ``benchmarks/joint_audio.py``).
 DEFAULT_JOINT_AUDIO_MODEL = Path(__file__).resolve().parent.parent / "learned" / "models" / "joint_audio.npz"
 #: Frames whose measurement norm is below this fraction of the largest one are silent.

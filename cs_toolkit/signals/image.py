@@ -59,6 +59,7 @@ from ..transforms import DCT2, Wavelet2
 from . import _denoisers as den
 from ._denoisers import single_thread_blas
 from ._learned import apply_block_model
+from .methods import list_methods
 
 __all__ = [
     "BlockMeasurements",
@@ -77,8 +78,8 @@ __all__ = [
 
 #: The best-quality classical method (top of the README table); used when no method is given.
 DEFAULT_IMAGE_METHOD = "pnp_dct"
-#: Whole-image methods (the per-block solver names come from the solver registry).
-IMAGE_METHODS = ("pnp_dct", "pnp_tv", "bcs_spl", "lista", "tnrd")
+#: Whole-image methods (:mod:`cs_toolkit.signals.methods`; per-block solver names come from the solver registry).
+IMAGE_METHODS = tuple(list_methods("image"))
 #: The bundled trained diffusion stages of method ``"tnrd"`` (package data, trained by ``benchmarks/tnrd_images.py``).
 DEFAULT_TNRD_MODEL = Path(__file__).resolve().parent.parent / "learned" / "models" / "tnrd_images.npz"
 

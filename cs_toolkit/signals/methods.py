@@ -1,0 +1,128 @@
+"""The reconstruction methods of the image and audio pipelines, as a registry.
+
+Every whole-signal method of :func:`~cs_toolkit.signals.reconstruct_image` and
+:func:`~cs_toolkit.signals.reconstruct_audio` is listed here once, with its kind (classical or
+learned), a one-line summary and, for a learned method with a bundled model, the test of whether
+that model serves given sensing settings. The CLI, the benchmarks and the notebooks enumerate
+methods from here; besides them, every registered solver (:func:`cs_toolkit.solvers.list_solvers`)
+is a per-block (per-frame) method.
+
+:func:`default_method` picks what ``cs-toolkit reconstruct`` uses when no method is given: the
+learned method whose bundled model serves the settings, else the best classical method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..exceptions import ValidationError
+
+__all__ = ["ReconstructionMethod", "list_methods", "get_method", "default_method", "SIGNALS"]
+
+SIGNALS = ("image", "audio")
+_MODELS = Path(__file__).resolve().parent.parent / "learned" / "models"
+
+
+@dataclass(frozen=True)
+class ReconstructionMethod:
+    """One whole-signal reconstruction method.
+
+    Attributes
+    ----------
+    name : str
+    signal : {"image", "audio"}
+    learned : bool
+        Its parameters were trained on data (bundled models are trained on data held out from
+        every evaluation; see the README).
+    summary : str
+    rank : int
+        Order of quality among the classical methods of a signal kind (0 = best, the default when
+        no learned model serves the settings).
+    serves : callable or None
+        ``serves(settings) -> bool``: whether the bundled model handles measurements taken with
+        ``settings`` (``ratio``, ``block_size`` or ``frame_length`` and ``hop``, ``matrix``, ``basis``).
+    """
+
+    name: str
+    signal: str
+    learned: bool
+    summary: str
+    rank: int = 99
+    serves: object = field(default=None, repr=False, compare=False)
+
+
+def _joint_audio_serves(s) -> bool:
+    path = _MODELS / "joint_audio.npz"
+    if not path.is_file() or s.get("matrix", "gaussian") != "gaussian" or s.get("basis", "dct") != "dct":
+        return False
+    from ..learned.joint_audio import load_joint_audio
+
+    net = load_joint_audio(path)
+    return (s.get("frame_length", 256) == net.frame_length and s.get("hop", 128) * 2 == net.frame_length
+            and net.ratios[0] - 1e-9 <= s.get("ratio", 0.25) <= net.ratios[-1] + 1e-9)
+
+
+_REGISTRY: dict[tuple[str, str], ReconstructionMethod] = {}
+
+
+def _register(*methods):
+    for m in methods:
+        _REGISTRY[(m.signal, m.name)] = m
+
+
+_register(
+    ReconstructionMethod("pnp_dct", "image", False, "plug-and-play projected Landweber with the sliding "
+                         "8x8 patch-DCT denoisers, from BCS-SPL", rank=0),
+    ReconstructionMethod("pnp_tv", "image", False, "plug-and-play projected Landweber with total-variation "
+                         "denoising and momentum, from BCS-SPL", rank=1),
+    ReconstructionMethod("bcs_spl", "image", False, "BCS-SPL: Wiener smoothing, projection, bivariate wavelet "
+                         "shrinkage (Mun & Fowler 2009)", rank=2),
+    ReconstructionMethod("tnrd", "image", True, "trained nonlinear diffusion stages with projections "
+                         "(bundled models; below pnp_dct on the held-out images)"),
+    ReconstructionMethod("lista", "image", True, "a learned per-block unrolled network (--model)"),
+    ReconstructionMethod("joint", "audio", False, "all overlapping frames recovered together (DCT, FISTA)",
+                         rank=0),
+    ReconstructionMethod("joint_learned", "audio", True, "joint recovery unrolled with learned per-frequency "
+                         "thresholds, steps and momenta (bundled model)", serves=_joint_audio_serves),
+    ReconstructionMethod("lista", "audio", True, "a learned per-frame unrolled network (--model)"),
+)
+
+
+def _check_signal(signal):
+    if signal not in SIGNALS:
+        raise ValidationError(f"signal must be one of {SIGNALS}, got {signal!r}.")
+
+
+def list_methods(signal, *, solvers=False) -> list[str]:
+    """Names of the whole-signal methods of ``signal`` ("image" or "audio"), classical first by rank,
+    then learned; with ``solvers=True`` followed by every registered per-block solver."""
+    _check_signal(signal)
+    ms = sorted((m for (s, _), m in _REGISTRY.items() if s == signal), key=lambda m: (m.learned, m.rank, m.name))
+    names = [m.name for m in ms]
+    if solvers:
+        from ..solvers import list_solvers
+
+        names += [s for s in list_solvers() if s not in names]
+    return names
+
+
+def get_method(signal, name) -> ReconstructionMethod:
+    """The registered method ``name`` of ``signal``; ValidationError listing the valid names otherwise."""
+    _check_signal(signal)
+    m = _REGISTRY.get((signal, name))
+    if m is None:
+        raise ValidationError(f"method must be one of {', '.join(map(repr, list_methods(signal)))} "
+                              f"for {signal}; got {name!r}.")
+    return m
+
+
+def default_method(signal, **settings) -> tuple[str, str]:
+    """``(name, reason)``: the learned method whose bundled model serves ``settings``, else the best
+    classical method (rank 0) of ``signal``."""
+    _check_signal(signal)
+    for m in _REGISTRY.values():
+        if m.signal == signal and m.learned and m.serves is not None and m.serves(settings):
+            return m.name, "the bundled learned model serves these settings"
+    best = min((m for m in _REGISTRY.values() if m.signal == signal and not m.learned), key=lambda m: m.rank)
+    return best.name, "the best classical method (no bundled learned model serves these settings)"
