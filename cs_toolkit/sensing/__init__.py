@@ -6,7 +6,8 @@ maths shape ``(m, n)``; structured operators (:class:`PartialDCT`,
 :class:`SparseRandom`, :class:`BlockDiagonal`) are :class:`LinearOperator`
 objects with ``forward``/``adjoint`` on one signal or a batch of rows.
 :func:`make_sensing` builds any kind by name; :func:`dot_test` checks an
-adjoint.
+adjoint. :func:`optimize_sensing` designs a matrix for a dictionary; :func:`quantize`
+and :func:`one_bit` model quantized acquisition.
 """
 
 from ._base import (
@@ -15,6 +16,15 @@ from ._base import (
     LinearOperator,
     MatrixOperator,
     aslinearoperator,
+)
+from .design import (
+    DESIGN_METHODS,
+    SensingDesign,
+    effective_coherence,
+    gram_entries,
+    optimize_sensing,
+    plot_gram_histogram,
+    t_averaged_coherence,
 )
 from .diagnostics import (
     RIPEstimate,
@@ -33,6 +43,7 @@ from .operators import (
     SparseRandom,
     SubsampledRandomizedTransform,
 )
+from .quantize import QuantizedMeasurements, UniformQuantizer, one_bit, quantize
 
 __all__ = [
     # base
@@ -60,4 +71,17 @@ __all__ = [
     "rip_estimate",
     "RIPEstimate",
     "dot_test",
+    # designed matrices (design.py)
+    "optimize_sensing",
+    "SensingDesign",
+    "DESIGN_METHODS",
+    "t_averaged_coherence",
+    "effective_coherence",
+    "gram_entries",
+    "plot_gram_histogram",
+    # quantized measurements (quantize.py)
+    "UniformQuantizer",
+    "QuantizedMeasurements",
+    "quantize",
+    "one_bit",
 ]

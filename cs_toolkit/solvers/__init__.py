@@ -14,6 +14,7 @@ from .ista import SolverInfo, duality_gap, fista, ista, ista_layer, lasso_object
 from .lars import LassoPath, lars
 from .mp import mp
 from .omp import GreedyInfo, omp, omp_gram
+from .onebit import biht, qiht
 from .thresholding import htp, iht
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "lars", "LassoPath", "basis_pursuit", "amp",
     "omp", "omp_gram", "GreedyInfo",
     "mp", "cosamp", "subspace_pursuit", "iht", "htp",
+    "biht", "qiht",
 ]

@@ -26,7 +26,8 @@ class SolverSpec:
     func : callable
         ``func(A, Y, **options)`` returning ``X`` (or ``(X, info)`` with ``return_info=True``).
     kind : str
-        ``"greedy"``, ``"convex"`` (l1/LASSO), ``"thresholding"`` or ``"exact"``.
+        ``"greedy"``, ``"convex"`` (l1/LASSO), ``"thresholding"``, ``"exact"`` or ``"quantized"``
+        (recovery from one-bit signs or quantization cells: ``biht``, ``qiht``).
     sparsity_param : str or None
         Name of the option that takes the sparsity level (``"n_nonzero_coefs"``) or
         ``None`` when the solver is driven by a penalty (``"lam"``).
