@@ -27,6 +27,8 @@ __all__ = [
     "support_recovery",
     "relative_error",
     "recovery_success",
+    "normalized_error",
+    "bit_rate",
 ]
 
 
@@ -417,3 +419,77 @@ def recovery_success(x_true, x_est, threshold=SUCCESS_THRESHOLD):
     t = check_scalar("threshold", threshold, low=0.0, low_inclusive=False)
     r = relative_error(x_true, x_est)
     return bool(r < t) if np.ndim(r) == 0 else r < t
+
+
+def normalized_error(x_true, x_est, *, db=False):
+    """Error between the directions of the signals, ``||x / ||x|| - x_est / ||x_est||||_2``.
+
+    The measure of one-bit compressed sensing, where ``sign(A x)`` keeps no amplitude and
+    the signal is recovered on the unit sphere only.
+
+    Parameters
+    ----------
+    x_true, x_est : array_like of shape (n_features,) or (n_signals, n_features)
+        Reference and estimate, same shape.
+    db : bool, default False
+        Return ``20 log10`` of the error (as the normalised SNR of Jacques et al. with the
+        opposite sign).
+
+    Returns
+    -------
+    float or ndarray of shape (n_signals,)
+        In ``[0, 2]``: 0 for the same direction, ``sqrt(2)`` for orthogonal signals, 2 for
+        opposite ones. A zero vector has no direction and counts as the zero vector: a zero
+        estimate of a non-zero signal gives 1, and two zero vectors give 0.
+
+    Notes
+    -----
+    Jacques, Laska, Boufounos & Baraniuk (2013), "Robust 1-bit compressive sensing via
+    binary stable embeddings of sparse vectors", section VI.
+
+    Examples
+    --------
+    >>> from cs_toolkit.metrics import normalized_error
+    >>> normalized_error([[3.0, 4.0], [1.0, 0.0]], [[0.6, 0.8], [0.0, 2.0]]).round(4)
+    array([0.    , 1.4142])
+    """
+    a, b = _rescaled_pair(x_true, x_est)
+    na = np.linalg.norm(a, axis=-1, keepdims=True)
+    nb = np.linalg.norm(b, axis=-1, keepdims=True)
+    ua = a / np.where(na > 0, na, 1.0)
+    ub = b / np.where(nb > 0, nb, 1.0)
+    e = np.linalg.norm(ua - ub, axis=-1)
+    if db:
+        e = 2.0 * _db(e)
+    return float(e) if a.ndim == 1 else e
+
+
+def bit_rate(n_measurements, bits, n_features):
+    """Bits spent per signal sample: ``n_measurements * bits / n_features``.
+
+    The x-axis of the rate-quality trade-off of quantized compressed sensing: at a fixed
+    budget, more measurements of fewer bits or fewer measurements of more bits.
+
+    Parameters
+    ----------
+    n_measurements : int
+        Measurements per signal, ``m >= 1``.
+    bits : int
+        Bits per measurement, ``>= 1``.
+    n_features : int
+        Signal length, ``n >= 1``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from cs_toolkit.metrics import bit_rate
+    >>> bit_rate(64, 4, 256)
+    1.0
+    """
+    m = check_int("n_measurements", n_measurements, low=1)
+    b = check_int("bits", bits, low=1)
+    n = check_int("n_features", n_features, low=1)
+    return m * b / n
