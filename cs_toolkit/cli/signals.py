@@ -110,16 +110,9 @@ def _read_dictionary(path) -> np.ndarray:
     import zipfile
     import zlib
 
-    from ..learned.io import open_archive
+    from .._archive import open_archive
 
-    with open(path, "rb") as fh:
-        head = fh.read(6)
-    if not head:
-        raise _bad_basis(path, "the file is empty")
-    if not head.startswith(b"PK"):  # numpy would try it as a pickle, and hint at allow_pickle
-        kind = "a single .npy array" if head.startswith(b"\x93NUMPY") else "another kind of file"
-        raise _bad_basis(path, f"it is {kind}, not an .npz archive (a zip of .npy arrays)")
-    with open_archive(path, lambda p, why: _bad_basis(p, f"it is damaged or truncated; it {why}")) as npz:
+    with open_archive(path, _bad_basis) as npz:
         names = list(npz.files)
         if not names:
             raise _bad_basis(path, "it holds no array")

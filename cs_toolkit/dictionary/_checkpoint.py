@@ -19,6 +19,7 @@ import zipfile
 
 import numpy as np
 
+from .._archive import open_archive
 from .._atomic import atomic_savez
 from .._rngstate import rng_state_from_json, rng_state_json
 from .._validation import check_int
@@ -174,12 +175,16 @@ def load(path, fp: dict, rng: np.random.Generator) -> _Reader | None:
     """
     if not os.path.exists(path):
         return None
+    def bad(p, why):
+        return ModelFileError(f"checkpoint {p!r} is not a readable .npz checkpoint ({why}); delete it to start over.")
+
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open_archive(path, bad) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise ModelFileError(f"checkpoint {path!r} is not a readable .npz checkpoint ({exc}); "
-                             "delete it to start over.") from None
+        if isinstance(exc, ModelFileError):
+            raise
+        raise bad(path, exc) from None
     reader = _Reader(path, {}, arrays)
     for key in ("metadata", "rng_state"):
         a = arrays.get(key)

@@ -9,6 +9,7 @@ import zipfile
 
 import numpy as np
 
+from .._archive import open_archive
 from .._atomic import atomic_path
 from .._validation import check_array, check_int, check_option, check_signals, restore_rank
 from ..exceptions import ModelFileError, ValidationError
@@ -221,13 +222,16 @@ class DictionaryLearner:
     @classmethod
     def load(cls, path):
         """Load a learner saved by :meth:`save`; corrupt or foreign files raise ``ModelFileError``."""
+        def bad(p, why):
+            return ModelFileError(f"{os.fspath(p)!s} is not a readable DictionaryLearner .npz file: {why}")
+
         try:
-            with np.load(os.fspath(path), allow_pickle=False) as z:
+            with open_archive(os.fspath(path), bad) as z:
                 arrays = {k: z[k] for k in z.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-            if isinstance(exc, FileNotFoundError):
+            if isinstance(exc, FileNotFoundError | ModelFileError):
                 raise
-            raise ModelFileError(f"{os.fspath(path)!s} is not a readable DictionaryLearner .npz file: {exc}") from None
+            raise bad(path, exc) from None
         if "metadata" not in arrays or "dictionary" not in arrays:
             raise ModelFileError(f"{os.fspath(path)!s} lacks the 'metadata' or 'dictionary' entry; "
                                  f"found {sorted(arrays)}.")

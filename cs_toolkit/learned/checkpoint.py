@@ -32,10 +32,10 @@ import zlib
 
 import numpy as np
 
+from .._archive import decode_json_record, open_archive
 from .._atomic import atomic_savez
 from .._rngstate import rng_state_from_json, rng_state_json
 from ..exceptions import ModelFileError, ValidationError
-from .io import decode_json_record, open_archive
 from .lista import sha256_of
 
 __all__ = ["fingerprint", "save_checkpoint", "load_checkpoint", "FORMAT", "FORMAT_VERSION"]

@@ -290,7 +290,7 @@ def load_diffusion(path) -> DiffusionStages:
     import zipfile
     import zlib
 
-    from .io import decode_json_record, open_archive
+    from .._archive import decode_json_record, open_archive
 
     p = os.fspath(path)
     if not os.path.exists(p) and os.path.exists(p + ".npz"):

@@ -28,7 +28,6 @@ matrix or dictionary given to it is not the one the model was trained for.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -38,6 +37,8 @@ import zlib
 import numpy as np
 
 from .. import __version__
+from .._archive import decode_json_record as _decode_json_record
+from .._archive import open_archive
 from .._atomic import atomic_savez
 from .._validation import check_array
 from ..exceptions import ModelFileError, ModelMismatchError
@@ -117,17 +118,8 @@ def _hash_field(meta, key, path, allow_none=False):
 
 
 def decode_json_record(raw, path, bad=_bad) -> dict:
-    """The JSON object stored as a 1-D ``uint8`` record of an ``.npz`` (model files and checkpoints);
-    ``bad(path, why)`` makes the error of each kind of file."""
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise bad(path, "the metadata record is not a byte array")
-    try:
-        meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise bad(path, f"the metadata is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise bad(path, "the metadata is not a JSON object")
-    return meta
+    """:func:`cs_toolkit._archive.decode_json_record` with the model file's error by default."""
+    return _decode_json_record(raw, path, bad)
 
 
 def _parse_metadata(raw, path):
@@ -189,23 +181,6 @@ def _expected(meta):
     if meta["dictionary_sha256"] is not None:
         exp["dictionary"] = ((f, n), np.dtype(np.float64))
     return exp
-
-
-def open_archive(path, bad):
-    """``np.load`` of a whole ``.npz`` read into memory, ``allow_pickle=False``.
-
-    Nothing stays open when the archive is refused; ``bad(path, why)`` makes the
-    exception raised for a file that is not an ``.npz`` archive.
-    """
-    with open(path, "rb") as fh:
-        data = fh.read()
-    try:
-        npz = np.load(io.BytesIO(data), allow_pickle=False)
-    except Exception as exc:  # truncated zip, random bytes, pickles, ...
-        raise bad(path, f"cannot be opened as an .npz archive ({type(exc).__name__}: {exc})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise bad(path, "it holds a single array, not an .npz archive")
-    return npz
 
 
 def _read(path):

@@ -289,7 +289,7 @@ def load_joint_audio(path) -> JointAudioNet:
     import zipfile
     import zlib
 
-    from .io import decode_json_record, open_archive
+    from .._archive import decode_json_record, open_archive
 
     p = os.fspath(path)
     if not os.path.isfile(p):
