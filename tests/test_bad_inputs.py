@@ -236,6 +236,10 @@ CLI_CASES = [
     (["reconstruct", "{wav}", "--out", "{txt}/x.wav"], r"--out '.*notes\.txt/x\.wav': '.*notes\.txt' is a file, not a folder"),
     (["reconstruct", "{wav}", "--out", "a.png"], r"--out 'a\.png': an audio reconstruction is written as \.wav"),
     (["train", "--quick", "--out", "t.txt"], r"--out 't\.txt': a model is written as \.npz, got '\.txt'"),
+    # a --basis the method would ignore; text files named .npz (no allow_pickle hint)
+    (["reconstruct", "{img}", "--method", "pnp_dct", "--basis", "wavelet"], r"method pnp_dct .*ignore --basis 'wavelet'"),
+    (["reconstruct", "{img}", "--model", "{fake}"], r"fake\.npz.*another kind of file, not an \.npz archive"),
+    (["train-dict", "{img}", "--kind", "image", "--checkpoint", "{fake}", "--out", "d.npz"], r"fake\.npz.*not an \.npz archive"),
 ]
 
 
@@ -248,7 +252,9 @@ def test_cli_user_mistakes_exit_2_without_traceback(argv, pattern, tmp_path):
     wav, tiny = tmp_path / "clip.wav", tmp_path / "tiny.wav"
     data.write_wav(wav, 0.5 * np.sin(np.arange(4000) * 0.05), 8000)
     data.write_wav(tiny, np.linspace(-0.5, 0.5, 10), 8000)
-    argv = [a.format(img=img, txt=txt, wav=wav, tiny=tiny) for a in argv]
+    fake = tmp_path / "fake.npz"
+    fake.write_text("not an archive\n")
+    argv = [a.format(img=img, txt=txt, wav=wav, tiny=tiny, fake=fake) for a in argv]
     out = subprocess.run(
         [sys.executable, "-m", "cs_toolkit.cli", *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120
     )

@@ -230,6 +230,10 @@ def _reconstruct(args) -> int:
         N = check_int("--frame-length", args.frame_length, low=4)
         check_int("--hop", args.hop, low=1, high=N)
         _check_measurements(args.ratio, N, f"frame of {N} samples (--frame-length {N})")
+    no_basis = ("pnp_dct", "pnp_tv", "bcs_spl", "tnrd", "lista", "whole", "joint_learned")
+    if args.method in no_basis and not (isinstance(basis, str) and basis == "dct"):
+        raise ValidationError(f"--basis is used by the per-block (per-frame) solvers and by joint; method "
+                              f"{args.method} has its own transform and would ignore --basis {args.basis!r}.")
     if not isinstance(basis, str):  # a dictionary's atoms must be as long as a block or frame
         rows = basis.shape[0]
         if kind == "image" and rows != B * B:
