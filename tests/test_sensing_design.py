@@ -116,6 +116,16 @@ def test_design_for_dct_and_learned_dictionaries(method, rng):
         assert obj[info.best_iteration] < obj[0]
 
 
+def test_robustness_penalty_lowers_the_frobenius_norm_before_scaling():
+    # with reg the closed form shrinks A where D is weak: A D keeps more of A's energy
+    D = _random_dictionary(30, 45) * np.linspace(0.2, 2.0, 30)[:, None]
+    ratios = []
+    for reg in (0.0, 1.0):
+        A = optimize_sensing(D, 10, method="gram", rng=0, max_iter=30, reg=reg)
+        ratios.append(np.linalg.norm(A @ D) / np.linalg.norm(A))
+    assert ratios[1] > ratios[0]
+
+
 def test_design_shapes_dtype_scale_and_reproducibility():
     D = _random_dictionary(20, 30).astype(np.float32)
     A = optimize_sensing(D, 7, rng=5, max_iter=5)
@@ -175,6 +185,7 @@ def test_image_pipeline_accepts_a_designed_block_matrix(rng):
     (dict(t=1.5), "t must be <"),
     (dict(step=0.0, method="gram"), "step must be >"),
     (dict(max_iter=-1), "max_iter must be >= 0"),
+    (dict(reg=-0.1, method="gram"), "reg must be >= 0"),
     (dict(init=np.ones((4, 30))), r"init must have shape \(m, n_features\) = \(5, 30\)"),
     (dict(rng="seed"), "rng must be"),
 ])
