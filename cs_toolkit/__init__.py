@@ -14,9 +14,9 @@ data         bundled samples and WAV/image input-output
 plotting     figures (imported on first use, so importing cs_toolkit does not load matplotlib)
 """
 
-__version__ = "0.1.0"
+import os as _os
 
-import os as _os  # noqa: E402
+from ._version import __version__
 
 # numba's OpenMP threading layer (libgomp) spin-waits after every parallel region by default,
 # stealing the cores that OpenBLAS needs for the next GEMM: FISTA ran 2x and batch OMP 2x slower

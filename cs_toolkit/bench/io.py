@@ -38,7 +38,7 @@ def package_versions() -> dict:
     """Versions of cs-toolkit and the numeric packages it runs on."""
     from importlib import metadata
 
-    from .. import __version__
+    from .._version import __version__
 
     out = {"cs-toolkit": __version__, "python": platform.python_version()}
     for name in ("numpy", "scipy", "numba", "joblib", "dask", "distributed"):

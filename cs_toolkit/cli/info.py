@@ -19,7 +19,7 @@ def _info(args) -> int:
     import scipy
     import skimage
 
-    from .. import __version__
+    from .._version import __version__
 
     print(f"cs-toolkit {__version__}")
     print(f"python {platform.python_version()} on {platform.machine()} ({platform.system()})")

@@ -36,7 +36,7 @@ import zlib
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from .._archive import decode_json_record as _decode_json_record
 from .._archive import open_archive
 from .._atomic import atomic_savez

@@ -40,7 +40,7 @@ import time
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from .._atomic import atomic_savez
 from .._validation import check_int, check_scalar
 from ..exceptions import ModelFileError, ValidationError
