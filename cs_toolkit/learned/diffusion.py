@@ -27,9 +27,9 @@ import time
 
 import numpy as np
 
-from .._version import __version__
 from .._atomic import atomic_savez
 from .._validation import check_int, check_option, check_scalar
+from .._version import __version__
 from ..exceptions import ModelFileError, ValidationError
 
 __all__ = ["DiffusionStages", "load_diffusion", "train_diffusion", "FORMAT", "FORMAT_VERSION"]

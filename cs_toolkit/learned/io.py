@@ -36,11 +36,11 @@ import zlib
 
 import numpy as np
 
-from .._version import __version__
 from .._archive import decode_json_record as _decode_json_record
 from .._archive import open_archive
 from .._atomic import atomic_savez
 from .._validation import check_array
+from .._version import __version__
 from ..exceptions import ModelFileError, ModelMismatchError
 from .acquisition import check_acquisition
 from .lista import MODEL_KINDS, UnrolledNetwork, _dense, sha256_of

@@ -40,9 +40,9 @@ import time
 
 import numpy as np
 
-from .._version import __version__
 from .._atomic import atomic_savez
 from .._validation import check_int, check_scalar
+from .._version import __version__
 from ..exceptions import ModelFileError, ValidationError
 
 __all__ = ["JointAudioNet", "load_joint_audio", "train_joint_audio", "FORMAT", "FORMAT_VERSION"]
