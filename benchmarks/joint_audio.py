@@ -37,6 +37,25 @@ def _load(speakers):
     return [read_wav(f)[0] for f in files]
 
 
+def validation_joint_snr(val, ratio):
+    """Mean SNR of the classical method "joint" on the validation clips (matrix seed = clip index)."""
+    return float(np.mean([audio_quality(x, reconstruct_audio(measure_audio(x, ratio, rng=i), method="joint"))["snr"]
+                          for i, x in enumerate(val)]))
+
+
+def record_default_ratios(net, val):
+    """Write into the network's training record the validation SNR of "joint" per ratio and the
+    ratios at which the network beats it there (``default_ratios``): ``cs-toolkit reconstruct``
+    picks "joint_learned" by default only at those (``cs_toolkit.signals.methods``). Validation
+    clips only: the test speakers play no part in the choice."""
+    joint = [validation_joint_snr(val, float(r)) for r in net.ratios]
+    best = net.training_record["best_val_snr_db"]
+    net.training_record["joint_val_snr_db"] = joint
+    net.training_record["default_ratios"] = [float(r) for r, b, j in zip(net.ratios, best, joint, strict=True) if b > j]
+    print("validation SNR, network vs joint: " + ", ".join(
+        f"{r:g}: {b:.2f} vs {j:.2f} dB" for r, b, j in zip(net.ratios, best, joint, strict=True)))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train", action="store_true", help="train a network (else evaluate --model)")
@@ -68,6 +87,7 @@ def main(argv=None) -> int:
         net, hist = train_joint_audio(train, validation=val, ratios=ratios, n_layers=args.layers,
                                       max_steps=args.steps, batch_size=args.batch, lr=args.lr,
                                       rng=args.seed, verbose=True, callback=save)
+        record_default_ratios(net, val)
         path = net.save(args.out)
         if os.path.exists(partial):
             os.remove(partial)

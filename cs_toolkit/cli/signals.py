@@ -30,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--method", default=None,
                    help="reconstruction method (default: the best for the input type); images: pnp_dct, pnp_tv, bcs_spl, "
                         "whole (whole-image CS, --matrix srdct|srht|...), tnrd (learned), lista, or a solver name (per block); "
-                        "audio: joint, lista, or a solver name (per frame)")
+                        "audio: joint, joint_learned (learned), lista, or a solver name (per frame)")
     p.add_argument("--basis", default="dct", help="dct, wavelet (images) or a dictionary .npz file")
     p.add_argument("--model", default=None, help="learned reconstructor .npz (method lista; method tnrd: default the bundled model)")
     p.add_argument("--block-size", action=Given, type=int, default=32, help="image block size (default 32)")
@@ -391,7 +391,10 @@ def _demo(args) -> int:
         rows.append(("camera", method, f"PSNR {q['psnr']:.2f} dB, SSIM {q['ssim']:.3f}", q["time"]))
     clip = "0_jackson_0"
     x, rate = load_audio(clip)
-    for method in ("omp", "joint"):
+    from ..signals.methods import default_method
+
+    learned, _ = default_method("audio", ratio=args.ratio)  # the learned method, where a bundled model serves
+    for method in dict.fromkeys(("omp", "joint", learned)):  # per frame, joint (classical), learned
         rec, q = compressive_audio(x, args.ratio, method=method, rng=0, progress=bars,
                                    **({"max_iter": 150} if (args.quick and method == "joint") else {}))
         write_wav(out / f"{clip}_{method}.wav", np.clip(rec, -1, 1 - 2**-15), rate)

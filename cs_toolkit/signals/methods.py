@@ -59,8 +59,11 @@ def _joint_audio_serves(s) -> bool:
     from ..learned.joint_audio import load_joint_audio
 
     net = load_joint_audio(path)
+    # only at the ratios where it beat "joint" on its validation clips (recorded by its training script)
+    chosen = (net.training_record or {}).get("default_ratios") or []
+    ratio = s.get("ratio", 0.25)
     return (s.get("frame_length", 256) == net.frame_length and s.get("hop", 128) * 2 == net.frame_length
-            and net.ratios[0] - 1e-9 <= s.get("ratio", 0.25) <= net.ratios[-1] + 1e-9)
+            and any(isinstance(r, int | float) and abs(ratio - r) < 1e-9 for r in chosen))
 
 
 _REGISTRY: dict[tuple[str, str], ReconstructionMethod] = {}
