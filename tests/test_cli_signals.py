@@ -60,7 +60,11 @@ def test_reconstruct_audio_default_method_json(files):
     r = _run("reconstruct", files / "clip.wav", "--ratio", "0.5", "--out", files / "j.wav", "--json")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
-    assert res["method"] == "joint" and res["snr"] > 15.0
+    from cs_toolkit.signals import default_method
+
+    best, why = default_method("audio", ratio=0.5)  # joint_learned where its bundled model serves, else joint
+    assert best in ("joint", "joint_learned")
+    assert res["method"] == best and res["method_chosen_because"] == why and res["snr"] > 15.0
 
 
 @pytest.mark.parametrize(

@@ -152,3 +152,29 @@ def test_damaged_files_are_refused(tmp_path, damage):
         np.savez(path, **arrays)
     with pytest.raises(ModelFileError):
         load_joint_audio(path)
+
+
+def test_method_registry_and_default(tmp_path, monkeypatch):
+    from cs_toolkit.signals import methods
+
+    assert methods.list_methods("image")[0] == "pnp_dct" and "tnrd" in methods.list_methods("image")
+    assert methods.list_methods("audio")[:2] == ["joint", "joint_learned"]
+    assert "omp" in methods.list_methods("audio", solvers=True)
+    with pytest.raises(ValidationError, match="'joint', 'joint_learned'"):
+        methods.get_method("audio", "magic")
+    with pytest.raises(ValidationError, match="signal"):
+        methods.list_methods("video")
+    # a bundled network is the default only at the ratios its record names, for its framing
+    net = JointAudioNet(2, frame_length=256, ratios=(0.25, 0.5))
+    net.training_record = {"default_ratios": [0.25]}
+    net.save(tmp_path / "joint_audio.npz")
+    monkeypatch.setattr(methods, "_MODELS", tmp_path)
+    assert methods.default_method("audio", ratio=0.25)[0] == "joint_learned"
+    assert methods.default_method("audio", ratio=0.5)[0] == "joint"  # it did not beat joint there
+    assert methods.default_method("audio", ratio=0.25, matrix="bernoulli")[0] == "joint"
+    assert methods.default_method("audio", ratio=0.25, frame_length=512, hop=256)[0] == "joint"
+    assert methods.default_method("audio", ratio=0.25, basis="dict.npz")[0] == "joint"
+    assert methods.default_method("image", ratio=0.25) == (
+        "pnp_dct", "the best classical method (no bundled learned model serves these settings)")
+    monkeypatch.setattr(methods, "_MODELS", tmp_path / "none")
+    assert methods.default_method("audio", ratio=0.25)[0] == "joint"
