@@ -8,9 +8,10 @@ Experiments (all seeded):
    designs from it (``"elad"``, and ``"gram"`` with the Welch-bound target); recovered
    by OMP and by basis pursuit; error rate = share of signals with relative coefficient
    error >= 1e-3 (:func:`cs_toolkit.metrics.recovery_success`). Dictionaries: a random
-   80 x 120 one (Elad's, k = 4) and a 64 x 256 dictionary of 8x8 patches (a DC atom and
-   255 K-SVD atoms of mean-removed patches of astronaut and brick; k = 2, as its
-   coherent atoms defeat even m = n measurements at k = 4). Goal: wherever the Gaussian matrix fails on 20-60 % of the
+   80 x 120 one (Elad's, k = 4) and 64 x 128 and 64 x 256 dictionaries of 8x8 patches (a
+   DC atom and K-SVD atoms of mean-removed patches of astronaut and brick; k = 2, as their
+   coherent atoms defeat even m = n measurements at k = 4). Designs: "elad", "gram" (the
+   identity target) and "gram_welch" (the Welch-bound target). Goal: wherever the Gaussian matrix fails on 20-60 % of the
    signals, the designed one fails at most a fifth as often; and the measurements saved
    at an error rate of 10 % (linear interpolation in m).
 2. Image blocks: camera and coins (256x256), 8x8 blocks, per-block OMP in the learned
@@ -52,9 +53,9 @@ from cs_toolkit.signals import measure_image, reconstruct_image
 from cs_toolkit.solvers import basis_pursuit, biht, iht, omp, qiht
 from cs_toolkit.transforms import patches_from_images
 
-DESIGNS = {"elad": dict(method="elad"), "gram": dict(method="gram", target="welch")}
+DESIGNS = {"elad": dict(method="elad"), "gram": dict(method="gram"), "gram_welch": dict(method="gram", target="welch")}
 #: the image blocks are only approximately sparse: "gram" with the robustness penalty
-IMAGE_DESIGNS = {"elad": dict(method="elad"), "gram": dict(method="gram", target="welch", reg=0.1)}
+IMAGE_DESIGNS = {"elad": dict(method="elad"), "gram_welch": dict(method="gram", target="welch", reg=0.1)}
 RATE = 0.10  # error rate at which the measurements saved are read
 
 
@@ -86,14 +87,14 @@ def m_at_rate(ms, rates, rate=RATE):
     return ms[0] if rates and rates[0] <= rate else None
 
 
-def learned_dictionary(quick):
-    """64 x 256: a constant (DC) atom and 255 K-SVD atoms of mean-removed 8x8 patches."""
+def learned_dictionary(quick, n_atoms=256):
+    """64 x n_atoms: a constant (DC) atom and K-SVD atoms of mean-removed 8x8 patches."""
     imgs = [load_image("astronaut_gray"), load_image("brick")]
     P, _ = patches_from_images(imgs, 8, step=2, max_patches=4000 if quick else 10000, rng=0)
     t0 = time.perf_counter()
-    Dl = ksvd(P, 255, n_nonzero_coefs=4, max_iter=4 if quick else 8, rng=0).dictionary
+    Dl = ksvd(P, n_atoms - 1, n_nonzero_coefs=4, max_iter=4 if quick else 8, rng=0).dictionary
     D = np.hstack([np.full((64, 1), 1 / 8), Dl])
-    print(f"K-SVD dictionary 64 x 256 (DC atom + 255 learned) on {len(P)} mean-removed patches of astronaut "
+    print(f"K-SVD dictionary 64 x {n_atoms} (DC atom + {n_atoms - 1} learned) on {len(P)} mean-removed patches of astronaut "
           f"and brick: {time.perf_counter() - t0:.1f} s; coherence {mutual_coherence(D):.3f}")
     return D
 
@@ -105,8 +106,10 @@ def elad_experiment(name, D, k, ms, n_omp, n_bp, seed):
     rows = []
     print(f"\n### Elad's experiment: {name} dictionary {D.shape[0]} x {D.shape[1]}, k = {k}, "
           f"{n_omp} signals (OMP) / {n_bp} (BP)")
-    print("| m | Gaussian OMP | elad OMP | gram OMP | Gaussian BP | elad BP | gram BP | design s (elad / gram) |")
-    print("|---|---|---|---|---|---|---|---|")
+    names = ("gaussian", *DESIGNS)
+    print("| m | " + " | ".join(f"{mn} {s.upper()}" for s in ("omp", "bp") for mn in names)
+          + " | design s (" + " / ".join(DESIGNS) + ") |")
+    print("|---" * (2 * len(names) + 2) + "|")
     for m in ms:
         A0 = gaussian(m, n, rng=seed + m)
         mats = {"gaussian": A0}
@@ -120,9 +123,8 @@ def elad_experiment(name, D, k, ms, n_omp, n_bp, seed):
             for mn, M in mats.items():
                 row[f"{mn}_{solver}"] = error_rate(M, D, C, solver, k)
         rows.append(row)
-        print(f"| {m} | " + " | ".join(f"{100 * row[f'{mn}_{s}']:.1f} %" for s in ("omp", "bp")
-                                       for mn in ("gaussian", "elad", "gram"))
-              + f" | {secs['elad']:.1f} / {secs['gram']:.1f} |", flush=True)
+        print(f"| {m} | " + " | ".join(f"{100 * row[f'{mn}_{s}']:.1f} %" for s in ("omp", "bp") for mn in names)
+              + " | " + " / ".join(f"{secs[dn]:.1f}" for dn in DESIGNS) + " |", flush=True)
     summary = {}
     for s in ("omp", "bp"):
         for dn in DESIGNS:
@@ -145,7 +147,7 @@ def image_experiment(D, quick):
     names = ["camera"] if quick else ["camera", "coins"]
     out = []
     print("\n### Image blocks: 8x8, per-block OMP in the learned dictionary (k = max(1, m // 3)), PSNR dB")
-    print("| image | ratio | m | Gaussian (orthonormal rows) | elad | gram (Welch target, reg 0.1) |")
+    print("| image | ratio | m | Gaussian (orthonormal rows) | elad | gram_welch, reg 0.1 |")
     print("|---|---|---|---|---|---|")
     for nm in names:
         img = load_image(nm)
@@ -156,7 +158,7 @@ def image_experiment(D, quick):
             m = int(round(ratio * 64))
             k = max(1, m // 3)
             res = {}
-            for mn in ("gaussian", *DESIGNS):
+            for mn in ("gaussian", *IMAGE_DESIGNS):
                 if mn == "gaussian":
                     mat = "gaussian"
                 else:
@@ -166,7 +168,7 @@ def image_experiment(D, quick):
                 rec = reconstruct_image(meas, method="omp", basis=D, n_nonzero_coefs=k)
                 res[mn] = psnr(img, rec, data_range=1.0)
             out.append({"image": nm, "ratio": ratio, "m": m, **res})
-            print(f"| {nm} | {ratio} | {m} | {res['gaussian']:.2f} | {res['elad']:.2f} | {res['gram']:.2f} |",
+            print(f"| {nm} | {ratio} | {m} | {res['gaussian']:.2f} | {res['elad']:.2f} | {res['gram_welch']:.2f} |",
                   flush=True)
     return out
 
@@ -237,8 +239,8 @@ def multibit_experiment(quick):
 def design_time(D_learned, quick):
     out = []
     print("\n### Design time, 64 x 256 dictionaries (default iterations: elad 200, gram 100)")
-    print("| dictionary | m | elad s | gram s |")
-    print("|---|---|---|---|")
+    print("| dictionary | m | " + " | ".join(f"{dn} s" for dn in DESIGNS) + " |")
+    print("|---" * (len(DESIGNS) + 2) + "|")
     for dn, D in (("overcomplete DCT", overcomplete_dct2(8, 256)), ("K-SVD", D_learned)):
         for m in (16, 24, 32):
             ts = {}
@@ -247,7 +249,7 @@ def design_time(D_learned, quick):
                 optimize_sensing(D, m, rng=0, **kw)
                 ts[mn] = time.perf_counter() - t0
             out.append({"dictionary": dn, "m": m, **ts})
-            print(f"| {dn} | {m} | {ts['elad']:.2f} | {ts['gram']:.2f} |", flush=True)
+            print(f"| {dn} | {m} | " + " | ".join(f"{ts[mn]:.2f}" for mn in DESIGNS) + " |", flush=True)
     return out
 
 
@@ -268,8 +270,10 @@ def main():
         n_omp, n_bp = (300, 60) if args.quick else (2000, 200)
         res["elad_random"] = elad_experiment("random", D_rand, 4, list(range(12, 37, 4 if args.quick else 2)),
                                              n_omp, n_bp, seed=1)
-        res["elad_learned"] = elad_experiment("learned 8x8 patch (K-SVD)", D_learned, 2,
-                                              list(range(8, 57, 8 if args.quick else 4)), n_omp, n_bp, seed=2)
+        for n_atoms in (128, 256):
+            D_l = D_learned if n_atoms == 256 else learned_dictionary(args.quick, n_atoms)
+            res[f"elad_learned_{n_atoms}"] = elad_experiment(
+                "learned 8x8 patch (K-SVD)", D_l, 2, list(range(8, 57, 8 if args.quick else 4)), n_omp, n_bp, seed=2)
         print(load())
     if "images" not in skip:
         res["images"] = image_experiment(D_learned, args.quick)
