@@ -60,6 +60,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train", action="store_true", help="train a network (else evaluate --model)")
     p.add_argument("--model", default=None, help="network file to evaluate (default: the bundled one)")
+    p.add_argument("--finish", default=None, metavar="FILE",
+                   help="tune the tail and record the default ratios of a trained network FILE (what --train "
+                        "does after training), write it to --out, then evaluate it")
     p.add_argument("--out", default="joint_audio.npz", help="where --train writes the network")
     p.add_argument("--layers", type=int, default=40)
     p.add_argument("--steps", type=int, default=400)
@@ -74,6 +77,7 @@ def main(argv=None) -> int:
     model = args.model
     if args.train:
         from cs_toolkit.learned import train_joint_audio
+        from cs_toolkit.learned.joint_audio import tune_tail
 
         clips = _load(TRAIN_SPEAKERS)
         val = clips[5::10]
@@ -87,6 +91,7 @@ def main(argv=None) -> int:
         net, hist = train_joint_audio(train, validation=val, ratios=ratios, n_layers=args.layers,
                                       max_steps=args.steps, batch_size=args.batch, lr=args.lr,
                                       rng=args.seed, verbose=True, callback=save)
+        tune_tail(net, val, verbose=True)
         record_default_ratios(net, val)
         path = net.save(args.out)
         if os.path.exists(partial):
@@ -94,24 +99,36 @@ def main(argv=None) -> int:
         print(f"trained in {hist['time_s']:.0f} s; validation SNR {hist['start_val_snr_db']} -> "
               f"{hist['best_val_snr_db']} dB; written to {path}")
         model = path
+    if args.finish:
+        from cs_toolkit.learned import load_joint_audio
+        from cs_toolkit.learned.joint_audio import tune_tail
+
+        clips = _load(TRAIN_SPEAKERS)
+        net = load_joint_audio(args.finish)
+        tune_tail(net, clips[5::10], verbose=True)
+        record_default_ratios(net, clips[5::10])
+        model = net.save(args.out)
+        print(f"written to {model}")
     test = _load(TEST_SPEAKERS)
     test = test[:: max(1, len(test) // args.n_test)][: args.n_test]
     print(f"{len(test)} test clips of {', '.join(TEST_SPEAKERS)} (held out)")
-    opts = {} if model is None else {"model": model}
+    contenders = {"joint": dict(method="joint"),
+                  "joint, lam 1e-3 (the default before its per-ratio tuning)": dict(method="joint", lam=1e-3),
+                  "joint_learned": dict(method="joint_learned", **({} if model is None else {"model": model}))}
     rows = {}
     for r in ratios:
-        for method in ("joint", "joint_learned"):
+        for method, kw in contenders.items():
             q_all, t_all = [], []
             for i, x in enumerate(test):
                 meas = measure_audio(x, r, rng=i)
                 t0 = time.perf_counter()
-                rec = reconstruct_audio(meas, method=method, **(opts if method == "joint_learned" else {}))
+                rec = reconstruct_audio(meas, **kw)
                 t_all.append(time.perf_counter() - t0)
                 q_all.append(audio_quality(x, rec))
             snr = float(np.mean([q["snr"] for q in q_all]))
             seg = float(np.mean([q["seg_snr"] for q in q_all]))
             rows[(r, method)] = (snr, seg, float(np.mean(t_all)), [q["snr"] for q in q_all])
-            print(f"ratio {r}: {method:14s} SNR {snr:6.2f} dB  segSNR {seg:6.2f} dB  "
+            print(f"ratio {r}: {method} SNR {snr:6.2f} dB  segSNR {seg:6.2f} dB  "
                   f"{np.mean(t_all):.2f} s per clip", flush=True)
     print("\n| ratio | method | SNR (dB) | segmental SNR (dB) | time per clip (s) | clips better than joint |")
     print("|---|---|---|---|---|---|")

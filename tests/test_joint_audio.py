@@ -178,3 +178,36 @@ def test_method_registry_and_default(tmp_path, monkeypatch):
         "pnp_dct", "the best classical method (no bundled learned model serves these settings)")
     monkeypatch.setattr(methods, "_MODELS", tmp_path / "none")
     assert methods.default_method("audio", ratio=0.25)[0] == "joint"
+
+
+def test_tail_is_tuned_on_validation_and_saved(tmp_path):
+    from cs_toolkit.learned.joint_audio import tune_tail
+
+    rng = np.random.default_rng(5)
+    clips = _clips(rng, (120, 90, 100))
+    net = JointAudioNet(4, frame_length=N, ratios=(0.25, 0.5), lam=0.02)
+    out = tune_tail(net, clips, n_tail=30, scales=(1.0, 0.1))
+    for j, r in enumerate((0.25, 0.5)):
+        rec = out[r]
+        assert rec["scale"] in (1.0, 0.1) and net.tail_scale[j] == rec["scale"]
+        assert np.isfinite(rec["snr_db"]) and np.isfinite(rec["no_tail_snr_db"])
+    assert net.n_tail == 30 and net.training_record["tail"]["n_tail"] == 30
+    back = load_joint_audio(net.save(tmp_path / "t.npz"))
+    assert back.n_tail == 30
+    np.testing.assert_array_equal(back.tail_scale, net.tail_scale)
+    # the tail changes the result, and is what reconstruct runs
+    x = _clips(rng, (300,))[0]
+    meas = measure_audio(x, 0.5, frame_length=N, hop=N // 2, rng=0)
+    with_tail = reconstruct_audio(meas, method="joint_learned", model=net)
+    net.n_tail = 0
+    assert not np.allclose(with_tail, reconstruct_audio(meas, method="joint_learned", model=net))
+
+
+def test_joint_penalty_follows_the_measurements_per_sample():
+    from cs_toolkit.signals.audio import joint_penalty
+
+    assert joint_penalty(64, 256, 128) == pytest.approx(1e-3)   # ratio 0.25: 0.5 measurement per sample
+    assert joint_penalty(128, 256, 128) == pytest.approx(1e-5)  # ratio 0.5: determined
+    assert joint_penalty(96, 256, 128) == pytest.approx(1e-4)   # in between, geometric
+    assert joint_penalty(16, 256, 128) == pytest.approx(1e-3)
+    assert joint_penalty(200, 256, 128) == pytest.approx(1e-5)

@@ -49,6 +49,7 @@ __all__ = [
     "audio_quality",
     "AUDIO_METHODS",
     "DEFAULT_AUDIO_METHOD",
+    "joint_penalty",
 ]
 
 #: The best-quality method (top of the README table); used when no method is given.
@@ -241,6 +242,21 @@ def _joint(Y, A, D, w, hop, *, lam_rel, max_iter):
     return op.ola(c.reshape(Y.shape[0], -1) @ D.T)
 
 
+def joint_penalty(m: int, frame_length: int, hop: int) -> float:
+    """The default relative l1 penalty of method ``"joint"``, from the measurements per sample.
+
+    The joint recovery sees ``rho = m / hop`` measurements per signal sample (every sample lies in
+    ``frame_length / hop`` frames). At ``rho >= 1`` the clip is determined by its measurements and
+    the penalty only biases it: ``1e-5``. At ``rho <= 0.5`` sparsity must do the work: ``1e-3``.
+    In between the penalty is interpolated geometrically. Chosen on held-back clips of the training
+    speakers george and lucas (mean SNR at ratios 0.25 / 0.5 / 0.75 with a half-frame hop: best of
+    1e-5..1e-3 were 1e-3 / 1e-5 / 1e-5), never on the test speakers.
+    """
+    rho = m / hop
+    t = min(max((rho - 0.5) / 0.5, 0.0), 1.0)
+    return float(10.0 ** (-3.0 - 2.0 * t))
+
+
 def _per_frame(Y, A, D, method, options):
     from ..solvers import get_solver, solve
 
@@ -273,8 +289,8 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
     basis : "dct" or ndarray of shape (frame_length, n_atoms), default "dct"
         Sparsifying basis or learned dictionary.
     lam : float, optional
-        l1 penalty relative to the largest correlation (default 1e-3 for "joint",
-        0.01 for per-frame penalty solvers).
+        l1 penalty relative to the largest correlation (default for "joint":
+        :func:`joint_penalty` of the measurements; 0.01 for per-frame penalty solvers).
     max_iter : int, optional
         FISTA iterations of "joint" (default 300).
     model : str, path or model object, optional
@@ -323,7 +339,8 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
             continue
         if method == "joint":
             Yz = np.where(silent[:, None], 0.0, Y)
-            s = _joint(Yz, A, D, w, hop, lam_rel=1e-3 if lam is None else lam, max_iter=max_iter or 300)
+            s = _joint(Yz, A, D, w, hop, lam_rel=joint_penalty(A.shape[0], N, hop) if lam is None else lam,
+                       max_iter=max_iter or 300)
         elif method == "joint_learned":
             Yz = np.where(silent[:, None], 0.0, Y)
             s = net.reconstruct(Yz, A, ratio=meas.ratio)
