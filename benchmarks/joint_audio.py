@@ -49,7 +49,9 @@ def record_default_ratios(net, val):
     picks "joint_learned" by default only at those (``cs_toolkit.signals.methods``). Validation
     clips only: the test speakers play no part in the choice."""
     joint = [validation_joint_snr(val, float(r)) for r in net.ratios]
-    best = net.training_record["best_val_snr_db"]
+    tail = net.training_record.get("tail") or {}
+    best = [tail[f"{r:g}"]["snr_db"] if net.n_tail and f"{r:g}" in tail else b  # what reconstruct runs
+            for r, b in zip(net.ratios, net.training_record["best_val_snr_db"], strict=True)]
     net.training_record["joint_val_snr_db"] = joint
     net.training_record["default_ratios"] = [float(r) for r, b, j in zip(net.ratios, best, joint, strict=True) if b > j]
     print("validation SNR, network vs joint: " + ", ".join(

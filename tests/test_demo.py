@@ -30,6 +30,11 @@ def test_demo_writes_figures_and_prints_quality_table(tmp_path):
     assert set(rows) == {"bcs_spl", "tnrd", "pnp_dct"}, log
     assert rows["tnrd"] > rows["bcs_spl"], log  # the learned stages improve on their start
     assert snrs and max(snrs) > 10.0, log  # best audio method on the bundled clip
+    speech = {m: float(v) for m, v in re.findall(r"\| 0_jackson_0 \| (\w+) \| SNR ([\d.]+) dB", log)}
+    from cs_toolkit.signals import default_method
+
+    learned = default_method("audio", ratio=0.25)[0]  # the demo shows the learned method where one serves
+    assert set(speech) == {"omp", "joint", learned}, log
     # no progress-bar output (carriage returns, tqdm text) anywhere in the piped output, and the
     # table is whole: a header, a separator and one row per (input, method), nothing in between
     assert "\r" not in log and "it/s" not in log, repr(log)

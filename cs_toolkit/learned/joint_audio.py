@@ -528,7 +528,8 @@ def train_joint_audio(clips, *, validation=(), ratios=(0.25, 0.5), n_layers=40, 
     return net, hist
 
 
-def tune_tail(net, clips, *, n_tail=100, scales=(1.0, 0.3, 0.1, 0.03, 0.01, 0.003), verbose=False):
+def tune_tail(net, clips, *, n_tail=100, scales=(1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 3e-4, 1e-4),
+              verbose=False):
     """Choose, per ratio, the tail's penalty factor that gives the best mean SNR on ``clips``
     (validation clips: never the clips you evaluate on), and set ``net.n_tail = n_tail``.
 
