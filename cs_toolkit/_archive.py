@@ -4,17 +4,20 @@ Every file format of the toolkit (learned models, diffusion stages, joint-audio 
 and dictionary checkpoints, user dictionaries) is an ``.npz`` archive, most with a JSON record
 stored as a ``uint8`` array. :func:`open_archive` opens one and :func:`decode_json_record` reads
 such a record; each format's reader passes ``bad(path, why)``, which makes the exception of its
-kind of file, so messages name the file and the format it should have been.
+kind of file, so messages name the file and the format it should have been. :func:`read_record`
+does the common part of reading a record file (members, metadata size, format and version, checked
+float64 arrays), so a format's loader only checks its own fields.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 
 import numpy as np
 
-__all__ = ["open_archive", "decode_json_record"]
+__all__ = ["open_archive", "decode_json_record", "read_record", "meta_int"]
 
 
 def open_archive(path, bad):
@@ -54,3 +57,57 @@ def decode_json_record(raw, path, bad) -> dict:
     if not isinstance(meta, dict):
         raise bad(path, "the metadata is not a JSON object")
     return meta
+
+
+def meta_int(meta, key, low, high, path, bad) -> int:
+    """The integer ``meta[key]`` in ``[low, high]`` (not a bool), else ``bad(path, why)``."""
+    v = meta.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise bad(path, f"metadata {key!r} must be an integer in [{low}, {high}], got {v!r}")
+    return v
+
+
+@contextlib.contextmanager
+def read_record(path, bad, *, fmt, version, arrays, max_meta_bytes=1 << 16):
+    """Open an ``.npz`` record file: a JSON ``__metadata__`` record and float64 arrays.
+
+    The file must hold exactly ``__metadata__`` and the names in ``arrays``, a metadata record of at
+    most ``max_meta_bytes`` naming ``format == fmt`` and ``format_version == version``. Yields
+    ``(meta, read)``, ``read(name, shape)`` giving the array ``name`` checked (its stored size
+    bounded before it is read, float64, of ``shape``, finite). Every failure, in the body too, is
+    ``bad(path, why)``.
+    """
+    import zipfile
+    import zlib
+
+    from .exceptions import CSToolkitError
+
+    with open_archive(path, bad) as npz:
+        try:
+            infos = {i.filename: i for i in npz.zip.infolist()}
+            names = {"__metadata__", *arrays}
+            if set(infos) != {f"{n}.npy" for n in names}:
+                raise bad(path, f"expected the arrays {sorted(names)}, found {sorted(npz.files)}")
+            if infos["__metadata__.npy"].file_size > max_meta_bytes:
+                raise bad(path, "the metadata record is too large")
+            meta = decode_json_record(npz["__metadata__"], path, bad)
+            if meta.get("format") != fmt or meta.get("format_version") != version:
+                raise bad(path, f"format must be {fmt!r} version {version}, got "
+                                f"{meta.get('format')!r} version {meta.get('format_version')!r}")
+
+            def read(name, shape):
+                size = int(np.prod(shape))
+                if infos[f"{name}.npy"].file_size > 4096 + 8 * size:
+                    raise bad(path, f"array {name!r} is larger than its metadata allows")
+                a = npz[name]
+                if a.dtype != np.float64 or a.shape != tuple(shape):
+                    raise bad(path, f"array {name!r} must be float64 of shape {tuple(shape)}, got {a.dtype} {a.shape}")
+                if not np.all(np.isfinite(a)):
+                    raise bad(path, f"array {name!r} holds NaN or Inf values")
+                return np.array(a)
+
+            yield meta, read
+        except CSToolkitError:
+            raise
+        except (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
+            raise bad(path, f"{type(exc).__name__}: {exc}") from None

@@ -287,55 +287,26 @@ def load_diffusion(path) -> DiffusionStages:
     ModelFileError
         Not such a file, or a corrupt one (bad zip, JSON, keys, shapes, dtypes, non-finite values).
     """
-    import zipfile
-    import zlib
-
-    from .._archive import decode_json_record, open_archive
+    from .._archive import meta_int, read_record
 
     p = os.fspath(path)
     if not os.path.exists(p) and os.path.exists(p + ".npz"):
         p += ".npz"
     if not os.path.isfile(p):
         raise ModelFileError(f"diffusion-stages file {p!s} does not exist.")
-    npz = open_archive(p, _bad)
-    with npz:
-        try:
-            infos = {i.filename: i for i in npz.zip.infolist()}
-            if set(infos) != {"__metadata__.npy", "filters.npy", "knots.npy"}:
-                raise _bad(p, f"expected the arrays __metadata__, filters and knots, found {sorted(npz.files)}")
-            if infos["__metadata__.npy"].file_size > _MAX_META_BYTES:
-                raise _bad(p, "the metadata record is too large")
-            meta = decode_json_record(npz["__metadata__"], p, _bad)
-            if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-                raise _bad(p, f"format must be {FORMAT!r} version {FORMAT_VERSION}, got "
-                              f"{meta.get('format')!r} version {meta.get('format_version')!r}")
-            dims = {}
-            for key, low, high in (("n_stages", 1, 100), ("filter_size", 3, 15), ("n_filters", 1, 256),
-                                   ("n_knots", 3, 1001)):
-                v = meta.get(key)
-                if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-                    raise _bad(p, f"metadata {key!r} must be an integer in [{low}, {high}], got {v!r}")
-                dims[key] = v
-            rr = meta.get("response_range")
-            if isinstance(rr, bool) or not isinstance(rr, int | float) or not (math.isfinite(rr) and rr > 0):
-                raise _bad(p, f"metadata 'response_range' must be a positive number, got {rr!r}")
-            if dims["filter_size"] % 2 == 0:
-                raise _bad(p, f"metadata 'filter_size' must be odd, got {dims['filter_size']}")
-            model = DiffusionStages(dims["n_stages"], filter_size=dims["filter_size"], n_filters=dims["n_filters"],
-                                    n_knots=dims["n_knots"], response_range=float(rr))
-            for name, ref in (("filters", model.filters), ("knots", model.knots)):
-                if infos[name + ".npy"].file_size > 4096 + 8 * ref.size:
-                    raise _bad(p, f"array {name!r} is larger than its metadata allows")
-                a = npz[name]
-                if a.dtype != np.float64 or a.shape != ref.shape:
-                    raise _bad(p, f"array {name!r} must be float64 of shape {ref.shape}, got {a.dtype} {a.shape}")
-                if not np.all(np.isfinite(a)):
-                    raise _bad(p, f"array {name!r} holds NaN or Inf values")
-                setattr(model, name, np.array(a))
-        except ModelFileError:
-            raise
-        except (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
-            raise _bad(p, f"{type(exc).__name__}: {exc}") from None
+    with read_record(p, _bad, fmt=FORMAT, version=FORMAT_VERSION, arrays=("filters", "knots"),
+                     max_meta_bytes=_MAX_META_BYTES) as (meta, read):
+        dims = {key: meta_int(meta, key, low, high, p, _bad) for key, low, high in (
+            ("n_stages", 1, 100), ("filter_size", 3, 15), ("n_filters", 1, 256), ("n_knots", 3, 1001))}
+        rr = meta.get("response_range")
+        if isinstance(rr, bool) or not isinstance(rr, int | float) or not (math.isfinite(rr) and rr > 0):
+            raise _bad(p, f"metadata 'response_range' must be a positive number, got {rr!r}")
+        if dims["filter_size"] % 2 == 0:
+            raise _bad(p, f"metadata 'filter_size' must be odd, got {dims['filter_size']}")
+        model = DiffusionStages(dims["n_stages"], filter_size=dims["filter_size"], n_filters=dims["n_filters"],
+                                n_knots=dims["n_knots"], response_range=float(rr))
+        for name in ("filters", "knots"):
+            setattr(model, name, read(name, getattr(model, name).shape))
     model.training_record = meta.get("training") if isinstance(meta.get("training"), dict) else None
     return model
 

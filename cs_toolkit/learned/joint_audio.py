@@ -316,52 +316,28 @@ def load_joint_audio(path) -> JointAudioNet:
     ModelFileError
         Not such a file, or a corrupt one (bad zip, JSON, keys, shapes, dtypes, non-finite values).
     """
-    import zipfile
-    import zlib
-
-    from .._archive import decode_json_record, open_archive
+    from .._archive import meta_int, read_record
 
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise ModelFileError(f"joint-audio network file {p!s} does not exist.")
-    with open_archive(p, _bad) as npz:
+    with read_record(p, _bad, fmt=FORMAT, version=FORMAT_VERSION, arrays=("log_theta", "gamma", "beta", "tail_scale"),
+                     max_meta_bytes=_MAX_META_BYTES) as (meta, read):
+        dims = {key: meta_int(meta, key, low, high, p, _bad) for key, low, high in (
+            ("n_layers", 1, 10_000), ("frame_length", 1, 1 << 14), ("n_tail", 0, 100_000))}
+        ratios = meta.get("ratios")
+        if not isinstance(ratios, list) or not ratios or len(ratios) > 64 or not all(
+                isinstance(r, int | float) and not isinstance(r, bool) for r in ratios):
+            raise _bad(p, f"metadata 'ratios' must be a list of numbers, got {ratios!r}")
         try:
-            infos = {i.filename: i for i in npz.zip.infolist()}
-            names = {"__metadata__.npy", "log_theta.npy", "gamma.npy", "beta.npy", "tail_scale.npy"}
-            if set(infos) != names:
-                raise _bad(p, f"expected the arrays {sorted(n[:-4] for n in names)}, found {sorted(npz.files)}")
-            if infos["__metadata__.npy"].file_size > _MAX_META_BYTES:
-                raise _bad(p, "the metadata record is too large")
-            meta = decode_json_record(npz["__metadata__"], p, _bad)
-            if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-                raise _bad(p, f"format must be {FORMAT!r} version {FORMAT_VERSION}, got "
-                              f"{meta.get('format')!r} version {meta.get('format_version')!r}")
-            for key, low, high in (("n_layers", 1, 10_000), ("frame_length", 1, 1 << 14), ("n_tail", 0, 100_000)):
-                v = meta.get(key)
-                if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-                    raise _bad(p, f"metadata {key!r} must be an integer in [{low}, {high}], got {v!r}")
-            ratios = meta.get("ratios")
-            if not isinstance(ratios, list) or not ratios or len(ratios) > 64 or not all(
-                    isinstance(r, int | float) and not isinstance(r, bool) for r in ratios):
-                raise _bad(p, f"metadata 'ratios' must be a list of numbers, got {ratios!r}")
-            try:
-                net = JointAudioNet(meta["n_layers"], frame_length=meta["frame_length"], ratios=ratios)
-            except ValidationError as exc:
-                raise _bad(p, str(exc)) from None
-            net.n_tail = meta["n_tail"]
-            for name, ref in dict(net.parameters(), tail_scale=net.tail_scale).items():
-                if infos[name + ".npy"].file_size > 4096 + 8 * ref.size:
-                    raise _bad(p, f"array {name!r} is larger than its metadata allows")
-                a = npz[name]
-                if a.dtype != np.float64 or a.shape != ref.shape:
-                    raise _bad(p, f"array {name!r} must be float64 of shape {ref.shape}, got {a.dtype} {a.shape}")
-                if not np.all(np.isfinite(a)) or (name == "tail_scale" and np.any(a <= 0)):
-                    raise _bad(p, f"array {name!r} holds NaN, Inf or (tail_scale) non-positive values")
-                setattr(net, name, np.array(a))
-        except ModelFileError:
-            raise
-        except (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
-            raise _bad(p, f"{type(exc).__name__}: {exc}") from None
+            net = JointAudioNet(dims["n_layers"], frame_length=dims["frame_length"], ratios=ratios)
+        except ValidationError as exc:
+            raise _bad(p, str(exc)) from None
+        net.n_tail = dims["n_tail"]
+        for name, ref in dict(net.parameters(), tail_scale=net.tail_scale).items():
+            setattr(net, name, read(name, ref.shape))
+        if np.any(net.tail_scale <= 0):
+            raise _bad(p, "array 'tail_scale' must hold positive factors")
     net.training_record = meta.get("training") if isinstance(meta.get("training"), dict) else None
     return net
 
