@@ -187,7 +187,7 @@ def biht(A, Y, *, n_nonzero_coefs, step=None, max_iter=500, tol=1e-6, normalize=
     return _finish(X, was_1d, return_info, n_iter, conv, n_bad.astype(np.float64), t0, "biht", hist)
 
 
-def _cells(Y, lower, upper, bin_width, dtype_ref):
+def _cells(Y, lower, upper, bin_width):
     """Reconstruction points and cell bounds ``(values, lower, upper)`` from the accepted inputs."""
     from ..sensing.quantize import QuantizedMeasurements
 
@@ -298,7 +298,7 @@ def qiht(A, Y, *, n_nonzero_coefs, lower=None, upper=None, bin_width=None, max_i
     array([ 3, 70])
     """
     t0 = time.perf_counter()
-    values, lo, hi = _cells(Y, lower, upper, bin_width, None)
+    values, lo, hi = _cells(Y, lower, upper, bin_width)
     A, Y2, was_1d, dtype = _prepare(A, values, dense=True)
     m, n = A.shape
     k = _check_k(n_nonzero_coefs, n)
