@@ -27,7 +27,7 @@ Experiments (all seeded):
 
 Run from the repository root::
 
-    python benchmarks/sensing_design.py            # about 5-10 minutes on 2 busy cores
+    python benchmarks/sensing_design.py            # 750 s measured on 2 busy cores (load 2.5-4.9)
     python benchmarks/sensing_design.py --quick    # a smoke run with small sizes
     python benchmarks/sensing_design.py --out results.json
 
