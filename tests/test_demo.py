@@ -40,9 +40,10 @@ def test_demo_writes_figures_and_prints_quality_table(tmp_path):
     assert "\r" not in log and "it/s" not in log, repr(log)
     lines = log.splitlines()
     start = lines.index("| input | method | quality | time (s) |")
-    table = lines[start:start + 2 + 5]
+    n_rows = len(rows) + len(speech)
+    table = lines[start:start + 2 + n_rows]
     assert table[1] == "|---|---|---|---|" and all(re.fullmatch(r"\| .+ \| [\d.]+ \|", r) for r in table[2:]), table
-    assert lines[start + 7].startswith("figures and reconstructions written to"), lines[start:]
+    assert lines[start + 2 + n_rows].startswith("figures and reconstructions written to"), lines[start:]
 
 
 def _drawn_figure(monkeypatch, tmp_path, panels, titles, kind, **kw):
