@@ -111,7 +111,7 @@ def test_block_constraint_projects_and_is_self_adjoint():
     u = rng.uniform(0, 255, (64, 64))
     p = con.project(u)
     np.testing.assert_allclose(con.project(p), p, atol=1e-8)
-    from cs_toolkit.signals.image import _to_blocks
+    from cs_toolkit.signals._image_loops import _to_blocks
 
     np.testing.assert_allclose(_to_blocks(p, 16) @ meas.A.T, meas.Y[0], atol=1e-8)
     a, b = rng.standard_normal((2, 64, 64))
@@ -256,7 +256,8 @@ def test_trained_stages_beat_their_start_on_a_held_out_picture(tmp_path):
 
 
 def test_training_samples_are_consistent_with_their_measurements():
-    from cs_toolkit.signals.image import _to_blocks, training_samples
+    from cs_toolkit.signals._image_loops import _to_blocks
+    from cs_toolkit.signals.image import training_samples
 
     samples = training_samples([_discs(0)[:50, :60]], (0.1, 0.5), block_size=16, rng=1, n_jobs=2)
     assert len(samples) == 2
@@ -271,7 +272,8 @@ def test_training_samples_are_consistent_with_their_measurements():
 
 
 def test_bundled_model_loads_and_names_a_known_start():
-    from cs_toolkit.signals.image import DEFAULT_TNRD_MODEL, TNRD_STARTS, _tnrd_model
+    from cs_toolkit.signals._image_tnrd import _tnrd_model
+    from cs_toolkit.signals.image import DEFAULT_TNRD_MODEL, TNRD_STARTS
 
     net, start = _tnrd_model(None, 0.25)
     assert start in TNRD_STARTS

@@ -19,8 +19,8 @@ from cs_toolkit.signals import (
     reconstruct_image,
 )
 from cs_toolkit.signals import _denoisers as den
+from cs_toolkit.signals._image_loops import _dct2_basis, _from_blocks, _to_blocks
 from cs_toolkit.signals.audio import _FramesOperator
-from cs_toolkit.signals.image import _dct2_basis, _from_blocks, _to_blocks
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_pnp_dct_low_ratio_beats_bcs_spl(crop):
 
 
 def test_pnp_dct_iterates_are_consistent_with_the_measurements(crop):
-    from cs_toolkit.signals.image import _pnp_dct
+    from cs_toolkit.signals._image_loops import _pnp_dct
 
     meas = measure_image(crop, 0.25, block_size=16, rng=0)
     Y = meas.Y[0]

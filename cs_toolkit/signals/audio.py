@@ -248,7 +248,8 @@ def joint_penalty(m: int, frame_length: int, hop: int) -> float:
     The joint recovery sees ``rho = m / hop`` measurements per signal sample (every sample lies in
     ``frame_length / hop`` frames). At ``rho >= 1`` the clip is determined by its measurements and
     the penalty only biases it: ``1e-5``. At ``rho <= 0.5`` sparsity must do the work: ``1e-3``.
-    In between the penalty is interpolated geometrically. Chosen on held-back clips of the training
+    In between the penalty is interpolated geometrically. A small penalty converges more slowly:
+    keep the default 300 iterations there (100 give a pure tone 18 dB instead of 45 dB at ratio 0.5). Chosen on held-back clips of the training
     speakers george and lucas (mean SNR at ratios 0.25 / 0.5 / 0.75 with a half-frame hop: best of
     1e-5..1e-3 were 1e-3 / 1e-5 / 1e-5), never on the test speakers.
     """
@@ -429,7 +430,7 @@ def compressive_audio(signal, ratio: float, *, method: str = DEFAULT_AUDIO_METHO
     >>> import numpy as np
     >>> t = np.arange(2048)
     >>> x = np.sin(2 * np.pi * 0.05 * t)
-    >>> rec, q = compressive_audio(x, 0.5, rng=0, max_iter=100)
+    >>> rec, q = compressive_audio(x, 0.5, rng=0)
     >>> q["snr"] > 20
     True
     """

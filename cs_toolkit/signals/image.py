@@ -48,16 +48,34 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from .. import sensing
-from .._validation import check_array, check_int, check_option, check_rng, check_scalar
+from .._validation import check_array, check_int, check_rng, check_scalar
 from ..exceptions import ValidationError
-from ..transforms import DCT2, Wavelet2
-from . import _denoisers as den
+from ..transforms import Wavelet2
 from ._denoisers import single_thread_blas
+from ._image_loops import (
+    BlockConstraint,
+    _basis,
+    _bcs_spl,
+    _block_solve,
+    _from_blocks,
+    _pnp,
+    _pnp_dct,
+    _to_blocks,
+    _tv_half,
+)
+from ._image_tnrd import (
+    DEFAULT_TNRD_MODEL,
+    TNRD_STARTS,
+    _tnrd_model,
+    _tnrd_start,
+    default_tnrd_model,
+    train_tnrd,
+    training_samples,
+)
 from ._learned import apply_block_model
 from .methods import list_methods
 
@@ -71,6 +89,9 @@ __all__ = [
     "IMAGE_METHODS",
     "BlockConstraint",
     "pipeline_matrix",
+    "default_tnrd_model",
+    "DEFAULT_TNRD_MODEL",
+    "TNRD_STARTS",
     "training_samples",
     "train_tnrd",
     "DEFAULT_IMAGE_METHOD",
@@ -80,20 +101,6 @@ __all__ = [
 DEFAULT_IMAGE_METHOD = "pnp_dct"
 #: Whole-image methods (:mod:`cs_toolkit.signals.methods`; per-block solver names come from the solver registry).
 IMAGE_METHODS = tuple(list_methods("image"))
-#: The bundled trained diffusion stages of method ``"tnrd"`` (package data, trained by ``benchmarks/tnrd_images.py``).
-DEFAULT_TNRD_MODEL = Path(__file__).resolve().parent.parent / "learned" / "models" / "tnrd_images.npz"
-
-
-#: Classical reconstructions the diffusion stages can start from.
-TNRD_STARTS = ("bcs_spl", "pnp_dct")
-_MATRICES = ("gaussian", "bernoulli")
-
-
-def default_tnrd_model(ratio: float) -> Path:
-    """The bundled model of method ``"tnrd"`` for a measurement ratio: the specialist trained at
-    exactly that ratio when one ships (``tnrd_images_r<ratio>.npz``), else the all-ratio model."""
-    special = DEFAULT_TNRD_MODEL.with_name(f"tnrd_images_r{float(ratio):g}.npz")
-    return special if special.is_file() else DEFAULT_TNRD_MODEL
 
 
 # ----------------------------------------------------------------------------------------
@@ -148,16 +155,6 @@ class BlockMeasurements:
             else:
                 self._pinv = np.ascontiguousarray(np.linalg.pinv(A))
         return self._pinv
-
-
-def _to_blocks(img: np.ndarray, B: int) -> np.ndarray:
-    H, W = img.shape
-    return np.ascontiguousarray(img.reshape(H // B, B, W // B, B).transpose(0, 2, 1, 3).reshape(-1, B * B))
-
-
-def _from_blocks(rows: np.ndarray, shape, B: int) -> np.ndarray:
-    H, W = shape
-    return np.ascontiguousarray(rows.reshape(H // B, W // B, B, B).transpose(0, 2, 1, 3).reshape(H, W))
 
 
 def pipeline_matrix(kind, m: int, n: int, rng) -> tuple[np.ndarray, str]:
@@ -267,167 +264,6 @@ def measure_image(image, ratio: float, *, block_size: int = 32, matrix="gaussian
         x = np.pad(chans[:, :, c], ((0, Hp - H), (0, Wp - W)), mode="symmetric")
         Ys.append(_to_blocks(x, B) @ A.T)
     return BlockMeasurements(np.stack(Ys), A, B, tuple(img.shape), (Hp, Wp), in_dtype, ratio, kind)
-
-
-# ----------------------------------------------------------------------------------------
-# bases
-# ----------------------------------------------------------------------------------------
-def _dct2_basis(B: int) -> np.ndarray:
-    """Orthonormal 2-D DCT synthesis matrix ``(B*B, B*B)`` (atoms as columns)."""
-    return np.ascontiguousarray(DCT2((B, B)).to_dense(), dtype=np.float64)
-
-
-def _wavelet_basis(B: int) -> np.ndarray:
-    """2-D Haar wavelet synthesis matrix ``(B*B, B*B)`` with all levels (orthonormal).
-
-    Haar is the wavelet that fits small blocks: longer filters allow only one or
-    two levels on a 16 or 32 sample block and compress worse there.
-    """
-    return np.ascontiguousarray(Wavelet2((B, B), wavelet="haar").to_dense(), dtype=np.float64)
-
-
-def _basis(basis, n: int, B: int) -> np.ndarray:
-    if isinstance(basis, str):
-        check_option("basis", basis, ("dct", "wavelet"))
-        return _dct2_basis(B) if basis == "dct" else _wavelet_basis(B)
-    D = check_array(basis, "basis", ndim=2, dtype=np.float64)
-    if D.shape[0] != n:
-        raise ValidationError(f"basis must be a dictionary of shape ({n}, n_atoms) for {B}x{B} blocks, "
-                              f"got shape {D.shape}.")
-    return D
-
-
-# ----------------------------------------------------------------------------------------
-# reconstruction
-# ----------------------------------------------------------------------------------------
-def _project(X, Y, A, P):
-    """Projection onto ``{x : A x = y}`` for every block (one GEMM each way)."""
-    return X + (Y - X @ A.T) @ P.T
-
-
-class BlockConstraint:
-    """The measurement set ``{x : A x_b = y_b for every block b}`` of one channel.
-
-    ``project(u)`` is the orthogonal projection onto it, ``null_project(g)`` onto the
-    null space of the block operator (the derivative of ``project``, self-adjoint):
-    what the trained diffusion stages (:mod:`cs_toolkit.learned.diffusion`) need.
-    """
-
-    def __init__(self, Y, A, P, shape, B):
-        B = check_int("B", B, low=1)
-        shape = tuple(int(v) for v in shape)
-        if len(shape) != 2 or shape[0] % B or shape[1] % B or min(shape) < B:
-            raise ValidationError(f"shape must be (H, W) with multiples of B = {B}, got {shape}.")
-        n_blocks = (shape[0] // B) * (shape[1] // B)
-        if np.ndim(A) != 2 or np.shape(A)[1] != B * B:
-            raise ValidationError(f"A must have shape (m, {B * B}), got {np.shape(A)}.")
-        m = np.shape(A)[0]
-        if np.shape(P) != (B * B, m):
-            raise ValidationError(f"P must have shape ({B * B}, {m}) (the pseudo-inverse of A), got {np.shape(P)}.")
-        if np.shape(Y) != (n_blocks, m):
-            raise ValidationError(f"Y must have shape ({n_blocks}, {m}) (blocks x measurements), got {np.shape(Y)}.")
-        self.Y, self.A, self.P, self.shape, self.B = Y, A, P, shape, B
-        self._zero = np.zeros_like(Y)
-
-    def project(self, u):
-        return _from_blocks(_project(_to_blocks(u, self.B), self.Y, self.A, self.P), self.shape, self.B)
-
-    def null_project(self, g):
-        return _from_blocks(_project(_to_blocks(g, self.B), self._zero, self.A, self.P), self.shape, self.B)
-
-
-def _bcs_spl(Y, A, P, shape, B, *, lam, max_iter, tol, progress=None):
-    X = Y @ P.T
-    x = _from_blocks(X, shape, B)
-    d_prev = None
-    n_reduce = 0
-    n_iter = 0
-    for it in range(1, max_iter + 1):
-        n_iter = it
-        xh = den.wiener_smooth(x)
-        x1 = _from_blocks(_project(_to_blocks(xh, B), Y, A, P), shape, B)
-        xb = den.wavelet_shrink(x1, lam)
-        x = _from_blocks(_project(_to_blocks(xb, B), Y, A, P), shape, B)
-        d = float(np.sqrt(np.mean((x - x1) ** 2)))
-        if progress is not None:
-            progress.update(1)
-        if d_prev is not None and abs(d - d_prev) < tol:
-            if n_reduce == 4:
-                break
-            lam *= 0.6
-            n_reduce += 1
-        d_prev = d
-    return x, n_iter
-
-
-def _pnp(Y, A, P, shape, B, x0, *, denoiser, sigma0, sigma_end, n_iter, progress=None):
-    """Plug-and-play projected Landweber with Nesterov momentum.
-
-    ``z = x_k + k/(k+3) (x_k - x_{k-1})``, ``x_{k+1} = P_y(D_sigma_k(z))`` with a
-    geometric schedule ``sigma_k`` from ``sigma0`` down to ``sigma_end``.
-    """
-    x = x_prev = x0
-    for k, s in enumerate(np.geomspace(sigma0, sigma_end, n_iter)):
-        z = x + (k / (k + 3.0)) * (x - x_prev)
-        x_prev = x
-        x = _from_blocks(_project(_to_blocks(denoiser(z, s), B), Y, A, P), shape, B)
-        if progress is not None:
-            progress.update(1)
-    return x
-
-
-def _pnp_dct(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_wiener=10,
-             progress=None):
-    """Plug-and-play projected Landweber with the sliding patch-DCT denoisers (no momentum).
-
-    ``x_{k+1} = P_y(H_sigma_k(x_k))`` with ``H`` patch-DCT hard thresholding and a geometric
-    schedule ``sigma_k`` from ``sigma0`` to ``sigma_end``, then ``n_wiener`` iterations
-    ``x <- P_y(W_sigma_end(x; pilot=x))`` with the patch-DCT empirical Wiener filter.
-    Hard thresholding is not a contraction: Nesterov momentum makes this loop drift,
-    so there is none.
-    """
-    p = min(8, shape[0], shape[1])
-
-    def project(z):
-        return _from_blocks(_project(_to_blocks(z, B), Y, A, P), shape, B)
-
-    x = x0
-    for s in np.geomspace(sigma0, sigma_end, n_iter):
-        x = project(den.patch_dct_threshold(x, s, patch_size=p))
-        if progress is not None:
-            progress.update(1)
-    for _ in range(n_wiener):
-        x = project(den.patch_dct_wiener(x, x, sigma_end, patch_size=p))
-        if progress is not None:
-            progress.update(1)
-    return x
-
-
-def _block_solve(Y, A, D, solver, options):
-    from ..solvers import get_solver, solve
-
-    M = A @ D
-    spec = get_solver(solver)
-    opts = dict(options)
-    if "lam" in spec.options and "lam" not in opts and spec.sparsity_param is None:
-        # a penalty relative to each block's largest correlation (scale free)
-        corr = np.abs(Y @ M).max(axis=1)
-        opts["lam"] = opts.pop("lam_rel", 0.005) * np.maximum(corr, 1e-12)
-    opts.pop("lam_rel", None)
-    if spec.sparsity_param and spec.sparsity_param not in opts:
-        opts[spec.sparsity_param] = max(1, A.shape[0] // 4)
-    if "max_iter" in spec.options and "max_iter" not in opts:
-        opts["max_iter"] = 500
-    elif "max_iter" not in spec.options:
-        opts.pop("max_iter", None)
-    import warnings
-
-    from ..exceptions import ConvergenceWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        C = solve(M, Y, solver, **opts)
-    return C @ D.T
 
 
 @single_thread_blas
@@ -543,158 +379,6 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
             bar.close()
     out = chans[0] if len(meas.image_shape) == 2 else np.stack(chans, axis=2)
     return _from_255(out, meas.input_dtype)
-
-
-def _tnrd_start(Y, A, P, shape, B, start, *, tol=1e-4, n_iter=None, progress=None):
-    """The classical reconstruction the diffusion stages start from, the same in training and in
-    :func:`reconstruct_image`: BCS-SPL, followed by ``pnp_dct`` (``n_iter`` iterations, default 60)
-    when ``start`` is ``"pnp_dct"``."""
-    x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=progress)
-    if start == "pnp_dct":
-        x0 = _pnp_dct(Y, A, P, shape, B, x0, n_iter=n_iter or 60, progress=progress)
-    return x0
-
-
-def _tnrd_model(model, ratio):
-    """``(stages, start)`` of method ``"tnrd"``: ``model`` (a file or a ``DiffusionStages``, left
-    unchanged) or the bundled one for ``ratio``, and the classical start its training record names
-    (BCS-SPL when it names none)."""
-    from ..learned.diffusion import DiffusionStages, load_diffusion
-
-    if model is None:
-        model = default_tnrd_model(ratio)
-    net = model if isinstance(model, DiffusionStages) else load_diffusion(model)
-    rec = net.training_record if isinstance(getattr(net, "training_record", None), dict) else {}
-    start = rec.get("start", "bcs_spl")
-    if start not in TNRD_STARTS:
-        raise ValidationError(f"the diffusion stages' training record names the start {start!r}; "
-                              f"expected one of {TNRD_STARTS}.")
-    return net, start
-
-
-def training_samples(images, ratios, *, start="bcs_spl", block_size=32, matrix="gaussian", rng=None, n_jobs=1):
-    """Training triples ``(x0, x_true, constraint)`` for :func:`cs_toolkit.learned.diffusion.train_diffusion`.
-
-    Every image is measured at every ratio (its own sensing matrix, drawn from ``rng``)
-    and reconstructed by the classical ``start`` method; images and starts are on the
-    [0, 255] scale, cropped to whole blocks.
-
-    Parameters
-    ----------
-    images : list of ndarray (H, W)
-        Grey images, ``uint8`` on [0, 255] or float on [0, 1]; at least one block each.
-    ratios : sequence of float in (0, 1]
-    start : {"bcs_spl", "pnp_dct"}, default "bcs_spl"
-    block_size : int, default 32
-    matrix : str, default "gaussian"
-    rng : None, int or numpy.random.Generator
-    n_jobs : int, default 1
-        Threads computing the starts (the measurements are drawn first, in order:
-        the result does not depend on it).
-
-    Returns
-    -------
-    list of (ndarray, ndarray, BlockConstraint)
-    """
-    check_option("start", start, TNRD_STARTS)
-    rng = check_rng(rng)
-    todo = []
-    for k, img in enumerate(images):
-        x, _ = _check_image(img, f"images[{k}]")
-        if x.ndim != 2:
-            raise ValidationError(f"images[{k}] must be a grey (H, W) image, got shape {x.shape}.")
-        H, W = (x.shape[0] // block_size) * block_size, (x.shape[1] // block_size) * block_size
-        if H == 0 or W == 0:
-            raise ValidationError(f"images[{k}] of shape {x.shape} is smaller than one {block_size}x{block_size} "
-                                  "block.")
-        x = np.ascontiguousarray(x[:H, :W])
-        for r in ratios:
-            meas = measure_image(x / 255.0, r, block_size=block_size, matrix=matrix, rng=rng)
-            todo.append((x, BlockConstraint(meas.Y[0], meas.A, meas.pinv, meas.padded_shape, block_size)))
-
-    def one(item):
-        x, c = item
-        return _tnrd_start(c.Y, c.A, c.P, c.shape, block_size, start), x, c
-
-    n_jobs = check_int("n_jobs", n_jobs, low=1)
-    if n_jobs == 1:
-        return [one(t) for t in todo]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(n_jobs) as ex:
-        return list(ex.map(one, todo))
-
-
-@single_thread_blas
-def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl", n_stages=5, filter_size=5,
-               block_size=32, matrix="gaussian", max_iter=100, objective="mse", rng=None, n_jobs=1, verbose=False):
-    """Train diffusion stages (method ``"tnrd"``) on grey training images; returns ``(model, history)``.
-
-    Every image is measured at every ratio and reconstructed by ``start``; the stages
-    are then trained end to end (L-BFGS, :func:`cs_toolkit.learned.diffusion.train_diffusion`)
-    to turn those starts into the images, and the iterate that scores best on the
-    ``validation`` images (measured the same way) is kept. The model records its start,
-    ratios, block size and training figures (``model.training_record``, saved with it).
-
-    Parameters
-    ----------
-    images, validation : list of ndarray (H, W)
-        Grey training and validation images (``uint8`` or float on [0, 1]).
-    ratios : sequence of float, default (0.1, 0.25, 0.5)
-    start : {"bcs_spl", "pnp_dct"}, default "bcs_spl"
-    n_stages, filter_size : int, default 5, 5
-    block_size : int, default 32
-    matrix : str, default "gaussian"
-    max_iter : int, default 100
-        L-BFGS iterations.
-    objective : {"mse", "psnr"}, default "mse"
-        The pooled squared error (the hard, low-ratio cases weigh most) or the mean PSNR
-        over images and ratios (every case alike); see
-        :meth:`~cs_toolkit.learned.diffusion.DiffusionStages.loss_and_grad`.
-    rng : None, int or numpy.random.Generator
-        Draws the sensing matrices.
-    n_jobs : int, default 1
-        Threads for the classical starts and the gradient evaluations.
-    verbose : bool, default False
-
-    Returns
-    -------
-    model : cs_toolkit.learned.diffusion.DiffusionStages
-    history : dict
-        As returned by :func:`~cs_toolkit.learned.diffusion.train_diffusion`, plus ``samples_s``
-        (time spent on the classical starts).
-    """
-    from ..learned.diffusion import DiffusionStages, train_diffusion
-
-    if not isinstance(images, list | tuple) or not images:
-        raise ValidationError("images must be a non-empty list of grey images.")
-    ratios = tuple(float(check_scalar("ratios", r, low=0.0, high=1.0, low_inclusive=False)) for r in ratios)
-    if not ratios:
-        raise ValidationError("ratios must hold at least one measurement ratio.")
-    rng = check_rng(rng)
-    model = DiffusionStages(n_stages, filter_size=filter_size)
-    t0 = time.perf_counter()
-    train_set = training_samples(list(images), ratios, start=start, block_size=block_size, matrix=matrix,
-                                 rng=rng, n_jobs=n_jobs)
-    val_set = training_samples(list(validation), ratios, start=start, block_size=block_size, matrix=matrix,
-                               rng=rng, n_jobs=n_jobs) if validation else None
-    t_samples = time.perf_counter() - t0
-    if verbose:
-        print(f"{len(train_set)} training and {len(val_set or ())} validation starts ({start}) in "
-              f"{t_samples:.0f} s", flush=True)
-    hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, objective=objective,
-                           n_threads=n_jobs, verbose=verbose)
-    hist["samples_s"] = t_samples
-    model.training_record = {"start": start, "ratios": list(ratios), "block_size": int(block_size),
-                             "matrix": str(matrix), "objective": objective, "n_images": len(images),
-                             "n_validation": len(validation),
-                             "iterations": len(hist["iterations"]), "time_s": hist["time_s"] + t_samples,
-                             "best_val_psnr_db": hist["best_val_psnr_db"] if val_set else None}
-    return model, hist
-
-
-def _tv_half(x, sigma):
-    return den.tv_denoise(x, sigma, weight_factor=0.5)
 
 
 def _from_255(x: np.ndarray, in_dtype) -> np.ndarray:
@@ -813,7 +497,6 @@ def whole_image_cs(image, ratio: float, *, operator: str = "srdct", wavelet: str
     """
     from ..sensing import make_sensing
     from ..solvers import fista
-    from ..transforms import Wavelet2
 
     ratio = check_scalar("ratio", ratio, low=0.0, high=1.0, low_inclusive=False)
     lam = check_scalar("lam", lam, low=0.0)
