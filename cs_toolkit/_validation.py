@@ -121,7 +121,7 @@ def check_matrix(A, name: str = "A", *, dtype=None, allow_operator: bool = True)
     pass through unchanged when ``allow_operator`` is true; arrays are validated
     as finite, real, 2-D and returned C-contiguous.
     """
-    from .sensing._base import LinearOperator  # local import: sensing imports this module
+    from .sensing import LinearOperator  # local import: sensing imports this module
 
     if isinstance(A, LinearOperator):
         if not allow_operator:

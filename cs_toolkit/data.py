@@ -35,7 +35,8 @@ __all__ = [
 DATA_ENV = "CS_TOOLKIT_DATA"
 
 _KINDS = {".png": "image", ".wav": "audio"}
-_IMAGE_WRITE_EXT = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg")
+#: The image file extensions :func:`write_image` writes.
+IMAGE_WRITE_EXT = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg")
 
 
 def data_dir() -> Path:
@@ -390,10 +391,10 @@ def write_image(path, img) -> None:
             raise ValidationError(f"img is a signed integer image with negative values (min {raw.min()}); pass floats in [0, 1].")
         a = a / float(np.iinfo(raw.dtype).max if raw.dtype != np.uint8 else 255)
     path = Path(path)
-    if path.suffix.lower() not in _IMAGE_WRITE_EXT:
+    if path.suffix.lower() not in IMAGE_WRITE_EXT:
         raise ValidationError(
             f"cannot write image file {str(path)!r}: unsupported extension {path.suffix!r}; "
-            f"use one of {', '.join(_IMAGE_WRITE_EXT)}."
+            f"use one of {', '.join(IMAGE_WRITE_EXT)}."
         )
     data = np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
     try:

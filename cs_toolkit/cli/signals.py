@@ -14,7 +14,7 @@ import numpy as np
 
 from .._atomic import atomic_path, atomic_savez
 from .._validation import check_int
-from ..data import _IMAGE_WRITE_EXT as IMAGE_WRITE_EXT  # what write_image can write
+from ..data import IMAGE_WRITE_EXT  # what write_image can write
 from ..exceptions import ValidationError
 from ._paths import check_output_dir, check_output_file
 

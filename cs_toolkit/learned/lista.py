@@ -55,7 +55,7 @@ from .._validation import (
     check_signals,
 )
 from ..exceptions import ValidationError
-from ..solvers._prox import soft_threshold
+from ..solvers import soft_threshold
 from ..solvers.ista import ista_layer  # the ISTA step written as a LISTA layer
 
 __all__ = [

@@ -36,7 +36,7 @@ import numpy as np
 
 from .._validation import check_array, check_int, check_option, check_scalar
 from ..exceptions import ConvergenceWarning, ValidationError
-from ..sensing._base import LinearOperator
+from ..sensing import LinearOperator
 from ._denoisers import single_thread_blas
 from ._learned import apply_block_model
 from .methods import list_methods

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._validation import check_int, check_option, check_scalar
 from ..exceptions import ConvergenceWarning, DivergenceWarning, ValidationError
-from ..sensing._base import LinearOperator
+from ..sensing import LinearOperator
 from ._prox import soft_threshold
 from ._registry import register_solver
 from .ista import SolverInfo, _prepare, _products

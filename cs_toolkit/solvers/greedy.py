@@ -20,7 +20,7 @@ import numpy as np
 
 from .._validation import check_int
 from ..exceptions import ConvergenceWarning
-from ..sensing._base import LinearOperator
+from ..sensing import LinearOperator
 from ._prox import keep_largest
 from ._registry import register_solver
 from .omp import GreedyInfo, _check_sparsity, _prepare

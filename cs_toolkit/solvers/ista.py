@@ -35,7 +35,7 @@ from ..exceptions import (
     IllConditionedWarning,
     ValidationError,
 )
-from ..sensing._base import LinearOperator
+from ..sensing import LinearOperator
 from ._fista_numba import _pg_step, _pg_step_serial
 from ._prox import nonneg_soft_threshold, soft_threshold
 from ._registry import register_solver

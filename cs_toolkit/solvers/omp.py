@@ -24,7 +24,7 @@ from .._validation import (
     result_dtype,
 )
 from ..exceptions import DependentAtomsWarning, SparsityClippedWarning, ValidationError
-from ..sensing._base import LinearOperator
+from ..sensing import LinearOperator
 from ._registry import register_solver
 
 __all__ = ["omp", "omp_gram", "GreedyInfo"]

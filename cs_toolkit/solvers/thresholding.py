@@ -14,7 +14,7 @@ import numpy as np
 
 from .._validation import check_scalar
 from ..exceptions import ValidationError
-from ..sensing._base import LinearOperator
+from ..sensing import LinearOperator
 from ._prox import keep_largest
 from ._registry import register_solver
 from .greedy import (

@@ -16,7 +16,7 @@ import scipy.fft
 
 from .._validation import check_int, check_option
 from ..exceptions import ValidationError
-from ..sensing._base import LinearOperator
+from ..sensing import LinearOperator
 
 __all__ = ["DCT", "DCT2", "Wavelet", "Wavelet2", "Identity", "make_transform", "TRANSFORM_KINDS"]
 
