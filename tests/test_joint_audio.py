@@ -208,6 +208,7 @@ def test_joint_penalty_follows_the_measurements_per_sample():
 
     assert joint_penalty(64, 256, 128) == pytest.approx(1e-3)   # ratio 0.25: 0.5 measurement per sample
     assert joint_penalty(128, 256, 128) == pytest.approx(1e-5)  # ratio 0.5: determined
-    assert joint_penalty(96, 256, 128) == pytest.approx(1e-4)   # in between, geometric
+    assert joint_penalty(96, 256, 128) == pytest.approx(10**-3.5)  # in between, through validation
+    assert joint_penalty(115, 256, 128) == pytest.approx(10 ** np.interp(115 / 128, (0.75, 0.9), (-3.5, -4)))
     assert joint_penalty(16, 256, 128) == pytest.approx(1e-3)
     assert joint_penalty(200, 256, 128) == pytest.approx(1e-5)
