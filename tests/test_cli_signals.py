@@ -173,7 +173,7 @@ def test_colour_images_are_reconstructed_in_grey_with_a_notice(tmp_path, capsys)
     argv = ["reconstruct", str(tmp_path / "rgba.png"), "--method", "bcs_spl", "--block-size", "16"]
     assert main([*argv, "--out", str(tmp_path / "a.png")]) == 0
     out = capsys.readouterr().out
-    assert "rgba.png is a colour with alpha (RGBA) image; it is converted to grey" in out.splitlines()[0]
+    assert "converted to grey: rgba.png (colour with alpha (RGBA))" in out.splitlines()[0]
     assert read_image(tmp_path / "a.png", as_gray=False).shape == (32, 32)
     assert main([*argv, "--json", "--out", str(tmp_path / "b.png")]) == 0
     cap = capsys.readouterr()
@@ -218,3 +218,23 @@ def test_train_dict_audio_then_use_it(files, tmp_path):
              "--hop", "16", "--basis", out, "--json", "--out", tmp_path / "o.wav")
     assert r.returncode == 0, r.stderr
     assert np.isfinite(json.loads(r.stdout)["snr"])
+
+
+def test_training_commands_say_which_pictures_they_convert_to_grey(tmp_path, capsys):
+    """train-dict and train --data read pictures in grey too, and say which were colour."""
+    import skimage.io
+
+    from cs_toolkit.cli import main
+
+    rgb = (np.random.default_rng(1).random((32, 32, 3)) * 255).astype(np.uint8)
+    d = tmp_path / "pics"
+    d.mkdir()
+    skimage.io.imsave(d / "colour.png", rgb, check_contrast=False)
+    write_image(d / "grey.png", rgb[:, :, 0])
+    assert main(["train-dict", str(d), "--kind", "image", "--atoms", "8", "--sparsity", "2", "--patch-size", "4",
+                 "--max-iter", "1", "--out", str(tmp_path / "dict.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "converted to grey: colour.png (colour (RGB))" in out and "grey.png" not in out.split("converted")[1]
+    assert main(["train", "--model", "alista", "--data", str(d), "--block", "4", "--ratio", "0.5", "--layers", "1",
+                 "--quick", "--quiet", "--out", str(tmp_path / "m.npz")]) == 0
+    assert "converted to grey: colour.png (colour (RGB))" in capsys.readouterr().out

@@ -94,23 +94,24 @@ def _load_dir(path, block):
     """The training signals of a folder and their kind: image blocks (``block x block`` pixels on
     [0, 1], rows) or, for ``.wav`` files, one array per clip of its windowed frames of
     ``block**2`` samples (hop half a frame, sine window: how ``reconstruct`` cuts a clip)."""
-    from ..data import read_image, read_wav
+    from ..data import read_wav
     from ..transforms import frames
+    from .signals import read_grey
 
     if not os.path.isdir(path):
         raise ValidationError(f"--data must be a directory of images or .wav files, got {path!r}.")
     patches, clips = [], []
     L = block * block
-    for name in sorted(os.listdir(path)):
+    names = sorted(os.listdir(path))
+    pictures = [os.path.join(path, n) for n in names if n.lower().endswith(_IMAGE_EXT)]
+    for img in read_grey(pictures):  # grey, on [0, 1] (colour pictures are converted, with a note)
+        h, w = (img.shape[0] // block) * block, (img.shape[1] // block) * block
+        if h and w:
+            P = img[:h, :w].reshape(h // block, block, w // block, block).swapaxes(1, 2)
+            patches.append(P.reshape(-1, block * block))
+    for name in names:
         full = os.path.join(path, name)
-        low = name.lower()
-        if low.endswith(_IMAGE_EXT):
-            img = read_image(full)  # grey, on [0, 1]
-            h, w = (img.shape[0] // block) * block, (img.shape[1] // block) * block
-            if h and w:
-                P = img[:h, :w].reshape(h // block, block, w // block, block).swapaxes(1, 2)
-                patches.append(P.reshape(-1, block * block))
-        elif low.endswith(".wav"):
+        if name.lower().endswith(".wav"):
             x = read_wav(full)[0]
             if x.ndim == 2:
                 x = x.mean(axis=1)
@@ -144,14 +145,14 @@ def _audio_rows(clips, A, acquisition):
 
 def _read_images(path):
     """The grey images of a folder, as float arrays on [0, 1] (sorted by name)."""
-    from ..data import read_image
+    from .signals import read_grey
 
     if not os.path.isdir(path):
         raise ValidationError(f"--data must be a directory of images, got {path!r}.")
     names = [n for n in sorted(os.listdir(path)) if n.lower().endswith(_IMAGE_EXT)]
     if not names:
         raise ValidationError(f"--data {path!r} holds no image ({', '.join(_IMAGE_EXT)}).")
-    return [np.asarray(read_image(os.path.join(path, n)), dtype=np.float64) for n in names], names
+    return [np.asarray(im, dtype=np.float64) for im in read_grey([os.path.join(path, n) for n in names])], names
 
 
 def _train_tnrd(args) -> int:

@@ -78,6 +78,27 @@ class Given(argparse.Action):
         namespace.given = frozenset(getattr(namespace, "given", ())) | {self.dest}
 
 
+def read_grey(paths, *, out=None):
+    """The images in ``paths`` in grey (float on [0, 1]), saying in one line which were colour (or had
+    an alpha channel) and were converted: the pipelines and the training are grey, and a picture
+    is never changed without a word. ``out`` is the stream of the note (default stdout)."""
+    from ..data import read_image
+
+    imgs, converted = [], []
+    for f in paths:
+        img = read_image(f, as_gray=False)
+        if img.ndim == 3:
+            what = {2: "grey with alpha", 3: "colour (RGB)", 4: "colour with alpha (RGBA)"}.get(
+                img.shape[2], f"{img.shape[2]}-channel")
+            converted.append(f"{Path(f).name} ({what})")
+            img = read_image(f)
+        imgs.append(img)
+    if converted:
+        print(f"note: converted to grey: {', '.join(converted)}; the reconstruction and the training are grey.",
+              file=out or sys.stdout)
+    return imgs
+
+
 def _kind_of(path: Path) -> str:
     ext = path.suffix.lower()
     if ext in IMAGE_EXT:
@@ -192,7 +213,7 @@ def _check_measurements(ratio, n, what):
 
 
 def _reconstruct(args) -> int:
-    from ..data import read_image, read_wav, wav_format, write_image, write_wav
+    from ..data import read_wav, wav_format, write_image, write_wav
     from ..signals.audio import DEFAULT_AUDIO_METHOD, audio_quality, compressive_audio
     from ..signals.image import DEFAULT_IMAGE_METHOD, compressive_image, whole_image_cs
 
@@ -248,13 +269,7 @@ def _reconstruct(args) -> int:
     t0 = time.perf_counter()
     if kind == "image":
         method = args.method or DEFAULT_IMAGE_METHOD
-        img = read_image(path, as_gray=False)
-        if img.ndim == 3:  # the pipeline is grey: say so rather than change the picture without a word
-            what = {2: "grey with alpha", 3: "colour (RGB)", 4: "colour with alpha (RGBA)"}.get(
-                img.shape[2], f"{img.shape[2]}-channel")
-            print(f"note: {path.name} is a {what} image; it is converted to grey and reconstructed in grey.",
-                  file=sys.stderr if args.json else sys.stdout)
-            img = read_image(path)
+        img = read_grey([path], out=sys.stderr if args.json else sys.stdout)[0]
         img8 = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
         if min(img8.shape[:2]) < args.block_size:
             raise ValidationError(f"image {path.name} of size {img8.shape[0]}x{img8.shape[1]} is smaller than "
@@ -438,7 +453,7 @@ def _collect(inputs, exts):
 
 def _train_dict(args) -> int:
     from .. import dictionary
-    from ..data import read_image, read_wav
+    from ..data import read_wav
     from ..transforms import frames_from_audio, patches_from_images
 
     if args.atoms < 2 or args.sparsity < 1 or args.sparsity > args.atoms:
@@ -454,7 +469,7 @@ def _train_dict(args) -> int:
     if args.kind == "image":
         p = check_int("--patch-size", args.patch_size, low=2)
         files = _collect(args.inputs, IMAGE_EXT)
-        imgs = [read_image(f) for f in files]
+        imgs = read_grey(files)
         small = [f"{f.name} ({im.shape[0]}x{im.shape[1]})" for f, im in zip(files, imgs) if min(im.shape[:2]) < p]
         if small:
             raise ValidationError(f"--patch-size {p} is larger than the image(s) {', '.join(small)}; "
