@@ -168,7 +168,7 @@ def test_method_registry_and_default(tmp_path, monkeypatch):
     net = JointAudioNet(2, frame_length=256, ratios=(0.25, 0.5))
     net.training_record = {"default_ratios": [0.25]}
     net.save(tmp_path / "joint_audio.npz")
-    monkeypatch.setattr(methods, "_MODELS", tmp_path)
+    monkeypatch.setattr(methods, "MODELS_DIR", tmp_path)
     assert methods.default_method("audio", ratio=0.25)[0] == "joint_learned"
     assert methods.default_method("audio", ratio=0.5)[0] == "joint"  # it did not beat joint there
     assert methods.default_method("audio", ratio=0.25, matrix="bernoulli")[0] == "joint"
@@ -176,7 +176,7 @@ def test_method_registry_and_default(tmp_path, monkeypatch):
     assert methods.default_method("audio", ratio=0.25, basis="dict.npz")[0] == "joint"
     assert methods.default_method("image", ratio=0.25) == (
         "pnp_dct", "the best classical method (no bundled learned model serves these settings)")
-    monkeypatch.setattr(methods, "_MODELS", tmp_path / "none")
+    monkeypatch.setattr(methods, "MODELS_DIR", tmp_path / "none")
     assert methods.default_method("audio", ratio=0.25)[0] == "joint"
 
 

@@ -28,7 +28,7 @@ def apply_model_settings(args, kind, given) -> list[str]:
     the user set to a value the model was not trained for.
     """
     from ..learned import DiffusionStages, JointAudioNet
-    from ..learned.acquisition import describe_acquisition
+    from ..learned.acquisition import acquisition_mismatch, describe_acquisition
     from ..learned.io import load_any_model
 
     net = load_any_model(args.model)
@@ -54,10 +54,9 @@ def apply_model_settings(args, kind, given) -> list[str]:
         raise ValidationError(f"--model {name!r} was trained on frames with a {rec['window']} window; "
                               "cs-toolkit reconstruct cuts frames with the sine window.")
     adopted, differ = [], []
-    for field, (opt, flag) in _OPTIONS[kind].items():
-        value, mine = getattr(args, opt), rec[field]
-        if value == mine or (field == "ratio" and abs(float(value) - mine) < 1e-12):
-            continue
+    typed = {field: getattr(args, opt) for field, (opt, _) in _OPTIONS[kind].items()}
+    for field, mine, value in acquisition_mismatch(rec, **typed):
+        opt, flag = _OPTIONS[kind][field]
         if opt not in given:
             setattr(args, opt, mine)
             adopted.append(f"{flag} {mine}")

@@ -93,12 +93,6 @@ def check_acquisition(rec, bad=None) -> dict:
     return out
 
 
-def n_measurements(rec) -> int:
-    """``m`` of the record's sensing matrix."""
-    n = rec["block_size"] ** 2 if rec["signal"] == "image" else rec["block_size"]
-    return max(1, int(round(rec["ratio"] * n)))
-
-
 def measurement_scale(Y, rec) -> float:
     """The number the measurements ``Y`` (rows, pipeline scale) are divided by before the network,
     and its output multiplied by after it (see ``scale`` in the module docstring)."""

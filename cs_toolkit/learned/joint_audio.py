@@ -110,6 +110,12 @@ class _Frames:
         return (G * self.w) @ self.D
 
 
+def _mean_snr(op, C, X) -> float:
+    """Mean SNR (dB) over the clips of ``op.signal(C)`` against the placed clips ``X``."""
+    E = op.signal(C) - X
+    return float(np.mean(_DB * (np.log(np.einsum("ij,ij->i", X, X)) - np.log(np.einsum("ij,ij->i", E, E)))))
+
+
 def _soft(V, theta):
     return np.sign(V) * np.maximum(np.abs(V) - theta, 0.0)
 
@@ -190,9 +196,9 @@ class JointAudioNet:
         r = self.ratios
         if ratio < r[0] - 1e-9 or ratio > r[-1] + 1e-9:
             raise ValidationError(f"the model serves ratios {r[0]:g} to {r[-1]:g}, got ratio {ratio:g}.")
-        j = int(np.clip(np.searchsorted(r, ratio), 1, max(len(r) - 1, 1))) if len(r) > 1 else 0
         if len(r) == 1:
             return self.log_theta[0], self.gamma[0], self.beta[0]
+        j = int(np.clip(np.searchsorted(r, ratio), 1, len(r) - 1))
         a = (ratio - r[j - 1]) / (r[j] - r[j - 1])
         mix = [(1 - a) * p[j - 1] + a * p[j] for p in (self.log_theta, self.gamma, self.beta)]
         return tuple(mix)
@@ -451,8 +457,7 @@ def train_joint_audio(clips, *, validation=(), ratios=(0.25, 0.5), n_layers=40, 
     def val_snr(j):
         A, Y, X = val[j]
         op, C, _ = net._run(Y, A, (net.log_theta[j], net.gamma[j], net.beta[j]))
-        E = op.signal(C) - X
-        return float(np.mean(_DB * (np.log(np.einsum("ij,ij->i", X, X)) - np.log(np.einsum("ij,ij->i", E, E)))))
+        return _mean_snr(op, C, X)
 
     hist = {"step": [], "val_snr_db": [], "train_loss": [], "time_s": 0.0}
     best = [val_snr(j) for j in range(len(ratios))] if val else None
@@ -523,14 +528,9 @@ def tune_tail(net, clips, *, n_tail=100, scales=(1.0, 0.3, 0.1, 0.03, 0.01, 0.00
         Y, X = _clip_batch(list(clips), A, N)
         stages = (net.log_theta[j], net.gamma[j], net.beta[j])
         op, C, _ = net._run(Y, A, stages)
-
-        def snr(C, X=X, op=op):
-            E = op.signal(C) - X
-            return float(np.mean(_DB * (np.log(np.einsum("ij,ij->i", X, X)) - np.log(np.einsum("ij,ij->i", E, E)))))
-
-        tried = {"no tail": snr(C)}
+        tried = {"no tail": _mean_snr(op, C, X)}
         for sc in scales:
-            tried[float(sc)] = snr(net._tail(op, C, Y, stages[0], stages[1], sc, n_tail))
+            tried[float(sc)] = _mean_snr(op, net._tail(op, C, Y, stages[0], stages[1], sc, n_tail), X)
         best = max((k for k in tried if k != "no tail"), key=lambda k: tried[k], default=None)
         if best is not None:
             net.tail_scale[j] = best

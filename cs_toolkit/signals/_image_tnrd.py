@@ -14,9 +14,10 @@ from .._validation import check_int, check_option, check_rng, check_scalar
 from ..exceptions import ValidationError
 from ._denoisers import single_thread_blas
 from ._image_loops import BlockConstraint, _bcs_spl, _pnp_dct
+from .methods import MODELS_DIR
 
 #: The bundled trained diffusion stages of method ``"tnrd"`` (package data, trained by ``benchmarks/tnrd_images.py``).
-DEFAULT_TNRD_MODEL = Path(__file__).resolve().parent.parent / "learned" / "models" / "tnrd_images.npz"
+DEFAULT_TNRD_MODEL = MODELS_DIR / "tnrd_images.npz"
 
 
 #: Classical reconstructions the diffusion stages can start from.

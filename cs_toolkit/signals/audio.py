@@ -30,7 +30,6 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +38,7 @@ from ..exceptions import ConvergenceWarning, ValidationError
 from ..sensing import LinearOperator
 from ._denoisers import single_thread_blas
 from ._learned import apply_block_model
-from .methods import list_methods
+from .methods import MODELS_DIR, list_methods
 
 __all__ = [
     "AudioMeasurements",
@@ -57,7 +56,7 @@ DEFAULT_AUDIO_METHOD = "joint"
 #: Methods besides the registered per-frame solvers.
 AUDIO_METHODS = tuple(list_methods("audio"))
 #: The bundled network of method ``"joint_learned"`` (package data, trained by ``benchmarks/joint_audio.py``).
-DEFAULT_JOINT_AUDIO_MODEL = Path(__file__).resolve().parent.parent / "learned" / "models" / "joint_audio.npz"
+DEFAULT_JOINT_AUDIO_MODEL = MODELS_DIR / "joint_audio.npz"
 #: Frames whose measurement norm is below this fraction of the largest one are silent.
 SILENCE_FLOOR = 1e-4
 

@@ -21,7 +21,8 @@ from ..exceptions import ValidationError
 __all__ = ["ReconstructionMethod", "list_methods", "get_method", "default_method", "SIGNALS"]
 
 SIGNALS = ("image", "audio")
-_MODELS = Path(__file__).resolve().parent.parent / "learned" / "models"
+#: The folder of the bundled trained models (package data: ``cs_toolkit/learned/models``).
+MODELS_DIR = Path(__file__).resolve().parent.parent / "learned" / "models"
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class ReconstructionMethod:
 
 
 def _joint_audio_serves(s) -> bool:
-    path = _MODELS / "joint_audio.npz"
+    path = MODELS_DIR / "joint_audio.npz"
     if not path.is_file() or s.get("matrix", "gaussian") != "gaussian" or s.get("basis", "dct") != "dct":
         return False
     from ..learned.joint_audio import load_joint_audio
