@@ -1,7 +1,7 @@
 """Numba kernels of the dictionary updates (K-SVD, approximate K-SVD, online BCD).
 
 Kernels take arrays and scalars, write into preallocated outputs, never raise
-and draw no random numbers (STYLE.md section 3). Arrays are C-contiguous:
+and draw no random numbers (``ARCHITECTURE.md``, Conventions). Arrays are C-contiguous:
 
 * ``D`` dictionary ``(n_features, n_atoms)``,
 * ``C`` codes ``(n_signals, n_atoms)`` (dense, mostly zeros),

@@ -1,6 +1,6 @@
 """The linear-operator base class shared by sensing matrices and transforms.
 
-Conventions (see STYLE.md section 2): an operator keeps its maths shape
+Conventions (``ARCHITECTURE.md``, Conventions): an operator keeps its maths shape
 ``(m, n)``; ``forward`` takes one signal ``(n,)`` or a batch of rows
 ``(n_signals, n)`` and returns ``(m,)`` or ``(n_signals, m)``, i.e. the batch
 is measured as ``Y = X @ A.T``. ``adjoint`` maps ``(.., m)`` back to ``(.., n)``.

@@ -1,7 +1,7 @@
 """Dense random sensing matrices: Gaussian and Bernoulli (Rademacher).
 
 Both return C-contiguous ndarrays of maths shape ``(m, n)``; a batch of rows
-``X`` is measured as ``Y = X @ A.T`` (STYLE.md section 2). The random numbers
+``X`` is measured as ``Y = X @ A.T`` (``ARCHITECTURE.md``, Conventions). The random numbers
 are always drawn in float64 and then cast, so the same seed gives the same
 matrix (up to rounding) in float32 and float64.
 """

@@ -1,6 +1,6 @@
 """Numba kernels of the proximal-gradient solvers (ISTA, FISTA).
 
-One fused step serves both methods (STYLE.md section 4): given the product
+One fused step serves both methods (a solver step is written once): given the product
 ``P = Z A^T A`` (computed by BLAS or by an operator) and ``B = A^T Y``, the
 kernel applies, for every running row ``i`` of the batch,
 

@@ -3,7 +3,7 @@
 The scalar kernels are ``@njit`` functions that other kernels call inline; the
 array functions at the bottom are the validated NumPy-level versions used by
 Python code (the learned networks, tests, notebooks). There is exactly one
-definition of each operator in the package (STYLE.md section 4).
+definition of each operator in the package.
 
 Definitions
 -----------

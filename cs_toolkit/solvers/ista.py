@@ -248,7 +248,7 @@ def ista_layer(X, Y, W, S, theta, *, nonneg=False):
 
     With ``W = step * A.T``, ``S = I - step * A.T @ A`` and ``theta = step * lam``,
     ``K`` applications starting from ``X = 0`` reproduce ``ista(A, Y, lam=lam,
-    step=step, max_iter=K, tol=0)`` up to float rounding (STYLE.md section 4).
+    step=step, max_iter=K, tol=0)`` up to float rounding.
 
     Parameters
     ----------
