@@ -26,8 +26,13 @@ class SolverSpec:
     func : callable
         ``func(A, Y, **options)`` returning ``X`` (or ``(X, info)`` with ``return_info=True``).
     kind : str
-        ``"greedy"``, ``"convex"`` (l1/LASSO), ``"thresholding"``, ``"exact"`` or ``"quantized"``
-        (recovery from one-bit signs or quantization cells: ``biht``, ``qiht``).
+        ``"greedy"``, ``"convex"`` (l1/LASSO), ``"thresholding"``, ``"exact"``, ``"quantized"``
+        (recovery from one-bit signs or quantization cells: ``biht``, ``qiht``), or one of the
+        structured models, whose solvers take the structure as an option: ``"group"``
+        (block/group sparsity, ``groups=`` labels: ``group_lasso``, ``block_omp``, ...),
+        ``"joint"`` (multiple measurement vectors sharing one support, ``Y`` of shape
+        ``(n_vectors, m)``: ``somp``, ``mmv_fista``, ...) and ``"tree"`` (rooted-subtree
+        supports, ``tree=`` parents or a wavelet transform: ``tree_cosamp``, ``tree_iht``).
     sparsity_param : str or None
         Name of the option that takes the sparsity level (``"n_nonzero_coefs"``) or
         ``None`` when the solver is driven by a penalty (``"lam"``).

@@ -268,6 +268,34 @@ class Wavelet(LinearOperator):
         coeffs = pywt.wavedec(Y, self._adj_wavelet, mode=self.mode, level=self.level, axis=-1)
         return np.concatenate(coeffs, axis=-1)
 
+    def tree_parents(self) -> np.ndarray:
+        """Parent of each coefficient in the wavelet tree (``-1`` for a root).
+
+        The approximation coefficients ``cA_L[i]`` are the roots; ``cD_L[i]`` is the child of
+        ``cA_L[i]``, and ``cD_j[i]`` (finer levels ``j < L``) the child of ``cD_{j+1}[i // 2]``,
+        so each detail coefficient has two children at the next finer level. Indices refer to
+        the flattened coefficient vector ``[cA_L, cD_L, ..., cD_1]`` of this operator; pass the
+        array as ``tree=`` to the tree solvers (:func:`cs_toolkit.solvers.tree_cosamp`).
+
+        Returns
+        -------
+        ndarray of int64, shape (n,)
+
+        Examples
+        --------
+        >>> Wavelet(8, "haar", level=2).tree_parents().tolist()
+        [-1, -1, 0, 1, 2, 2, 3, 3]
+        """
+        n0 = self.coef_lengths[0]
+        parents = np.full(self.shape[1], -1, np.int64)
+        parents[n0:2 * n0] = np.arange(n0)
+        start, length = n0, n0  # the band cD_{j+1}: offset and length
+        for _ in range(self.level - 1):
+            child = np.arange(2 * length)
+            parents[start + length + child] = start + child // 2
+            start, length = start + length, 2 * length
+        return parents
+
 
 class Wavelet2(LinearOperator):
     """2-D discrete wavelet synthesis operator (PyWavelets) on images flattened row-major.
@@ -335,6 +363,59 @@ class Wavelet2(LinearOperator):
         )
         arr, _ = pywt.coeffs_to_array(coeffs, axes=(-2, -1))
         return arr.reshape(k, -1)
+
+    def tree_parents(self) -> np.ndarray:
+        """Parent of each coefficient in the wavelet quadtree (``-1`` for a root).
+
+        The approximation coefficients are the roots; a detail coefficient of the coarsest
+        level at ``(r, c)`` of its band is the child of the approximation coefficient
+        ``(r, c)``, and a detail coefficient of a finer level at ``(r, c)`` the child of the
+        coefficient ``(r // 2, c // 2)`` of the same band (horizontal, vertical, diagonal) one
+        level coarser: four children per node. Indices refer to the flattened coefficient
+        layout of this operator (``pywt.coeffs_to_array``, row-major); pass the array as
+        ``tree=`` to the tree solvers.
+
+        Returns
+        -------
+        ndarray of int64, shape (height * width,)
+
+        Examples
+        --------
+        >>> p = Wavelet2((4, 4), "haar", level=1).tree_parents().reshape(4, 4)
+        >>> p[0].tolist(), p[3].tolist()
+        ([-1, -1, 0, 1], [4, 5, 4, 5])
+        """
+        h, w = self.image_shape
+        # position of every coefficient in the flat layout: lay out an array of ids
+        shapes = [(h >> self.level, w >> self.level)] + [
+            (h >> j, w >> j) for j in range(self.level, 0, -1)
+        ]
+        coeffs, next_id = [], 0
+        band_ids = []
+        for lev, shp in enumerate(shapes):
+            nb = 1 if lev == 0 else 3
+            bands = []
+            for _ in range(nb):
+                ids = np.arange(next_id, next_id + shp[0] * shp[1], dtype=np.float64).reshape(shp)
+                next_id += ids.size
+                bands.append(ids)
+            band_ids.append(bands)
+            coeffs.append(bands[0] if lev == 0 else tuple(bands))
+        arr, _ = pywt.coeffs_to_array(coeffs)
+        pos = np.empty(next_id, np.int64)
+        pos[arr.ravel().astype(np.int64)] = np.arange(arr.size)
+        parents = np.full(arr.size, -1, np.int64)
+        for lev in range(1, len(shapes)):
+            hh, ww = shapes[lev]
+            r, c = np.meshgrid(np.arange(hh), np.arange(ww), indexing="ij")
+            for b in range(3):
+                child = pos[band_ids[lev][b].astype(np.int64)]
+                if lev == 1:
+                    par = band_ids[0][0][r, c]
+                else:
+                    par = band_ids[lev - 1][b][r // 2, c // 2]
+                parents[child] = pos[par.astype(np.int64)]
+        return parents
 
     @staticmethod
     def _batch(s):
