@@ -7,6 +7,7 @@ transforms   DCT, wavelets, blocks/patches and frames <-> rows
 solvers      numba batch solvers (OMP, ISTA/FISTA, LARS, CoSaMP, SP, IHT, HTP, BP, AMP) and ``solve``
 dictionary   dictionary learning (K-SVD, approximate K-SVD, MOD, online) and denoising
 learned      learned unrolled reconstructors (LISTA family), training, safe save/load
+features     sparse codes as features: scikit-learn transformer, SRC classifier, ML-ISTA
 signals      synthetic problems, image and audio pipelines
 bench        benchmark harness and phase transitions
 metrics      NMSE, SNR, PSNR, SSIM, support recovery, success criterion
@@ -29,6 +30,7 @@ from . import (  # noqa: E402
     data,
     dictionary,
     exceptions,
+    features,
     learned,
     metrics,
     sensing,
@@ -44,6 +46,7 @@ __all__ = [
     "data",
     "dictionary",
     "exceptions",
+    "features",
     "learned",
     "metrics",
     "plotting",

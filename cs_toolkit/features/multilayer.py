@@ -1,0 +1,627 @@
+"""Multi-layer sparse coding: ML-ISTA / ML-FISTA (Sulam, Aberdam, Beck & Elad 2019) for a chain of
+dense dictionaries, layer-wise dictionary learning, and the unrolled ML-ISTA network trained for
+classification or reconstruction.
+
+The model (multi-layer sparse coding, Papyan, Romano & Elad 2017): a signal ``x ~ D_1 g_1`` with
+``g_1 ~ D_2 g_2``, ..., every ``g_i`` sparse. A chain ``[D_1, ..., D_L]`` has ``D_i`` of shape
+``(n_{i-1}, n_i)`` with ``n_0 = n_features``. With rows as batches, ``g_i`` is ``(n_signals, n_i)``.
+
+One ML-ISTA iteration from the deepest code ``g = g_L`` (Sulam et al., Algorithm 1), with an inner
+step ``mu`` and an outer step ``t``:
+
+* the layers implied by ``g``: ``h_L = g``, ``h_i = D_{i+1} h_{i+1}`` (``i = L-1, ..., 1``);
+* a half step per layer, from the data up: ``a_0 = x``,
+  ``a_i = prox_{mu lam_i}(h_i - mu D_i^T (D_i h_i - a_{i-1}))`` for ``i < L``;
+* the new deepest code ``g <- prox_{t lam_L}(g - (t / mu) D_L^T (D_L g - a_{L-1}))``
+  (for ``L = 1``: ``g - t D_1^T (D_1 g - x)``, plain ISTA).
+
+``prox`` is the soft threshold (or, with ``nonneg=True``, ``max(v - theta, 0)``: the network is
+then a ReLU network with feedback). With ``lam_1 = ... = lam_{L-1} = 0`` the iteration is ISTA with
+step ``t`` on the LASSO over the effective dictionary ``D_1 D_2 ... D_L`` with penalty ``lam_L``.
+ML-FISTA adds FISTA momentum on ``g``. The activations ``a_i`` of the last iteration are exactly
+sparse; the sparsity of a layer is measured on them (exact zeros), not on any weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import (
+    check_array,
+    check_float_dtype,
+    check_int,
+    check_option,
+    check_rng,
+    check_scalar,
+    check_signals,
+    restore_rank,
+    result_dtype,
+)
+from ..exceptions import ValidationError
+
+__all__ = [
+    "check_chain",
+    "ml_ista",
+    "ml_fista",
+    "ml_steps",
+    "layer_sparsity",
+    "learn_layerwise",
+    "MLISTANetwork",
+    "train_ml_network",
+    "TASKS",
+]
+
+#: What :class:`MLISTANetwork` is trained for.
+TASKS = ("classification", "reconstruction")
+
+
+# ------------------------------------------------------------------------------------ checks
+def check_chain(dictionaries, *, n_features=None, dtype=None, name="dictionaries"):
+    """Validate a chain of dictionaries ``[D_1, ..., D_L]`` whose shapes compose.
+
+    Parameters
+    ----------
+    dictionaries : sequence of array_like
+        ``D_i`` of shape ``(n_{i-1}, n_i)``: the columns of ``D_i`` are the rows of ``D_{i+1}``.
+    n_features : int, optional
+        Required rows of ``D_1`` (the features of the signals).
+    dtype : dtype, optional
+        Target dtype (default: float32 if every matrix is float32, else float64).
+    name : str
+        Argument name in messages.
+
+    Returns
+    -------
+    list of ndarray
+        C-contiguous copies.
+
+    Raises
+    ------
+    ValidationError
+        Not a non-empty sequence of 2-D arrays, or shapes that do not compose (the message names
+        ``dictionaries[i]`` and both shapes).
+    """
+    if isinstance(dictionaries, np.ndarray) and dictionaries.ndim == 2:
+        dictionaries = [dictionaries]
+    if not isinstance(dictionaries, list | tuple) or len(dictionaries) == 0:
+        raise ValidationError(f"{name} must be a non-empty list of 2-D arrays [D_1, ..., D_L], got "
+                              f"{type(dictionaries).__name__}.")
+    Ds = [check_array(D, f"{name}[{i}]", ndim=2) for i, D in enumerate(dictionaries)]
+    dt = np.dtype(dtype) if dtype is not None else result_dtype(*[D.dtype for D in Ds])
+    for i in range(1, len(Ds)):
+        if Ds[i].shape[0] != Ds[i - 1].shape[1]:
+            raise ValidationError(
+                f"Dimension mismatch for {name}[{i}]: the chain does not compose; expected {Ds[i - 1].shape[1]} rows "
+                f"(the atoms of {name}[{i - 1}], of shape {Ds[i - 1].shape}), got shape {Ds[i].shape}.")
+    if n_features is not None and Ds[0].shape[0] != n_features:
+        raise ValidationError(f"Dimension mismatch for {name}[0]: expected {n_features} rows (the features of the "
+                              f"signals), got shape {Ds[0].shape}.")
+    return [np.array(D, dtype=dt, order="C", copy=True) for D in Ds]
+
+
+def _check_lams(lam, n_layers, name="lam"):
+    arr = np.asarray(lam, dtype=np.float64) if not isinstance(lam, list | tuple) else None
+    if arr is not None and arr.ndim == 0:
+        return [check_scalar(name, lam, low=0.0)] * n_layers
+    if arr is not None or len(lam) != n_layers:
+        got = np.shape(lam)
+        raise ValidationError(f"{name} must be a scalar or a sequence of {n_layers} values (one per layer), "
+                              f"got shape {got}.")
+    return [check_scalar(f"{name}[{i}]", v, low=0.0) for i, v in enumerate(lam)]
+
+
+def ml_steps(dictionaries):
+    """Default steps ``(t, mu)``: ``t = 1 / ||D_1 ... D_L||_2^2`` and ``mu = 1 / max_i ||D_i||_2^2``.
+
+    Parameters
+    ----------
+    dictionaries : sequence of array_like
+        A chain (see :func:`check_chain`).
+
+    Returns
+    -------
+    (float, float)
+    """
+    Ds = check_chain(dictionaries, dtype=np.float64)
+    eff = Ds[0]
+    for D in Ds[1:]:
+        eff = eff @ D
+    t = 1.0 / max(float(np.linalg.norm(eff, 2)) ** 2, 1e-300)
+    mu = 1.0 / max(max(float(np.linalg.norm(D, 2)) ** 2 for D in Ds), 1e-300)
+    return t, mu
+
+
+def _prox(V, theta, nonneg):
+    if nonneg:
+        return np.maximum(V - theta, 0)
+    return np.sign(V) * np.maximum(np.abs(V) - theta, 0)
+
+
+def _scales(n_layers, t, mu):
+    """Gradient-step factors of the layers: ``mu`` for inner layers, ``t / mu`` (or ``t``) for the last."""
+    return [mu] * (n_layers - 1) + [t / mu if n_layers > 1 else t]
+
+
+def _iteration(X, g, Ds, thetas, cs, nonneg, cache=None):
+    """One ML-ISTA iteration from the deepest code ``g``; returns the activations ``[a_1, ..., a_L]``."""
+    L = len(Ds)
+    h = [None] * L
+    h[L - 1] = g
+    for i in range(L - 2, -1, -1):
+        h[i] = h[i + 1] @ Ds[i + 1].T
+    a_prev, acts, rs, vs = X, [], [], []
+    for i in range(L):
+        r = h[i] @ Ds[i].T - a_prev
+        v = h[i] - cs[i] * (r @ Ds[i])
+        a_prev = _prox(v, thetas[i], nonneg)
+        acts.append(a_prev)
+        rs.append(r)
+        vs.append(v)
+    if cache is not None:
+        cache.append((h, rs, vs))
+    return acts
+
+
+def _ml_solve(X, dictionaries, lam, step, inner_step, max_iter, tol, nonneg, accelerated, return_layers, return_info):
+    Y, was_1d = check_signals(X, "X")
+    Ds = check_chain(dictionaries, n_features=Y.shape[1])
+    dt = result_dtype(Y.dtype, Ds[0].dtype)
+    Y = Y.astype(dt, copy=False)
+    Ds = [D.astype(dt, copy=False) for D in Ds]
+    L = len(Ds)
+    lams = _check_lams(lam, L)
+    t0, mu0 = ml_steps(Ds)
+    t = t0 if step is None else check_scalar("step", step, low=0.0, low_inclusive=False)
+    mu = mu0 if inner_step is None else check_scalar("inner_step", inner_step, low=0.0, low_inclusive=False)
+    max_iter = check_int("max_iter", max_iter, low=1)
+    tol = check_scalar("tol", tol, low=0.0)
+    cs = _scales(L, t, mu)
+    thetas = [mu * lam_i for lam_i in lams[:-1]] + [t * lams[-1]]
+    g = np.zeros((Y.shape[0], Ds[-1].shape[1]), dtype=dt)
+    z, tk = g, np.ones((Y.shape[0], 1))
+    n_iter, change = 0, np.inf
+    for it in range(1, max_iter + 1):
+        n_iter = it
+        acts = _iteration(Y, z, Ds, thetas, cs, nonneg)
+        g_new = acts[-1]
+        diff = np.linalg.norm(g_new - g, axis=1)
+        change = float(np.max(diff / np.maximum(np.linalg.norm(g_new, axis=1), np.finfo(dt).tiny)))
+        if accelerated:  # FISTA momentum, reset per signal when it points uphill (adaptive restart)
+            restart = np.sum((z - g_new) * (g_new - g), axis=1, keepdims=True) > 0
+            tk = np.where(restart, 1.0, tk)
+            tk1 = (1.0 + np.sqrt(1.0 + 4.0 * tk * tk)) / 2.0
+            z = (g_new + ((tk - 1.0) / tk1) * (g_new - g)).astype(dt, copy=False)
+            tk = tk1
+        else:
+            z = g_new
+        g = g_new
+        if change <= tol:
+            break
+    if accelerated:  # report the activations of the last iterate itself
+        acts = _iteration(Y, g, Ds, thetas, cs, nonneg)
+    out = [restore_rank(np.ascontiguousarray(a), was_1d) for a in acts[:-1]] + [restore_rank(g, was_1d)]
+    res = out if return_layers else out[-1]
+    if return_info:
+        info = {"n_iter": n_iter, "converged": change <= tol, "change": change, "step": t, "inner_step": mu,
+                "sparsity": layer_sparsity(out)}
+        return res, info
+    return res
+
+
+_SOLVER_DOC = """
+    Parameters
+    ----------
+    X : array_like of shape (n_signals, n_features) or (n_features,)
+        Signals (rows).
+    dictionaries : sequence of array_like
+        The chain ``[D_1, ..., D_L]``, ``D_i`` of shape ``(n_{i-1}, n_i)``, ``n_0 = n_features``.
+    lam : float or sequence of L floats
+        Penalty of each layer (one value: the same for all).
+    step : float, optional
+        Outer step ``t`` (default ``1 / ||D_1 ... D_L||_2^2``).
+    inner_step : float, optional
+        Inner step ``mu`` (default ``1 / max_i ||D_i||_2^2``).
+    max_iter : int, default 500
+    tol : float, default 1e-6
+        Stop when the relative change of every deepest code is at most ``tol``.
+    nonneg : bool, default False
+        Non-negative codes (the prox ``max(v - theta, 0)``).
+    return_layers : bool, default False
+        Return ``[a_1, ..., a_{L-1}, g_L]``: the exactly sparse activations of every layer.
+    return_info : bool, default False
+        Also return a dict: ``n_iter``, ``converged``, ``change``, ``step``, ``inner_step`` and
+        ``sparsity`` (fraction of exact zeros of each layer's activations).
+
+    Returns
+    -------
+    ndarray of shape (n_signals, n_L) or (n_L,), or a list of the layers
+        The deepest code ``g_L`` (and the info dict with ``return_info``). float32 when the
+        signals and every dictionary are float32.
+
+    Raises
+    ------
+    ValidationError
+        A chain whose shapes do not compose (``dictionaries[i]`` named), a chain that does not
+        match the signals, bad penalties or steps.
+"""
+
+
+def ml_ista(X, dictionaries, *, lam, step=None, inner_step=None, max_iter=500, tol=1e-6, nonneg=False,
+            return_layers=False, return_info=False):
+    """Multi-layer ISTA for a chain of dense dictionaries (see the module notes for the iteration).
+    {doc}
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> D1, D2 = rng.standard_normal((20, 30)), rng.standard_normal((30, 40)) / 5
+    >>> layers = ml_ista(rng.standard_normal((4, 20)), [D1, D2], lam=[0.1, 0.2], return_layers=True)
+    >>> [a.shape for a in layers]
+    [(4, 30), (4, 40)]
+    """
+    return _ml_solve(X, dictionaries, lam, step, inner_step, max_iter, tol, nonneg, False, return_layers, return_info)
+
+
+def ml_fista(X, dictionaries, *, lam, step=None, inner_step=None, max_iter=500, tol=1e-6, nonneg=False,
+             return_layers=False, return_info=False):
+    """Multi-layer FISTA: ML-ISTA with FISTA momentum on the deepest code (Sulam et al. 2019), with the
+    adaptive restart of O'Donoghue & Candes (2015) per signal.
+    {doc}
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> D1, D2 = rng.standard_normal((20, 30)), rng.standard_normal((30, 40)) / 5
+    >>> ml_fista(rng.standard_normal((4, 20)), [D1, D2], lam=0.1).shape
+    (4, 40)
+    """
+    return _ml_solve(X, dictionaries, lam, step, inner_step, max_iter, tol, nonneg, True, return_layers, return_info)
+
+
+ml_ista.__doc__ = ml_ista.__doc__.replace("{doc}", _SOLVER_DOC)
+ml_fista.__doc__ = ml_fista.__doc__.replace("{doc}", _SOLVER_DOC)
+
+
+def layer_sparsity(layers):
+    """Fraction of exact zeros of each layer's activations.
+
+    Parameters
+    ----------
+    layers : sequence of array_like
+        Activations (any shapes), e.g. from ``ml_ista(..., return_layers=True)``.
+
+    Returns
+    -------
+    list of float
+        ``mean(a == 0)`` per layer: zeros of the activations themselves, not of any weights.
+    """
+    return [float(np.mean(np.asarray(a) == 0)) for a in layers]
+
+
+# ------------------------------------------------------------------------ layer-wise learning
+def learn_layerwise(X, n_atoms, n_nonzero_coefs, *, learning="ksvd", max_iter=10, random_state=None):
+    """Learn a chain of dictionaries layer by layer: ``D_1`` on ``X``, ``D_2`` on the codes of ``X``
+    over ``D_1``, and so on (each with :class:`cs_toolkit.dictionary.DictionaryLearner`, OMP codes).
+
+    Parameters
+    ----------
+    X : array_like of shape (n_signals, n_features)
+        Training signals.
+    n_atoms : sequence of int
+        Atoms of each layer (its length is the number of layers).
+    n_nonzero_coefs : int or sequence of int
+        Sparsity of each layer's codes.
+    learning : {"ksvd", "approx_ksvd", "mod", "online"}, default "ksvd"
+    max_iter : int, default 10
+        Dictionary updates per layer.
+    random_state : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    dictionaries : list of ndarray
+        ``D_i`` of shape ``(n_{i-1}, n_i)`` with unit-norm columns.
+    codes : list of ndarray
+        The OMP codes of the training signals at every layer.
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).standard_normal((200, 16))
+    >>> Ds, codes = learn_layerwise(X, [24, 32], [4, 3], max_iter=2, random_state=0)
+    >>> [D.shape for D in Ds]
+    [(16, 24), (24, 32)]
+    """
+    from ..dictionary import DictionaryLearner
+
+    Y = check_array(X, "X", ndim=2)
+    if isinstance(n_atoms, int | np.integer) or len(n_atoms) == 0:
+        raise ValidationError(f"n_atoms must be a non-empty sequence (one value per layer), got {n_atoms!r}.")
+    atoms = [check_int(f"n_atoms[{i}]", a, low=1) for i, a in enumerate(n_atoms)]
+    if isinstance(n_nonzero_coefs, int | np.integer):
+        n_nonzero_coefs = [n_nonzero_coefs] * len(atoms)
+    if len(n_nonzero_coefs) != len(atoms):
+        raise ValidationError(f"n_nonzero_coefs must be an integer or have {len(atoms)} values (one per layer), got "
+                              f"{len(n_nonzero_coefs)}.")
+    check_option("learning", learning, ("ksvd", "approx_ksvd", "mod", "online"))
+    rng = check_rng(random_state)
+    Ds, codes, data = [], [], Y
+    for i, (a, k) in enumerate(zip(atoms, n_nonzero_coefs)):
+        k = min(check_int(f"n_nonzero_coefs[{i}]", k, low=1), data.shape[1], a)
+        dl = DictionaryLearner(a, n_nonzero_coefs=k, method=learning, max_iter=max_iter, rng=rng).fit(data)
+        Ds.append(dl.dictionary_)
+        data = np.ascontiguousarray(dl.transform(data))
+        codes.append(data)
+    return Ds, codes
+
+
+# ------------------------------------------------------------------------- unrolled network
+class MLISTANetwork:
+    """Unrolled ML-ISTA: ``n_iter`` iterations with learnable dictionaries and thresholds, and a
+    linear soft-max head (classification) or the synthesis ``D_1 ... D_L g`` (reconstruction).
+
+    Pure NumPy with a hand-written backward pass (:meth:`loss_and_grad`), trained by
+    :func:`train_ml_network` with the :class:`cs_toolkit.learned.Adam` optimiser. The dictionaries
+    are shared by the iterations (the paper's "ML-ISTA network"); one iteration from zero is the
+    layered thresholding (a feed-forward ReLU network with ``nonneg=True``), more iterations add
+    feedback. The steps ``t`` and ``mu`` are fixed at construction.
+
+    Parameters
+    ----------
+    dictionaries : sequence of array_like
+        Initial chain ``[D_1, ..., D_L]`` (e.g. from :func:`learn_layerwise`).
+    n_iter : int, default 3
+        Unrolled iterations.
+    lam : float or sequence of L floats, default 0.1
+        Initial penalties (thresholds ``mu lam_i``, ``t lam_L``, one learnable value per atom).
+    task : {"classification", "reconstruction"}, default "classification"
+    n_classes : int, optional
+        Required for classification.
+    nonneg : bool, default False
+        ReLU-type prox ``max(v - theta, 0)``.
+    step, inner_step : float, optional
+        ``t`` and ``mu`` (defaults of :func:`ml_steps`).
+    dtype : {numpy.float32, numpy.float64}, default numpy.float64
+    random_state : None, int or numpy.random.Generator
+        Initial classifier weights.
+
+    Attributes
+    ----------
+    params : dict of ndarray
+        ``"D0", "D1", ...`` (dictionaries), ``"theta0", ...`` (thresholds) and, for classification,
+        ``"W"`` (n_classes, n_L) and ``"b"`` (n_classes,).
+    """
+
+    def __init__(self, dictionaries, *, n_iter=3, lam=0.1, task="classification", n_classes=None, nonneg=False,
+                 step=None, inner_step=None, dtype=np.float64, random_state=None):
+        self.dtype = check_float_dtype("dtype", dtype)
+        Ds = check_chain(dictionaries, dtype=self.dtype)
+        self.n_layers = L = len(Ds)
+        self.n_iter = check_int("n_iter", n_iter, low=1)
+        self.task = check_option("task", task, TASKS)
+        self.nonneg = bool(nonneg)
+        lams = _check_lams(lam, L)
+        t0, mu0 = ml_steps(Ds)
+        self.step = t0 if step is None else check_scalar("step", step, low=0.0, low_inclusive=False)
+        self.inner_step = mu0 if inner_step is None else check_scalar("inner_step", inner_step, low=0.0,
+                                                                       low_inclusive=False)
+        self.params = {f"D{i}": D for i, D in enumerate(Ds)}
+        thetas = [self.inner_step * v for v in lams[:-1]] + [self.step * lams[-1]]
+        for i, (D, th) in enumerate(zip(Ds, thetas)):
+            self.params[f"theta{i}"] = np.full(D.shape[1], th, dtype=self.dtype)
+        if self.task == "classification":
+            if n_classes is None:
+                raise ValidationError("task='classification' needs n_classes (an integer >= 2), got None.")
+            self.n_classes = check_int("n_classes", n_classes, low=2)
+            rng = check_rng(random_state)
+            n_top = Ds[-1].shape[1]
+            self.params["W"] = (rng.standard_normal((self.n_classes, n_top)) * 0.01).astype(self.dtype)
+            self.params["b"] = np.zeros(self.n_classes, dtype=self.dtype)
+        else:
+            self.n_classes = None
+        self.n_features = Ds[0].shape[0]
+
+    # ---------------------------------------------------------------------------- forward
+    def _Ds(self):
+        return [self.params[f"D{i}"] for i in range(self.n_layers)]
+
+    def _thetas(self):
+        return [self.params[f"theta{i}"] for i in range(self.n_layers)]
+
+    def _unroll(self, X, cache=None):
+        Ds, thetas = self._Ds(), self._thetas()
+        cs = _scales(self.n_layers, self.step, self.inner_step)
+        g = np.zeros((X.shape[0], Ds[-1].shape[1]), dtype=self.dtype)
+        inputs = []
+        for _ in range(self.n_iter):
+            inputs.append(g)
+            acts = _iteration(X, g, Ds, thetas, cs, self.nonneg, cache)
+            g = acts[-1]
+        return acts, inputs
+
+    def _check_X(self, X):
+        Y = check_array(X, "X", ndim=2, dtype=self.dtype)
+        if Y.shape[1] != self.n_features:
+            raise ValidationError(f"Dimension mismatch for X: expected {self.n_features} features per sample, "
+                                  f"got shape {Y.shape}.")
+        return Y
+
+    def forward(self, X, return_layers=False):
+        """The deepest code after ``n_iter`` iterations (or every layer's activations).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        return_layers : bool, default False
+            Return ``[a_1, ..., a_L]``, the activations of the last iteration (exactly sparse).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_L), or a list
+        """
+        acts, _ = self._unroll(self._check_X(X))
+        return acts if return_layers else acts[-1]
+
+    def layer_sparsity(self, X):
+        """Fraction of exact zeros of each layer's activations on ``X`` (see :func:`layer_sparsity`)."""
+        return layer_sparsity(self.forward(X, return_layers=True))
+
+    def decision_function(self, X):
+        """Logits ``g_L W^T + b`` (classification), shape (n_samples, n_classes)."""
+        self._need("classification")
+        return self.forward(X) @ self.params["W"].T + self.params["b"]
+
+    def predict(self, X):
+        """Class index (0..n_classes-1) of largest logit."""
+        return np.argmax(self.decision_function(X), axis=1)
+
+    def reconstruct(self, X):
+        """``g_L (D_1 ... D_L)^T``: the signals synthesised from the deepest codes."""
+        out = self.forward(X)
+        for D in reversed(self._Ds()):
+            out = out @ D.T
+        return out
+
+    def _need(self, task):
+        if self.task != task:
+            raise ValidationError(f"this network was built with task={self.task!r}; {task!r} is not available.")
+
+    # --------------------------------------------------------------------------- backward
+    def _check_target(self, X, target):
+        if self.task == "classification":
+            y = np.asarray(target)
+            if y.ndim != 1 or y.shape[0] != X.shape[0]:
+                raise ValidationError(f"Dimension mismatch for y: expected {X.shape[0]} labels (one per sample of X), "
+                                      f"got shape {y.shape}.")
+            if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= self.n_classes)):
+                raise ValidationError(f"y must hold integer class indices in [0, {self.n_classes}), got "
+                                      f"{y.dtype} values{'' if not y.size else f' in [{y.min()}, {y.max()}]'}.")
+            return y
+        return None
+
+    def loss_and_grad(self, X, y=None):
+        """Mean loss on a batch and its gradient with respect to every parameter.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : array_like of int, shape (n_samples,), optional
+            Class indices (classification); ignored for reconstruction.
+
+        Returns
+        -------
+        loss : float
+            Mean soft-max cross-entropy, or ``mean_i 1/2 ||x_i - D_1 ... D_L g_i||^2``.
+        grads : dict of ndarray
+            Same keys and shapes as :attr:`params`.
+        """
+        X = self._check_X(X)
+        y = self._check_target(X, y)
+        B, L = X.shape[0], self.n_layers
+        Ds, thetas = self._Ds(), self._thetas()
+        cs = _scales(L, self.step, self.inner_step)
+        cache = []
+        acts, inputs = self._unroll(X, cache)
+        g = acts[-1]
+        grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        if self.task == "classification":
+            logits = g @ self.params["W"].T + self.params["b"]
+            logits = logits - logits.max(axis=1, keepdims=True)
+            logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+            loss = float(-logp[np.arange(B), y].mean())
+            dlog = np.exp(logp)
+            dlog[np.arange(B), y] -= 1.0
+            dlog /= B
+            grads["W"] = (dlog.T @ g).astype(self.dtype)
+            grads["b"] = dlog.sum(axis=0).astype(self.dtype)
+            dg = dlog @ self.params["W"]
+        else:
+            us = [g]
+            for D in reversed(Ds):
+                us.append(us[-1] @ D.T)
+            diff = us[-1] - X
+            loss = float(0.5 * np.sum(diff * diff) / B)
+            du = diff / B
+            for j in range(L - 1, -1, -1):  # us[j + 1] = us[j] @ D_{L-j}^T
+                i = L - 1 - j
+                grads[f"D{i}"] += du.T @ us[j]
+                du = du @ Ds[i]
+            dg = du
+        for k in range(self.n_iter - 1, -1, -1):
+            h, rs, vs = cache[k]
+            dh = [np.zeros_like(hi) for hi in h]
+            dA = dg
+            for i in range(L - 1, -1, -1):
+                v = vs[i]
+                mask = (v > thetas[i]) if self.nonneg else (np.abs(v) > thetas[i])
+                dv = dA * mask
+                sgn = mask if self.nonneg else np.sign(v) * mask
+                grads[f"theta{i}"] -= (dA * sgn).sum(axis=0)
+                dh[i] += dv
+                dr = -cs[i] * (dv @ Ds[i].T)
+                grads[f"D{i}"] += -cs[i] * (rs[i].T @ dv) + dr.T @ h[i]
+                dh[i] += dr @ Ds[i]
+                dA = -dr
+            for i in range(L - 1):  # h[i] = h[i+1] @ D_{i+1}^T
+                dh[i + 1] += dh[i] @ Ds[i + 1]
+                grads[f"D{i + 1}"] += dh[i].T @ h[i + 1]
+            dg = dh[L - 1]
+        return loss, grads
+
+    def copy(self):
+        """An independent copy (parameters copied)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.params = {k: v.copy() for k, v in self.params.items()}
+        return new
+
+    def __repr__(self):
+        shapes = [self.params[f"D{i}"].shape for i in range(self.n_layers)]
+        return f"MLISTANetwork(layers={shapes}, n_iter={self.n_iter}, task={self.task!r}, nonneg={self.nonneg})"
+
+
+def train_ml_network(net, X, y=None, *, n_epochs=10, batch_size=64, lr=1e-3, random_state=None, verbose=False):
+    """Train an :class:`MLISTANetwork` with Adam on mini-batches (thresholds kept non-negative).
+
+    Parameters
+    ----------
+    net : MLISTANetwork
+        Trained in place.
+    X : array_like of shape (n_samples, n_features)
+    y : array_like of int, shape (n_samples,), optional
+        Class indices in ``[0, n_classes)`` (classification).
+    n_epochs : int, default 10
+    batch_size : int, default 64
+    lr : float, default 1e-3
+        Adam learning rate.
+    random_state : None, int or numpy.random.Generator
+        Order of the samples.
+    verbose : bool, default False
+        Print the mean loss of every epoch.
+
+    Returns
+    -------
+    dict
+        ``"loss"``: mean training loss of each epoch.
+    """
+    from ..learned import Adam
+
+    if not isinstance(net, MLISTANetwork):
+        raise ValidationError(f"net must be an MLISTANetwork, got {type(net).__name__}.")
+    Xa = net._check_X(X)
+    ya = net._check_target(Xa, None if y is None else np.asarray(y))
+    n_epochs = check_int("n_epochs", n_epochs, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    rng = check_rng(random_state)
+    opt = Adam(net.params, lr=lr)
+    history = {"loss": []}
+    for epoch in range(n_epochs):
+        order = rng.permutation(Xa.shape[0])
+        total = 0.0
+        for s in range(0, order.size, batch_size):
+            idx = order[s:s + batch_size]
+            loss, grads = net.loss_and_grad(Xa[idx], None if ya is None else ya[idx])
+            opt.step(net.params, grads)
+            for i in range(net.n_layers):
+                np.maximum(net.params[f"theta{i}"], 0, out=net.params[f"theta{i}"])
+            total += loss * idx.size
+        history["loss"].append(total / order.size)
+        if verbose:
+            print(f"epoch {epoch + 1}: loss {history['loss'][-1]:.4f}")
+    return history
