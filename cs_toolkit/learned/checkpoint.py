@@ -36,7 +36,7 @@ from .._archive import decode_json_record, open_archive
 from .._atomic import atomic_savez
 from .._rngstate import rng_state_from_json, rng_state_json
 from ..exceptions import ModelFileError, ValidationError
-from .lista import sha256_of
+from ._layers import sha256_of
 
 __all__ = ["fingerprint", "save_checkpoint", "load_checkpoint", "FORMAT", "FORMAT_VERSION"]
 

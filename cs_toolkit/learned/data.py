@@ -19,7 +19,7 @@ import numpy as np
 
 from .._validation import check_array, check_int, check_rng, check_scalar
 from ..exceptions import ValidationError
-from .lista import _dense
+from ._layers import _dense
 
 __all__ = ["SyntheticSource", "ArraySource", "add_measurement_noise"]
 

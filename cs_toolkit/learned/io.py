@@ -42,8 +42,10 @@ from .._atomic import atomic_savez
 from .._validation import check_array
 from .._version import __version__
 from ..exceptions import ModelFileError, ModelMismatchError
+from ._layers import _dense, sha256_of
 from .acquisition import check_acquisition
-from .lista import MODEL_KINDS, UnrolledNetwork, _dense, sha256_of
+from .lista import MODEL_KINDS
+from .unrolled import UnrolledNetwork
 
 __all__ = ["save_model", "load_model", "load_any_model", "FORMAT", "FORMAT_VERSION"]
 

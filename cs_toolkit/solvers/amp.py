@@ -11,9 +11,9 @@ import numpy as np
 from .._validation import check_int, check_option, check_scalar
 from ..exceptions import ConvergenceWarning, DivergenceWarning, ValidationError
 from ..sensing import LinearOperator
+from ._common import SolverInfo, _prepare, _products
 from ._prox import soft_threshold
 from ._registry import register_solver
-from .ista import SolverInfo, _prepare, _products
 
 __all__ = ["amp", "bg_denoise"]
 

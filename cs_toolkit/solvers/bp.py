@@ -9,8 +9,8 @@ import numpy as np
 from scipy.optimize import linprog
 
 from ..exceptions import ConvergenceWarning
+from ._common import SolverInfo, _prepare
 from ._registry import register_solver
-from .ista import SolverInfo, _prepare
 
 __all__ = ["basis_pursuit"]
 

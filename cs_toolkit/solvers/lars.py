@@ -17,9 +17,9 @@ from ..exceptions import (
     IllConditionedWarning,
     ValidationError,
 )
+from ._common import SolverInfo, _check_lam, _prepare
 from ._lars_numba import _lars_batch, _lars_one
 from ._registry import register_solver
-from .ista import SolverInfo, _check_lam, _prepare
 
 __all__ = ["lars", "LassoPath"]
 

@@ -1,0 +1,126 @@
+"""Building blocks of the unrolled networks (:mod:`cs_toolkit.learned.lista`).
+
+The layer nonlinearity (soft threshold with optional support selection) with the masks its
+derivative needs, the analytic ALISTA weights, the FISTA momentum schedule, and the array
+glue of the models (dense float64 copies, dtype check, the SHA-256 of a model's matrices).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import scipy.linalg
+
+from .._validation import check_array, check_matrix
+from ..exceptions import ValidationError
+from ..solvers import soft_threshold
+
+__all__ = ["alista_weights", "fista_momentum", "sha256_of"]
+
+
+def sha256_of(*arrays) -> str:
+    """SHA-256 hex digest of the arrays' values as float64 C-order bytes, in order (the model-file hash)."""
+    h = hashlib.sha256()
+    for M in arrays:
+        h.update(np.ascontiguousarray(M, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _check_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValidationError(f"dtype must be float32 or float64, got {dt}.")
+    return dt
+
+
+def _dense(A, name):
+    A = check_matrix(A, name)
+    if hasattr(A, "to_dense") and not isinstance(A, np.ndarray):
+        A = check_array(A.to_dense(), name, ndim=2)
+    return np.array(A, dtype=np.float64, order="C")
+
+
+def alista_weights(A) -> np.ndarray:
+    """Analytic ALISTA weight matrix: ``argmin ||W^T A||_F`` subject to ``diag(W^T A) = 1``.
+
+    Parameters
+    ----------
+    A : array_like of shape (m, n)
+        Sensing matrix (full row rank, ``m <= n``).
+
+    Returns
+    -------
+    W : ndarray of shape (m, n), float64
+
+    Notes
+    -----
+    The problem splits over the columns ``w_i``: minimise ``||A^T w_i||^2``
+    subject to ``a_i^T w_i = 1``. Its Lagrange conditions give the closed form
+    ``w_i = G^+ a_i / (a_i^T G^+ a_i)`` with ``G = A A^T``, i.e.
+    ``W = G^+ A D^{-1}``, ``D = diag(A^T G^+ A)`` (Liu et al. 2019 solve the same
+    problem by projected gradient descent).
+
+    Examples
+    --------
+    >>> A = np.random.default_rng(0).standard_normal((20, 40))
+    >>> W = alista_weights(A)
+    >>> bool(np.allclose(np.diag(W.T @ A), 1.0))
+    True
+    """
+    A = _dense(A, "A")
+    G = A @ A.T
+    try:
+        GA = scipy.linalg.solve(G, A, assume_a="pos")
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+        GA = np.linalg.pinv(G) @ A
+    d = np.einsum("ij,ij->j", A, GA)
+    if np.any(d <= 1e-12 * np.max(np.abs(d))):
+        raise ValidationError("A has a zero column (or one in the null space of A A^T); ALISTA weights are undefined.")
+    return np.ascontiguousarray(GA / d)
+
+
+def _select_top(absV, k):
+    """Boolean mask of the ``k`` largest entries of each row of ``absV``."""
+    N, n = absV.shape
+    sel = np.zeros((N, n), dtype=bool)
+    if k <= 0:
+        return sel
+    if k >= n:
+        sel[:] = True
+        return sel
+    idx = np.argpartition(absV, n - k, axis=1)[:, n - k:]
+    np.put_along_axis(sel, idx, True, axis=1)
+    return sel
+
+
+def _shrink(V, theta, k=0):
+    """Soft threshold with optional support selection of the ``k`` largest entries per row.
+
+    Returns ``(X, active, shrunk)``: ``active = |V| > theta`` is the derivative of
+    ``X`` with respect to ``V`` and ``shrunk`` (active entries that were shrunk)
+    carries the derivative ``-sign(V)`` with respect to ``theta``.
+    """
+    X = soft_threshold(V, theta)
+    absV = np.abs(V)
+    active = absV > theta
+    if k > 0:
+        sel = _select_top(absV, k) & active
+        X[sel] = V[sel]
+        return X, active, active & ~sel
+    return X, active, active
+
+
+def _theta_grad(dX, V, shrunk):
+    return -float(np.sum(dX[shrunk] * np.sign(V[shrunk]), dtype=np.float64))
+
+
+def fista_momentum(n_layers) -> np.ndarray:
+    """FISTA momentum ``beta_t = (s_t - 1) / s_{t+1}``, ``s_0 = 1``, ``s_{t+1} = (1 + sqrt(1 + 4 s_t^2)) / 2``."""
+    s, out = 1.0, []
+    for _ in range(n_layers):
+        s_next = (1.0 + np.sqrt(1.0 + 4.0 * s * s)) / 2.0
+        out.append((s - 1.0) / s_next)
+        s = s_next
+    return np.array(out)
+
