@@ -71,6 +71,7 @@ def _nmse_db(Xh, X):
     return 10 * np.log10(np.sum((Xh - X) ** 2) / np.sum(X**2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_amp_bg_beats_soft_amp_and_nears_the_oracle(rng, dtype):
     A, X, Y = _bg_problem(rng, 200, 400, 200, 0.1, 30.0)

@@ -351,11 +351,13 @@ def after_import():
     return {line.split()[0]: line.split()[1:] for line in res.stdout.splitlines() if line.strip()}
 
 
+@pytest.mark.slow
 def test_import_cs_toolkit_does_not_load_heavy_modules(after_import):
     loaded = after_import["LOADED"]
     assert not loaded, f"'import cs_toolkit' loads {loaded}; import them inside the functions that need them"
 
 
+@pytest.mark.slow
 def test_import_cs_toolkit_compiles_no_numba_kernel(after_import):
     compiled = after_import["COMPILED"]
     assert not compiled, f"'import cs_toolkit' compiles {compiled}; kernels must compile on first call"

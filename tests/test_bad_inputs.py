@@ -243,6 +243,7 @@ CLI_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv,pattern", CLI_CASES, ids=[" ".join(c[0][:2]) for c in CLI_CASES])
 def test_cli_user_mistakes_exit_2_without_traceback(argv, pattern, tmp_path):
     img = tmp_path / "img.png"

@@ -130,6 +130,7 @@ def test_l1_weak_threshold_known_values():
     np.testing.assert_allclose(rho, [_dmm_threshold(x) for x in d], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_statistical_dimension_matches_quadrature():
     for r in (0.02, 0.1, 0.3, 0.7):
         assert abs(l1_statistical_dimension(r) - _psi_by_quadrature(r)) < 1e-7
@@ -276,6 +277,7 @@ def test_results_csv_json_round_trip(tmp_path):
         Results.load(tmp_path / "r.txt")
 
 
+@pytest.mark.slow
 def test_parallel_joblib_matches_serial():
     probs = [ProblemFamily(n=40, m=20, k=4, snr_db=30)]
     a = run_benchmark(probs, ["_t_omp"], n_trials=4, rng=11, progress=False)
@@ -285,6 +287,7 @@ def test_parallel_joblib_matches_serial():
     assert not _rows_equal(_strip_times(a.rows), _strip_times(c.rows))
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_matches_serial():
     pytest.importorskip("distributed")
     probs = [ProblemFamily(n=40, m=20, k=4, snr_db=30)]
@@ -306,6 +309,7 @@ def test_phase_success_below_and_above_transition():
     np.testing.assert_allclose(res.deltas, [0.5])
 
 
+@pytest.mark.slow
 def test_phase_bp_transition_near_theory():
     res = phase_transition(BP, n=40, deltas=[0.5], rhos=np.linspace(0.1, 0.7, 7), n_trials=6, rng=2,
                            progress=False)
@@ -368,6 +372,7 @@ def test_phase_interrupt_leaves_no_partial_output(tmp_path):
     assert CALLS["n"] == 4 * 2 and len(res) == 6
 
 
+@pytest.mark.slow
 def test_phase_parallel_matches_serial():
     a = phase_transition("_t_omp", **_phase_kwargs(None))
     b = phase_transition("_t_omp", **_phase_kwargs(None, n_jobs=2))
@@ -386,6 +391,7 @@ def test_phase_grid_validation():
 
 
 # --- plots ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_plots_write_png_and_svg(tmp_path):
     from cs_toolkit import plotting
 
@@ -428,6 +434,7 @@ def _cli(*args, cwd=None):
                           text=True, cwd=cwd or ROOT, env=env, timeout=120)
 
 
+@pytest.mark.slow
 @needs_cli_solver
 def test_cli_phase_writes_outputs(tmp_path):
     out = tmp_path / "ph"
@@ -442,6 +449,7 @@ def test_cli_phase_writes_outputs(tmp_path):
     assert res.success_grid(CLI_SOLVER).shape == (2, 2)
 
 
+@pytest.mark.slow
 @needs_cli_solver
 def test_cli_bench_with_config_file(tmp_path):
     cfg = tmp_path / "bench.toml"
@@ -461,6 +469,7 @@ def test_cli_bench_with_config_file(tmp_path):
     assert len(Results.load(out / "results.json")) == 2 * 2
 
 
+@pytest.mark.slow
 def test_cli_bad_solver_exits_2_with_one_line(tmp_path):
     r = _cli("phase", "--solvers", "nosuch", "--n", "20", cwd=tmp_path)
     assert r.returncode == 2
@@ -556,6 +565,7 @@ def test_benchmark_resume_reuses_entropy_when_rng_is_not_a_seed(tmp_path):
     assert _rows_equal(_strip_times(resumed.rows), _strip_times(fresh.rows))
 
 
+@pytest.mark.slow
 def test_cli_bench_says_when_it_resumes(tmp_path, capsys, monkeypatch):
     from cs_toolkit.cli import main
 

@@ -92,6 +92,7 @@ def _interrupting_writer(monkeypatch, module, name):
     monkeypatch.setattr(module, name, writer)
 
 
+@pytest.mark.slow
 def test_interrupted_cli_reconstruct_leaves_no_output(tmp_path, monkeypatch, capsys):
     import skimage.io
 

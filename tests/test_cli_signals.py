@@ -25,6 +25,7 @@ def files(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_reconstruct_image_json(files):
     out = files / "rec.png"
     r = _run("reconstruct", files / "crop.png", "--ratio", "0.5", "--method", "bcs_spl", "--block-size", "16",
@@ -48,6 +49,7 @@ def test_reconstruct_image_whole_in_process(files, capsys):
     assert res["method"] == "whole_srdct" and res["psnr"] > 30.0
 
 
+@pytest.mark.slow
 def test_reconstruct_audio_text_output_default_name(files):
     r = _run("reconstruct", files / "clip.wav", "--ratio", "0.5", "--method", "omp")
     assert r.returncode == 0, r.stderr
@@ -56,6 +58,7 @@ def test_reconstruct_audio_text_output_default_name(files):
     assert x.shape == (2048,)
 
 
+@pytest.mark.slow
 def test_reconstruct_audio_default_method_json(files):
     r = _run("reconstruct", files / "clip.wav", "--ratio", "0.5", "--out", files / "j.wav", "--json")
     assert r.returncode == 0, r.stderr
@@ -67,6 +70,7 @@ def test_reconstruct_audio_default_method_json(files):
     assert res["method"] == best and res["method_chosen_because"] == why and res["snr"] > 15.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "match"),
     [
@@ -116,6 +120,7 @@ def _run_capped(*args, cwd, cap=3 * 2**30):
                           text=True, cwd=cwd, timeout=300, preexec_fn=limit, env=env)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "match"),
     [
@@ -163,6 +168,7 @@ def test_audio_output_keeps_the_input_sample_format_and_reports_what_was_written
             assert np.max(np.abs(written)) <= 1.0
 
 
+@pytest.mark.slow
 def test_colour_images_are_reconstructed_in_grey_with_a_notice(tmp_path, capsys):
     import skimage.io
 
@@ -184,6 +190,7 @@ def test_colour_images_are_reconstructed_in_grey_with_a_notice(tmp_path, capsys)
     assert "grey" not in capsys.readouterr().out  # no notice for a grey image
 
 
+@pytest.mark.slow
 def test_train_tnrd_without_validation_set_says_so_instead_of_nan(tmp_path, capsys):
     from cs_toolkit.cli import main
 
@@ -207,6 +214,7 @@ def test_train_dict_rejects_bad_inputs(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_dict_audio_then_use_it(files, tmp_path):
     out = tmp_path / "d.npz"
     r = _run("train-dict", files / "clip.wav", "--kind", "audio", "--atoms", "8", "--sparsity", "2",

@@ -11,6 +11,7 @@ import pytest
 plt = pytest.importorskip("matplotlib.pyplot")
 
 
+@pytest.mark.slow
 def test_demo_writes_figures_and_prints_quality_table(tmp_path):
     # stderr is merged into stdout, as in a terminal log (`cs-toolkit demo 2>&1 | tee log`)
     # (bytes, decoded by hand: text mode would turn a progress bar's carriage returns into newlines)
@@ -71,6 +72,7 @@ def _assert_titles_inside(fig, titles):
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == titles
 
 
+@pytest.mark.slow
 def test_demo_image_figure_has_full_titles_and_an_error_colour_bar(monkeypatch, tmp_path):
     img = np.random.default_rng(0).integers(0, 256, (128, 128)).astype(np.uint8)
     rec = np.clip(img + 10.0, 0, 255)
@@ -83,6 +85,7 @@ def test_demo_image_figure_has_full_titles_and_an_error_colour_bar(monkeypatch, 
     assert len(fig.axes) == 4 and "grey levels" in labels[0], labels
 
 
+@pytest.mark.slow
 def test_demo_audio_figure_has_labelled_axes(monkeypatch, tmp_path):
     x = np.sin(np.arange(800) / 5.0)
     titles = ["original: clip.wav (0.10 s at 8000 Hz)", "joint, ratio 0.25: SNR 15.15 dB, segmental SNR 16.29 dB",

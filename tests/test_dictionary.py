@@ -174,6 +174,7 @@ def test_mod_update_is_the_least_squares_fit(small_problem):
 # --------------------------------------------------------------------------- planted dictionary
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("noise", [0.0, 0.01])
 def test_planted_dictionary_is_recovered(noise):
     rng = np.random.default_rng(2024)
@@ -475,6 +476,7 @@ def test_bad_inputs_are_rejected_with_clear_messages(small_problem):
 # --------------------------------------------------------------------------- denoising, plotting
 
 
+@pytest.mark.slow
 def test_denoising_learned_beats_dct_beats_noisy():
     from skimage import data
 

@@ -240,6 +240,7 @@ def test_identity_stages_give_the_bcs_spl_result():
     assert stages.training_record is None  # the caller's model is not modified
 
 
+@pytest.mark.slow
 def test_trained_stages_beat_their_start_on_a_held_out_picture(tmp_path):
     from cs_toolkit.signals import compressive_image
     from cs_toolkit.signals.image import train_tnrd
@@ -255,6 +256,7 @@ def test_trained_stages_beat_their_start_on_a_held_out_picture(tmp_path):
     assert load_diffusion(path).training_record["ratios"] == [0.25]
 
 
+@pytest.mark.slow
 def test_training_samples_are_consistent_with_their_measurements():
     from cs_toolkit.signals._image_loops import _to_blocks
     from cs_toolkit.signals.image import training_samples
@@ -287,6 +289,7 @@ def test_bundled_model_loads_and_names_a_known_start():
     assert _tnrd_model(None, 0.1)[0].training_record["ratios"] == [0.1]
 
 
+@pytest.mark.slow
 def test_cli_trains_and_uses_a_tnrd_model(tmp_path):
     import subprocess
     import sys

@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from cs_toolkit import solvers
 from cs_toolkit.exceptions import DTypeError, ModelFileError, ModelMismatchError, ValidationError
 from cs_toolkit.learned import (
     ALISTA,
@@ -100,7 +101,6 @@ def test_untrained_network_from_ista_reproduces_ista_iterations(cls):
 
 
 def test_untrained_lista_matches_the_solvers_ista():
-    solvers = pytest.importorskip("cs_toolkit.solvers.ista")
     A = _matrix()
     Y, _ = _problem()
     step = 1.0 / np.linalg.norm(A, 2) ** 2
@@ -486,6 +486,7 @@ def test_adam_scales_multiply_the_learning_rate_per_layer():
     np.testing.assert_allclose(p["theta"], [0.9, 0.999], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_relative_scalar_lr_and_warm_start_train_alista():
     A, T = _matrix(), 4
     Yv, Xv = SyntheticSource(A, p=0.1).sample(300, rng=99)
@@ -523,6 +524,7 @@ class _Interrupt:
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["lista_cp", "alista"])
 def test_interrupted_training_resumes_to_the_same_weights(kind, tmp_path):
     A = _matrix()
@@ -602,6 +604,7 @@ def test_model_save_is_atomic(tmp_path, monkeypatch):
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
 
 
+@pytest.mark.slow
 def test_cli_train_resumes_from_its_checkpoint(tmp_path, capsys):
     from cs_toolkit.cli import main
 
@@ -654,6 +657,7 @@ def test_from_alista_refuses_mismatched_support_selection_and_other_models():
         LISTA.from_alista(LISTA_CP(_matrix(), 3))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["lista", "lista_cp", "lista_cpss"])
 def test_pretrain_alista_trains_the_tied_network_and_copies_it(kind):
     A, T = _matrix(), 4

@@ -152,6 +152,7 @@ def test_cli_trains_a_speech_model_and_reconstructs_a_held_out_speaker(tmp_path,
     assert "trained for audio" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_image_model_round_trip(tmp_path, capsys):
     from skimage import io as skio
 

@@ -103,6 +103,7 @@ def test_notebook_is_committed_with_outputs(path):
     assert path.stat().st_size < 2_000_000, f"{path.name} is {path.stat().st_size} bytes; lower the figure dpi"
 
 
+@pytest.mark.slow
 def test_runner_reports_the_failing_cell(tmp_path, monkeypatch):
     # The runner must fail loudly, naming the error, when a cell raises.
     nb = nbformat.v4.new_notebook()

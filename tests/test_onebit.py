@@ -141,6 +141,7 @@ def test_biht_recovers_support_at_generous_m():
     assert info.resid_norm.shape == (50,)
 
 
+@pytest.mark.slow
 def test_biht_error_falls_with_m():
     n, k = 100, 5
     X = _planted(n, k, 40, seed=4)

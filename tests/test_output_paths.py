@@ -147,6 +147,7 @@ def test_every_subcommand_checks_its_output_paths_before_any_work(tmp_path, monk
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no folder created, nothing written
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*atoms are unused")  # a tiny dictionary, learned in one iteration
 def test_missing_folders_are_created_by_every_kind_of_output(tmp_path, capsys):
     """One rule: missing folders on the way to an output are created (mkdir -p), file or folder output."""

@@ -13,6 +13,7 @@ def test_version_is_exposed():
     assert cs_toolkit.__version__.count(".") == 2
 
 
+@pytest.mark.slow
 def test_cli_version_and_help():
     out = subprocess.run([sys.executable, "-m", "cs_toolkit.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and cs_toolkit.__version__ in out.stdout

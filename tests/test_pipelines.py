@@ -97,6 +97,7 @@ def test_colour_image_channel_by_channel(crop):
         np.testing.assert_allclose(rec[:, :, c], grey, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_quality_floors_and_best_method_beats_bcs_spl(crop):
     meas = measure_image(crop, 0.3, block_size=16, rng=0)
     spl = reconstruct_image(meas, method="bcs_spl", max_iter=60)
@@ -109,6 +110,7 @@ def test_quality_floors_and_best_method_beats_bcs_spl(crop):
     assert 0.8 < q["ssim"] <= 1.0
 
 
+@pytest.mark.slow
 def test_pnp_dct_is_the_default_and_beats_bcs_spl_and_pnp_tv(crop):
     from cs_toolkit.signals.image import DEFAULT_IMAGE_METHOD
 
@@ -124,6 +126,7 @@ def test_pnp_dct_is_the_default_and_beats_bcs_spl_and_pnp_tv(crop):
     np.testing.assert_array_equal(reconstruct_image(meas), rec)  # deterministic
 
 
+@pytest.mark.slow
 def test_pnp_dct_low_ratio_beats_bcs_spl(crop):
     meas = measure_image(crop, 0.1, block_size=16, rng=1)
     spl = image_quality(crop, reconstruct_image(meas, method="bcs_spl", max_iter=60))["psnr"]
@@ -131,6 +134,7 @@ def test_pnp_dct_low_ratio_beats_bcs_spl(crop):
     assert best > spl + 1.0
 
 
+@pytest.mark.slow
 def test_pnp_dct_iterates_are_consistent_with_the_measurements(crop):
     from cs_toolkit.signals._image_loops import _pnp_dct
 
@@ -270,6 +274,7 @@ def test_reconstruct_image_rejects_bad_arguments(crop):
         measure_image(np.full((32, 32), np.nan), 0.5)
 
 
+@pytest.mark.slow
 def test_whole_image_cs_with_a_structured_operator(crop):
     from cs_toolkit.signals import whole_image_cs
 
@@ -283,6 +288,7 @@ def test_whole_image_cs_with_a_structured_operator(crop):
         whole_image_cs(np.stack([crop] * 3, axis=2), 0.5)
 
 
+@pytest.mark.slow
 def test_learned_reconstructor_object(crop):
     from cs_toolkit.learned import ALISTA
 
@@ -316,6 +322,7 @@ def test_measure_audio_matches_frames(speech):
     assert meas.A.shape == (128, 256)
 
 
+@pytest.mark.slow
 def test_audio_snr_floor_joint_beats_per_frame_omp(speech):
     x, _ = speech
     meas = measure_audio(x, 0.5, rng=0)

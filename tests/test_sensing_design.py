@@ -150,6 +150,7 @@ def test_design_starts_from_init_and_zero_iterations_return_it():
 
 
 # --------------------------------------------------------------------------- end to end
+@pytest.mark.slow
 def test_designed_matrix_recovers_more_planted_signals_with_omp():
     # Elad's setting: a random 80 x 120 dictionary, k = 4
     D = _random_dictionary(80, 120, seed=2)
