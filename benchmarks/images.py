@@ -40,6 +40,7 @@ METHODS = {
     "bcs_spl": dict(method="bcs_spl"),
     "pnp_tv": dict(method="pnp_tv"),
     "pnp_dct": dict(method="pnp_dct"),
+    "pnp_nl": dict(method="pnp_nl"),
     "tnrd": dict(method="tnrd"),  # the learned reconstructor (bundled model, cs_toolkit/learned/models/)
     DEFAULT_IMAGE_METHOD: dict(method=DEFAULT_IMAGE_METHOD),
 }
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
     print()
     print("| method | " + " | ".join(f"ratio {r}: PSNR / SSIM / s" for r in RATIOS) + " |")
     print("|---|" + "---|" * len(RATIOS))
-    for label in dict.fromkeys(["tnrd", DEFAULT_IMAGE_METHOD, "pnp_dct", "pnp_tv", "bcs_spl", "fista_dct"]):
+    for label in dict.fromkeys(["tnrd", DEFAULT_IMAGE_METHOD, "pnp_nl", "pnp_dct", "pnp_tv", "bcs_spl", "fista_dct"]):
         if label not in methods:
             continue
         cells = []

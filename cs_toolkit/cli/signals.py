@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--ratio", action=Given, type=float, default=0.25, help="measurement ratio in (0, 1] (default 0.25)")
     p.add_argument("--matrix", action=Given, default="gaussian", help="sensing matrix kind (default gaussian, orthonormal rows)")
     p.add_argument("--method", default=None,
-                   help="reconstruction method (default: the best for the input type); images: pnp_dct, pnp_tv, bcs_spl, "
+                   help="reconstruction method (default: the best for the input type); images: pnp_nl, pnp_dct, pnp_tv, bcs_spl, "
                         "whole (whole-image CS, --matrix srdct|srht|...), tnrd (learned), lista, or a solver name (per block); "
                         "audio: joint, joint_learned (learned), lista, or a solver name (per frame)")
     p.add_argument("--basis", default="dct", help="dct, wavelet (images) or a dictionary .npz file")
@@ -251,7 +251,7 @@ def _reconstruct(args) -> int:
         N = check_int("--frame-length", args.frame_length, low=4)
         check_int("--hop", args.hop, low=1, high=N)
         _check_measurements(args.ratio, N, f"frame of {N} samples (--frame-length {N})")
-    no_basis = ("pnp_dct", "pnp_tv", "bcs_spl", "tnrd", "lista", "whole", "joint_learned")
+    no_basis = ("pnp_nl", "pnp_dct", "pnp_tv", "bcs_spl", "tnrd", "lista", "whole", "joint_learned")
     if args.method in no_basis and not (isinstance(basis, str) and basis == "dct"):
         raise ValidationError(f"--basis is used by the per-block (per-frame) solvers and by joint; method "
                               f"{args.method} has its own transform and would ignore --basis {args.basis!r}.")

@@ -19,8 +19,11 @@ import numpy as np
 import pywt
 from scipy.ndimage import uniform_filter
 
+from ..exceptions import ValidationError
+
 __all__ = ["single_thread_blas", "wiener_smooth", "mad_sigma", "bivariate_shrink", "wavelet_shrink", "tv_denoise",
-           "patch_dct_matrix", "patch_dct_threshold", "patch_dct_wiener"]
+           "patch_dct_matrix", "patch_dct_threshold", "patch_dct_wiener", "match_patches", "group_dct_threshold",
+           "group_dct_wiener"]
 
 
 def single_thread_blas(func):
@@ -213,3 +216,105 @@ def patch_dct_wiener(x: np.ndarray, pilot: np.ndarray, sigma: float, *, patch_si
     w = np.empty(C.shape[0])
     _wiener_rows(C, Q, max(float(sigma), 1e-6) ** 2, w)
     return _aggregate(C @ T, w, x.shape, patch_size)
+
+
+# ----------------------------------------------------------------------------------------
+# non-local: groups of similar patches filtered together (BM3D-style)
+# ----------------------------------------------------------------------------------------
+def _reference_positions(n: int, step: int) -> np.ndarray:
+    """``0, step, 2 step, ...`` up to ``n - 1``, the last position always included."""
+    r = np.arange(0, n, step, dtype=np.int64)
+    return r if r[-1] == n - 1 else np.append(r, n - 1)
+
+
+def match_patches(x: np.ndarray, *, patch_size: int = 8, step: int = 3, radius: int = 8,
+                  group_size: int = 16) -> np.ndarray:
+    """Groups of similar patches by block matching (Dabov et al. 2007).
+
+    Reference patches sit every ``step`` pixels (the last row and column included); each
+    group holds the ``group_size`` patches nearest to its reference in squared distance,
+    searched within ``radius`` pixels, the reference first.
+
+    Returns
+    -------
+    ndarray of shape (n_groups, group_size), int64
+        Patch positions ``r * (W - patch_size + 1) + c``: row indices into the sliding
+        patches of ``x`` (the order of :func:`patch_dct_threshold`'s patches).
+    """
+    from ._image_numba import _block_match
+
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    p = patch_size
+    n_window = (2 * radius + 1) ** 2
+    if group_size > min(n_window, (x.shape[0] - p + 1) * (x.shape[1] - p + 1)):
+        raise ValidationError(f"group_size must be at most the number of patches in the search window "
+                         f"({n_window}) and in the image, got {group_size}.")
+    rr, cc = np.meshgrid(_reference_positions(x.shape[0] - p + 1, step),
+                         _reference_positions(x.shape[1] - p + 1, step), indexing="ij")
+    out = np.empty((rr.size, group_size), dtype=np.int64)
+    _block_match(x, p, rr.ravel(), cc.ravel(), int(radius), int(group_size), out)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _group_transform(k: int) -> np.ndarray:
+    from scipy.fft import dct
+
+    H = dct(np.eye(k), norm="ortho", axis=0)
+    H.setflags(write=False)
+    return H
+
+
+def _runs(groups: np.ndarray, n_cols: int) -> np.ndarray:
+    """Boundaries of runs of consecutive groups that can be filtered in parallel, every other run
+    at a time: a group writes to the patch rows of its members; runs span enough rows that a run
+    and the run after next never write to the same row (groups must be ordered by reference row,
+    as :func:`match_patches` gives them)."""
+    rows = groups // n_cols
+    ref, lo, hi = rows[:, 0], rows.min(axis=1), rows.max(axis=1)
+    reach = int(max((ref - lo).max(), (hi - ref).max())) if len(groups) else 0
+    height = 2 * reach + 1
+    band = ref // height
+    if len(groups) and np.any(np.diff(band) < 0):
+        raise ValidationError("groups must be ordered by the row of their reference patch.")
+    return np.searchsorted(band, np.arange(int(band[-1]) + 2 if len(groups) else 1)).astype(np.int64)
+
+
+def _group_filter(x, pilot, sigma, groups, patch_size, threshold):
+    from ._image_numba import _group_shrink
+
+    p = patch_size
+    T = patch_dct_matrix(p)
+    C = _patches(np.asarray(x, dtype=np.float64), p) @ T.T
+    Q = C if pilot is None or pilot is x else _patches(np.asarray(pilot, dtype=np.float64), p) @ T.T
+    S = np.zeros_like(C)
+    Wp = np.zeros(C.shape[0])
+    s = max(float(sigma), 1e-6)
+    groups = np.ascontiguousarray(groups, dtype=np.int64)
+    _group_shrink(C, Q, groups, _group_transform(groups.shape[1]), threshold * s, s * s, pilot is not None,
+                  S, Wp, _runs(groups, x.shape[1] - p + 1))
+    used = Wp > 0
+    E = np.zeros_like(S)
+    E[used] = (S[used] / Wp[used, None]) @ T
+    return _aggregate(E, Wp, x.shape, p)
+
+
+def group_dct_threshold(x: np.ndarray, sigma: float, groups: np.ndarray, *, patch_size: int = 8,
+                        threshold: float = 2.7) -> np.ndarray:
+    """Collaborative hard thresholding of groups of similar patches (the first step of BM3D).
+
+    Each group of ``groups`` (from :func:`match_patches`) is stacked into a 3-D array, transformed
+    by the 2-D DCT of its patches and a DCT along the group, thresholded at ``threshold *
+    sigma`` (the group's mean kept), transformed back; the patch estimates are averaged with
+    weights ``1 / kept coefficients`` of their group. Pixels in no group keep no estimate, so
+    the groups must cover the image (they do with ``step <= patch_size``).
+    """
+    return _group_filter(x, None, sigma, groups, patch_size, threshold)
+
+
+def group_dct_wiener(x: np.ndarray, pilot: np.ndarray, sigma: float, groups: np.ndarray, *,
+                     patch_size: int = 8) -> np.ndarray:
+    """Collaborative empirical Wiener filtering of groups of patches (the second step of BM3D):
+    the 3-D spectrum of each group of ``x`` is scaled by ``q^2 / (q^2 + sigma^2)``, ``q`` the
+    same spectrum of ``pilot``; group weights ``1 / sum of squared gains``."""
+    return _group_filter(x, pilot, sigma, groups, patch_size, 0.0)

@@ -161,6 +161,38 @@ def _pnp_dct(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_
     return x
 
 
+def _pnp_nl(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_wiener=10, rematch=4,
+            progress=None):
+    """Plug-and-play projected Landweber with non-local (grouped patch) denoisers.
+
+    The loop of :func:`_pnp_dct` with the BM3D-style collaborative filters: similar 8x8
+    patches are grouped by block matching on the current estimate (every ``rematch``
+    iterations), each group is hard thresholded in a 3-D DCT, then ``n_wiener`` iterations
+    of the collaborative empirical Wiener filter guided by the current estimate.
+    """
+    p = min(8, shape[0], shape[1])
+    k = min(16, (shape[0] - p + 1) * (shape[1] - p + 1))
+
+    def project(z):
+        return _from_blocks(_project(_to_blocks(z, B), Y, A, P), shape, B)
+
+    x = x0
+    groups = None
+    for it, s in enumerate(np.geomspace(sigma0, sigma_end, n_iter)):
+        if it % rematch == 0:
+            groups = den.match_patches(x, patch_size=p, group_size=k)
+        x = project(den.group_dct_threshold(x, s, groups, patch_size=p))
+        if progress is not None:
+            progress.update(1)
+    for it in range(n_wiener):
+        if it % rematch == 0:
+            groups = den.match_patches(x, patch_size=p, group_size=k)
+        x = project(den.group_dct_wiener(x, x, sigma_end, groups, patch_size=p))
+        if progress is not None:
+            progress.update(1)
+    return x
+
+
 def _block_solve(Y, A, D, solver, options):
     from ..solvers import get_solver, solve
 

@@ -6,7 +6,8 @@ order, each patch raveled row-major (what ``sliding_window_view(...).reshape`` g
 
 from __future__ import annotations
 
-from numba import njit
+import numpy as np
+from numba import njit, prange
 
 from .._config import JIT
 
@@ -49,3 +50,112 @@ def _wiener_rows(C, Q, s2, weights):  # pragma: no cover - compiled
             C[i, k] *= g
             energy += g * g
         weights[i] = 1.0 / energy
+
+
+@njit(parallel=True, **JIT)
+def _block_match(x, p, refs_r, refs_c, radius, k, out):  # pragma: no cover - compiled
+    """Block matching: ``out[g]`` = the ``k`` patch positions (``r * n_cols + c``) nearest to the
+    reference patch at ``(refs_r[g], refs_c[g])`` in squared distance, searched in the window of
+    ``radius`` positions around it; the reference itself always comes first."""
+    n_cols = x.shape[1] - p + 1
+    n_rows = x.shape[0] - p + 1
+    for g in prange(refs_r.shape[0]):
+        r0 = refs_r[g]
+        c0 = refs_c[g]
+        rlo = max(0, r0 - radius)
+        rhi = min(n_rows - 1, r0 + radius)
+        clo = max(0, c0 - radius)
+        chi = min(n_cols - 1, c0 + radius)
+        n = (rhi - rlo + 1) * (chi - clo + 1)
+        d = np.empty(n)
+        pos = np.empty(n, np.int64)
+        t = 0
+        for r in range(rlo, rhi + 1):
+            for c in range(clo, chi + 1):
+                s = 0.0
+                for i in range(p):
+                    for j in range(p):
+                        v = x[r0 + i, c0 + j] - x[r + i, c + j]
+                        s += v * v
+                d[t] = -1.0 if (r == r0 and c == c0) else s
+                pos[t] = r * n_cols + c
+                t += 1
+        order = np.argsort(d)
+        for j in range(k):
+            out[g, j] = pos[order[j]]
+
+
+@njit(**JIT)
+def _group_shrink(C, Q, groups, H, thr, s2, wiener, S, Wp, bands):  # pragma: no cover - compiled
+    """Collaborative filtering of groups of patch spectra (the 3-D transform step of BM3D).
+
+    For every group ``g``, the rows ``C[groups[g]]`` (2-D DCT spectra of its patches) are
+    transformed along the group by ``H`` (orthonormal ``(k, k)``); the 3-D spectrum is hard
+    thresholded at ``thr`` (the group's mean, entry ``[0, 0]``, kept) or, with ``wiener``, scaled
+    by the empirical Wiener gain ``q^2 / (q^2 + s2)`` of the same spectrum ``q`` of ``Q``; then
+    transformed back and added to ``S[row] += w * estimate``, ``Wp[row] += w`` with the group's
+    weight ``w`` (1 / kept coefficients, or 1 / sum of squared gains).
+
+    ``bands`` splits the groups into runs ``bands[b]:bands[b + 1]`` whose rows of ``S`` do not
+    meet those of the run after next: even runs are filtered in parallel, then odd runs.
+    """
+    for parity in range(2):
+        _group_shrink_runs(C, Q, groups, H, thr, s2, wiener, S, Wp, bands, parity)
+
+
+@njit(parallel=True, **JIT)
+def _group_shrink_runs(C, Q, groups, H, thr, s2, wiener, S, Wp, bands, parity):  # pragma: no cover - compiled
+    n_runs = (bands.shape[0] - 1 - parity + 1) // 2
+    for i in prange(n_runs):
+        b = parity + 2 * i
+        _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, bands[b], bands[b + 1])
+
+
+@njit(**JIT)
+def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1):  # pragma: no cover - compiled
+    k = groups.shape[1]
+    n = C.shape[1]
+    Z = np.empty((k, n))
+    G = np.empty((k, n))
+    for g in range(g0, g1):
+        Z[:, :] = 0.0
+        for b in range(k):
+            row = groups[g, b]
+            for a in range(k):
+                h = H[a, b]
+                for c in range(n):
+                    Z[a, c] += h * C[row, c]
+        if wiener:
+            G[:, :] = 0.0
+            for b in range(k):
+                row = groups[g, b]
+                for a in range(k):
+                    h = H[a, b]
+                    for c in range(n):
+                        G[a, c] += h * Q[row, c]
+            energy = 0.0
+            for a in range(k):
+                for c in range(n):
+                    q = G[a, c] * G[a, c]
+                    gain = q / (q + s2)
+                    Z[a, c] *= gain
+                    energy += gain * gain
+            w = 1.0 / max(energy, 1e-12)
+        else:
+            kept = 1
+            for a in range(k):
+                for c in range(n):
+                    if a + c == 0:
+                        continue
+                    if abs(Z[a, c]) > thr:
+                        kept += 1
+                    else:
+                        Z[a, c] = 0.0
+            w = 1.0 / kept
+        for b in range(k):
+            row = groups[g, b]
+            Wp[row] += w
+            for a in range(k):
+                h = w * H[a, b]
+                for c in range(n):
+                    S[row, c] += h * Z[a, c]

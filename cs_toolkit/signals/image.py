@@ -64,6 +64,7 @@ from ._image_loops import (
     _from_blocks,
     _pnp,
     _pnp_dct,
+    _pnp_nl,
     _to_blocks,
     _tv_half,
 )
@@ -352,10 +353,12 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
             if method == "bcs_spl":
                 x, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0 if lam is None else lam,
                                 max_iter=max_iter or 200, tol=tol, progress=bar)
-            elif method in ("pnp_dct", "pnp_tv"):
-                # both plug-and-play loops start from the BCS-SPL reconstruction
+            elif method in ("pnp_nl", "pnp_dct", "pnp_tv"):
+                # the plug-and-play loops start from the BCS-SPL reconstruction
                 x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
-                if method == "pnp_dct":
+                if method == "pnp_nl":
+                    x = _pnp_nl(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
+                elif method == "pnp_dct":
                     x = _pnp_dct(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
                 else:
                     x = _pnp(Y, A, P, shape, B, x0, denoiser=_tv_half, sigma0=10.0, sigma_end=0.5,

@@ -76,6 +76,9 @@ def _register(*methods):
 
 
 _register(
+    ReconstructionMethod("pnp_nl", "image", False, "plug-and-play projected Landweber with non-local "
+                         "denoisers (groups of similar patches filtered in a 3-D DCT, BM3D-style), from BCS-SPL",
+                         rank=9),
     ReconstructionMethod("pnp_dct", "image", False, "plug-and-play projected Landweber with the sliding "
                          "8x8 patch-DCT denoisers, from BCS-SPL", rank=0),
     ReconstructionMethod("pnp_tv", "image", False, "plug-and-play projected Landweber with total-variation "

@@ -1,0 +1,129 @@
+"""The non-local (grouped patch) denoisers and the ``pnp_nl`` image loop, against naive references."""
+
+import numpy as np
+import pytest
+from scipy.fft import dct, dctn, idctn
+
+from cs_toolkit.data import load_image
+from cs_toolkit.signals import _denoisers as den
+from cs_toolkit.signals import image_quality, measure_image, reconstruct_image
+from cs_toolkit.signals._image_loops import _pnp_nl, _to_blocks
+
+
+@pytest.fixture(scope="module")
+def crop():
+    """A 64x64 crop of the bundled camera image, float in [0, 1]."""
+    return load_image("camera")[192:256, 192:256].copy()
+
+
+def _match_naive(x, p, step, radius, k):
+    H, W = x.shape
+    nr, nc = H - p + 1, W - p + 1
+    refs = [r for r in range(0, nr, step)] + ([nr - 1] if (nr - 1) % step else [])
+    cols = [c for c in range(0, nc, step)] + ([nc - 1] if (nc - 1) % step else [])
+    out = []
+    for r0 in refs:
+        for c0 in cols:
+            cand = []
+            for r in range(max(0, r0 - radius), min(nr - 1, r0 + radius) + 1):
+                for c in range(max(0, c0 - radius), min(nc - 1, c0 + radius) + 1):
+                    d = np.sum((x[r0:r0 + p, c0:c0 + p] - x[r:r + p, c:c + p]) ** 2)
+                    cand.append((-1.0 if (r, c) == (r0, c0) else d, r * nc + c))
+            out.append([pos for _, pos in sorted(cand)[:k]])
+    return np.array(out)
+
+
+def test_match_patches_against_brute_force(rng):
+    x = rng.random((17, 14)) * 255
+    before = x.copy()
+    groups = den.match_patches(x, patch_size=4, step=3, radius=3, group_size=5)
+    np.testing.assert_array_equal(groups, _match_naive(x, 4, 3, 3, 5))
+    np.testing.assert_array_equal(x, before)
+    # every pixel is covered by some group's reference patch (step <= patch size)
+    cover = np.zeros(x.shape, bool)
+    n_cols = x.shape[1] - 4 + 1
+    for pos in groups[:, 0]:
+        r, c = divmod(int(pos), n_cols)
+        cover[r:r + 4, c:c + 4] = True
+    assert cover.all()
+
+
+def _group_naive(x, groups, p, coef_fn):
+    """Loop reference: each group as a (k, p, p) stack through the 3-D DCT, then averaged back."""
+    n_cols = x.shape[1] - p + 1
+    acc = np.zeros_like(x)
+    cnt = np.zeros_like(x)
+    for g in groups:
+        pos = [divmod(int(v), n_cols) for v in g]
+        stack = np.stack([x[r:r + p, c:c + p] for r, c in pos])
+        Z, w = coef_fn(dctn(stack, norm="ortho"), pos)
+        est = idctn(Z, norm="ortho")
+        for (r, c), e in zip(pos, est, strict=True):
+            acc[r:r + p, c:c + p] += w * e
+            cnt[r:r + p, c:c + p] += w
+    return acc / cnt
+
+
+def test_group_threshold_and_wiener_against_naive(rng):
+    x = rng.random((14, 13)) * 255
+    p, sigma, thr = 4, 12.0, 2.7
+    groups = den.match_patches(x, patch_size=p, step=2, radius=3, group_size=4)
+
+    def hard(Z, pos):
+        keep = np.abs(Z) > thr * sigma
+        keep[0, 0, 0] = True
+        return Z * keep, 1.0 / keep.sum()
+
+    np.testing.assert_allclose(den.group_dct_threshold(x, sigma, groups, patch_size=p, threshold=thr),
+                               _group_naive(x, groups, p, hard), rtol=1e-10, atol=1e-9)
+    pilot = x + 10 * rng.standard_normal(x.shape)
+
+    def wiener(Z, pos):
+        q = dctn(np.stack([pilot[r:r + p, c:c + p] for r, c in pos]), norm="ortho") ** 2
+        g = q / (q + sigma**2)
+        return Z * g, 1.0 / np.sum(g * g)
+
+    np.testing.assert_allclose(den.group_dct_wiener(x, pilot, sigma, groups, patch_size=p),
+                               _group_naive(x, groups, p, wiener), rtol=1e-10, atol=1e-9)
+    # no thresholding reproduces the image; a constant image is a fixed point
+    np.testing.assert_allclose(den.group_dct_threshold(x, 0.0, groups, patch_size=p), x, atol=1e-9)
+    flat = np.full((12, 12), 40.0)
+    np.testing.assert_allclose(den.group_dct_threshold(flat, 30.0, den.match_patches(flat)), flat, atol=1e-9)
+
+
+def test_group_transform_is_the_orthonormal_dct():
+    H = den._group_transform(8)
+    np.testing.assert_allclose(H, dct(np.eye(8), norm="ortho", axis=0))
+    np.testing.assert_allclose(H @ H.T, np.eye(8), atol=1e-12)
+
+
+def test_grouping_denoises_repeated_structure_better_than_single_patches(rng):
+    # a periodic texture: every patch has many exact twins, which grouping exploits
+    t = np.arange(64)
+    clean = 128 + 60 * np.sin(2 * np.pi * t[:, None] / 8) * np.cos(2 * np.pi * t[None, :] / 16)
+    noisy = clean + 20 * rng.standard_normal(clean.shape)
+    single = den.patch_dct_threshold(noisy, 20.0)
+    grouped = den.group_dct_threshold(noisy, 20.0, den.match_patches(noisy))
+    err = [np.sqrt(np.mean((e - clean) ** 2)) for e in (noisy, single, grouped)]
+    assert err[2] < 0.8 * err[1] < err[0]
+
+
+def test_match_patches_refuses_groups_larger_than_the_window(rng):
+    with pytest.raises(ValueError, match="group_size must be at most"):
+        den.match_patches(rng.random((20, 20)), radius=1, group_size=10)
+
+
+def test_pnp_nl_iterates_are_consistent_with_the_measurements(crop):
+    meas = measure_image(crop, 0.25, block_size=16, rng=0)
+    Y = meas.Y[0]
+    x = _pnp_nl(Y, meas.A, meas.pinv, meas.padded_shape, 16, np.zeros(meas.padded_shape), n_iter=4, n_wiener=2)
+    np.testing.assert_allclose(_to_blocks(x, 16) @ meas.A.T, Y, rtol=1e-10, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_pnp_nl_beats_bcs_spl(crop):
+    meas = measure_image(crop, 0.3, block_size=16, rng=0)
+    spl = image_quality(crop, reconstruct_image(meas, method="bcs_spl", max_iter=60))["psnr"]
+    rec = reconstruct_image(meas, method="pnp_nl", max_iter=30)
+    assert image_quality(crop, rec)["psnr"] > spl + 2.0
+    np.testing.assert_array_equal(reconstruct_image(meas, method="pnp_nl", max_iter=30), rec)  # deterministic
