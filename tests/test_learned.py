@@ -34,8 +34,8 @@ from cs_toolkit.learned import (
     train,
     train_reconstructor,
 )
-from cs_toolkit.learned.lista import _shrink
 from cs_toolkit.learned.train import PRETRAIN_KINDS
+from cs_toolkit.solvers import shrink as _shrink
 
 M, N = 20, 40
 

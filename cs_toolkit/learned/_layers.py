@@ -1,8 +1,8 @@
 """Building blocks of the unrolled networks (:mod:`cs_toolkit.learned.lista`).
 
-The layer nonlinearity (soft threshold with optional support selection) with the masks its
-derivative needs, the analytic ALISTA weights, the FISTA momentum schedule, and the array
-glue of the models (dense float64 copies, dtype check, the SHA-256 of a model's matrices).
+The analytic ALISTA weights, the FISTA momentum schedule, and the array glue of the models
+(dense float64 copies, dtype check, the SHA-256 of a model's matrices). The layer
+nonlinearity and its derivative are the solvers' (:func:`cs_toolkit.solvers.shrink`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import scipy.linalg
 
 from .._validation import check_array, check_matrix
 from ..exceptions import ValidationError
-from ..solvers import soft_threshold
 
 __all__ = ["alista_weights", "fista_momentum", "sha256_of"]
 
@@ -78,41 +77,6 @@ def alista_weights(A) -> np.ndarray:
     if np.any(d <= 1e-12 * np.max(np.abs(d))):
         raise ValidationError("A has a zero column (or one in the null space of A A^T); ALISTA weights are undefined.")
     return np.ascontiguousarray(GA / d)
-
-
-def _select_top(absV, k):
-    """Boolean mask of the ``k`` largest entries of each row of ``absV``."""
-    N, n = absV.shape
-    sel = np.zeros((N, n), dtype=bool)
-    if k <= 0:
-        return sel
-    if k >= n:
-        sel[:] = True
-        return sel
-    idx = np.argpartition(absV, n - k, axis=1)[:, n - k:]
-    np.put_along_axis(sel, idx, True, axis=1)
-    return sel
-
-
-def _shrink(V, theta, k=0):
-    """Soft threshold with optional support selection of the ``k`` largest entries per row.
-
-    Returns ``(X, active, shrunk)``: ``active = |V| > theta`` is the derivative of
-    ``X`` with respect to ``V`` and ``shrunk`` (active entries that were shrunk)
-    carries the derivative ``-sign(V)`` with respect to ``theta``.
-    """
-    X = soft_threshold(V, theta)
-    absV = np.abs(V)
-    active = absV > theta
-    if k > 0:
-        sel = _select_top(absV, k) & active
-        X[sel] = V[sel]
-        return X, active, active & ~sel
-    return X, active, active
-
-
-def _theta_grad(dX, V, shrunk):
-    return -float(np.sum(dX[shrunk] * np.sign(V[shrunk]), dtype=np.float64))
 
 
 def fista_momentum(n_layers) -> np.ndarray:

@@ -5,9 +5,10 @@ codes ``X`` of shape ``(n_signals, n)`` by ``n_layers`` iterations of a
 proximal-gradient step whose matrices, steps and thresholds are trainable. The
 forward pass is a handful of BLAS GEMMs per layer on the whole batch; the
 backward pass is written out by hand (no deep-learning framework), and the
-thresholding is the package's one soft threshold
-(:func:`cs_toolkit.solvers.soft_threshold`), whose derivative is the mask
-``|v| > theta``.
+thresholding is the package's one soft threshold with support selection
+(:func:`cs_toolkit.solvers.shrink`, over :func:`cs_toolkit.solvers.soft_threshold`), which
+also returns the masks of its derivative (``|v| > theta``, and the shrunk entries for the
+threshold's gradient, :func:`cs_toolkit.solvers.shrink_thresh_grad`).
 
 Layer equations (rows: a batch is measured as ``Y = X @ A.T``; ``soft`` is the
 soft threshold and ``ss`` the soft threshold with support selection):
@@ -45,8 +46,8 @@ import numpy as np
 
 from .._validation import check_option
 from ..exceptions import ValidationError
-from ..solvers.ista import ista_layer  # the ISTA step written as a LISTA layer
-from ._layers import _shrink, _theta_grad, alista_weights, fista_momentum, sha256_of
+from ..solvers import shrink, shrink_thresh_grad
+from ._layers import alista_weights, fista_momentum, sha256_of
 from .unrolled import UnrolledNetwork
 
 __all__ = [
@@ -167,14 +168,10 @@ class LISTA(UnrolledNetwork):
         X = np.zeros((Y.shape[0], self.n_components), dtype=self.dtype)
         outs, cache = [], []
         for t in range(T):
-            if not keep:  # inference: the solvers' shared ISTA step
-                X = np.asarray(ista_layer(X, Y, P["W"][t], P["S"][t], P["theta"][t]), dtype=self.dtype)
-                outs.append(X)
-                continue
             V = Y @ P["W"][t].T
             if t > 0:
                 V += X @ P["S"][t].T
-            Xn, active, shrunk = _shrink(V, P["theta"][t])
+            Xn, active, shrunk = shrink(V, P["theta"][t])
             if keep:
                 cache.append((X, V, active, shrunk))
             X = Xn
@@ -185,7 +182,7 @@ class LISTA(UnrolledNetwork):
         P, g = self._params, self._zero_grads()
         for t in range(T - 1, first - 1, -1):
             X, V, active, shrunk = cache[t]
-            g["theta"][t] = _theta_grad(G, V, shrunk)
+            g["theta"][t] = shrink_thresh_grad(G, V, shrunk)
             dV = G * active
             g["W"][t] = dV.T @ Y
             if t > 0:
@@ -235,7 +232,7 @@ class LISTA_CP(UnrolledNetwork):
         for t in range(T):
             R = Y - X @ A.T if t > 0 else Y
             V = X + R @ P["W"][t]
-            Xn, active, shrunk = _shrink(V, P["theta"][t], self._k(t))
+            Xn, active, shrunk = shrink(V, P["theta"][t], self._k(t))
             if keep:
                 cache.append((R, V, active, shrunk))
             X = Xn
@@ -246,7 +243,7 @@ class LISTA_CP(UnrolledNetwork):
         P, A, g = self._params, self._A, self._zero_grads()
         for t in range(T - 1, first - 1, -1):
             R, V, active, shrunk = cache[t]
-            g["theta"][t] = _theta_grad(G, V, shrunk)
+            g["theta"][t] = shrink_thresh_grad(G, V, shrunk)
             dV = G * active
             g["W"][t] = R.T @ dV
             if t > first:
@@ -308,7 +305,7 @@ class ALISTA(UnrolledNetwork):
             R = Y - X @ A.T if t > 0 else Y
             U = R @ W
             V = X + P["gamma"][t] * U
-            Xn, active, shrunk = _shrink(V, P["theta"][t], self._k(t))
+            Xn, active, shrunk = shrink(V, P["theta"][t], self._k(t))
             if keep:
                 cache.append((U, V, active, shrunk))
             X = Xn
@@ -319,7 +316,7 @@ class ALISTA(UnrolledNetwork):
         P, A, W, g = self._params, self._A, self._W, self._zero_grads()
         for t in range(T - 1, first - 1, -1):
             U, V, active, shrunk = cache[t]
-            g["theta"][t] = _theta_grad(G, V, shrunk)
+            g["theta"][t] = shrink_thresh_grad(G, V, shrunk)
             dV = G * active
             g["gamma"][t] = float(np.sum(dV * U, dtype=np.float64))
             if t > first:
@@ -362,7 +359,7 @@ class UnrolledFISTA(UnrolledNetwork):
             R = Y - Z @ A.T if t > 0 else Y
             U = R @ A
             V = Z + P["step"][t] * U
-            Xn, active, shrunk = _shrink(V, P["theta"][t])
+            Xn, active, shrunk = shrink(V, P["theta"][t])
             if keep:
                 cache.append((U, V, active, shrunk))
             b = self.dtype.type(beta[t])
@@ -379,7 +376,7 @@ class UnrolledFISTA(UnrolledNetwork):
             U, V, active, shrunk = cache[t]
             b = self.dtype.type(beta[t])
             Gx = gx + (1 + b) * gz
-            g["theta"][t] = _theta_grad(Gx, V, shrunk)
+            g["theta"][t] = shrink_thresh_grad(Gx, V, shrunk)
             dV = Gx * active
             g["step"][t] = float(np.sum(dV * U, dtype=np.float64))
             if t > first:
@@ -437,7 +434,7 @@ class LAMP(UnrolledNetwork):
             nv = np.sqrt(np.sum(V.astype(np.float64) ** 2, axis=1, keepdims=True))
             sig = (nv / np.sqrt(m)).astype(self.dtype)
             R = X + V @ P["B"][t].T
-            Xn, active, shrunk = _shrink(R, P["theta"][t] * sig)
+            Xn, active, shrunk = shrink(R, P["theta"][t] * sig)
             if keep:
                 cache.append((V, nv, sig, b, R, active, shrunk))
             b = (np.count_nonzero(Xn, axis=1, keepdims=True) / m).astype(self.dtype)
@@ -451,7 +448,7 @@ class LAMP(UnrolledNetwork):
         for t in range(T - 1, first - 1, -1):
             V, nv, sig, b, R, active, shrunk = cache[t]
             th = P["theta"][t]
-            dthr = -np.sum(G * np.sign(R) * shrunk, axis=1, keepdims=True)  # per row
+            dthr = shrink_thresh_grad(G, R, shrunk, per_row=True)
             g["theta"][t] = float(np.sum(dthr * sig, dtype=np.float64))
             dR = G * active
             g["B"][t] = dR.T @ V

@@ -4,6 +4,8 @@ Every solver registers itself in the registry; :func:`solve` dispatches by name.
 """
 
 from ._prox import hard_threshold, keep_largest, nonneg_soft_threshold, soft_threshold
+from ._prox import shrink as shrink  # the learned layers' nonlinearity
+from ._prox import shrink_thresh_grad as shrink_thresh_grad
 from ._registry import SolverSpec, get_solver, list_solvers, register_solver, solve
 from .amp import amp
 from .bp import basis_pursuit

@@ -22,7 +22,7 @@ from ..exceptions import (
 from ..sensing import LinearOperator
 from ._common import SolverInfo, _check_lam, _prepare, _products, _spectral_norm2
 from ._fista_numba import _pg_step, _pg_step_serial
-from ._prox import nonneg_soft_threshold, soft_threshold
+from ._prox import prox_l1
 from .lasso import _gap_from_parts
 
 #: batches with fewer entries (n_signals * n) run the serial step kernel
@@ -329,12 +329,11 @@ def _backtrack(Zw, Yw, lamw, Lw, statw, fwd, adj, nonneg, dtype, eta=2.0, max_tr
     Gz = np.ascontiguousarray(Gz, dtype=dtype)
     fz = 0.5 * np.einsum("ij,ij->i", Rz, Rz, dtype=np.float64)
     rows = np.flatnonzero(statw == 0)
-    prox = nonneg_soft_threshold if nonneg else soft_threshold
     for _ in range(max_tries):
         if rows.size == 0:
             break
         Lr = Lw[rows][:, None]
-        Xc = prox(Zw[rows] - Gz[rows] / Lr, (lamw[rows] / Lw[rows])[:, None]).astype(dtype)
+        Xc = prox_l1(Zw[rows] - Gz[rows] / Lr, (lamw[rows] / Lw[rows])[:, None], nonneg).astype(dtype)
         D = (Xc - Zw[rows]).astype(np.float64)
         Rx = fwd(Xc) - Yw[rows]
         fx = 0.5 * np.einsum("ij,ij->i", Rx, Rx, dtype=np.float64)

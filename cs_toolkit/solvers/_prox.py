@@ -10,6 +10,9 @@ Definitions
 soft threshold   S_t(v) = sign(v) max(|v| - t, 0)      = prox of t ||.||_1
 nonneg soft      S+_t(v) = max(v - t, 0)                = prox of t ||.||_1 + indicator(x >= 0)
 hard threshold   H_t(v) = v 1{|v| > t}                  = prox of (t^2 / 2) ||.||_0
+top k            keep the k entries of largest |v|      = projection onto k-sparse vectors
+support select.  soft threshold but the top k of |v| pass unshrunk (learned layers, with the
+                 masks of its derivative: ``shrink``, ``shrink_thresh_grad``)
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from numba import njit
 
 from .._config import JIT
 
-__all__ = ["soft_threshold", "nonneg_soft_threshold", "hard_threshold", "keep_largest",
+__all__ = ["soft_threshold", "nonneg_soft_threshold", "hard_threshold", "keep_largest", "prox_l1", "shrink",
+           "shrink_thresh_grad",
            "group_soft_threshold", "group_hard_threshold", "group_index"]
 
 
@@ -38,18 +42,92 @@ def _soft_nonneg(v, t):
 
 
 @njit(inline="always", **JIT)
-def _hard(v, t):
-    if v > t or v < -t:
-        return v
-    return v * np.float32(0.0)  # a signed zero of v's dtype (0.0 * v would promote float32)
-
-
-@njit(inline="always", **JIT)
 def _prox_l1(v, t, nonneg):
     """Soft threshold, or its non-negative version when ``nonneg``."""
     if nonneg:
         return _soft_nonneg(v, t)
     return _soft(v, t)
+
+
+def prox_l1(x, thresh, nonneg=False):
+    """Batch form of the ``_prox_l1`` kernel: :func:`soft_threshold`, or :func:`nonneg_soft_threshold`
+    when ``nonneg`` (the proximal step of ISTA/FISTA and of the ISTA layer)."""
+    return nonneg_soft_threshold(x, thresh) if nonneg else soft_threshold(x, thresh)
+
+
+# ----------------------------------------------------------------------------------------
+# support selection: top-k masks, and the layer nonlinearity of the learned networks with
+# the masks of its derivative (for training)
+# ----------------------------------------------------------------------------------------
+def _topk_mask(V, k):
+    """Boolean mask of the ``k`` entries of largest magnitude along the last axis of ``V``.
+
+    ``k <= 0`` selects nothing, ``k >= n`` everything; ties are broken as ``np.argpartition``
+    breaks them. The one top-k selection of the package (:func:`keep_largest`, the greedy
+    solvers, support selection in :func:`shrink`).
+    """
+    mask = np.zeros(V.shape, dtype=bool)
+    if k <= 0:
+        return mask
+    if k >= V.shape[-1]:
+        mask[...] = True
+        return mask
+    idx = np.argpartition(-np.abs(V), k - 1, axis=-1)[..., :k]
+    np.put_along_axis(mask, idx, True, axis=-1)
+    return mask
+
+
+def shrink(v, thresh, k=0):
+    """Soft threshold with support selection, and the masks of its derivative.
+
+    The ``k`` entries of largest magnitude of each row pass unshrunk when they exceed
+    ``thresh`` (support selection, Chen et al. 2018); the others are soft thresholded.
+
+    Parameters
+    ----------
+    v : ndarray of shape (n_signals, n)
+        Pre-activations (float32 or float64).
+    thresh : float or ndarray broadcastable to ``v``
+        Non-negative threshold (e.g. one per row, shape (n_signals, 1)).
+    k : int, default 0
+        Entries selected per row (0: plain soft threshold).
+
+    Returns
+    -------
+    x : ndarray of the shape and dtype of ``v``
+    active : ndarray of bool
+        ``|v| > thresh``: the derivative of ``x`` with respect to ``v``.
+    shrunk : ndarray of bool
+        The active entries that were shrunk: ``x`` moves by ``-sign(v)`` per unit of
+        ``thresh`` there (see :func:`shrink_thresh_grad`).
+
+    Examples
+    --------
+    >>> x, active, shrunk = shrink(np.array([[3.0, -2.0, 0.5]]), 1.0, k=1)
+    >>> x
+    array([[ 3., -1.,  0.]])
+    >>> shrunk
+    array([[False,  True, False]])
+    """
+    x = soft_threshold(v, thresh)
+    active = np.abs(v) > thresh
+    if k > 0:
+        sel = _topk_mask(v, k) & active
+        x[sel] = v[sel]
+        return x, active, active & ~sel
+    return x, active, active
+
+
+def shrink_thresh_grad(dx, v, shrunk, per_row=False):
+    """Derivative with respect to the threshold of ``sum(dx * shrink(v, thresh)[0])``.
+
+    ``-sum(dx * sign(v))`` over the ``shrunk`` entries: a float (summed in float64) for a
+    threshold shared by the batch, or with ``per_row=True`` an array of shape (n_signals, 1)
+    for one threshold per row.
+    """
+    if per_row:
+        return -np.sum(dx * np.sign(v) * shrunk, axis=1, keepdims=True)
+    return -float(np.sum(dx[shrunk] * np.sign(v[shrunk]), dtype=np.float64))
 
 
 def _as_float(x):
@@ -103,12 +181,8 @@ def keep_largest(x, k: int):
     """
     arr = _as_float(x)
     out = np.zeros_like(arr)
-    if k <= 0:
-        return out
-    if k >= arr.shape[-1]:
-        return arr.copy()
-    idx = np.argpartition(-np.abs(arr), k - 1, axis=-1)[..., :k]
-    np.put_along_axis(out, idx, np.take_along_axis(arr, idx, axis=-1), axis=-1)
+    mask = _topk_mask(arr, k)
+    out[mask] = arr[mask]
     return out
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from .._validation import check_int
 from ..exceptions import ConvergenceWarning
 from ..sensing import LinearOperator
-from ._prox import keep_largest
+from ._prox import _topk_mask, keep_largest
 from ._registry import register_solver
 from .omp import GreedyInfo, _check_sparsity, _prepare
 
@@ -35,18 +35,6 @@ _COL_CACHE = 1 << 24  # cache an operator's columns when n * m is at most this
 # ----------------------------------------------------------------------------------------
 # helpers shared with thresholding.py
 # ----------------------------------------------------------------------------------------
-def _topk_mask(V, k):
-    """Boolean mask of the ``k`` entries of largest magnitude in each row of ``V``."""
-    N, n = V.shape
-    mask = np.zeros((N, n), dtype=bool)
-    if k >= n:
-        mask[:] = True
-        return mask
-    idx = np.argpartition(-np.abs(V), k - 1, axis=1)[:, :k]
-    np.put_along_axis(mask, idx, True, axis=1)
-    return mask
-
-
 def _ops(A, dtype):
     """(forward, adjoint) acting on C-contiguous row batches: ``X -> X A^T`` and ``R -> R A``."""
     if isinstance(A, LinearOperator):

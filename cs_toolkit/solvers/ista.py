@@ -1,4 +1,4 @@
-"""ISTA and FISTA for the LASSO, and the ISTA layer shared with the learned networks.
+"""ISTA and FISTA for the LASSO, and one ISTA iteration written as a LISTA layer (``ista_layer``).
 
 Both solvers minimise, for each signal ``y`` (a row of ``Y``),
 
@@ -8,7 +8,9 @@ by proximal gradient steps. The step itself is one fused numba kernel
 (:func:`cs_toolkit.solvers._fista_numba._pg_step`) used by both methods, driven by
 ``_pg_solve`` (``_pg.py``); the matrix products around it are plain BLAS calls on the whole
 batch (or the ``_forward``/``_adjoint`` methods of a matrix-free operator). The objective
-and the duality gap are in ``lasso.py``, the shared plumbing in ``_common.py``.
+and the duality gap are in ``lasso.py``, the shared plumbing in ``_common.py``. The kernel's
+proximal step (``_prox_l1``), ``ista_layer``, the backtracking search and the learned layers
+(:func:`cs_toolkit.solvers.shrink`) all threshold through ``_prox.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from .._validation import check_array, check_option, check_scalar, check_signals
 from ..exceptions import ValidationError
 from ._common import SolverInfo
 from ._pg import _pg_solve
-from ._prox import nonneg_soft_threshold, soft_threshold
+from ._prox import prox_l1
 from ._registry import register_solver
 from .lasso import duality_gap, lasso_objective
 
@@ -90,7 +92,7 @@ def ista_layer(X, Y, W, S, theta, *, nonneg=False):
             raise ValidationError("theta must be >= 0 everywhere.")
     dt = result_dtype(X2.dtype, Y2.dtype, W.dtype, S.dtype)
     V = Y2.astype(dt, copy=False) @ W.astype(dt, copy=False).T + X2.astype(dt, copy=False) @ S.astype(dt, copy=False).T
-    out = nonneg_soft_threshold(V, th) if nonneg else soft_threshold(V, th)
+    out = prox_l1(V, th, nonneg)
     out = np.ascontiguousarray(out, dtype=dt)
     return out[0] if (x1d and y1d) else out
 

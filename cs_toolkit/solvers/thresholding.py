@@ -15,7 +15,7 @@ import numpy as np
 from .._validation import check_scalar
 from ..exceptions import ValidationError
 from ..sensing import LinearOperator
-from ._prox import keep_largest
+from ._prox import _topk_mask, keep_largest
 from ._registry import register_solver
 from .greedy import (
     _check_common,
@@ -27,7 +27,6 @@ from .greedy import (
     _ops,
     _record,
     _row_norms,
-    _topk_mask,
     _warn_not_converged,
 )
 
