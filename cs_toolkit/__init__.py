@@ -12,7 +12,9 @@ signals      synthetic problems, image and audio pipelines
 bench        benchmark harness and phase transitions
 metrics      NMSE, SNR, PSNR, SSIM, support recovery, success criterion
 data         bundled samples and WAV/image input-output
-plotting     figures (imported on first use, so importing cs_toolkit does not load matplotlib)
+plotting     figures (matplotlib)
+
+Every subpackage is imported on first use: ``import cs_toolkit`` loads neither numba nor SciPy.
 """
 
 import os as _os
@@ -25,20 +27,13 @@ from ._version import __version__
 # a value the user has already set is kept.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import (  # noqa: E402
-    bench,
-    data,
-    dictionary,
-    exceptions,
-    features,
-    learned,
-    metrics,
-    sensing,
-    signals,
-    solvers,
-    transforms,
-)
-from .solvers import list_solvers, solve  # noqa: E402
+#: Subpackages and modules, imported on first use (``cs_toolkit.solvers`` or ``from cs_toolkit
+#: import solvers``): ``import cs_toolkit`` and ``cs-toolkit --help`` stay fast because numba,
+#: SciPy and the compiled kernels load only with the first subpackage that needs them.
+_SUBMODULES = frozenset({"bench", "data", "dictionary", "exceptions", "features", "learned", "metrics",
+                         "plotting", "sensing", "signals", "solvers", "transforms"})
+#: Functions re-exported from a subpackage: name -> subpackage.
+_FUNCTIONS = {"solve": "solvers", "list_solvers": "solvers"}
 
 __all__ = [
     "__version__",
@@ -60,8 +55,14 @@ __all__ = [
 
 
 def __getattr__(name):
-    if name == "plotting":
-        import importlib
+    import importlib
 
-        return importlib.import_module(".plotting", __name__)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f".{_FUNCTIONS[name]}", __name__), name)
     raise AttributeError(f"module 'cs_toolkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -363,6 +363,34 @@ def test_import_cs_toolkit_compiles_no_numba_kernel(after_import):
     assert not compiled, f"'import cs_toolkit' compiles {compiled}; kernels must compile on first call"
 
 
+_STARTUP_PROBE = """
+import sys
+sys.path.insert(0, {root!r})
+import cs_toolkit
+first = sorted(m for m in ("numba", "scipy", "numpy") if m in sys.modules)
+from cs_toolkit.cli import build_parser
+build_parser()
+second = sorted(m for m in ("numba", "scipy", "llvmlite") if m in sys.modules)
+import cs_toolkit as cs
+assert cs.solvers.solve is cs.solve and "solvers" in dir(cs)
+print("IMPORT", *first)
+print("HELP", *second)
+"""
+
+
+@pytest.mark.slow
+def test_import_and_help_load_no_numba_nor_scipy():
+    """``import cs_toolkit`` loads no subpackage (they load on first use), and building the CLI's
+    parser (``cs-toolkit --help``) loads neither numba nor SciPy: both start fast."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run([sys.executable, "-c", _STARTUP_PROBE.format(root=str(ROOT))], capture_output=True,
+                         text=True, env=env, cwd=ROOT, timeout=300)
+    assert res.returncode == 0, res.stderr
+    out = {line.split()[0]: line.split()[1:] for line in res.stdout.splitlines() if line.strip()}
+    assert out["IMPORT"] == [], f"'import cs_toolkit' loads {out['IMPORT']}"
+    assert out["HELP"] == [], f"'cs-toolkit --help' loads {out['HELP']}"
+
+
 def report() -> str:
     edges = read_imports()
     lines = []
