@@ -235,9 +235,27 @@ def _check_grid(values, name, low, high):
 
 
 # --- the sweep ---------------------------------------------------------------------------
-def _run_cell(n, m, k, n_trials, matrix, distribution, payload, entropy, n_threads=None) -> list[dict]:
+_PROBLEM_OPTIONS = ("structure", "block_size", "wavelet", "n_signals")
+
+
+def _check_problem_options(options) -> dict:
+    """``problem_options`` as a plain dict of the :class:`ProblemFamily` fields a sweep may set."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ValidationError(f"problem_options must be a dict or None, got {type(options).__name__}.")
+    unknown = sorted(set(options) - set(_PROBLEM_OPTIONS))
+    if unknown:
+        raise ValidationError(
+            f"problem_options got unknown key(s) {unknown}; valid keys: {', '.join(_PROBLEM_OPTIONS)}."
+        )
+    return dict(options)
+
+
+def _run_cell(n, m, k, n_trials, matrix, distribution, payload, entropy, problem_options=None,
+              n_threads=None) -> list[dict]:
     """All trials of one (m, k) cell, every solver; per-solver aggregates."""
-    problem = ProblemFamily(n=n, m=m, k=k, matrix=matrix, distribution=distribution)
+    problem = ProblemFamily(n=n, m=m, k=k, matrix=matrix, distribution=distribution, **(problem_options or {}))
     per = {cfg.name: [] for cfg, _, _ in payload}
     for t in range(n_trials):
         for r in _run_trial(problem, payload, entropy, (n, m, k, t), n_threads):
@@ -261,7 +279,7 @@ def _run_cell(n, m, k, n_trials, matrix, distribution, payload, entropy, n_threa
 
 def phase_transition(solvers, *, n=200, deltas=None, rhos=None, n_trials=20, matrix="gaussian",
                      distribution="gaussian", rng=0, n_jobs=1, backend=None, scheduler=None, out=None,
-                     resume=True, progress=True) -> PhaseResult:
+                     resume=True, progress=True, problem_options=None) -> PhaseResult:
     """Empirical phase transition of sparse recovery over a (delta, rho) grid.
 
     For each ``delta = m/n`` and ``rho = k/m`` of the grid, ``n_trials`` noiseless
@@ -305,6 +323,12 @@ def phase_transition(solvers, *, n=200, deltas=None, rhos=None, n_trials=20, mat
         other settings, a ``ValidationError`` says so; ``resume=False`` starts over.
     progress : bool, default True
         tqdm progress bar over cells.
+    problem_options : dict, optional
+        More :class:`~cs_toolkit.bench.ProblemFamily` fields for every cell, for phase
+        diagrams of structured signals: e.g. ``{"structure": "tree"}``,
+        ``{"structure": "block", "block_size": 4}`` (``k`` is then rounded to whole blocks)
+        or ``{"structure": "joint", "n_signals": 4}``. Put the unstructured solver beside
+        the structured one (``["cosamp", "tree_cosamp"]``) to compare them.
 
     Returns
     -------
@@ -336,18 +360,24 @@ def phase_transition(solvers, *, n=200, deltas=None, rhos=None, n_trials=20, mat
     n_jobs = _check_parallel(n_jobs, backend, scheduler)
     entropy, seed = _entropy(rng)
     payload = _payload(configs)
-    ProblemFamily(n=n, m=1, k=0, matrix=matrix, distribution=distribution)  # validates matrix early
+    popts = _check_problem_options(problem_options)
+    ProblemFamily(n=n, m=1, k=0, matrix=matrix, distribution=distribution, **popts)  # validates early
+    bs = int(popts.get("block_size", 4)) if popts.get("structure") == "block" else 1
 
     cells = []
     for i, d in enumerate(deltas):
         m = max(1, int(round(d * n)))
         for j, r in enumerate(rhos):
             k = min(m, max(1, int(round(r * m))))
+            if bs > 1:  # whole blocks
+                k = min(n // bs, max(1, int(round(k / bs)))) * bs
             cells.append((i, j, float(d), float(r), m, k))
 
     settings = {"n": n, "deltas": deltas.tolist(), "rhos": rhos.tolist(), "n_trials": n_trials,
                 "matrix": matrix, "distribution": distribution, "seed": seed,
                 "solvers": [c.to_dict() for c in configs], "success_threshold": SUCCESS_THRESHOLD}
+    if popts:  # only when given, so that journals of plain sweeps keep their hash
+        settings["problem_options"] = popts
     shash = settings_hash(settings)
     done: dict[tuple, dict] = {}
     log = None
@@ -364,7 +394,7 @@ def phase_transition(solvers, *, n=200, deltas=None, rhos=None, n_trials=20, mat
 
     todo = [c for c in cells if (c[0], c[1]) not in done]
     ctimes = compile_times(payload, ["float64"]) if todo else {}
-    tasks = [(n, m, k, n_trials, matrix, distribution, payload, entropy) for (_, _, _, _, m, k) in todo]
+    tasks = [(n, m, k, n_trials, matrix, distribution, payload, entropy, popts) for (_, _, _, _, m, k) in todo]
     try:
         with _progress(len(cells), "phase", progress, initial=len(done)) as bar:
             results = _execute(_run_cell, tasks, n_jobs=n_jobs, backend=backend, scheduler=scheduler)

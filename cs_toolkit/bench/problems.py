@@ -10,10 +10,12 @@ import numpy as np
 from .._validation import check_int, check_option, check_rng, check_scalar
 from ..exceptions import ValidationError
 
-__all__ = ["ProblemFamily", "SolverConfig", "as_solver_configs", "default_solver_config"]
+__all__ = ["ProblemFamily", "SolverConfig", "as_solver_configs", "default_solver_config", "STRUCTURES"]
 
 _DISTRIBUTIONS = ("gaussian", "rademacher", "uniform")
 _DTYPES = ("float64", "float32")
+#: Support models of :class:`ProblemFamily` (``structure``).
+STRUCTURES = ("sparse", "block", "joint", "tree")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +46,18 @@ class ProblemFamily:
         Signals per trial sharing one matrix (one solver call solves the batch).
     dtype : {"float64", "float32"}, default "float64"
         Floating point type of ``A`` and ``Y``.
+    structure : {"sparse", "block", "joint", "tree"}, default "sparse"
+        Support model of the signals: ``"sparse"`` (uniformly random positions),
+        ``"block"`` (``k // block_size`` whole blocks of ``np.arange(n) // block_size``,
+        :func:`~cs_toolkit.signals.synthetic.block_sparse_signals`), ``"joint"`` (the
+        ``n_signals`` rows share one support: one MMV problem per trial) or ``"tree"`` (a
+        rooted subtree of the wavelet tree of ``Wavelet(n, wavelet)``; the signal is the
+        coefficient vector). Solver options given as the strings ``"groups"``, ``"tree"``
+        and ``"k_blocks"`` are resolved from the structure (see :class:`SolverConfig`).
+    block_size : int, default 4
+        Block length for ``structure="block"`` (``n`` and ``k`` must be multiples).
+    wavelet : str, default "haar"
+        Wavelet whose tree defines ``structure="tree"`` (default level).
     name : str, optional
         Label in result tables; by default built from the parameters.
 
@@ -64,6 +78,9 @@ class ProblemFamily:
     normalize: bool = True
     n_signals: int = 1
     dtype: str = "float64"
+    structure: str = "sparse"
+    block_size: int = 4
+    wavelet: str = "haar"
     name: str | None = None
 
     def __post_init__(self):
@@ -83,6 +100,14 @@ class ProblemFamily:
             check_scalar("snr_db", self.snr_db)
         if not isinstance(self.normalize, bool | np.bool_):
             raise ValidationError(f"normalize must be True or False, got {self.normalize!r}.")
+        check_option("structure", self.structure, STRUCTURES)
+        check_int("block_size", self.block_size, low=1)
+        if self.structure == "block" and (self.n % self.block_size or self.k % self.block_size):
+            raise ValidationError(
+                f"structure='block' needs n and k multiples of block_size={self.block_size}, got n={self.n}, k={self.k}."
+            )
+        if self.structure == "tree":
+            _ = self.tree_parents  # validates the wavelet and n
 
     @property
     def label(self) -> str:
@@ -90,7 +115,20 @@ class ProblemFamily:
         if self.name:
             return self.name
         snr = "" if self.snr_db is None else f" snr={self.snr_db:g}dB"
-        return f"{self.matrix} n={self.n} m={self.m} k={self.k} {self.distribution}{snr}"
+        st = "" if self.structure == "sparse" else f" {self.structure}"
+        return f"{self.matrix} n={self.n} m={self.m} k={self.k} {self.distribution}{snr}{st}"
+
+    @property
+    def groups(self) -> np.ndarray:
+        """Block labels ``np.arange(n) // block_size`` (the ``groups`` of the block solvers)."""
+        return np.arange(self.n) // self.block_size
+
+    @property
+    def tree_parents(self) -> np.ndarray:
+        """Parents of the wavelet tree of ``Wavelet(n, wavelet)`` (the ``tree`` of the tree solvers)."""
+        from ..transforms import Wavelet
+
+        return Wavelet(self.n, self.wavelet).tree_parents()
 
     @property
     def noisy(self) -> bool:
@@ -123,12 +161,30 @@ class ProblemFamily:
         if self.normalize:
             norms = np.linalg.norm(A, axis=0)
             A = A / np.where(norms > 0, norms, 1.0)
-        X = sparse_signals(self.n_signals, self.n, self.k, rng=rng, distribution=self.distribution)
+        if self.structure == "sparse":
+            X = sparse_signals(self.n_signals, self.n, self.k, rng=rng, distribution=self.distribution)
+        else:
+            X = self._structured_signals(rng)
         Y = X @ A.T
         if self.snr_db is not None:
             Y = add_noise(Y, self.snr_db, rng=rng)
         return (np.ascontiguousarray(A, dtype=dt), np.ascontiguousarray(X, dtype=dt),
                 np.ascontiguousarray(Y, dtype=dt))
+
+    def _structured_signals(self, rng):
+        from ..signals.synthetic import (
+            block_sparse_signals,
+            jointly_sparse_signals,
+            tree_sparse_signals,
+        )
+
+        if self.structure == "block":
+            return block_sparse_signals(self.n_signals, self.n, self.k, self.block_size, rng=rng,
+                                        distribution=self.distribution)
+        if self.structure == "joint":
+            return jointly_sparse_signals(self.n_signals, self.n, self.k, rng=rng, distribution=self.distribution)
+        return tree_sparse_signals(self.n_signals, self.tree_parents, self.k, rng=rng,
+                                   distribution=self.distribution)
 
     def noise_std(self, Y_clean) -> float:
         """Noise standard deviation implied by ``snr_db`` for clean measurements (0 if noiseless).
@@ -163,7 +219,9 @@ class SolverConfig:
         ``n_nonzero_coefs="k"``), and ``lam="auto"`` becomes
         ``1e-4 * max |A^T y|`` for noiseless problems (close to basis pursuit) and
         ``sigma * sqrt(2 log n)`` (the universal threshold, sigma the noise level
-        implied by ``snr_db``) for noisy ones.
+        implied by ``snr_db``) for noisy ones. For structured families the strings
+        ``"groups"`` (block labels), ``"tree"`` (wavelet tree parents) and ``"k_blocks"``
+        (``max(1, k // block_size)``) are resolved from the problem.
 
     Examples
     --------
@@ -202,6 +260,12 @@ class SolverConfig:
         for key, val in self.options.items():
             if isinstance(val, str) and val == "k":
                 val = int(problem.k)
+            elif isinstance(val, str) and val == "k_blocks":
+                val = max(1, int(problem.k) // int(problem.block_size))
+            elif key == "groups" and isinstance(val, str) and val == "groups":
+                val = problem.groups
+            elif key == "tree" and isinstance(val, str) and val == "tree":
+                val = problem.tree_parents
             elif key == "lam" and isinstance(val, str) and val == "auto":
                 val = _auto_lam(problem, A, Y, X)
             out[key] = val
@@ -234,7 +298,10 @@ def default_solver_config(method: str) -> SolverConfig:
     spec = get_solver(method)
     opts = {}
     if spec.sparsity_param:
-        opts[spec.sparsity_param] = "k"
+        opts[spec.sparsity_param] = "k_blocks" if spec.sparsity_param == "n_nonzero_blocks" else "k"
+    for key in ("groups", "tree"):  # structured solvers: the structure of the problem family
+        if key in spec.options and spec.options[key] is None:
+            opts[key] = key
     if "lam" in spec.options and spec.options["lam"] is None:
         opts["lam"] = "auto"
     mi = spec.options.get("max_iter")

@@ -26,8 +26,11 @@ from .synthetic import (
     Problem,
     add_noise,
     bernoulli_gaussian,
+    block_sparse_signals,
+    jointly_sparse_signals,
     make_problem,
     sparse_signals,
+    tree_sparse_signals,
 )
 
 __all__ = [
@@ -40,4 +43,7 @@ __all__ = [
     "bernoulli_gaussian",
     "make_problem",
     "sparse_signals",
+    "block_sparse_signals",
+    "jointly_sparse_signals",
+    "tree_sparse_signals",
 ]
