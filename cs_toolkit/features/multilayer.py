@@ -162,7 +162,8 @@ def _iteration(X, g, Ds, thetas, cs, nonneg, cache=None):
     return acts
 
 
-def _ml_solve(X, dictionaries, lam, step, inner_step, max_iter, tol, nonneg, accelerated, return_layers, return_info):
+def _ml_solve(X, dictionaries, lam, step, inner_step, max_iter, tol, nonneg, accelerated, return_layers, return_info,
+              x0=None):
     Y, was_1d = check_signals(X, "X")
     Ds = check_chain(dictionaries, n_features=Y.shape[1])
     dt = result_dtype(Y.dtype, Ds[0].dtype)
@@ -178,6 +179,12 @@ def _ml_solve(X, dictionaries, lam, step, inner_step, max_iter, tol, nonneg, acc
     cs = _scales(L, t, mu)
     thetas = [mu * lam_i for lam_i in lams[:-1]] + [t * lams[-1]]
     g = np.zeros((Y.shape[0], Ds[-1].shape[1]), dtype=dt)
+    if x0 is not None:
+        G0, _ = check_signals(x0, "x0", n_features=Ds[-1].shape[1], dtype=dt)
+        if G0.shape[0] != Y.shape[0]:
+            raise ValidationError(f"Dimension mismatch for x0: expected {Y.shape[0]} codes (one per signal of X), "
+                                  f"got {G0.shape[0]}.")
+        g = G0.copy()
     z, tk = g, np.ones((Y.shape[0], 1))
     n_iter, change = 0, np.inf
     for it in range(1, max_iter + 1):
@@ -228,6 +235,8 @@ _SOLVER_DOC = """
         Non-negative codes (the prox ``max(v - theta, 0)``).
     return_layers : bool, default False
         Return ``[a_1, ..., a_{L-1}, g_L]``: the exactly sparse activations of every layer.
+    x0 : array_like of shape (n_signals, n_L) or (n_L,), optional
+        Starting deepest code (default zero).
     return_info : bool, default False
         Also return a dict: ``n_iter``, ``converged``, ``change``, ``step``, ``inner_step`` and
         ``sparsity`` (fraction of exact zeros of each layer's activations).
@@ -247,7 +256,7 @@ _SOLVER_DOC = """
 
 
 def ml_ista(X, dictionaries, *, lam, step=None, inner_step=None, max_iter=500, tol=1e-6, nonneg=False,
-            return_layers=False, return_info=False):
+            x0=None, return_layers=False, return_info=False):
     """Multi-layer ISTA for a chain of dense dictionaries (see the module notes for the iteration).
     {doc}
     Examples
@@ -258,11 +267,12 @@ def ml_ista(X, dictionaries, *, lam, step=None, inner_step=None, max_iter=500, t
     >>> [a.shape for a in layers]
     [(4, 30), (4, 40)]
     """
-    return _ml_solve(X, dictionaries, lam, step, inner_step, max_iter, tol, nonneg, False, return_layers, return_info)
+    return _ml_solve(X, dictionaries, lam, step, inner_step, max_iter, tol, nonneg, False, return_layers, return_info,
+                     x0)
 
 
 def ml_fista(X, dictionaries, *, lam, step=None, inner_step=None, max_iter=500, tol=1e-6, nonneg=False,
-             return_layers=False, return_info=False):
+             x0=None, return_layers=False, return_info=False):
     """Multi-layer FISTA: ML-ISTA with FISTA momentum on the deepest code (Sulam et al. 2019), with the
     adaptive restart of O'Donoghue & Candes (2015) per signal.
     {doc}
@@ -273,7 +283,8 @@ def ml_fista(X, dictionaries, *, lam, step=None, inner_step=None, max_iter=500, 
     >>> ml_fista(rng.standard_normal((4, 20)), [D1, D2], lam=0.1).shape
     (4, 40)
     """
-    return _ml_solve(X, dictionaries, lam, step, inner_step, max_iter, tol, nonneg, True, return_layers, return_info)
+    return _ml_solve(X, dictionaries, lam, step, inner_step, max_iter, tol, nonneg, True, return_layers, return_info,
+                     x0)
 
 
 ml_ista.__doc__ = ml_ista.__doc__.replace("{doc}", _SOLVER_DOC)
