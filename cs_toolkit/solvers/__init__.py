@@ -27,7 +27,7 @@ from .mp import mp
 from .omp import GreedyInfo, omp, omp_gram
 from .onebit import biht, qiht
 from .thresholding import htp, iht
-from .tree import tree_cosamp, tree_iht, tree_projection
+from .tree import tree_cosamp, tree_iht, tree_l0_prox, tree_projection
 
 __all__ = [
     "solve",
@@ -46,5 +46,5 @@ __all__ = [
     "biht", "qiht",
     "group_soft_threshold", "group_hard_threshold", "group_lasso", "block_omp", "block_cosamp", "block_iht",
     "somp", "mmv_fista", "mmv_cosamp", "mmv_sp",
-    "tree_projection", "tree_cosamp", "tree_iht",
+    "tree_projection", "tree_l0_prox", "tree_cosamp", "tree_iht",
 ]

@@ -267,6 +267,8 @@ def group_index(groups, n: int, name: str = "groups"):
     ValidationError
         ``groups`` not a 1-D integer array of length ``n``.
     """
+    import hashlib
+
     from ..exceptions import ValidationError
 
     if groups is None:
@@ -281,12 +283,26 @@ def group_index(groups, n: int, name: str = "groups"):
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             raise ValidationError(f"{name} must hold integer group labels, got non-integer values.")
-    uniq, labels = np.unique(arr.astype(np.int64), return_inverse=True)
+    raw = arr.astype(np.int64)
+    key = (n, hashlib.blake2b(raw.tobytes(), digest_size=16).digest())
+    hit = _GROUP_CACHE.get(key)
+    if hit is not None:
+        return hit
+    uniq, labels = np.unique(raw, return_inverse=True)
     labels = labels.astype(np.int64).reshape(-1)
     order = np.argsort(labels, kind="stable").astype(np.int64)
     starts = np.zeros(uniq.size + 1, np.int64)
     np.cumsum(np.bincount(labels, minlength=uniq.size), out=starts[1:])
+    for a in (labels, order, starts):
+        a.setflags(write=False)
+    if len(_GROUP_CACHE) >= 16:
+        _GROUP_CACHE.pop(next(iter(_GROUP_CACHE)))
+    _GROUP_CACHE[key] = (labels, order, starts)
     return labels, order, starts
+
+
+#: validated group labels (read-only arrays), keyed by length and a hash of the labels
+_GROUP_CACHE: dict = {}
 
 
 def _group_threshold(x, groups, thresh, hard):

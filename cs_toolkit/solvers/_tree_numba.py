@@ -78,3 +78,44 @@ def _tree_project_serial(V, pre, size, k, mask):
     D = np.empty((n + 1, k + 1), np.float64)
     for i in range(V.shape[0]):
         _tree_project_row(V[i], pre, size, k, D, mask[i])
+
+
+@njit(**JIT)
+def _tree_l0_row(v, pre, parents, lam, val, mask):
+    """Prox of ``lam * |S|`` over rooted subtrees ``S`` for one row, in O(n).
+
+    Minimises ``1/2 ||v - u||^2 + lam |supp(u)|`` over ``u`` supported on a rooted subtree:
+    ``u = v_S`` with ``S`` maximising ``sum_{i in S} (v_i^2 / 2 - lam)``. Bottom-up
+    ``val[i] = v_i^2 / 2 - lam + sum_{children c} max(val[c], 0)``; top-down, a node is kept
+    when its parent is kept (or it is a root) and ``val[i] > 0``.
+    """
+    n = pre.shape[0]
+    for i in range(n):
+        val[i] = 0.0
+    for t in range(n - 1, -1, -1):
+        i = pre[t]
+        a = np.float64(v[i])
+        val[i] += 0.5 * a * a - lam
+        p = parents[i]
+        if p >= 0 and val[i] > 0.0:
+            val[p] += val[i]
+    for t in range(n):
+        i = pre[t]
+        p = parents[i]
+        mask[i] = 1 if val[i] > 0.0 and (p < 0 or mask[p] == 1) else 0
+
+
+@njit(**JIT_PARALLEL)
+def _tree_l0_batch(V, pre, parents, lam, mask):
+    """:func:`_tree_l0_row` on every row of ``V`` (``prange`` over rows)."""
+    for i in prange(V.shape[0]):
+        val = np.empty(V.shape[1], np.float64)
+        _tree_l0_row(V[i], pre, parents, lam, val, mask[i])
+
+
+@njit(**JIT)
+def _tree_l0_serial(V, pre, parents, lam, mask):
+    """Serial twin of :func:`_tree_l0_batch`."""
+    val = np.empty(V.shape[1], np.float64)
+    for i in range(V.shape[0]):
+        _tree_l0_row(V[i], pre, parents, lam, val, mask[i])

@@ -11,6 +11,8 @@ users never build index tables by hand.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from .._validation import check_array, check_int, check_scalar
@@ -19,9 +21,11 @@ from ._registry import register_solver
 from .greedy import _check_common, _fill_doc
 from .structured import model_cosamp, model_iht
 
-__all__ = ["tree_projection", "tree_cosamp", "tree_iht", "check_tree"]
+__all__ = ["tree_projection", "tree_l0_prox", "tree_cosamp", "tree_iht", "check_tree"]
 
 _SERIAL_MAX = 8  # rows below which the projection runs serially
+#: validated trees (read-only arrays), keyed by length and a hash of the parent array
+_TREE_CACHE: dict = {}
 
 
 def check_tree(tree, n: int, name: str = "tree"):
@@ -66,6 +70,10 @@ def check_tree(tree, n: int, name: str = "tree"):
             "build it from the transform of the right size (e.g. Wavelet(n).tree_parents())."
         )
     parents = arr.astype(np.int64)
+    key = (n, hashlib.blake2b(parents.tobytes(), digest_size=16).digest())
+    hit = _TREE_CACHE.get(key)
+    if hit is not None:
+        return hit
     if np.any((parents < -1) | (parents >= n)) or np.any(parents == np.arange(n)):
         raise ValidationError(f"{name} entries must be -1 (root) or the index of another node in [0, {n}).")
     # children lists (CSR) and an iterative depth-first traversal from the roots
@@ -75,7 +83,6 @@ def check_tree(tree, n: int, name: str = "tree"):
     kids = order[np.count_nonzero(parents < 0):]
     roots = np.flatnonzero(parents < 0)
     pre = np.empty(n, np.int64)
-    size = np.ones(n, np.int64)
     pos = 0
     stack = list(roots[::-1])
     visited = 0
@@ -89,8 +96,6 @@ def check_tree(tree, n: int, name: str = "tree"):
             break
     if visited != n:
         raise ValidationError(f"{name} is not a forest: {n - visited} node(s) are not reachable from a root (a cycle).")
-    where = np.empty(n, np.int64)
-    where[pre] = np.arange(n)
     # subtree sizes: accumulate children into parents in reverse pre-order
     sz = np.ones(n, np.int64)
     for v in pre[::-1]:
@@ -98,6 +103,11 @@ def check_tree(tree, n: int, name: str = "tree"):
         if p >= 0:
             sz[p] += sz[v]
     size = sz[pre]
+    for a in (parents, pre, size):
+        a.setflags(write=False)
+    if len(_TREE_CACHE) >= 16:
+        _TREE_CACHE.pop(next(iter(_TREE_CACHE)))
+    _TREE_CACHE[key] = (parents, pre, size)
     return parents, pre, size
 
 
@@ -165,6 +175,53 @@ def tree_projection(x, tree, k):
         return np.zeros_like(arr)
     mask = _tree_model(pre, size)(V, k)
     return np.where(mask, V, 0).astype(arr.dtype).reshape(arr.shape)
+
+
+def tree_l0_prox(x, tree, lam):
+    """Prox of ``lam`` times the number of nonzeros, restricted to rooted-subtree supports.
+
+    Returns ``argmin_u 1/2 ||x - u||^2 + lam |supp(u)|`` over ``u`` whose support is closed
+    under taking parents: ``x`` kept on the subtree ``S`` that maximises
+    ``sum_{i in S} (x_i^2 / 2 - lam)``. The penalised twin of :func:`tree_projection`
+    (which bounds ``|S| <= k`` instead), computed exactly in ``O(n)`` per row by one
+    bottom-up and one top-down pass; it is the ``"tree-l0"`` proximal operator of the
+    tree-structured group penalties (groups = subtrees, unit weights).
+
+    Parameters
+    ----------
+    x : array_like of shape (n,) or (n_signals, n)
+    tree : array_like of int, shape (n,), or a transform with ``tree_parents()``
+    lam : float
+        Penalty per kept node, ``>= 0``.
+
+    Returns
+    -------
+    ndarray
+        New array of the shape and dtype of ``x``.
+
+    Raises
+    ------
+    ValidationError
+        Bad ``x``, a tree that does not match its length, ``lam < 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> parents = np.array([-1, 0, 0, 1])
+    >>> tree_l0_prox(np.array([1.0, 0.1, 2.0, 5.0]), parents, 1.0)
+    array([1. , 0.1, 2. , 5. ])
+    >>> tree_l0_prox(np.array([1.0, 0.1, 2.0, 5.0]), parents, 2.5)   # node 2 dropped
+    array([1. , 0.1, 0. , 5. ])
+    """
+    from ._tree_numba import _tree_l0_batch, _tree_l0_serial
+
+    arr = check_array(x, "x", ndim=(1, 2))
+    lam = check_scalar("lam", lam, low=0.0)
+    parents, pre, _ = check_tree(tree, arr.shape[-1])
+    V = np.ascontiguousarray(arr.reshape(-1, arr.shape[-1]))
+    mask = np.zeros(V.shape, np.uint8)
+    (_tree_l0_serial if V.shape[0] < _SERIAL_MAX else _tree_l0_batch)(V, pre, parents, lam, mask)
+    return np.where(mask.view(bool), V, 0).astype(arr.dtype).reshape(arr.shape)
 
 
 def _prepare_tree(A, Y, tree, n_nonzero_coefs, max_iter, tol):
