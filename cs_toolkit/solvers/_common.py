@@ -1,24 +1,53 @@
-"""Plumbing shared by the solvers: the convex diagnostics record, input preparation, matrix products.
+"""Plumbing shared by the solvers: diagnostics records, status codes, input preparation, products.
 
-* :class:`SolverInfo`, returned with ``return_info=True`` by the convex solvers;
-* ``_prepare(A, Y)``: validates a matrix (or operator) and a batch of measurements and brings
-  them to one float dtype;
-* ``_check_lam``: a per-signal l1 penalty;
-* ``_products``: the products ``Z A^T A``, ``X A^T`` and ``R A`` of a batch for a dense matrix
-  (through the Gram matrix when that is cheaper) or a matrix-free operator.
+* :class:`SolverInfo` (convex solvers) and :class:`GreedyInfo` (greedy and thresholding
+  solvers), returned with ``return_info=True``;
+* :class:`Status`, the per-signal codes the proximal-gradient kernels write;
+* :func:`prepare`: validates a matrix (or operator) and a batch of measurements and brings
+  them to one float dtype, the prologue of every solver;
+* ``_check_lam``, ``_check_sparsity``, ``_check_tol``: the solvers' common options;
+* :func:`_ops`: the one operator adapter, ``X -> X A^T`` and ``R -> R A`` on row batches
+  for an array or a matrix-free operator (its batch ``_forward``/``_adjoint``);
+* ``_products``: adds ``Z A^T A`` (through the Gram matrix when that is cheaper) for ISTA/FISTA/AMP.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numpy as np
 
-from .._validation import check_array, check_matrix, check_scalar, check_signals, result_dtype
-from ..exceptions import ValidationError
+from .._validation import (
+    check_array,
+    check_int,
+    check_matrix,
+    check_scalar,
+    check_signals,
+    result_dtype,
+)
+from ..exceptions import SparsityClippedWarning, ValidationError
 from ..sensing import LinearOperator
 
-__all__ = ["SolverInfo"]
+__all__ = ["SolverInfo", "GreedyInfo", "Status", "prepare"]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class Status(IntEnum):
+    """Per-signal state written by the ISTA/FISTA kernel (``_fista_numba``) and read by ``_pg.py``.
+
+    The codes are stored in an ``int8`` array, one per signal; a signal whose code is not
+    ``RUNNING`` is frozen at its last accepted iterate. ``info.converged`` is
+    ``status == CONVERGED`` and ``info.diverged`` is ``status >= NONFINITE``.
+    """
+
+    RUNNING = 0  #: still iterating
+    CONVERGED = 1  #: met the stopping rule (or a zero signal from a zero start)
+    NONFINITE = 2  #: diverged: the new iterate had a non-finite entry
+    GREW = 3  #: diverged: the iterate left the ball of a convergent run, or the change grew
+
 
 @dataclass
 class SolverInfo:
@@ -59,18 +88,88 @@ class SolverInfo:
     pivot_ratio: np.ndarray | None = None
 
 
-def _prepare(A, Y, *, allow_operator=True):
-    """Validate ``A`` and ``Y`` and bring them to one float dtype. Returns (A, Y2, was_1d, dtype)."""
-    A = check_matrix(A, "A", allow_operator=allow_operator)
-    Y2, was_1d = check_signals(Y, "Y", n_features=A.shape[0])
-    dtype = result_dtype(A.dtype, Y2.dtype)
-    if isinstance(A, LinearOperator):
-        if A.dtype != dtype:
-            dtype = A.dtype if A.dtype == np.float64 else dtype
+@dataclass
+class GreedyInfo:
+    """Diagnostics returned with ``return_info=True`` by the greedy and thresholding solvers.
+
+    Attributes
+    ----------
+    n_iter : ndarray of int, shape (n_signals,)
+        Iterations run per signal (for OMP: atoms selected).
+    converged : ndarray of bool, shape (n_signals,)
+        Whether each signal stopped on its stopping rule (sparsity reached, error
+        target met, residual exhausted or, for the iterative methods, the tolerance
+        met) rather than on ``max_iter`` or on dependent atoms.
+    resid_norm : ndarray of float64, shape (n_signals,)
+        Final residual norm ``||y - A x||_2`` per signal (NaN when unknown, e.g.
+        :func:`omp_gram` without ``y_norms2``).
+    elapsed : float
+        Wall-clock seconds spent in the solver, validation included.
+    method : str
+        Name of the solver (and kernel) used, e.g. ``"omp/batch"``.
+    history : ndarray of float64 or None
+        With ``history=True``: residual norm after each iteration, shape
+        ``(n_signals, n_iterations_max)``, NaN after a signal stopped.
+    """
+
+    n_iter: np.ndarray
+    converged: np.ndarray
+    resid_norm: np.ndarray
+    elapsed: float
+    method: str = ""
+    history: np.ndarray | None = None
+
+
+def prepare(A, Y, *, dense=False, allow_operator=True):
+    """Validate ``A`` and ``Y`` and bring them to one float dtype; returns ``(A, Y2, was_1d, dtype)``.
+
+    ``A`` is an array or (with ``allow_operator``) a :class:`~cs_toolkit.sensing.LinearOperator`;
+    with ``dense=True`` an operator is replaced by its explicit matrix (``to_dense()``).
+    Arrays come back C-contiguous in the common dtype (float32 only if both are float32).
+    """
+    # Fast path for small repeated calls: a C-contiguous float array whose sum is finite
+    # has only finite entries. Anything else goes through the shared checkers (which
+    # also produce the error messages).
+    if not _fast_ok(A, 2):
+        A = check_matrix(A, "A", allow_operator=allow_operator)
+    if isinstance(A, LinearOperator) and dense:
+        A = np.ascontiguousarray(A.to_dense())
+    if _fast_ok(Y, Y.ndim if type(Y) is np.ndarray and Y.ndim in (1, 2) else -1) and Y.shape[-1] == A.shape[0]:
+        was_1d = Y.ndim == 1
+        Y2 = Y[None, :] if was_1d else Y
     else:
+        Y2, was_1d = check_signals(Y, "Y", n_features=A.shape[0])
+    dtype = result_dtype(A.dtype, Y2.dtype)
+    if not isinstance(A, LinearOperator):
         A = np.ascontiguousarray(A, dtype=dtype)
     Y2 = np.ascontiguousarray(Y2, dtype=dtype)
     return A, Y2, was_1d, dtype
+
+
+def _fast_ok(a, ndim: int) -> bool:
+    return (
+        type(a) is np.ndarray
+        and a.ndim == ndim
+        and a.dtype in _FLOATS
+        and a.flags.c_contiguous
+        and a.size > 0
+        and bool(np.isfinite(np.add.reduce(a, axis=None)))
+    )
+
+
+def _check_sparsity(k, limit: int, *, name: str = "n_nonzero_coefs", what: str = "min(m, n)") -> int:
+    """``k`` as an int in ``[1, limit]``; larger values are clipped with a warning."""
+    k = check_int(name, k, low=1)
+    if k > limit:
+        warnings.warn(
+            f"{name}={k} is larger than {what}={limit}; using {limit}.", SparsityClippedWarning, stacklevel=3
+        )
+        k = limit
+    return k
+
+
+def _check_tol(tol, name: str = "tol"):
+    return None if tol is None else check_scalar(name, tol, low=0.0)
 
 
 def _check_lam(lam, n_signals):
@@ -85,11 +184,30 @@ def _check_lam(lam, n_signals):
     return arr.copy()
 
 
+def _ops(A, dtype):
+    """(forward, adjoint) acting on C-contiguous row batches: ``X -> X A^T`` and ``R -> R A``."""
+    if isinstance(A, LinearOperator):
+        def fwd(X):
+            return np.asarray(A._forward(np.ascontiguousarray(X, dtype=A.dtype)), dtype=dtype)
+
+        def adj(R):
+            return np.asarray(A._adjoint(np.ascontiguousarray(R, dtype=A.dtype)), dtype=dtype)
+    else:
+        AT = A.T
+
+        def fwd(X):
+            return X @ AT
+
+        def adj(R):
+            return R @ A
+    return fwd, adj
+
+
 def _use_gram(m, n, n_signals):
     """Whether ``Z (A^T A)`` (one GEMM) beats ``(Z A^T) A`` (two) for a dense ``A``.
 
     The flop counts are ``k n^2`` and ``2 k m n``. Below ``n = 2 m`` the Gram form wins;
-    at ``n = 2 m`` (workload C) the counts tie and one square GEMM still runs faster than
+    at ``n = 2 m`` the counts tie and one square GEMM still runs faster than
     two thin ones without the ``(k, m)`` intermediate, once the batch is large enough to
     pay for forming ``A^T A`` (``m n^2`` flops, a fraction of one iteration).
     """
@@ -97,24 +215,15 @@ def _use_gram(m, n, n_signals):
 
 
 def _products(A, dtype, n_signals):
-    """Return ``(mode, AtY_fn, prod_fn, objective_parts_fn)`` for the matrix products.
-
-    ``prod(Z, out)`` returns ``Z A^T A``; ``mode`` is "gram", "dense" or "operator".
-    """
+    """Return ``(mode, prod, fwd, adj)``: ``prod(Z, out)`` returns ``Z A^T A``, ``fwd`` and ``adj``
+    are those of :func:`_ops`; ``mode`` is "gram", "dense" or "operator"."""
+    fwd, adj = _ops(A, dtype)
     if isinstance(A, LinearOperator):
         def prod(Z, out=None):
             return np.ascontiguousarray(A._adjoint(np.ascontiguousarray(A._forward(Z), dtype=A.dtype)), dtype=dtype)
 
-        def fwd(X):
-            return np.asarray(A._forward(np.ascontiguousarray(X, dtype=A.dtype)), dtype=dtype)
-
-        def adj(R):
-            return np.asarray(A._adjoint(np.ascontiguousarray(R, dtype=A.dtype)), dtype=dtype)
-
         return "operator", prod, fwd, adj
     m, n = A.shape
-    fwd = lambda X: X @ A.T  # noqa: E731
-    adj = lambda R: R @ A  # noqa: E731
     if _use_gram(m, n, n_signals):
         G = A.T @ A
 

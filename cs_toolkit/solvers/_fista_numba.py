@@ -27,8 +27,8 @@ costs more than the work. Kernels do not raise and do not allocate.
 
 Divergence checks (all free: they reuse the sums the step computes anyway)
 --------------------------------------------------------------------------
-* non-finite values in the new iterate (status 2);
-* the iterate leaves a ball that every convergent run stays in (status 3):
+* non-finite values in the new iterate (status ``NONFINITE``);
+* the iterate leaves a ball that every convergent run stays in (status ``GREW``):
   with a valid step both ISTA and FISTA keep ``||x_k - x*|| <= ||x_0 - x*||``
   (Fejer monotonicity for ISTA; for FISTA ``x_k`` is a convex combination of
   points of that ball, Beck & Teboulle 2009, Chambolle & Dossal 2015), and
@@ -39,7 +39,7 @@ Divergence checks (all free: they reuse the sums the step computes anyway)
   non-expansive for ``step <= 2 / L``, so ``||x_{k+1} - x_k||`` never
   increases; a change larger than twice the smallest one seen so far (plus a
   rounding floor ``rnd * ||x_{k+1}||^2``) proves the step is too
-  large (status 3). This is the "objective increasing" test without computing
+  large (status ``GREW``). This is the "objective increasing" test without computing
   the objective.
 
 A diverged row is frozen at its last accepted iterate.
@@ -51,6 +51,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, JIT_PARALLEL
+from ._common import Status
 from ._prox import _prox_l1
 
 #: The three sums of a row are the only reassociated arithmetic (``fastmath={"reassoc"}``):
@@ -59,8 +60,8 @@ from ._prox import _prox_l1
 #: the sums by rounding only; they feed the stopping and divergence tests, never the iterates.
 _JIT_SUMS = dict(JIT, fastmath={"reassoc"})
 
-#: status codes written by the kernels
-RUNNING, CONVERGED, DIVERGED, GREW = 0, 1, 2, 3
+#: the status codes the kernels write (:class:`~cs_toolkit.solvers._common.Status`), as ints for numba
+_RUNNING, _CONVERGED, _NONFINITE, _GREW = (int(code) for code in Status)
 
 
 @njit(**_JIT_SUMS)
@@ -83,7 +84,7 @@ def _pg_row(i, X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_ch
             xmax2, dmin2, mono, rnd):
     n = X.shape[1]
     xr, zr, pr, br, wr = X[i], Z[i], P[i], B[i], W[i]
-    if status[i] != 0:  # frozen: keep the last accepted iterate in the buffer the caller swaps in
+    if status[i] != _RUNNING:  # frozen: keep the last accepted iterate in the buffer the caller swaps in
         for j in range(n):
             wr[j] = xr[j]
         return
@@ -99,14 +100,14 @@ def _pg_row(i, X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_ch
         for j in range(n):
             w = wr[j]
             zr[j] = w + bt * (w - xr[j])
-    bad = 0
+    bad = _RUNNING
     if not np.isfinite(d2 + x2):
-        bad = 2
+        bad = _NONFINITE
     elif x2 > xmax2[i]:
-        bad = 3
+        bad = _GREW
     elif mono and d2 > 4.0 * dmin2[i] + rnd * x2:
-        bad = 3
-    if bad != 0:  # frozen at the previous iterate (Z of a frozen row is never used again)
+        bad = _GREW
+    if bad != _RUNNING:  # frozen at the previous iterate (Z of a frozen row is never used again)
         status[i] = bad
         for j in range(n):
             wr[j] = xr[j]
@@ -124,7 +125,7 @@ def _pg_row(i, X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_ch
     if tol > 0.0 and d2 <= tol * tol * max(x2, 1e-300):
         change_ok[i] = 1
         if use_change:
-            status[i] = 1
+            status[i] = _CONVERGED
     else:
         change_ok[i] = 0
 
@@ -148,7 +149,7 @@ def _pg_step(X, Z, P, B, W, steps, thr, nonneg, accel, restart, t, tol, use_chan
     t : (k,) FISTA momentum parameters, updated.
     tol : relative-change tolerance (0 disables the test).
     use_change : whether the relative-change test alone stops a row.
-    status : (k,) int8, 0 running, 1 converged, 2 non-finite, 3 grew; rows not 0 are frozen.
+    status : (k,) int8, a :class:`~cs_toolkit.solvers._common.Status` per row; rows not RUNNING are frozen.
     change_ok : (k,) uint8, set to 1 when the relative-change test holds.
     n_iter : (k,) iteration counters.
     xmax2 : (k,) float64, bound on ``||x||^2`` of a convergent run (``inf`` disables).

@@ -20,7 +20,7 @@ from ..exceptions import (
     ValidationError,
 )
 from ..sensing import LinearOperator
-from ._common import SolverInfo, _check_lam, _prepare, _products, _spectral_norm2
+from ._common import SolverInfo, Status, _check_lam, _products, _spectral_norm2, prepare
 from ._fista_numba import _pg_step, _pg_step_serial
 from ._prox import prox_l1
 from .lasso import _gap_from_parts
@@ -30,7 +30,7 @@ _PARALLEL_MIN = 16384
 
 
 def _validate_common(A, Y, lam, step, max_iter, tol, x0, nonneg, stopping):
-    A, Y2, was_1d, dtype = _prepare(A, Y)
+    A, Y2, was_1d, dtype = prepare(A, Y)
     k = Y2.shape[0]
     lam_arr = _check_lam(lam, k)
     if step is not None:
@@ -72,7 +72,7 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
     mono = (not accel) and (not backtracking)
     rnd = (32.0 * EPS[np.dtype(dtype)]) ** 2 * n
     status = np.zeros(k, dtype=np.int8)
-    status[~Y2.any(axis=1) & ~X.any(axis=1)] = 1  # zero signal from zero start: x = 0 is optimal
+    status[~Y2.any(axis=1) & ~X.any(axis=1)] = Status.CONVERGED  # zero signal from zero start: x = 0 is optimal
     change_ok = np.zeros(k, dtype=np.uint8)
     n_iter = np.zeros(k, dtype=np.int64)
     t = np.ones(k)
@@ -116,11 +116,11 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
     # costs more than the work (and much more on a busy machine)
     step_fn = _pg_step if (k * n >= _PARALLEL_MIN and numba.get_num_threads() > 1) else _pg_step_serial
     for it in range(max_iter):
-        n_run = int(np.count_nonzero(statw == 0))
+        n_run = int(np.count_nonzero(statw == Status.RUNNING))
         if n_run == 0:
             break
         if n_run < 0.75 * Xw.shape[0] and Xw.shape[0] - n_run >= 4:
-            keep = statw == 0
+            keep = statw == Status.RUNNING
             flush(np.flatnonzero(~keep))
             idx = idx[keep]
             Xw, Yw, Bw = Xw[keep], Yw[keep], Bw[keep]
@@ -145,21 +145,21 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
         if not accel:
             Zw = Xw
         if check_gap and ((it + 1) % gap_every == 0 or it == max_iter - 1) and tol > 0:
-            run = np.flatnonzero(statw == 0)
+            run = np.flatnonzero(statw == Status.RUNNING)
             if stopping == "both":
                 run = run[chw[run] == 1]
             if run.size:
                 g, p = gap_rows(Xw[run], Yw[run], lamw[run])
-                statw[run[g <= tol * np.maximum(p, EPS[np.dtype(np.float64)])]] = 1
+                statw[run[g <= tol * np.maximum(p, EPS[np.dtype(np.float64)])]] = Status.CONVERGED
         if history:
             flush(np.arange(Xw.shape[0]))
             hist.append(objective(X))
     flush(np.arange(Xw.shape[0]))
 
-    converged = status == 1
-    diverged = status >= 2
+    converged = status == Status.CONVERGED
+    diverged = status >= Status.NONFINITE
     if diverged.any():
-        n_nf, n_gr = int(np.sum(status == 2)), int(np.sum(status == 3))
+        n_nf, n_gr = int(np.sum(status == Status.NONFINITE)), int(np.sum(status == Status.GREW))
         warnings.warn(
             f"{name} diverged for {int(diverged.sum())} of {k} signal(s) ({n_nf} with non-finite values, "
             f"{n_gr} with iterates growing beyond the bound of a convergent run); returning their last "
@@ -243,7 +243,7 @@ def _active_pivot_ratio(A, X):
         A64 = A.astype(np.float64)
         G = A64.T @ A64  # once; then every A_S^T A_S is a gather (s^2 per signal)
     else:
-        from .greedy import _columns
+        from ._greedy_driver import _columns
 
         cols = _columns(A if isinstance(A, LinearOperator) else A.astype(np.float64), np.float64)
     diag = np.arange(s)
@@ -328,7 +328,7 @@ def _backtrack(Zw, Yw, lamw, Lw, statw, fwd, adj, nonneg, dtype, eta=2.0, max_tr
     Rz, Gz = _backtracking_grad(Zw, Yw, fwd, adj)
     Gz = np.ascontiguousarray(Gz, dtype=dtype)
     fz = 0.5 * np.einsum("ij,ij->i", Rz, Rz, dtype=np.float64)
-    rows = np.flatnonzero(statw == 0)
+    rows = np.flatnonzero(statw == Status.RUNNING)
     for _ in range(max_tries):
         if rows.size == 0:
             break

@@ -11,7 +11,7 @@ import numpy as np
 from .._validation import check_int, check_option, check_scalar
 from ..exceptions import ConvergenceWarning, DivergenceWarning, ValidationError
 from ..sensing import LinearOperator
-from ._common import SolverInfo, _prepare, _products
+from ._common import SolverInfo, _products, prepare
 from ._prox import soft_threshold
 from ._registry import register_solver
 
@@ -109,7 +109,7 @@ def amp(A, Y, *, max_iter=50, alpha=1.5, tol=1e-6, denoiser="soft", sparsity=Non
     True
     """
     t0 = time.perf_counter()
-    A, Y2, was_1d, dtype = _prepare(A, Y)
+    A, Y2, was_1d, dtype = prepare(A, Y)
     max_iter = check_int("max_iter", max_iter, low=1)
     alpha = check_scalar("alpha", alpha, low=0.0)
     tol = check_scalar("tol", tol, low=0.0)

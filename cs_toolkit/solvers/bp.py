@@ -9,7 +9,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from ..exceptions import ConvergenceWarning
-from ._common import SolverInfo, _prepare
+from ._common import SolverInfo, prepare
 from ._registry import register_solver
 
 __all__ = ["basis_pursuit"]
@@ -69,7 +69,7 @@ def basis_pursuit(A, Y, *, nonneg=False, return_info=False):
     array([0., 1., 0.])
     """
     t0 = time.perf_counter()
-    A, Y2, was_1d, dtype = _prepare(A, Y, allow_operator=False)
+    A, Y2, was_1d, dtype = prepare(A, Y, allow_operator=False)
     k = Y2.shape[0]
     m, n = A.shape
     A64 = A.astype(np.float64)

@@ -17,7 +17,7 @@ from ..exceptions import (
     IllConditionedWarning,
     ValidationError,
 )
-from ._common import SolverInfo, _check_lam, _prepare
+from ._common import SolverInfo, _check_lam, prepare
 from ._lars_numba import _lars_batch, _lars_one
 from ._registry import register_solver
 
@@ -125,7 +125,7 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
     array([2., 0.])
     """
     t0 = time.perf_counter()
-    A, Y2, was_1d, dtype = _prepare(A, Y, allow_operator=False)
+    A, Y2, was_1d, dtype = prepare(A, Y, allow_operator=False)
     k = Y2.shape[0]
     m, n = A.shape
     lam_arr = _check_lam(lam, k)

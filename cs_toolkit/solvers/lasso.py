@@ -12,7 +12,7 @@ import numpy as np
 from .._validation import check_signals
 from ..exceptions import ValidationError
 from ..sensing import LinearOperator
-from ._common import _check_lam, _prepare
+from ._common import _check_lam, _ops, prepare
 
 __all__ = ["lasso_objective", "duality_gap"]
 
@@ -34,19 +34,22 @@ def lasso_objective(A, Y, X, lam, *, nonneg=False):
     float or ndarray of shape (n_signals,)
         Computed in float64.
     """
-    A, Y2, was_1d, _ = _prepare(A, Y)
+    A, Y2, was_1d, _ = prepare(A, Y)
     X2, _ = check_signals(X, "X", n_features=A.shape[1], dtype=np.float64)
     if X2.shape[0] != Y2.shape[0]:
         raise ValidationError(f"X and Y must hold the same number of signals, got {X2.shape[0]} and {Y2.shape[0]}.")
     lam_arr = _check_lam(lam, Y2.shape[0])
-    if isinstance(A, LinearOperator):
-        R = np.asarray(A._forward(np.ascontiguousarray(X2, dtype=A.dtype)), dtype=np.float64) - Y2
-    else:
-        R = X2 @ A.astype(np.float64).T - Y2
+    fwd, _ = _ops(_float64(A), np.float64)
+    R = fwd(X2) - Y2
     f = 0.5 * np.einsum("ij,ij->i", R, R) + lam_arr * np.abs(X2).sum(axis=1)
     if nonneg:
         f = np.where((X2 < 0).any(axis=1), np.inf, f)
     return f[0] if was_1d else f
+
+
+def _float64(A):
+    """``A`` in float64 (an operator as it is: its products are cast)."""
+    return A if isinstance(A, LinearOperator) else A.astype(np.float64)
 
 
 def _gap_from_parts(R, AtR, X, lam, Y, nonneg):
@@ -73,16 +76,12 @@ def duality_gap(A, Y, X, lam, *, nonneg=False):
     gap : float or ndarray of shape (n_signals,)
         Non-negative; zero exactly at the optimum.
     """
-    A, Y2, was_1d, _ = _prepare(A, Y)
+    A, Y2, was_1d, _ = prepare(A, Y)
     X2, _ = check_signals(X, "X", n_features=A.shape[1], dtype=np.float64)
     lam_arr = _check_lam(lam, Y2.shape[0])
     Yd = Y2.astype(np.float64)
-    if isinstance(A, LinearOperator):
-        R = Yd - np.asarray(A._forward(np.ascontiguousarray(X2, dtype=A.dtype)), dtype=np.float64)
-        AtR = np.asarray(A._adjoint(np.ascontiguousarray(R, dtype=A.dtype)), dtype=np.float64)
-    else:
-        Ad = A.astype(np.float64)
-        R = Yd - X2 @ Ad.T
-        AtR = R @ Ad
+    fwd, adj = _ops(_float64(A), np.float64)
+    R = Yd - fwd(X2)
+    AtR = adj(R)
     gap, _ = _gap_from_parts(R, AtR, X2, lam_arr, Yd, nonneg)
     return gap[0] if was_1d else gap

@@ -6,16 +6,9 @@ import time
 
 import numpy as np
 
+from ._common import GreedyInfo, _check_sparsity, _check_tol, prepare
 from ._registry import register_solver
-from .omp import (
-    GRAM_MAX_BYTES,
-    GreedyInfo,
-    _check_sparsity,
-    _check_tol,
-    _prepare,
-    _run_kernel,
-    _tolerances,
-)
+from .omp import GRAM_MAX_BYTES, _run_kernel, _tolerances
 
 __all__ = ["mp"]
 
@@ -85,7 +78,7 @@ def mp(A, Y, *, n_nonzero_coefs=None, max_iter=None, tol=None, return_info=False
     array([ 0.,  3.,  0., -1.])
     """
     t0 = time.perf_counter()
-    A, Y2, was_1d, dtype = _prepare(A, Y, dense=True)
+    A, Y2, was_1d, dtype = prepare(A, Y, dense=True)
     m, n = A.shape
     N = Y2.shape[0]
     from .._validation import check_int

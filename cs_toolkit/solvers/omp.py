@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,14 +16,12 @@ from .._config import EPS
 from .._threads import blas_single_thread
 from .._validation import (
     check_array,
-    check_int,
-    check_matrix,
-    check_scalar,
     check_signals,
     result_dtype,
 )
-from ..exceptions import DependentAtomsWarning, SparsityClippedWarning, ValidationError
-from ..sensing import LinearOperator
+from ..exceptions import DependentAtomsWarning, ValidationError
+from ._common import GreedyInfo, _check_sparsity, _check_tol
+from ._common import prepare as _prepare
 from ._registry import register_solver
 
 __all__ = ["omp", "omp_gram", "GreedyInfo"]
@@ -38,96 +35,11 @@ GRAM_RATIO = 4
 GRAM_MAX_BYTES = 512 * 2**20
 
 _EMPTY_HIST = np.empty((1, 0), np.float64)
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-@dataclass
-class GreedyInfo:
-    """Diagnostics returned with ``return_info=True`` by the greedy and thresholding solvers.
-
-    Attributes
-    ----------
-    n_iter : ndarray of int, shape (n_signals,)
-        Iterations run per signal (for OMP: atoms selected).
-    converged : ndarray of bool, shape (n_signals,)
-        Whether each signal stopped on its stopping rule (sparsity reached, error
-        target met, residual exhausted or, for the iterative methods, the tolerance
-        met) rather than on ``max_iter`` or on dependent atoms.
-    resid_norm : ndarray of float64, shape (n_signals,)
-        Final residual norm ``||y - A x||_2`` per signal (NaN when unknown, e.g.
-        :func:`omp_gram` without ``y_norms2``).
-    elapsed : float
-        Wall-clock seconds spent in the solver, validation included.
-    method : str
-        Name of the solver (and kernel) used, e.g. ``"omp/batch"``.
-    history : ndarray of float64 or None
-        With ``history=True``: residual norm after each iteration, shape
-        ``(n_signals, n_iterations_max)``, NaN after a signal stopped.
-    """
-
-    n_iter: np.ndarray
-    converged: np.ndarray
-    resid_norm: np.ndarray
-    elapsed: float
-    method: str = ""
-    history: np.ndarray | None = None
 
 
 # ----------------------------------------------------------------------------------------
 # helpers shared by omp.py, mp.py, greedy.py and thresholding.py
 # ----------------------------------------------------------------------------------------
-def _prepare(A, Y, *, dense: bool):
-    """Validate ``A`` and ``Y``; returns ``(A, Y2, was_1d, dtype)``.
-
-    With ``dense=True`` an operator is replaced by its explicit matrix
-    (``to_dense()``); otherwise it is returned as is.
-    """
-    # Fast path for small repeated calls: a C-contiguous float array whose sum is finite
-    # has only finite entries. Anything else goes through the shared checkers (which
-    # also produce the error messages).
-    if not _fast_ok(A, 2):
-        A = check_matrix(A, "A")
-    if isinstance(A, LinearOperator) and dense:
-        A = np.ascontiguousarray(A.to_dense())
-    if _fast_ok(Y, Y.ndim if type(Y) is np.ndarray and Y.ndim in (1, 2) else -1) and Y.shape[-1] == A.shape[0]:
-        was_1d = Y.ndim == 1
-        Y2 = Y[None, :] if was_1d else Y
-    else:
-        Y2, was_1d = check_signals(Y, "Y", n_features=A.shape[0])
-    dtype = result_dtype(A.dtype, Y2.dtype)
-    if not isinstance(A, LinearOperator) and A.dtype != dtype:
-        A = A.astype(dtype)
-    if Y2.dtype != dtype:
-        Y2 = Y2.astype(dtype)
-    return A, Y2, was_1d, dtype
-
-
-def _fast_ok(a, ndim: int) -> bool:
-    return (
-        type(a) is np.ndarray
-        and a.ndim == ndim
-        and a.dtype in _FLOATS
-        and a.flags.c_contiguous
-        and a.size > 0
-        and bool(np.isfinite(np.add.reduce(a, axis=None)))
-    )
-
-
-def _check_sparsity(k, limit: int, *, name: str = "n_nonzero_coefs", what: str = "min(m, n)") -> int:
-    """``k`` as an int in ``[1, limit]``; larger values are clipped with a warning."""
-    k = check_int(name, k, low=1)
-    if k > limit:
-        warnings.warn(
-            f"{name}={k} is larger than {what}={limit}; using {limit}.", SparsityClippedWarning, stacklevel=3
-        )
-        k = limit
-    return k
-
-
-def _check_tol(tol, name: str = "tol"):
-    return None if tol is None else check_scalar(name, tol, low=0.0)
-
-
 def _n_threads() -> int:
     import numba
 

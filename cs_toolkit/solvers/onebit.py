@@ -16,9 +16,9 @@ import numpy as np
 from .._threads import blas_single_thread
 from .._validation import check_array, check_int, check_scalar
 from ..exceptions import ValidationError
+from ._common import _check_sparsity, _check_tol, prepare
+from ._greedy_driver import _finish, _row_norms, _warn_not_converged
 from ._registry import register_solver
-from .greedy import _finish, _row_norms, _warn_not_converged
-from .omp import _check_sparsity, _check_tol, _prepare
 
 __all__ = ["biht", "qiht"]
 
@@ -130,7 +130,7 @@ def biht(A, Y, *, n_nonzero_coefs, step=None, max_iter=500, tol=1e-6, normalize=
         if Y.bits != 1:
             raise ValidationError(f"Y must hold one-bit measurements for biht, got {Y.bits} bits; use qiht.")
         Y = np.where(Y.codes > 0, 1.0, -1.0)
-    A, Y2, was_1d, dtype = _prepare(A, Y, dense=True)
+    A, Y2, was_1d, dtype = prepare(A, Y, dense=True)
     m, n = A.shape
     k = _check_k(n_nonzero_coefs, n)
     max_iter = check_int("max_iter", max_iter, low=1)
@@ -299,7 +299,7 @@ def qiht(A, Y, *, n_nonzero_coefs, lower=None, upper=None, bin_width=None, max_i
     """
     t0 = time.perf_counter()
     values, lo, hi = _cells(Y, lower, upper, bin_width)
-    A, Y2, was_1d, dtype = _prepare(A, values, dense=True)
+    A, Y2, was_1d, dtype = prepare(A, values, dense=True)
     m, n = A.shape
     k = _check_k(n_nonzero_coefs, n)
     max_iter = check_int("max_iter", max_iter, low=1)

@@ -8,27 +8,15 @@ matrix-free operators) and keeps the ``k`` largest entries per row with
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .._validation import check_scalar
 from ..exceptions import ValidationError
 from ..sensing import LinearOperator
+from ._common import _ops
+from ._greedy_driver import GreedyRun, _fill_doc, _ls_on_mask, _row_norms
 from ._prox import _topk_mask, keep_largest
 from ._registry import register_solver
-from .greedy import (
-    _check_common,
-    _columns,
-    _fill_doc,
-    _finish,
-    _init_state,
-    _ls_on_mask,
-    _ops,
-    _record,
-    _row_norms,
-    _warn_not_converged,
-)
 
 __all__ = ["iht", "htp"]
 
@@ -45,7 +33,7 @@ def _default_step(A):
     """
     if isinstance(A, LinearOperator):
         Z = np.random.default_rng(0).choice(np.array([-1.0, 1.0]), size=(16, A.shape[1])).astype(A.dtype)
-        AZ = np.asarray(A._forward(Z), dtype=np.float64)
+        AZ = _ops(A, np.float64)[0](Z)
         c = float(np.einsum("ij,ij->", AZ, AZ)) / (16 * A.shape[1])
     else:
         c = float(np.einsum("ij,ij->", A, A, dtype=np.float64)) / A.shape[1]
@@ -101,20 +89,18 @@ def iht(A, Y, *, n_nonzero_coefs, step="normalized", max_iter=500, tol=1e-6, his
     >>> np.flatnonzero(np.round(iht(A, A @ x, n_nonzero_coefs=2), 6))
     array([ 3, 50])
     """
-    t0 = time.perf_counter()
-    A, Y2, was_1d, dtype, k, max_iter, tol = _check_common(A, Y, n_nonzero_coefs, max_iter, tol, dense=False)
+    run = GreedyRun("iht", A, Y, n_nonzero_coefs, max_iter, tol, history)
     if isinstance(step, str):
         if step != "normalized":
             raise ValidationError(f"step must be 'normalized' or a positive float; got {step!r}.")
         mu_fixed = None
     else:
         mu_fixed = check_scalar("step", step, low=0.0, low_inclusive=False)
-    fwd, adj = _ops(A, dtype)
-    n = A.shape[1]
-    X, ny, rn, n_iter, conv, hist, active = _init_state(Y2, n, dtype, max_iter, history)
-    S = _topk_mask(adj(Y2[active]), k) if mu_fixed is None else None
-    Ra = Y2[active]
-    for it in range(max_iter):
+    k, tol, dtype, fwd, adj, Y2, X = run.k, run.tol, run.dtype, run.fwd, run.adj, run.Y, run.X
+    S = _topk_mask(adj(Y2[run.active]), k) if mu_fixed is None else None
+    Ra = Y2[run.active]
+    for it in range(run.max_iter):
+        active = run.active
         if active.size == 0:
             break
         Xa = X[active]
@@ -149,17 +135,15 @@ def iht(A, Y, *, n_nonzero_coefs, step="normalized", max_iter=500, tol=1e-6, his
         X[active] = Xn
         Ra = Y2[active] - fwd(Xn)
         r = _row_norms(Ra)
-        _record(rn, n_iter, hist, active, it, r)
+        run.record(it, r)
         stall = (mu == 0) if mu_fixed is None else np.zeros(active.size, bool)
         done = (dx <= tol * np.maximum(nx, np.finfo(np.float64).tiny)) | stall
-        conv[active[done]] = True
+        run.stop(done)
         keep = ~done
-        active = active[keep]
         Ra = Ra[keep]
         if mu_fixed is None:
             S = Sn[keep]
-    _warn_not_converged(conv, "iht", max_iter)
-    return _finish(X, was_1d, return_info, n_iter, conv, rn, t0, "iht", hist)
+    return run.finish(return_info)
 
 
 @register_solver(
@@ -207,25 +191,21 @@ def htp(A, Y, *, n_nonzero_coefs, step=None, max_iter=100, tol=1e-6, history=Fal
     >>> np.flatnonzero(htp(A, A @ x, n_nonzero_coefs=2))
     array([4, 9])
     """
-    t0 = time.perf_counter()
-    A, Y2, was_1d, dtype, k, max_iter, tol = _check_common(A, Y, n_nonzero_coefs, max_iter, tol, dense=False)
-    mu = _default_step(A) if step is None else check_scalar("step", step, low=0.0, low_inclusive=False)
-    fwd, adj = _ops(A, dtype)
-    cols = _columns(A, dtype)
-    n = A.shape[1]
-    X, ny, rn, n_iter, conv, hist, active = _init_state(Y2, n, dtype, max_iter, history)
-    S = np.zeros((active.size, n), bool)
-    Ra = Y2[active]
-    for it in range(max_iter):
+    run = GreedyRun("htp", A, Y, n_nonzero_coefs, max_iter, tol, history)
+    mu = _default_step(run.A) if step is None else check_scalar("step", step, low=0.0, low_inclusive=False)
+    k, tol, dtype, fwd, adj, cols, Y2, X = run.k, run.tol, run.dtype, run.fwd, run.adj, run.cols, run.Y, run.X
+    S = np.zeros((run.active.size, run.n), bool)
+    Ra = Y2[run.active]
+    for it in range(run.max_iter):
+        active = run.active
         if active.size == 0:
             break
         Xa = X[active]
         U = Xa + (mu * adj(Ra)).astype(dtype)
         Sn = _topk_mask(U, k)
         same = (Sn == S).all(axis=1)
-        conv[active[same]] = True
-        keep = ~same
-        active, Sn, U = active[keep], Sn[keep], U[keep]
+        run.stop(same)
+        active, Sn = run.active, Sn[~same]
         if active.size == 0:
             break
         Ya = Y2[active]
@@ -233,12 +213,11 @@ def htp(A, Y, *, n_nonzero_coefs, step=None, max_iter=100, tol=1e-6, history=Fal
         X[active] = Xn
         Ra = Ya - fwd(Xn)
         r = _row_norms(Ra)
-        _record(rn, n_iter, hist, active, it, r)
-        done = r <= tol * ny[active]
-        conv[active[done]] = True
-        active, Ra, S = active[~done], Ra[~done], Sn[~done]
-    _warn_not_converged(conv, "htp", max_iter)
-    return _finish(X, was_1d, return_info, n_iter, conv, rn, t0, "htp", hist)
+        run.record(it, r)
+        done = r <= tol * run.ny[active]
+        run.stop(done)
+        Ra, S = Ra[~done], Sn[~done]
+    return run.finish(return_info)
 
 
 _fill_doc(iht)
