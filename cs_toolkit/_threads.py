@@ -1,4 +1,5 @@
-"""BLAS thread control around products that feed a parallel numba kernel.
+"""Thread control: BLAS around products that feed a parallel numba kernel, the pipelines,
+training and benchmark workers (the package's one place for it).
 
 OpenBLAS worker threads spin for a while after a product returns. When a
 ``prange`` kernel starts right after a multi-threaded product, those spinning
@@ -22,9 +23,50 @@ def _controller():
     return ThreadpoolController()  # inspects the loaded libraries once (a few ms)
 
 
-def blas_single_thread(enabled: bool = True):
-    """Context manager limiting BLAS to one thread (a no-op when ``enabled`` is false)."""
-    ctl = _controller() if enabled else None
+def blas_threads(n, user_api="blas"):
+    """Context manager limiting BLAS (``user_api=None``: every thread pool) to ``n`` threads.
+
+    A no-op when ``n`` is None or threadpoolctl is missing.
+    """
+    ctl = _controller() if n is not None else None
     if ctl is None:
         return contextlib.nullcontext()
-    return ctl.limit(limits=1, user_api="blas")
+    return ctl.limit(limits=n, user_api=user_api)
+
+
+def blas_single_thread(enabled: bool = True):
+    """Context manager limiting BLAS to one thread (a no-op when ``enabled`` is false)."""
+    return blas_threads(1 if enabled else None)
+
+
+def single_thread_blas(func):
+    """Decorator: run ``func`` with one BLAS thread.
+
+    The pipelines multiply many small matrices (blocks x block size, frames x frame
+    length); threaded BLAS gains nothing there, and on a busy machine its spinning
+    threads make such products (and the QR of a sensing matrix) 10-100x slower.
+    """
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with blas_threads(1):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def limit_threads(n_threads):
+    """Limit numba's threads and every thread pool (BLAS, OpenMP) to ``n_threads``, restoring
+    them afterwards (a no-op for None): the setting of a benchmark worker."""
+    if n_threads is None:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+        with blas_threads(n_threads, user_api=None):
+            yield
+    finally:
+        numba.set_num_threads(before)

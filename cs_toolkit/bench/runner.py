@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from .._config import SUCCESS_THRESHOLD
+from .._threads import limit_threads
 from .._validation import check_int
 from ..exceptions import ValidationError
 from .io import machine_info, open_journal, package_versions
@@ -123,34 +124,12 @@ def _ensure_warm(cfg: SolverConfig, func, accepts_info, dtype) -> float:
     return _WARM[key]
 
 
-@contextlib.contextmanager
-def _limit_threads(n_threads):
-    """Limit numba and BLAS threads in a worker, restoring them afterwards (no-op for None)."""
-    if n_threads is None:
-        yield
-        return
-    import numba
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        threadpool_limits = None
-    before = numba.get_num_threads()
-    blas = threadpool_limits(limits=n_threads) if threadpool_limits is not None else contextlib.nullcontext()
-    try:
-        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
-        with blas:
-            yield
-    finally:
-        numba.set_num_threads(before)
-
-
 def _run_trial(problem: ProblemFamily, payload, entropy: int, spawn_key: tuple, n_threads=None) -> list[dict]:
     """Draw one problem instance (seeded by ``entropy`` and ``spawn_key``) and run every solver on it."""
     rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=tuple(int(s) for s in spawn_key)))
     A, X, Y = problem.generate(rng)
     rows = []
-    with _limit_threads(n_threads):
+    with limit_threads(n_threads):
         for cfg, func, accepts_info in payload:
             _ensure_warm(cfg, func, accepts_info, problem.dtype)
             opts = cfg.resolve(problem, A, Y, X)

@@ -23,13 +23,13 @@ the last layer.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._threads import blas_threads
 from .._validation import check_int, check_option, check_rng, check_scalar, check_signals
 from ..exceptions import ValidationError
 from .data import ArraySource
@@ -275,23 +275,9 @@ def train(model, source, *, lr=5e-4, lr_scalar=None, batch_size=64, schedule="la
     opts = dict(lr=lr, lr_scalar=lr_scalar, batch_size=batch_size, schedule=schedule,
                 refine=[float(f) for f in refine], refine_last=[float(f) for f in refine_last],
                 warm_start=bool(warm_start), max_steps=max_steps, patience=patience, eval_every=eval_every)
-    with _blas_threads(n_threads):
+    with blas_threads(n_threads):
         return _train(model, source, stages, opts, n_val, validation, rng, verbose, callback, checkpoint,
                       checkpoint_every)
-
-
-@contextlib.contextmanager
-def _blas_threads(n):
-    if n is None:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional dependency
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield
 
 
 def _scalar_scales(params, depth, lr_scalar, lr):

@@ -19,28 +19,12 @@ import numpy as np
 import pywt
 from scipy.ndimage import uniform_filter
 
+from .._threads import single_thread_blas
 from ..exceptions import ValidationError
 
 __all__ = ["single_thread_blas", "wiener_smooth", "mad_sigma", "bivariate_shrink", "wavelet_shrink", "tv_denoise",
            "patch_dct_matrix", "patch_dct_threshold", "patch_dct_wiener", "match_patches", "group_dct_threshold",
            "group_dct_wiener"]
-
-
-def single_thread_blas(func):
-    """Run ``func`` with one BLAS thread.
-
-    The pipelines multiply many small matrices (blocks x block size, frames x frame
-    length); threaded BLAS gains nothing there, and on a busy machine its spinning
-    threads make such products (and the QR of a sensing matrix) 10-100x slower.
-    """
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="blas"):
-            return func(*args, **kwargs)
-
-    return wrapper
 
 
 #: Wavelet of the whole-image transforms: the CDF 9/7 biorthogonal wavelet (JPEG 2000).
