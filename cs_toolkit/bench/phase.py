@@ -10,10 +10,7 @@ from scipy import optimize
 from .._config import SUCCESS_THRESHOLD
 from .._validation import check_array, check_int, check_option
 from ..exceptions import ValidationError
-from .io import machine_info, open_journal, package_versions, settings_hash
-from .problems import ProblemFamily, as_solver_configs
-from .results import _Table, format_table
-from .runner import (
+from ._engine import (
     _check_parallel,
     _entropy,
     _execute,
@@ -22,6 +19,9 @@ from .runner import (
     _run_trial,
     compile_times,
 )
+from .io import machine_info, open_journal, package_versions, settings_hash
+from .problems import ProblemFamily, as_solver_configs
+from .results import _Table, format_table
 from .theory import l1_weak_threshold
 
 __all__ = ["phase_transition", "PhaseResult", "fit_logistic_transition", "parse_grid"]
