@@ -7,10 +7,12 @@ unknown names and unknown options with messages that list the valid ones.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 
 from ..exceptions import ValidationError
+from ._dask import is_dask_array, solve_dask
 
 __all__ = ["SolverSpec", "register_solver", "solve", "list_solvers", "get_solver"]
 
@@ -68,8 +70,18 @@ def register_solver(name: str, *, kind: str, sparsity_param: str | None, operato
             for p in sig.parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
-        _REGISTRY[name] = SolverSpec(name, func, kind, sparsity_param, operator_ok, summary, opts)
-        return func
+        spec = SolverSpec(name, func, kind, sparsity_param, operator_ok, summary, opts)
+        _REGISTRY[name] = spec
+
+        @functools.wraps(func)
+        def solver(A, Y, *args, **options):
+            if is_dask_array(Y):  # rows chunked: solved chunk by chunk, lazily (see _dask.py)
+                if args:
+                    raise ValidationError(f"{name}: options must be passed by name when Y is a Dask array.")
+                return solve_dask(spec, A, Y, options)
+            return func(A, Y, *args, **options)
+
+        return solver
 
     return deco
 
@@ -94,8 +106,9 @@ def solve(A, Y, method: str = "omp", **options):
     ----------
     A : ndarray of shape (m, n) or LinearOperator
         Sensing matrix or dictionary.
-    Y : ndarray of shape (m,) or (n_signals, m)
-        Measurements.
+    Y : ndarray of shape (m,) or (n_signals, m), or a Dask array of shape (n_signals, m)
+        Measurements. A Dask array (rows chunked) gives a lazy Dask array ``X`` with the same row
+        chunks, each chunk solved by the kernel in one task (for batches beyond memory).
     method : str, default "omp"
         A name from :func:`list_solvers`.
     **options
@@ -113,4 +126,6 @@ def solve(A, Y, method: str = "omp", **options):
             f"unknown option(s) {', '.join(map(repr, unknown))} for method {method!r}; "
             f"valid options: {', '.join(sorted(spec.options))}."
         )
+    if is_dask_array(Y):
+        return solve_dask(spec, A, Y, options)
     return spec.func(A, Y, **options)
