@@ -51,6 +51,31 @@ def _validate_common(A, Y, lam, step, max_iter, tol, x0, nonneg, stopping):
     return A, Y2, was_1d, dtype, lam_arr, step, max_iter, tol, X0, stopping
 
 
+class _WorkingSet:
+    """The rows of a batch still running: parallel per-row arrays (attributes named at creation),
+    compacted together as rows finish, with the iterate, status and iteration count of finished
+    rows written back to the full arrays ``full = (X, status, n_iter)``."""
+
+    def __init__(self, full, **rows):
+        self.idx = np.arange(full[0].shape[0])
+        self._full = full
+        self._names = tuple(rows)
+        self.__dict__.update(rows)
+
+    def flush(self, rows):
+        """Write rows ``rows`` (indices into the working set) back to the full arrays."""
+        j = self.idx[rows]
+        X, status, n_iter = self._full
+        X[j], status[j], n_iter[j] = self.X[rows], self.status[rows], self.n_iter[rows]
+
+    def compact(self, keep):
+        """Keep the rows where ``keep`` is true (the others are flushed first)."""
+        self.flush(np.flatnonzero(~keep))
+        self.idx = self.idx[keep]
+        for name in self._names:
+            setattr(self, name, getattr(self, name)[keep])
+
+
 def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history, stopping, accel, restart, name):
     t0 = time.perf_counter()
     A, Y2, was_1d, dtype, lam_arr, step, max_iter, tol, X, stopping = _validate_common(
@@ -94,67 +119,49 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
     if history:
         hist.append(objective(X))
 
-    # working set: rows still running (compacted as signals converge)
-    idx = np.arange(k)
-    Xw, Yw, Bw = X.copy(), Y2, B
-    Zw = Xw.copy() if accel else Xw
-    Pw = np.empty_like(Xw)
-    Ww = np.empty_like(Xw)
-    stw, thw, tw = steps.copy(), thr.copy(), t.copy()
-    statw, chw, itw = status.copy(), change_ok.copy(), n_iter.copy()
-    lamw = lam_arr.copy()
-    Lw = np.full(k, L)
-    xm2w, dm2w = xmax2.copy(), dmin2.copy()
-    zerosB = None
-
-    def flush(rows):
-        X[idx[rows]] = Xw[rows]
-        status[idx[rows]] = statw[rows]
-        n_iter[idx[rows]] = itw[rows]
+    # working set: the rows still running, compacted as signals converge
+    rows = dict(X=X.copy(), Y=Y2, B=B, step=steps.copy(), thr=thr.copy(), t=t.copy(), lam=lam_arr.copy(),
+                L=np.full(k, L), xmax2=xmax2.copy(), dmin2=dmin2.copy(), status=status.copy(),
+                change_ok=change_ok.copy(), n_iter=n_iter.copy())
+    if accel:
+        rows["Z"] = X.copy()
+    ws = _WorkingSet((X, status, n_iter), **rows)
+    Pw, Ww, zerosB = np.empty_like(X), np.empty_like(X), None
 
     # small batches run the serial kernel: waking numba's threads for a parallel region then
     # costs more than the work (and much more on a busy machine)
     step_fn = _pg_step if (k * n >= _PARALLEL_MIN and numba.get_num_threads() > 1) else _pg_step_serial
     for it in range(max_iter):
-        n_run = int(np.count_nonzero(statw == Status.RUNNING))
+        n_run = int(np.count_nonzero(ws.status == Status.RUNNING))
         if n_run == 0:
             break
-        if n_run < 0.75 * Xw.shape[0] and Xw.shape[0] - n_run >= 4:
-            keep = statw == Status.RUNNING
-            flush(np.flatnonzero(~keep))
-            idx = idx[keep]
-            Xw, Yw, Bw = Xw[keep], Yw[keep], Bw[keep]
-            Zw = Zw[keep] if accel else Xw
-            Pw, Ww = np.empty_like(Xw), np.empty_like(Xw)
-            stw, thw, tw, lamw, Lw = stw[keep], thw[keep], tw[keep], lamw[keep], Lw[keep]
-            xm2w, dm2w = xm2w[keep], dm2w[keep]
-            statw, chw, itw = statw[keep], chw[keep], itw[keep]
+        if n_run < 0.75 * ws.X.shape[0] and ws.X.shape[0] - n_run >= 4:
+            ws.compact(ws.status == Status.RUNNING)
+            Pw, Ww = np.empty_like(ws.X), np.empty_like(ws.X)
+        Z = ws.Z if accel else ws.X
         if backtracking:
-            if zerosB is None or zerosB.shape != Xw.shape:
-                zerosB = np.zeros_like(Xw)
-            Gz = _backtrack(Zw, Yw, lamw, Lw, statw, fwd, adj, nonneg, dtype)
-            stw = 1.0 / Lw
-            thw = stw * lamw
-            step_fn(Xw, Zw, Gz, zerosB, Ww, stw, thw, nonneg, accel, restart, tw, tol_k, use_change, statw, chw, itw,
-                    xm2w, dm2w, mono, rnd)
+            if zerosB is None or zerosB.shape != ws.X.shape:
+                zerosB = np.zeros_like(ws.X)
+            G, Bk = _backtrack(Z, ws.Y, ws.lam, ws.L, ws.status, fwd, adj, nonneg, dtype), zerosB
+            ws.step = 1.0 / ws.L
+            ws.thr = ws.step * ws.lam
         else:
-            Pw = prod(Zw, Pw)
-            step_fn(Xw, Zw, Pw, Bw, Ww, stw, thw, nonneg, accel, restart, tw, tol_k, use_change, statw, chw, itw,
-                    xm2w, dm2w, mono, rnd)
-        Xw, Ww = Ww, Xw  # the kernel wrote the new iterates into Ww
-        if not accel:
-            Zw = Xw
+            G = Pw = prod(Z, Pw)
+            Bk = ws.B
+        step_fn(ws.X, Z, G, Bk, Ww, ws.step, ws.thr, nonneg, accel, restart, ws.t, tol_k, use_change, ws.status,
+                ws.change_ok, ws.n_iter, ws.xmax2, ws.dmin2, mono, rnd)
+        ws.X, Ww = Ww, ws.X  # the kernel wrote the new iterates into Ww
         if check_gap and ((it + 1) % gap_every == 0 or it == max_iter - 1) and tol > 0:
-            run = np.flatnonzero(statw == Status.RUNNING)
+            run = np.flatnonzero(ws.status == Status.RUNNING)
             if stopping == "both":
-                run = run[chw[run] == 1]
+                run = run[ws.change_ok[run] == 1]
             if run.size:
-                g, p = gap_rows(Xw[run], Yw[run], lamw[run])
-                statw[run[g <= tol * np.maximum(p, EPS[np.dtype(np.float64)])]] = Status.CONVERGED
+                g, p = gap_rows(ws.X[run], ws.Y[run], ws.lam[run])
+                ws.status[run[g <= tol * np.maximum(p, EPS[np.dtype(np.float64)])]] = Status.CONVERGED
         if history:
-            flush(np.arange(Xw.shape[0]))
+            ws.flush(np.arange(ws.X.shape[0]))
             hist.append(objective(X))
-    flush(np.arange(Xw.shape[0]))
+    ws.flush(np.arange(ws.X.shape[0]))
 
     converged = status == Status.CONVERGED
     diverged = status >= Status.NONFINITE
@@ -196,22 +203,11 @@ def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history,
                 IllConditionedWarning,
                 stacklevel=3,
             )
-    out = X[0] if was_1d else X
-    info = None
-    if True:
-        gap = None
-        if check_gap:
-            gap, _ = gap_rows(X, Y2, lam_arr)
-        info = SolverInfo(
-            n_iter=n_iter,
-            converged=converged,
-            elapsed=time.perf_counter() - t0,
-            objective=np.array(hist) if history else None,
-            gap=gap,
-            diverged=diverged,
-            pivot_ratio=pivot,
-        )
-    return out, info
+    gap = gap_rows(X, Y2, lam_arr)[0] if check_gap else None
+    info = SolverInfo(n_iter=n_iter, converged=converged, elapsed=time.perf_counter() - t0,
+                      objective=np.array(hist) if history else None, gap=gap, diverged=diverged,
+                      pivot_ratio=pivot)
+    return (X[0] if was_1d else X), info
 
 
 _PIVOT_MAX_SUPPORT = 256  # larger active sets are not checked (cost s^3 per signal)

@@ -344,8 +344,3 @@ def omp_gram(G, AtY, *, n_nonzero_coefs=None, tol=None, y_norms2=None, history=F
     if return_info:
         return out, _omp_info(status, n_iter, resid2, t0, "omp_gram", H, history and known, k_given)
     return out
-
-
-def _n_default(n: int) -> int:
-    return max(1, int(round(0.1 * n)))
-
