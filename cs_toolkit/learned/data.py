@@ -25,11 +25,15 @@ __all__ = ["SyntheticSource", "ArraySource", "add_measurement_noise"]
 
 
 def add_measurement_noise(Y, snr_db, rng):
-    """``Y + sigma * N(0, 1)`` with ``sigma = std(Y) * 10**(-snr_db / 20)`` (new array; ``None`` = no noise)."""
+    """``Y + sigma * N(0, 1)`` with ``sigma = std(Y) * 10**(-snr_db / 20)`` (new array; ``None`` = no noise).
+
+    The package's one noise model, :func:`cs_toolkit.signals.add_noise`, drawing from ``rng``.
+    """
     if snr_db is None:
         return Y
-    sigma = float(np.std(Y)) * 10.0 ** (-snr_db / 20.0)
-    return (Y + sigma * rng.standard_normal(Y.shape)).astype(Y.dtype)
+    from ..signals.synthetic import add_noise  # signals is a layer above: imported when used
+
+    return add_noise(Y, snr_db, rng=rng)
 
 
 def _check_snr(snr_db):
