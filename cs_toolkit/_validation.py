@@ -18,6 +18,7 @@ __all__ = [
     "result_dtype",
     "check_array",
     "check_matrix",
+    "dense_matrix",
     "check_signals",
     "check_scalar",
     "check_int",
@@ -131,6 +132,18 @@ def check_matrix(A, name: str = "A", *, dtype=None, allow_operator: bool = True)
             )
         return A
     return check_array(A, name, ndim=2, dtype=dtype)
+
+
+def dense_matrix(A, name: str = "A", *, copy: bool = True) -> np.ndarray:
+    """``A`` as a validated C-contiguous float64 matrix; an operator is made explicit (``to_dense()``).
+
+    The one densifier of the package. ``copy=True`` always returns a new array (a model keeps
+    it); ``copy=False`` copies only when the dtype or the layout asks for it.
+    """
+    A = check_matrix(A, name)
+    if not isinstance(A, np.ndarray):
+        A = check_array(A.to_dense(), name, ndim=2)
+    return np.array(A, dtype=np.float64, order="C") if copy else np.ascontiguousarray(A, dtype=np.float64)
 
 
 def check_signals(

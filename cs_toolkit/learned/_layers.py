@@ -12,7 +12,7 @@ import hashlib
 import numpy as np
 import scipy.linalg
 
-from .._validation import check_array, check_matrix
+from .._validation import dense_matrix
 from ..exceptions import ValidationError
 
 __all__ = ["alista_weights", "fista_momentum", "sha256_of"]
@@ -31,13 +31,6 @@ def _check_dtype(dtype) -> np.dtype:
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValidationError(f"dtype must be float32 or float64, got {dt}.")
     return dt
-
-
-def _dense(A, name):
-    A = check_matrix(A, name)
-    if hasattr(A, "to_dense") and not isinstance(A, np.ndarray):
-        A = check_array(A.to_dense(), name, ndim=2)
-    return np.array(A, dtype=np.float64, order="C")
 
 
 def alista_weights(A) -> np.ndarray:
@@ -67,7 +60,7 @@ def alista_weights(A) -> np.ndarray:
     >>> bool(np.allclose(np.diag(W.T @ A), 1.0))
     True
     """
-    A = _dense(A, "A")
+    A = dense_matrix(A, "A")
     G = A @ A.T
     try:
         GA = scipy.linalg.solve(G, A, assume_a="pos")

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_int, check_rng, check_scalar
+from .._validation import check_array, check_int, check_rng, check_scalar, dense_matrix
 from ..exceptions import ValidationError
-from ._layers import _dense
 
 __all__ = ["SyntheticSource", "ArraySource", "add_measurement_noise"]
 
@@ -68,9 +67,9 @@ class SyntheticSource:
     """
 
     def __init__(self, A, p=0.1, snr_db=None, *, dictionary=None, dtype=np.float32, rng=None):
-        A = _dense(A, "A")
+        A = dense_matrix(A, "A")
         if dictionary is not None:
-            D = _dense(dictionary, "dictionary")
+            D = dense_matrix(dictionary, "dictionary")
             if D.shape[0] != A.shape[1]:
                 raise ValidationError(f"Dimension mismatch: dictionary has shape {D.shape}, A has shape {A.shape}.")
             A = A @ D
@@ -125,7 +124,7 @@ class ArraySource:
     def __init__(self, signals, A, dictionary=None, *, codes=None, snr_db=None, val_fraction=0.1,
                  dtype=np.float32, rng=None):
         S = check_array(signals, "signals", ndim=2)
-        A = _dense(A, "A")
+        A = dense_matrix(A, "A")
         if S.shape[1] != A.shape[1]:
             raise ValidationError(
                 f"Dimension mismatch: signals have {S.shape[1]} features (shape {S.shape}) but A has "
@@ -134,7 +133,7 @@ class ArraySource:
         if S.shape[0] < 2:
             raise ValidationError(f"signals must hold at least 2 rows (train and validation), got {S.shape[0]}.")
         if dictionary is not None:
-            D = _dense(dictionary, "dictionary")
+            D = dense_matrix(dictionary, "dictionary")
             if D.shape[0] != A.shape[1]:
                 raise ValidationError(f"Dimension mismatch: dictionary has shape {D.shape}, A has shape {A.shape}.")
             op = A @ D

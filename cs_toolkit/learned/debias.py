@@ -22,7 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_int, check_matrix, check_scalar, check_signals, restore_rank
+from .._validation import (
+    check_int,
+    check_scalar,
+    check_signals,
+    dense_matrix,
+    restore_rank,
+)
 from ..exceptions import ValidationError
 
 __all__ = ["ls_debias", "default_max_support"]
@@ -93,10 +99,7 @@ def ls_debias(A, Y, X, *, threshold=0.1, refit_threshold=None, max_support=None,
     """
     from ._debias_numba import _ls_debias_batch
 
-    A = check_matrix(A, "A")
-    if not isinstance(A, np.ndarray):
-        A = A.to_dense()
-    A = np.asarray(A, dtype=np.float64)
+    A = dense_matrix(A, "A", copy=False)
     m, n = A.shape
     X2, was_1d = check_signals(X, "X", n_features=n)
     dtype = X2.dtype if X2.dtype in (np.float32, np.float64) else np.dtype(np.float64)

@@ -39,10 +39,10 @@ import numpy as np
 from .._archive import decode_json_record as _decode_json_record
 from .._archive import open_archive
 from .._atomic import atomic_savez
-from .._validation import check_array
+from .._validation import check_array, dense_matrix
 from .._version import __version__
 from ..exceptions import ModelFileError, ModelMismatchError
-from ._layers import _dense, sha256_of
+from ._layers import sha256_of
 from .acquisition import check_acquisition
 from .lista import MODEL_KINDS
 from .unrolled import UnrolledNetwork
@@ -226,7 +226,7 @@ def _read(path):
 
 
 def _check_same(name, given, stored_shape, stored_hash, path):
-    M = _dense(given, name)
+    M = dense_matrix(given, name)
     if M.shape != tuple(stored_shape):
         raise ModelMismatchError(
             f"The model in {os.fspath(path)} was trained for a {name} of shape {tuple(stored_shape)}, "

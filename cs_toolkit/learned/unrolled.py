@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_int, check_option, check_scalar, check_signals
+from .._validation import (
+    check_array,
+    check_int,
+    check_option,
+    check_scalar,
+    check_signals,
+    dense_matrix,
+)
 from ..exceptions import ValidationError
-from ._layers import _check_dtype, _dense, sha256_of
+from ._layers import _check_dtype, sha256_of
 
 __all__ = ["UnrolledNetwork"]
 
@@ -78,12 +85,12 @@ class UnrolledNetwork:
 
     def __init__(self, A, n_layers=16, *, dictionary=None, lam=0.1, step=None, dtype=np.float32,
                  p_inc=1.2, p_max=13.0, init="ista", debias=False, debias_max_support=None):
-        self.sensing_matrix = _dense(A, "A")
+        self.sensing_matrix = dense_matrix(A, "A")
         self.n_layers = check_int("n_layers", n_layers, low=1)
         self.dtype = _check_dtype(dtype)
         self.init = check_option("init", init, self.inits)
         if dictionary is not None:
-            D = _dense(dictionary, "dictionary")
+            D = dense_matrix(dictionary, "dictionary")
             if D.shape[0] != self.sensing_matrix.shape[1]:
                 raise ValidationError(
                     f"Dimension mismatch: dictionary has shape {D.shape} but A has shape "
