@@ -16,9 +16,10 @@ def crop():
     return load_image("camera")[192:256, 192:256].copy()
 
 
-def _match_naive(x, p, step, radius, k):
+def _match_naive(x, p, step, radius, k, feature=None):
     H, W = x.shape
     nr, nc = H - p + 1, W - p + 1
+    feature = feature or (lambda patch: patch.ravel())
     refs = [r for r in range(0, nr, step)] + ([nr - 1] if (nr - 1) % step else [])
     cols = [c for c in range(0, nc, step)] + ([nc - 1] if (nc - 1) % step else [])
     out = []
@@ -27,7 +28,7 @@ def _match_naive(x, p, step, radius, k):
             cand = []
             for r in range(max(0, r0 - radius), min(nr - 1, r0 + radius) + 1):
                 for c in range(max(0, c0 - radius), min(nc - 1, c0 + radius) + 1):
-                    d = np.sum((x[r0:r0 + p, c0:c0 + p] - x[r:r + p, c:c + p]) ** 2)
+                    d = np.sum((feature(x[r0:r0 + p, c0:c0 + p]) - feature(x[r:r + p, c:c + p])) ** 2)
                     cand.append((-1.0 if (r, c) == (r0, c0) else d, r * nc + c))
             out.append([pos for _, pos in sorted(cand)[:k]])
     return np.array(out)
@@ -46,6 +47,23 @@ def test_match_patches_against_brute_force(rng):
         r, c = divmod(int(pos), n_cols)
         cover[r:r + 4, c:c + 4] = True
     assert cover.all()
+
+
+def test_match_patches_on_low_frequencies_against_brute_force(rng):
+    x = rng.random((15, 16)) * 255
+    p, n_features = 4, 6
+    # the lowest frequencies of a 4x4 patch in zigzag order: (0,0), (0,1), (1,0), (0,2), (1,1), (2,0)
+    low = [(0, 0), (0, 1), (1, 0), (0, 2), (1, 1), (2, 0)]
+
+    def feature(patch):
+        C = dctn(patch, norm="ortho")
+        return np.array([C[i, j] for i, j in low])
+
+    groups = den.match_patches(x, patch_size=p, step=2, radius=4, group_size=6, n_features=n_features)
+    np.testing.assert_array_equal(groups, _match_naive(x, p, 2, 4, 6, feature))
+    # all 16 coefficients of the orthonormal DCT give the pixel distance
+    full = den.match_patches(x, patch_size=p, step=2, radius=4, group_size=6, n_features=16)
+    np.testing.assert_array_equal(full, den.match_patches(x, patch_size=p, step=2, radius=4, group_size=6))
 
 
 def _group_naive(x, groups, p, coef_fn):

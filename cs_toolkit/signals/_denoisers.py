@@ -212,32 +212,45 @@ def _reference_positions(n: int, step: int) -> np.ndarray:
 
 
 def match_patches(x: np.ndarray, *, patch_size: int = 8, step: int = 3, radius: int = 8,
-                  group_size: int = 16) -> np.ndarray:
+                  group_size: int = 16, n_features: int | None = None) -> np.ndarray:
     """Groups of similar patches by block matching (Dabov et al. 2007).
 
     Reference patches sit every ``step`` pixels (the last row and column included); each
-    group holds the ``group_size`` patches nearest to its reference in squared distance,
-    searched within ``radius`` pixels, the reference first.
+    group holds the ``group_size`` patches nearest to its reference, searched within ``radius``
+    pixels, the reference first. Distances are squared distances between the patches (default)
+    or, with ``n_features``, between their ``n_features`` lowest-frequency 2-D DCT coefficients
+    (in zigzag order): a low-pass distance, cheaper and less misled by noise and artefacts.
 
     Returns
     -------
     ndarray of shape (n_groups, group_size), int64
         Patch positions ``r * (W - patch_size + 1) + c``: row indices into the sliding
-        patches of ``x`` (the order of :func:`patch_dct_threshold`'s patches).
+        patches of ``x`` (the order of :func:`patch_dct_threshold`'s patches), groups ordered
+        by the row of their reference.
     """
     from ._image_numba import _block_match
 
     x = np.ascontiguousarray(x, dtype=np.float64)
     p = patch_size
+    n_rows, n_cols = x.shape[0] - p + 1, x.shape[1] - p + 1
     n_window = (2 * radius + 1) ** 2
-    if group_size > min(n_window, (x.shape[0] - p + 1) * (x.shape[1] - p + 1)):
+    if group_size > min(n_window, n_rows * n_cols):
         raise ValidationError(f"group_size must be at most the number of patches in the search window "
-                         f"({n_window}) and in the image, got {group_size}.")
-    rr, cc = np.meshgrid(_reference_positions(x.shape[0] - p + 1, step),
-                         _reference_positions(x.shape[1] - p + 1, step), indexing="ij")
+                              f"({n_window}) and in the image, got {group_size}.")
+    F = _patches(x, p)
+    if n_features is not None:
+        F = F @ patch_dct_matrix(p)[_zigzag(p)[:n_features]].T
+    rr, cc = np.meshgrid(_reference_positions(n_rows, step), _reference_positions(n_cols, step), indexing="ij")
     out = np.empty((rr.size, group_size), dtype=np.int64)
-    _block_match(x, p, rr.ravel(), cc.ravel(), int(radius), int(group_size), out)
+    _block_match(np.ascontiguousarray(F), n_rows, n_cols, rr.ravel(), cc.ravel(), int(radius), int(group_size), out)
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _zigzag(p: int) -> np.ndarray:
+    """Indices of the ``p * p`` 2-D DCT coefficients (row-major) from low to high frequency."""
+    i, j = np.divmod(np.arange(p * p), p)
+    return np.lexsort((i, i + j))
 
 
 @functools.lru_cache(maxsize=8)

@@ -162,7 +162,7 @@ def _pnp_dct(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_
 
 
 def _pnp_nl(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_wiener=10, rematch=4,
-            progress=None):
+            step=3, n_features=None, progress=None):
     """Plug-and-play projected Landweber with non-local (grouped patch) denoisers.
 
     The loop of :func:`_pnp_dct` with the BM3D-style collaborative filters: similar 8x8
@@ -180,13 +180,13 @@ def _pnp_nl(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_w
     groups = None
     for it, s in enumerate(np.geomspace(sigma0, sigma_end, n_iter)):
         if it % rematch == 0:
-            groups = den.match_patches(x, patch_size=p, group_size=k)
+            groups = den.match_patches(x, patch_size=p, group_size=k, step=step, n_features=n_features)
         x = project(den.group_dct_threshold(x, s, groups, patch_size=p))
         if progress is not None:
             progress.update(1)
     for it in range(n_wiener):
         if it % rematch == 0:
-            groups = den.match_patches(x, patch_size=p, group_size=k)
+            groups = den.match_patches(x, patch_size=p, group_size=k, step=step, n_features=n_features)
         x = project(den.group_dct_wiener(x, x, sigma_end, groups, patch_size=p))
         if progress is not None:
             progress.update(1)

@@ -53,15 +53,16 @@ def _wiener_rows(C, Q, s2, weights):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, **JIT)
-def _block_match(x, p, refs_r, refs_c, radius, k, out):  # pragma: no cover - compiled
+def _block_match(F, n_rows, n_cols, refs_r, refs_c, radius, k, out):  # pragma: no cover - compiled
     """Block matching: ``out[g]`` = the ``k`` patch positions (``r * n_cols + c``) nearest to the
-    reference patch at ``(refs_r[g], refs_c[g])`` in squared distance, searched in the window of
-    ``radius`` positions around it; the reference itself always comes first."""
-    n_cols = x.shape[1] - p + 1
-    n_rows = x.shape[0] - p + 1
+    reference patch at ``(refs_r[g], refs_c[g])``, in squared distance between rows of ``F`` (one
+    row of features per patch position), searched in the window of ``radius`` positions around
+    it; the reference itself always comes first."""
+    d_len = F.shape[1]
     for g in prange(refs_r.shape[0]):
         r0 = refs_r[g]
         c0 = refs_c[g]
+        ref = r0 * n_cols + c0
         rlo = max(0, r0 - radius)
         rhi = min(n_rows - 1, r0 + radius)
         clo = max(0, c0 - radius)
@@ -72,13 +73,13 @@ def _block_match(x, p, refs_r, refs_c, radius, k, out):  # pragma: no cover - co
         t = 0
         for r in range(rlo, rhi + 1):
             for c in range(clo, chi + 1):
+                q = r * n_cols + c
                 s = 0.0
-                for i in range(p):
-                    for j in range(p):
-                        v = x[r0 + i, c0 + j] - x[r + i, c + j]
-                        s += v * v
-                d[t] = -1.0 if (r == r0 and c == c0) else s
-                pos[t] = r * n_cols + c
+                for j in range(d_len):
+                    v = F[ref, j] - F[q, j]
+                    s += v * v
+                d[t] = -1.0 if q == ref else s
+                pos[t] = q
                 t += 1
         order = np.argsort(d)
         for j in range(k):
