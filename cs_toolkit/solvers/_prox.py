@@ -212,11 +212,14 @@ def _group_soft_row(v, out, order, starts, t):
     """Group soft threshold of one row ``v`` into ``out`` (may be ``v`` itself)."""
     for g in range(starts.shape[0] - 1):
         nrm = np.sqrt(_group_norm2(v, order, starts, g))
-        scale = 1.0 - t / nrm if nrm > t else 0.0
-        c = v.dtype.type(scale)
-        for p in range(starts[g], starts[g + 1]):
-            j = order[p]
-            out[j] = v[j] * c
+        if nrm > t:
+            c = v.dtype.type(1.0 - t / nrm)
+            for p in range(starts[g], starts[g + 1]):
+                j = order[p]
+                out[j] = v[j] * c
+        else:  # the whole group is zero (+0.0, as the soft threshold gives)
+            for p in range(starts[g], starts[g + 1]):
+                out[order[p]] = 0.0
 
 
 @njit(**JIT)
@@ -227,7 +230,7 @@ def _group_hard_row(v, out, order, starts, t):
         keep = _group_norm2(v, order, starts, g) > t2
         for p in range(starts[g], starts[g + 1]):
             j = order[p]
-            out[j] = v[j] if keep else v[j] * np.float32(0.0)
+            out[j] = v[j] if keep else 0.0
 
 
 @njit(**JIT)

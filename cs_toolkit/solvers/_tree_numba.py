@@ -63,12 +63,15 @@ def _tree_project_row(v, pre, size, k, D, mask):
 
 
 @njit(**JIT_PARALLEL)
-def _tree_project_batch(V, pre, size, k, mask):
-    """:func:`_tree_project_row` on every row of ``V`` (``prange`` over rows)."""
+def _tree_project_batch(V, pre, size, k, mask, block):
+    """:func:`_tree_project_row` on every row of ``V``: ``prange`` over blocks of ``block`` rows,
+    one workspace per block."""
     n = V.shape[1]
-    for i in prange(V.shape[0]):
+    N = V.shape[0]
+    for b in prange((N + block - 1) // block):
         D = np.empty((n + 1, k + 1), np.float64)
-        _tree_project_row(V[i], pre, size, k, D, mask[i])
+        for i in range(b * block, min(N, (b + 1) * block)):
+            _tree_project_row(V[i], pre, size, k, D, mask[i])
 
 
 @njit(**JIT)
@@ -106,11 +109,13 @@ def _tree_l0_row(v, pre, parents, lam, val, mask):
 
 
 @njit(**JIT_PARALLEL)
-def _tree_l0_batch(V, pre, parents, lam, mask):
-    """:func:`_tree_l0_row` on every row of ``V`` (``prange`` over rows)."""
-    for i in prange(V.shape[0]):
+def _tree_l0_batch(V, pre, parents, lam, mask, block):
+    """:func:`_tree_l0_row` on every row of ``V``: ``prange`` over blocks of ``block`` rows."""
+    N = V.shape[0]
+    for b in prange((N + block - 1) // block):
         val = np.empty(V.shape[1], np.float64)
-        _tree_l0_row(V[i], pre, parents, lam, val, mask[i])
+        for i in range(b * block, min(N, (b + 1) * block)):
+            _tree_l0_row(V[i], pre, parents, lam, val, mask[i])
 
 
 @njit(**JIT)

@@ -111,6 +111,17 @@ def check_tree(tree, n: int, name: str = "tree"):
     return parents, pre, size
 
 
+def _n_threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+def _block(n_rows: int) -> int:
+    """Rows per ``prange`` task: about four tasks per thread."""
+    return max(1, -(-n_rows // (4 * _n_threads())))
+
+
 def _tree_model(pre, size):
     """``proj(V, k) -> bool mask``: the exact tree projection of every row of ``V``."""
     from ._tree_numba import _tree_project_batch, _tree_project_serial
@@ -119,10 +130,10 @@ def _tree_model(pre, size):
         V = np.ascontiguousarray(V)
         mask = np.zeros(V.shape, np.uint8)
         kk = int(min(k, V.shape[1]))
-        if V.shape[0] < _SERIAL_MAX:
+        if V.shape[0] < _SERIAL_MAX or _n_threads() == 1:
             _tree_project_serial(V, pre, size, kk, mask)
         else:
-            _tree_project_batch(V, pre, size, kk, mask)
+            _tree_project_batch(V, pre, size, kk, mask, _block(V.shape[0]))
         return mask.view(bool)
 
     return proj
@@ -220,7 +231,10 @@ def tree_l0_prox(x, tree, lam):
     parents, pre, _ = check_tree(tree, arr.shape[-1])
     V = np.ascontiguousarray(arr.reshape(-1, arr.shape[-1]))
     mask = np.zeros(V.shape, np.uint8)
-    (_tree_l0_serial if V.shape[0] < _SERIAL_MAX else _tree_l0_batch)(V, pre, parents, lam, mask)
+    if V.shape[0] < _SERIAL_MAX or _n_threads() == 1:
+        _tree_l0_serial(V, pre, parents, lam, mask)
+    else:
+        _tree_l0_batch(V, pre, parents, lam, mask, _block(V.shape[0]))
     return np.where(mask.view(bool), V, 0).astype(arr.dtype).reshape(arr.shape)
 
 
