@@ -123,6 +123,7 @@ def test_block_constraint_projects_and_is_self_adjoint():
             BlockConstraint(*args)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_error_and_keeps_the_best_iterate():
     rng = np.random.default_rng(5)
     yy, xx = np.mgrid[:48, :48]

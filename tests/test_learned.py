@@ -212,6 +212,7 @@ def _short_train(net, seed=0, **kw):
     return train(net, src, **opts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["alista", "lista_cpss"])
 def test_training_beats_the_untrained_network_and_ista(kind):
     A, T = _matrix(), 4

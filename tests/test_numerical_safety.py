@@ -74,6 +74,7 @@ def test_least_squares_divergence_is_caught_as_non_finite(rng):
     assert np.isfinite(X).all() and info.diverged.all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step_factor", [1.0, 1.9])
 def test_valid_steps_never_report_divergence(rng, dtype, step_factor):
     A, Y = problem(rng, k=4, dtype=dtype)
