@@ -84,43 +84,47 @@ def _tree_project_serial(V, pre, size, k, mask):
 
 
 @njit(**JIT)
-def _tree_l0_row(v, pre, parents, lam, val, mask):
-    """Prox of ``lam * |S|`` over rooted subtrees ``S`` for one row, in O(n).
+def _tree_l0_row(v, pre, ppos, lam, val, out):
+    """Prox of ``lam * |S|`` over rooted subtrees ``S`` for one row, in O(n); writes ``out``.
 
     Minimises ``1/2 ||v - u||^2 + lam |supp(u)|`` over ``u`` supported on a rooted subtree:
-    ``u = v_S`` with ``S`` maximising ``sum_{i in S} (v_i^2 / 2 - lam)``. Bottom-up
-    ``val[i] = v_i^2 / 2 - lam + sum_{children c} max(val[c], 0)``; top-down, a node is kept
-    when its parent is kept (or it is a root) and ``val[i] > 0``.
+    ``u = v_S`` with ``S`` maximising ``sum_{i in S} (v_i^2 / 2 - lam)``. Works in pre-order
+    positions (``ppos[t]`` is the position of the parent of ``pre[t]``, ``-1`` for a root):
+    bottom-up ``val[t] = v^2 / 2 - lam + sum_{children c} max(val[c], 0)``; top-down, a node is
+    kept when ``val[t] > 0`` and its parent is kept (a dropped node's ``val`` is set to ``-1`` so
+    that its children see it).
     """
     n = pre.shape[0]
-    for i in range(n):
-        val[i] = 0.0
-    for t in range(n - 1, -1, -1):
-        i = pre[t]
-        a = np.float64(v[i])
-        val[i] += 0.5 * a * a - lam
-        p = parents[i]
-        if p >= 0 and val[i] > 0.0:
-            val[p] += val[i]
     for t in range(n):
-        i = pre[t]
-        p = parents[i]
-        mask[i] = 1 if val[i] > 0.0 and (p < 0 or mask[p] == 1) else 0
+        a = np.float64(v[pre[t]])
+        val[t] = 0.5 * a * a - lam
+    for t in range(n - 1, -1, -1):
+        p = ppos[t]
+        if p >= 0 and val[t] > 0.0:
+            val[p] += val[t]
+    for t in range(n):
+        p = ppos[t]
+        j = pre[t]
+        if val[t] > 0.0 and (p < 0 or val[p] > 0.0):
+            out[j] = v[j]
+        else:
+            val[t] = -1.0
+            out[j] = 0.0
 
 
 @njit(**JIT_PARALLEL)
-def _tree_l0_batch(V, pre, parents, lam, mask, block):
+def _tree_l0_batch(V, pre, ppos, lam, out, block):
     """:func:`_tree_l0_row` on every row of ``V``: ``prange`` over blocks of ``block`` rows."""
     N = V.shape[0]
     for b in prange((N + block - 1) // block):
         val = np.empty(V.shape[1], np.float64)
         for i in range(b * block, min(N, (b + 1) * block)):
-            _tree_l0_row(V[i], pre, parents, lam, val, mask[i])
+            _tree_l0_row(V[i], pre, ppos, lam, val, out[i])
 
 
 @njit(**JIT)
-def _tree_l0_serial(V, pre, parents, lam, mask):
+def _tree_l0_serial(V, pre, ppos, lam, out):
     """Serial twin of :func:`_tree_l0_batch`."""
     val = np.empty(V.shape[1], np.float64)
     for i in range(V.shape[0]):
-        _tree_l0_row(V[i], pre, parents, lam, val, mask[i])
+        _tree_l0_row(V[i], pre, ppos, lam, val, out[i])

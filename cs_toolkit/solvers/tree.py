@@ -24,6 +24,9 @@ from .structured import model_cosamp, model_iht
 __all__ = ["tree_projection", "tree_l0_prox", "tree_cosamp", "tree_iht", "check_tree"]
 
 _SERIAL_MAX = 8  # rows below which the projection runs serially
+#: Work (node visits: rows x n, times k + 1 for the projection) below which the kernels run on
+#: one thread: waking numba's threads costs more than a few milliseconds of work saves.
+_PARALLEL_MIN_WORK = 1 << 23
 #: validated trees (read-only arrays), keyed by length and a hash of the parent array
 _TREE_CACHE: dict = {}
 
@@ -130,7 +133,7 @@ def _tree_model(pre, size):
         V = np.ascontiguousarray(V)
         mask = np.zeros(V.shape, np.uint8)
         kk = int(min(k, V.shape[1]))
-        if V.shape[0] < _SERIAL_MAX or _n_threads() == 1:
+        if V.shape[0] < _SERIAL_MAX or _n_threads() == 1 or V.size * (kk + 1) < _PARALLEL_MIN_WORK:
             _tree_project_serial(V, pre, size, kk, mask)
         else:
             _tree_project_batch(V, pre, size, kk, mask, _block(V.shape[0]))
@@ -229,13 +232,17 @@ def tree_l0_prox(x, tree, lam):
     arr = check_array(x, "x", ndim=(1, 2))
     lam = check_scalar("lam", lam, low=0.0)
     parents, pre, _ = check_tree(tree, arr.shape[-1])
+    where = np.empty(pre.size + 1, np.int64)
+    where[pre] = np.arange(pre.size)
+    where[-1] = -1  # parents[i] = -1 (a root) maps to position -1
+    ppos = where[parents[pre]]
     V = np.ascontiguousarray(arr.reshape(-1, arr.shape[-1]))
-    mask = np.zeros(V.shape, np.uint8)
-    if V.shape[0] < _SERIAL_MAX or _n_threads() == 1:
-        _tree_l0_serial(V, pre, parents, lam, mask)
+    out = np.empty_like(V)
+    if V.shape[0] < _SERIAL_MAX or _n_threads() == 1 or V.size < _PARALLEL_MIN_WORK:
+        _tree_l0_serial(V, pre, ppos, lam, out)
     else:
-        _tree_l0_batch(V, pre, parents, lam, mask, _block(V.shape[0]))
-    return np.where(mask.view(bool), V, 0).astype(arr.dtype).reshape(arr.shape)
+        _tree_l0_batch(V, pre, ppos, lam, out, _block(V.shape[0]))
+    return out.reshape(arr.shape)
 
 
 def _prepare_tree(A, Y, tree, n_nonzero_coefs, max_iter, tol):
