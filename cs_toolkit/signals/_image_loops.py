@@ -162,12 +162,13 @@ def _pnp_dct(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_
 
 
 def _pnp_nl(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_wiener=10, rematch=4,
-            step=3, n_features=None, progress=None):
+            step=4, n_features=16, progress=None):
     """Plug-and-play projected Landweber with non-local (grouped patch) denoisers.
 
     The loop of :func:`_pnp_dct` with the BM3D-style collaborative filters: similar 8x8
     patches are grouped by block matching on the current estimate (every ``rematch``
-    iterations), each group is hard thresholded in a 3-D DCT, then ``n_wiener`` iterations
+    iterations; a reference patch every ``step`` pixels, distances between the ``n_features``
+    lowest 2-D DCT frequencies), each group is hard thresholded in a 3-D DCT, then ``n_wiener`` iterations
     of the collaborative empirical Wiener filter guided by the current estimate.
     """
     p = min(8, shape[0], shape[1])
