@@ -103,7 +103,9 @@ def test_transformer_uses_any_registered_coder(rng, method, opts):
 
     X = rng.standard_normal((40, 8))
     D = rng.standard_normal((8, 16))
+    D0 = D.copy()
     sct = SparseCodeTransformer(method=method, n_nonzero_coefs=2, dictionary=D, **opts).fit(X)
+    np.testing.assert_array_equal(D, D0)  # the user's dictionary is not normalised in place
     Dn = D / np.linalg.norm(D, axis=0)
     expected = solve(Dn, X, method=method, **({"n_nonzero_coefs": 2} if not opts else opts))
     np.testing.assert_allclose(sct.transform(X), expected, rtol=1e-10, atol=1e-12)

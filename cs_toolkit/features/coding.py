@@ -180,6 +180,11 @@ class SparseCodeTransformer(EstimatorProtocol):
     error_ : float or None
         Relative representation error of the learned dictionary on its training rows.
 
+    Notes
+    -----
+    Passes every check of scikit-learn's ``check_estimator``. As in scikit-learn, ``X`` must be 2-D
+    (one sample is ``X.reshape(1, -1)``); the output keeps float32 input float32.
+
     Examples
     --------
     >>> X = np.random.default_rng(0).standard_normal((200, 16))
@@ -240,6 +245,7 @@ class SparseCodeTransformer(EstimatorProtocol):
         k = check_int("n_nonzero_coefs", self.n_nonzero_coefs, low=1)
         if self.image_shape is not None:
             check_option("pooling", self.pooling, POOLINGS)
+            _pair("grid", self.grid)
         rows = self._rows(X)
         rng = check_rng(self.random_state)
         if self.image_shape is not None:
@@ -247,6 +253,7 @@ class SparseCodeTransformer(EstimatorProtocol):
             if rows.shape[0] > n_max:
                 rows = rows[np.sort(rng.choice(rows.shape[0], n_max, replace=False))]
         n_feat = rows.shape[1]
+        D = None
         if self.dictionary is not None:
             D = check_array(self.dictionary, "dictionary", ndim=2, dtype=X.dtype)
             if D.shape[0] != n_feat:
@@ -255,24 +262,23 @@ class SparseCodeTransformer(EstimatorProtocol):
             norms = np.linalg.norm(D, axis=0)
             if np.any(norms == 0):
                 raise ValidationError("dictionary must not have zero columns (atoms).")
-            self.dictionary_ = np.ascontiguousarray(D / norms)
-            self.error_ = None
-            self.n_iter_ = 0
+            D, n_atoms = D / norms, D.shape[1]
         else:
             n_atoms = 2 * n_feat if self.n_atoms is None else check_int("n_atoms", self.n_atoms, low=1)
-            if not np.any(rows):  # nothing to learn from: a fixed random dictionary
-                D = rng.standard_normal((n_feat, n_atoms)).astype(X.dtype)
-                self.dictionary_ = np.ascontiguousarray(D / np.linalg.norm(D, axis=0))
-                self.error_ = None
-                self.n_iter_ = 0
-            else:
-                learner = DictionaryLearner(n_atoms, n_nonzero_coefs=min(k, n_feat, n_atoms), method=self.learning,
-                                            max_iter=check_int("max_iter", self.max_iter, low=0), rng=rng)
-                learner.fit(rows)
-                self.dictionary_ = learner.dictionary_
-                self.error_ = float(learner.error_)
-                self.n_iter_ = int(learner.n_iter_)
-        self._opts = coder_options(self.method, k, self.lam, self.transform_options, *self.dictionary_.shape)
+        max_iter = check_int("max_iter", self.max_iter, low=0)
+        opts = coder_options(self.method, k, self.lam, self.transform_options, n_feat, n_atoms)  # before any work
+        error, n_iter = None, 0
+        if D is None and not np.any(rows):  # nothing to learn from: a fixed random dictionary
+            D = rng.standard_normal((n_feat, n_atoms)).astype(X.dtype)
+            D /= np.linalg.norm(D, axis=0)
+        elif D is None:
+            learner = DictionaryLearner(n_atoms, n_nonzero_coefs=min(k, n_feat, n_atoms), method=self.learning,
+                                        max_iter=max_iter, rng=rng).fit(rows)
+            D, error, n_iter = learner.dictionary_, float(learner.error_), int(learner.n_iter_)
+        self.dictionary_ = np.ascontiguousarray(D)
+        self.error_ = error
+        self.n_iter_ = n_iter
+        self._opts = opts
         self.n_features_in_ = X.shape[1]
         self.n_features_out_ = len(self._names())
         return self

@@ -48,6 +48,12 @@ class SRCClassifier(EstimatorProtocol):
         Index into ``classes_`` of each atom.
     n_features_in_ : int
 
+    Notes
+    -----
+    Passes scikit-learn's ``check_estimator`` except ``check_supervised_y_2d``: a column-vector ``y``
+    is accepted without scikit-learn's ``DataConversionWarning`` (which would mean importing
+    scikit-learn). Labels may be any sortable values; continuous ``y`` is refused.
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)
