@@ -2,7 +2,7 @@
 
 * :class:`SolverInfo` (convex solvers) and :class:`GreedyInfo` (greedy and thresholding
   solvers), returned with ``return_info=True``;
-* :class:`Status`, the per-signal codes the proximal-gradient kernels write;
+* :class:`Status`, the per-signal codes the ISTA/FISTA, OMP and LARS kernels write;
 * :func:`prepare`: validates a matrix (or operator) and a batch of measurements and brings
   them to one float dtype, the prologue of every solver;
 * ``_check_lam``, ``_check_sparsity``, ``_check_tol``: the solvers' common options;
@@ -36,17 +36,21 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Status(IntEnum):
-    """Per-signal state written by the ISTA/FISTA kernel (``_fista_numba``) and read by ``_pg.py``.
+    """Per-signal outcome codes that the solver kernels write (into ``int8``/``int64`` arrays)
+    and the wrappers read; one meaning per code across solvers.
 
-    The codes are stored in an ``int8`` array, one per signal; a signal whose code is not
-    ``RUNNING`` is frozen at its last accepted iterate. ``info.converged`` is
-    ``status == CONVERGED`` and ``info.diverged`` is ``status >= NONFINITE``.
+    The kernels take the values as compile-time constants and numba caches them with the
+    compiled code: add codes, never renumber one.
     """
 
-    RUNNING = 0  #: still iterating
-    CONVERGED = 1  #: met the stopping rule (or a zero signal from a zero start)
-    NONFINITE = 2  #: diverged: the new iterate had a non-finite entry
-    GREW = 3  #: diverged: the iterate left the ball of a convergent run, or the change grew
+    RUNNING = 0  #: ISTA/FISTA: still iterating (rows not RUNNING are frozen)
+    DONE = 0  #: OMP, LARS: ended without event (``kmax`` atoms selected; the path reached ``lam``)
+    CONVERGED = 1  #: met the stopping rule (ISTA/FISTA: tolerance or a zero signal; OMP: error target)
+    NONFINITE = 2  #: ISTA/FISTA diverged: the new iterate had a non-finite entry
+    GREW = 3  #: ISTA/FISTA diverged: the iterate left the ball of a convergent run, or its change grew
+    MAX_ITER = 4  #: LARS: the budget of path steps ran out before ``lam``
+    DEPENDENT = 5  #: OMP: the next atom was numerically dependent; LARS: a variable could not enter
+    EXHAUSTED = 6  #: OMP: the residual has no correlation left (all numerically zero)
 
 
 @dataclass

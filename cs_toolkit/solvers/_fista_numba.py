@@ -61,7 +61,8 @@ from ._prox import _prox_l1
 _JIT_SUMS = dict(JIT, fastmath={"reassoc"})
 
 #: the status codes the kernels write (:class:`~cs_toolkit.solvers._common.Status`), as ints for numba
-_RUNNING, _CONVERGED, _NONFINITE, _GREW = (int(code) for code in Status)
+_RUNNING, _CONVERGED, _NONFINITE, _GREW = (int(Status.RUNNING), int(Status.CONVERGED), int(Status.NONFINITE),
+                                         int(Status.GREW))
 
 
 @njit(**_JIT_SUMS)

@@ -25,6 +25,9 @@ from numba import njit, prange
 
 from .._config import JIT, JIT_PARALLEL
 from ._chol_numba import _chol_add, _chol_remove, _chol_solve, _chol_solve_t, _rows_gemv
+from ._common import Status
+
+_DONE, _MAX_ITER, _DEPENDENT = int(Status.DONE), int(Status.MAX_ITER), int(Status.DEPENDENT)
 
 #: A variable enters only if its squared Cholesky pivot exceeds this fraction of ``G_jj``.
 REL_DEP = 1e-10
@@ -57,11 +60,11 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, 
             path_x[0, j] = 0.0
         n_rec = 1
     if lam_cur <= lam:
-        return 0, 0, n_rec, 1.0
-    status = 0
+        return 0, _DONE, n_rec, 1.0
+    status = _DONE
     p = 0
     if not _chol_add(G, act, 0, j0, L, REL_DEP):
-        return 0, 2, n_rec, 0.0
+        return 0, _DEPENDENT, n_rec, 0.0
     act[0] = j0
     GS[0, :] = G[j0]
     signs[0] = 1.0 if c[j0] > 0 else -1.0
@@ -77,7 +80,7 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, 
     gprev = 0.0
     while True:
         if steps >= max_steps:
-            status = 1
+            status = _MAX_ITER
             break
         for q in range(nz, p):  # z = L^{-1} s: rows of L before nz are unchanged
             v = signs[q]
@@ -159,7 +162,7 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, 
                 dropped = -1
             else:
                 flag[who] = 2
-                status = 2
+                status = _DEPENDENT
         if record and n_rec < path_lam.shape[0]:
             path_lam[n_rec] = lam_cur
             for j in range(n):
@@ -187,7 +190,7 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, 
             flag[j0] = 1
             p = 1
     # polish: solve G_SS x_S = c0_S - lam s_S exactly when the path reached lam
-    if status != 1 and p > 0:
+    if status != _MAX_ITER and p > 0:
         for q in range(p):
             rhs[q] = c0[act[q]] - lam * signs[q]
         _chol_solve(L, p, rhs, z, d)

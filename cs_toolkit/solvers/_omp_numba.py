@@ -10,9 +10,10 @@ allocated once per block):
   large: modified Gram-Schmidt on the selected atoms, i.e. a progressive
   Cholesky factor ``R^T R = A_I^T A_I`` built in measurement space.
 
-Status codes written per signal: 0 = ``kmax`` atoms selected, 1 = the next
-atom was (numerically) dependent on the selected ones, 2 = error target met,
-3 = residual exhausted (all correlations numerically zero).
+Status codes written per signal (:class:`~cs_toolkit.solvers._common.Status`): ``DONE`` =
+``kmax`` atoms selected, ``DEPENDENT`` = the next atom was (numerically) dependent on the
+selected ones, ``CONVERGED`` = error target met, ``EXHAUSTED`` = residual exhausted (all
+correlations numerically zero).
 
 Batch-OMP bookkeeping (derived from the paper's Algorithm 5)
 -------------------------------------------------------------
@@ -37,6 +38,10 @@ from numba.extending import overload
 
 from .._config import JIT, JIT_PARALLEL
 from ._chol_numba import _chol_append, _chol_solve_t, _rows_gemv
+from ._common import Status
+
+_DONE, _CONVERGED, _DEPENDENT, _EXHAUSTED = (int(Status.DONE), int(Status.CONVERGED), int(Status.DEPENDENT),
+                                             int(Status.EXHAUSTED))
 
 
 def _abs_bits(v):  # pragma: no cover - replaced by the overload below inside kernels
@@ -84,22 +89,22 @@ def _omp_gram_one(G, alpha, y2, kmax, tol, use_tol, rel_stop, rel_dep, U, L, idx
     n = alpha.shape[0]
     eps = y2
     if use_tol and eps <= tol:
-        return 0, 2, eps
+        return _DONE, _CONVERGED, eps
     best, amax = _argmax_abs(alpha)
     thresh = amax * rel_stop
     rec = hist.shape[0] > 0
     s = 0
-    status = 0
+    status = _DONE
     while s < kmax:
         if amax <= thresh or amax == 0.0:
-            status = 3
+            status = _EXHAUSTED
             break
         i = best
         for t in range(s):  # w = L^{-1} G[I, i] is column i of U
             L[s, t] = U[t, i]
         d = _chol_append(L, s, G[i, i], rel_dep)
         if d < 0.0:
-            status = 1
+            status = _DEPENDENT
             break
         lss = L[s, s]
         zs = alpha[i] / lss
@@ -144,7 +149,7 @@ def _omp_gram_one(G, alpha, y2, kmax, tol, use_tol, rel_stop, rel_dep, U, L, idx
         if rec:
             hist[s - 1] = eps
         if use_tol and eps <= tol:
-            status = 2
+            status = _CONVERGED
             break
         best, amax = _argmax_abs(alpha)
     _solve_scatter(L, z, s, gamma, idx, xrow)
@@ -194,11 +199,11 @@ def _omp_qr_one(A, y, kmax, tol, use_tol, rel_stop, rel_dep, Q, L, idx, z, gamma
         r[p] = y[p]
         eps += float(y[p]) * float(y[p])
     if use_tol and eps <= tol:
-        return 0, 2, eps
+        return _DONE, _CONVERGED, eps
     rec = hist.shape[0] > 0
     thresh = -1.0
     s = 0
-    status = 0
+    status = _DONE
     while s < kmax:
         _rows_gemv(A, r, m, alpha)  # alpha = A^T r
         for t in range(s):
@@ -207,7 +212,7 @@ def _omp_qr_one(A, y, kmax, tol, use_tol, rel_stop, rel_dep, Q, L, idx, z, gamma
         if s == 0:
             thresh = amax * rel_stop
         if amax <= thresh or amax == 0.0:
-            status = 3
+            status = _EXHAUSTED
             break
         q = Q[s]
         a2 = 0.0
@@ -227,7 +232,7 @@ def _omp_qr_one(A, y, kmax, tol, use_tol, rel_stop, rel_dep, Q, L, idx, z, gamma
         for p in range(m):
             d += float(q[p]) * float(q[p])
         if not d > rel_dep * a2:
-            status = 1
+            status = _DEPENDENT
             break
         lss = np.sqrt(d)
         L[s, s] = lss
@@ -245,7 +250,7 @@ def _omp_qr_one(A, y, kmax, tol, use_tol, rel_stop, rel_dep, Q, L, idx, z, gamma
         if rec:
             hist[s - 1] = eps
         if use_tol and eps <= tol:
-            status = 2
+            status = _CONVERGED
             break
     _solve_scatter(L, z, s, gamma, idx, xrow)
     return s, status, eps

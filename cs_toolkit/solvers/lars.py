@@ -17,7 +17,7 @@ from ..exceptions import (
     IllConditionedWarning,
     ValidationError,
 )
-from ._common import SolverInfo, _check_lam, prepare
+from ._common import SolverInfo, Status, _check_lam, prepare
 from ._lars_numba import _lars_batch, _lars_one
 from ._registry import register_solver
 
@@ -162,16 +162,16 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
         n_chunks = max(1, min(k, 16 * numba.get_num_threads()))
         with numba.parallel_chunksize(1):
             _lars_batch(G, C0, lam_arr, nonneg, max_iter, pmax, n_chunks, X, n_steps, status, pivot)
-    if np.any(status == 1):
+    if np.any(status == Status.MAX_ITER):
         warnings.warn(
             f"lars stopped at max_iter={max_iter} path steps before reaching lam for "
-            f"{int(np.sum(status == 1))} of {k} signal(s); increase max_iter.",
+            f"{int(np.sum(status == Status.MAX_ITER))} of {k} signal(s); increase max_iter.",
             ConvergenceWarning,
             stacklevel=2,
         )
-    if np.any(status == 2):
+    if np.any(status == Status.DEPENDENT):
         warnings.warn(
-            f"lars: some variables could not enter the active set for {int(np.sum(status == 2))} of {k} "
+            f"lars: some variables could not enter the active set for {int(np.sum(status == Status.DEPENDENT))} of {k} "
             f"signal(s) because they are linearly dependent on it; the result may not be optimal.",
             DependentAtomsWarning,
             stacklevel=2,
@@ -191,6 +191,6 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
     if return_path:
         res.append(path)
     if return_info:
-        res.append(SolverInfo(n_iter=n_steps, converged=status != 1, elapsed=time.perf_counter() - t0,
+        res.append(SolverInfo(n_iter=n_steps, converged=status != Status.MAX_ITER, elapsed=time.perf_counter() - t0,
                               diverged=np.zeros(k, dtype=bool), pivot_ratio=pivot))
     return res[0] if len(res) == 1 else tuple(res)

@@ -20,7 +20,7 @@ from .._validation import (
     result_dtype,
 )
 from ..exceptions import DependentAtomsWarning, ValidationError
-from ._common import GreedyInfo, _check_sparsity, _check_tol
+from ._common import GreedyInfo, Status, _check_sparsity, _check_tol
 from ._common import prepare as _prepare
 from ._registry import register_solver
 
@@ -74,7 +74,7 @@ def _block_size(n_signals: int) -> int:
 
 
 def _warn_dependent(status: np.ndarray) -> None:
-    n_dep = int(np.count_nonzero(status == 1))
+    n_dep = int(np.count_nonzero(status == Status.DEPENDENT))
     if n_dep:
         warnings.warn(
             f"{n_dep} signal(s) stopped early: the next selected atom was numerically dependent on "
@@ -91,9 +91,9 @@ def _history_array(n_signals: int, n_cols: int, history: bool):
 
 
 def _omp_info(status, n_iter, resid2, t0, method, H, history, k_given):
-    conv = status != 1
+    conv = status != Status.DEPENDENT
     if not k_given:  # only an error target: converged means the target was met
-        conv = (status == 2) | (status == 3)
+        conv = (status == Status.CONVERGED) | (status == Status.EXHAUSTED)
     with np.errstate(invalid="ignore"):
         rn = np.sqrt(np.maximum(resid2, 0.0))
         hist = np.sqrt(np.maximum(H, 0.0)) if history else None
