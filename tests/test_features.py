@@ -13,6 +13,7 @@ from cs_toolkit.features import (
     SparseCodeTransformer,
     SRCClassifier,
     check_chain,
+    conv_dictionary,
     extract_patches,
     layer_sparsity,
     learn_layerwise,
@@ -268,6 +269,25 @@ def test_ml_ista_one_layer_is_ista(rng):
     t, _ = ml_steps([D])
     np.testing.assert_allclose(ml_ista(X, [D], lam=0.2, max_iter=30, tol=0),
                                ista(D, X, lam=0.2, step=t, max_iter=30, tol=0), atol=1e-10)
+
+
+def test_conv_dictionary_is_the_sum_of_full_convolutions_and_chains(rng):
+    from scipy.signal import convolve2d
+
+    F1 = rng.standard_normal((4, 2, 3, 3))
+    D1 = conv_dictionary(F1, (2, 7, 6))
+    code = rng.standard_normal((4, 5, 4))
+    ref = np.zeros((2, 7, 6))
+    for k in range(4):
+        for c in range(2):
+            ref[c] += convolve2d(code[k], F1[k, c], mode="full")
+    np.testing.assert_allclose((D1 @ code.ravel()).reshape(2, 7, 6), ref, atol=1e-12)
+    D2 = conv_dictionary(rng.standard_normal((3, 4, 2, 2)), (4, 5, 4))  # the next layer reads the 4 code maps
+    assert D1.shape == (84, 80) and D2.shape == (80, 36)
+    layers = ml_fista(rng.standard_normal((2, 84)), [D1, D2], lam=[0.1, 0.1], max_iter=50, return_layers=True)
+    assert [a.shape for a in layers] == [(2, 80), (2, 36)]
+    with pytest.raises(ValidationError, match=r"filters: they have 2 channel\(s\) but input_shape has 3"):
+        conv_dictionary(F1, (3, 7, 6))
 
 
 # ---------------------------------------------------------------------- unrolled network

@@ -1,6 +1,7 @@
 """Sparse codes as features: a scikit-learn transformer (codes over a learned dictionary, pooled
 patch codes for images), sparse-representation classification and multi-layer sparse coding
-(ML-ISTA / ML-FISTA, layer-wise dictionaries, the unrolled ML-ISTA network).
+(ML-ISTA / ML-FISTA for dense or convolutional layers, layer-wise dictionaries, the unrolled ML-ISTA
+network).
 
 scikit-learn is not imported by this package: the estimators speak its protocol
 (``get_params``, ``set_params``, ``__sklearn_tags__``) and work in its pipelines when it is there.
@@ -19,6 +20,7 @@ from .multilayer import (
     TASKS,
     MLISTANetwork,
     check_chain,
+    conv_dictionary,
     layer_sparsity,
     learn_layerwise,
     ml_fista,
@@ -39,6 +41,7 @@ __all__ = [
     "ml_fista",
     "ml_steps",
     "check_chain",
+    "conv_dictionary",
     "layer_sparsity",
     "learn_layerwise",
     "MLISTANetwork",

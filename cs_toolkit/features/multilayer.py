@@ -18,7 +18,7 @@ step ``mu`` and an outer step ``t``:
 ``prox`` is the soft threshold (or, with ``nonneg=True``, ``max(v - theta, 0)``: the network is
 then a ReLU network with feedback). With ``lam_1 = ... = lam_{L-1} = 0`` the iteration is ISTA with
 step ``t`` on the LASSO over the effective dictionary ``D_1 D_2 ... D_L`` with penalty ``lam_L``.
-ML-FISTA adds FISTA momentum on ``g`` (with adaptive restart); it reaches the fixed point in hundreds of
+Convolutional layers are dense matrices built by :func:`conv_dictionary`. ML-FISTA adds FISTA momentum on ``g`` (with adaptive restart); it reaches the fixed point in hundreds of
 iterations where plain ML-ISTA may need tens of thousands, so use it when the solution itself matters. The activations ``a_i`` of the last iteration are exactly
 sparse; the sparsity of a layer is measured on them (exact zeros), not on any weights.
 """
@@ -42,6 +42,7 @@ from ..exceptions import ValidationError
 
 __all__ = [
     "check_chain",
+    "conv_dictionary",
     "ml_ista",
     "ml_fista",
     "ml_steps",
@@ -306,6 +307,60 @@ def layer_sparsity(layers):
         ``mean(a == 0)`` per layer: zeros of the activations themselves, not of any weights.
     """
     return [float(np.mean(np.asarray(a) == 0)) for a in layers]
+
+
+# ---------------------------------------------------------------------- convolutional layers
+def conv_dictionary(filters, input_shape):
+    """The dense matrix of a convolutional dictionary, to use as a layer of :func:`ml_ista`.
+
+    A signal of shape ``(channels, height, width)`` is synthesised as a sum of ``filters[k]``
+    (``(channels, h, w)``) placed at every position ``(i, j)`` of ``(height - h + 1) x (width - w + 1)``,
+    weighted by the code maps ``code[k, i, j]``: ``x = sum_k code_k (full convolution) filters[k]``. Each
+    placed filter is one column (atom). The code maps ``(n_filters, height - h + 1, width - w + 1)``
+    are the input of the next convolutional layer (its ``channels`` is ``n_filters``), so a chain of
+    such matrices composes (multi-layer convolutional sparse coding, Papyan, Romano & Elad 2017). The
+    matrix is dense: this suits small images (8x8 digits, 25x25 faces).
+
+    Parameters
+    ----------
+    filters : array_like of shape (n_filters, channels, h, w) or (n_filters, h, w)
+        The filters (one channel when 3-D).
+    input_shape : (int, int) or (int, int, int)
+        ``(height, width)`` or ``(channels, height, width)`` of the signal.
+
+    Returns
+    -------
+    ndarray of shape (channels * height * width, n_filters * (height - h + 1) * (width - w + 1))
+        Rows are the signal flattened row-major (channel, row, column); columns are the code maps
+        flattened the same way (filter, row, column).
+
+    Examples
+    --------
+    >>> D1 = conv_dictionary(np.ones((4, 3, 3)), (8, 8))             # 4 maps of 6x6
+    >>> D2 = conv_dictionary(np.ones((5, 4, 3, 3)), (4, 6, 6))       # 5 maps of 4x4
+    >>> D1.shape, D2.shape
+    ((64, 144), (144, 80))
+    """
+    F = check_array(filters, "filters", ndim=(3, 4))
+    if F.ndim == 3:
+        F = F[:, None]
+    shape = tuple(input_shape) if isinstance(input_shape, list | tuple) else (input_shape,)
+    if len(shape) == 2:
+        shape = (1,) + shape
+    if len(shape) != 3:
+        raise ValidationError(f"input_shape must be (height, width) or (channels, height, width), got {input_shape!r}.")
+    c, H, W = (check_int(f"input_shape[{i}]", v, low=1) for i, v in enumerate(shape))
+    n_f, fc, h, w = F.shape
+    if fc != c:
+        raise ValidationError(f"Dimension mismatch for filters: they have {fc} channel(s) but input_shape has {c}.")
+    if h > H or w > W:
+        raise ValidationError(f"filters of size {(h, w)} are larger than the input, {(H, W)}.")
+    Ho, Wo = H - h + 1, W - w + 1
+    D = np.zeros((c, H, W, n_f, Ho, Wo), dtype=F.dtype)
+    for i in range(Ho):
+        for j in range(Wo):
+            D[:, i:i + h, j:j + w, :, i, j] = F.transpose(1, 2, 3, 0)
+    return D.reshape(c * H * W, n_f * Ho * Wo)
 
 
 # ------------------------------------------------------------------------ layer-wise learning
