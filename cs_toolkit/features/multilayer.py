@@ -319,7 +319,8 @@ def conv_dictionary(filters, input_shape):
     placed filter is one column (atom). The code maps ``(n_filters, height - h + 1, width - w + 1)``
     are the input of the next convolutional layer (its ``channels`` is ``n_filters``), so a chain of
     such matrices composes (multi-layer convolutional sparse coding, Papyan, Romano & Elad 2017). The
-    matrix is dense: this suits small images (8x8 digits, 25x25 faces).
+    matrix is dense: this suits small images (8x8 digits, 25x25 faces). :class:`MLISTANetwork` runs
+    such layers but trains every matrix entry freely (the weight sharing is not kept).
 
     Parameters
     ----------
