@@ -111,6 +111,27 @@ def test_group_prox_batch_dtype_and_no_mutation(dtype):
                                np.sign(X) * np.maximum(np.abs(X) - 0.5, 0), rtol=1e-6)
 
 
+def test_group_prox_large_batch_parallel_path_equals_rows():
+    import numba
+
+    X = np.random.default_rng(5).standard_normal((72, 4096))  # above the parallel threshold
+    g = np.arange(4096) // 8
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        for f in (group_soft_threshold, group_hard_threshold):
+            out = f(X, g, 2.0)
+            np.testing.assert_array_equal(out[::9], np.stack([f(x, g, 2.0) for x in X[::9]]))
+        P = np.random.default_rng(6).standard_normal((8200, 1024))  # tree kernels above their threshold
+        W = Wavelet(1024, "haar")
+        np.testing.assert_array_equal(tree_projection(P[:3000], W, 5)[::500],
+                                      np.stack([tree_projection(p, W, 5) for p in P[:3000:500]]))
+        np.testing.assert_array_equal(tree_l0_prox(P, W, 3.0)[::700], np.stack([tree_l0_prox(p, W, 3.0)
+                                                                              for p in P[::700]]))
+    finally:
+        numba.set_num_threads(before)
+
+
 # ------------------------------------------------------------------------------------------
 # trees
 # ------------------------------------------------------------------------------------------

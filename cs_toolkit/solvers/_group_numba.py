@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, JIT_PARALLEL
+from ._prox import _group_hard_row, _group_soft_row
 
 
 @njit(**JIT)
@@ -140,3 +141,16 @@ def _gomp_serial(A, Y3, order, starts, max_groups, tol2, rel_dep, sel, nsel, sta
     w = np.empty(m, np.float64)
     for p in range(Y3.shape[0]):
         _gomp_problem(A, Y3[p], order, starts, max_groups, tol2, rel_dep, sel, nsel, status, p, R, Q, C, w)
+
+
+@njit(**JIT_PARALLEL)
+def _group_threshold_rows_par(V, out, order, starts, thr, hard, block):
+    """Group soft / hard threshold of every row (the kernels of ``_prox.py``), ``prange`` over
+    blocks of ``block`` rows: the parallel twin of ``_prox._group_threshold_rows``."""
+    N = V.shape[0]
+    for b in prange((N + block - 1) // block):
+        for i in range(b * block, min(N, (b + 1) * block)):
+            if hard:
+                _group_hard_row(V[i], out[i], order, starts, thr[i])
+            else:
+                _group_soft_row(V[i], out[i], order, starts, thr[i])

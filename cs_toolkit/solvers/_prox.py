@@ -243,6 +243,23 @@ def _group_threshold_rows(V, out, order, starts, thr, hard):
             _group_soft_row(V[i], out[i], order, starts, thr[i])
 
 
+#: Entries of a batch below which the group thresholds run on one thread.
+_GROUP_PARALLEL_MIN = 1 << 18
+
+
+def _group_threshold_batch(V, out, order, starts, thr, hard):
+    """Run the group threshold kernel on a validated batch, in parallel for large batches."""
+    import numba
+
+    nt = int(numba.get_num_threads())
+    if nt == 1 or V.shape[0] < 8 or V.size < _GROUP_PARALLEL_MIN:
+        _group_threshold_rows(V, out, order, starts, thr, hard)
+    else:
+        from ._group_numba import _group_threshold_rows_par
+
+        _group_threshold_rows_par(V, out, order, starts, thr, hard, max(1, -(-V.shape[0] // (4 * nt))))
+
+
 def group_index(groups, n: int, name: str = "groups"):
     """Validate group labels and return ``(labels, order, starts)``.
 
@@ -316,7 +333,7 @@ def _group_threshold(x, groups, thresh, hard):
     _, order, starts = group_index(groups, arr.shape[-1])
     V = np.ascontiguousarray(arr.reshape(-1, arr.shape[-1]))
     out = np.empty_like(V)
-    _group_threshold_rows(V, out, order, starts, np.full(V.shape[0], thr), hard)
+    _group_threshold_batch(V, out, order, starts, np.full(V.shape[0], thr), hard)
     return out.reshape(arr.shape)
 
 
