@@ -17,8 +17,6 @@ Examples
 
 from .coding import LEARNING_METHODS, POOLINGS, SparseCodeTransformer, extract_patches, pool_codes
 from .multilayer import (
-    TASKS,
-    MLISTANetwork,
     check_chain,
     conv_dictionary,
     layer_sparsity,
@@ -26,8 +24,8 @@ from .multilayer import (
     ml_fista,
     ml_ista,
     ml_steps,
-    train_ml_network,
 )
+from .network import TASKS, MLISTANetwork, train_ml_network
 from .src import SRCClassifier
 
 __all__ = [
