@@ -113,27 +113,27 @@ def _group_shrink_runs(C, Q, groups, H, thr, s2, wiener, S, Wp, bands, parity): 
 
 
 @njit(**JIT)
+def _group_spectrum(C, rows, H, Z):  # pragma: no cover - compiled
+    """``Z = H @ C[rows]``: the 3-D spectrum of a group (transform along the group of its rows)."""
+    Z[:, :] = 0.0
+    for b in range(rows.shape[0]):
+        row = rows[b]
+        for a in range(rows.shape[0]):
+            h = H[a, b]
+            for c in range(C.shape[1]):
+                Z[a, c] += h * C[row, c]
+
+
+@njit(**JIT)
 def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1):  # pragma: no cover - compiled
     k = groups.shape[1]
     n = C.shape[1]
     Z = np.empty((k, n))
     G = np.empty((k, n))
     for g in range(g0, g1):
-        Z[:, :] = 0.0
-        for b in range(k):
-            row = groups[g, b]
-            for a in range(k):
-                h = H[a, b]
-                for c in range(n):
-                    Z[a, c] += h * C[row, c]
+        _group_spectrum(C, groups[g], H, Z)
         if wiener:
-            G[:, :] = 0.0
-            for b in range(k):
-                row = groups[g, b]
-                for a in range(k):
-                    h = H[a, b]
-                    for c in range(n):
-                        G[a, c] += h * Q[row, c]
+            _group_spectrum(Q, groups[g], H, G)
             energy = 0.0
             for a in range(k):
                 for c in range(n):
