@@ -33,6 +33,7 @@ def rng():
 
 
 # ----------------------------------------------------------------------------- transformer
+@pytest.mark.slow
 def test_transformer_passes_sklearn_estimator_checks():
     from sklearn.utils.estimator_checks import check_estimator
 

@@ -9,6 +9,9 @@ from cs_toolkit.signals import _denoisers as den
 from cs_toolkit.signals import image_quality, measure_image, reconstruct_image
 from cs_toolkit.signals._image_loops import _pnp_nl, _to_blocks
 
+# the parallel matching and filtering kernels take 20-30 s to compile the first time
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def crop():
@@ -138,7 +141,6 @@ def test_pnp_nl_iterates_are_consistent_with_the_measurements(crop):
     np.testing.assert_allclose(_to_blocks(x, 16) @ meas.A.T, Y, rtol=1e-10, atol=1e-8)
 
 
-@pytest.mark.slow
 def test_pnp_nl_beats_bcs_spl(crop):
     meas = measure_image(crop, 0.3, block_size=16, rng=0)
     spl = image_quality(crop, reconstruct_image(meas, method="bcs_spl", max_iter=60))["psnr"]
