@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, JIT_PARALLEL
-from ._prox import _group_hard_row, _group_soft_row
+from ._prox import _group_threshold_row, _is_identity
 
 
 @njit(**JIT)
@@ -148,9 +148,7 @@ def _group_threshold_rows_par(V, out, order, starts, thr, hard, block):
     """Group soft / hard threshold of every row (the kernels of ``_prox.py``), ``prange`` over
     blocks of ``block`` rows: the parallel twin of ``_prox._group_threshold_rows``."""
     N = V.shape[0]
+    contig = _is_identity(order)
     for b in prange((N + block - 1) // block):
         for i in range(b * block, min(N, (b + 1) * block)):
-            if hard:
-                _group_hard_row(V[i], out[i], order, starts, thr[i])
-            else:
-                _group_soft_row(V[i], out[i], order, starts, thr[i])
+            _group_threshold_row(V[i], out[i], order, starts, thr[i], hard, contig)

@@ -233,14 +233,72 @@ def _group_hard_row(v, out, order, starts, t):
             out[j] = v[j] if keep else 0.0
 
 
+@njit(**dict(JIT, fastmath={"reassoc"}))
+def _sumsq(v, a, b):
+    """``sum v[a:b]^2`` in float64; the only reassociated arithmetic of the group kernels (a
+    strict left-to-right sum is one dependent addition per entry; reordering changes the norm by
+    rounding only)."""
+    s = 0.0
+    for j in range(a, b):
+        x = np.float64(v[j])
+        s += x * x
+    return s
+
+
+@njit(**JIT)
+def _group_soft_row_contig(v, out, starts, t):
+    """:func:`_group_soft_row` for contiguous groups (``order`` is the identity): no gathers."""
+    for g in range(starts.shape[0] - 1):
+        a, b = starts[g], starts[g + 1]
+        nrm = np.sqrt(_sumsq(v, a, b))
+        if nrm > t:
+            c = v.dtype.type(1.0 - t / nrm)
+            for j in range(a, b):
+                out[j] = v[j] * c
+        else:
+            for j in range(a, b):
+                out[j] = 0.0
+
+
+@njit(**JIT)
+def _group_hard_row_contig(v, out, starts, t):
+    """:func:`_group_hard_row` for contiguous groups."""
+    t2 = t * t
+    for g in range(starts.shape[0] - 1):
+        a, b = starts[g], starts[g + 1]
+        keep = _sumsq(v, a, b) > t2
+        for j in range(a, b):
+            out[j] = v[j] if keep else 0.0
+
+
+@njit(**JIT)
+def _is_identity(order):
+    for p in range(order.shape[0]):
+        if order[p] != p:
+            return False
+    return True
+
+
+@njit(**JIT)
+def _group_threshold_row(v, out, order, starts, t, hard, contig):
+    """One row: group soft (``hard=False``) or hard threshold, contiguous fast path when ``contig``."""
+    if contig:
+        if hard:
+            _group_hard_row_contig(v, out, starts, t)
+        else:
+            _group_soft_row_contig(v, out, starts, t)
+    elif hard:
+        _group_hard_row(v, out, order, starts, t)
+    else:
+        _group_soft_row(v, out, order, starts, t)
+
+
 @njit(**JIT)
 def _group_threshold_rows(V, out, order, starts, thr, hard):
     """Group soft (``hard=False``) or hard threshold of every row of ``V``, threshold ``thr[i]`` per row."""
+    contig = _is_identity(order)
     for i in range(V.shape[0]):
-        if hard:
-            _group_hard_row(V[i], out[i], order, starts, thr[i])
-        else:
-            _group_soft_row(V[i], out[i], order, starts, thr[i])
+        _group_threshold_row(V[i], out[i], order, starts, thr[i], hard, contig)
 
 
 #: Entries of a batch below which the group thresholds run on one thread.
