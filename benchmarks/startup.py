@@ -44,7 +44,10 @@ if "groups" in spec.options:
 if "tree" in spec.options:
     from cs_toolkit.transforms import Wavelet
     opts["tree"] = Wavelet(128).tree_parents()
-if spec.kind == "quantized":
+if {name!r} == "qiht":
+    opts["bin_width"] = 0.25
+    Y = np.round(Y / 0.25) * 0.25
+elif spec.kind == "quantized":
     Y = np.sign(Y)
 import warnings
 warnings.simplefilter("ignore")

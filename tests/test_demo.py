@@ -28,7 +28,7 @@ def test_demo_writes_figures_and_prints_quality_table(tmp_path):
     snrs = [float(v) for v in re.findall(r"\| SNR ([\d.]+) dB", log)]
     assert psnrs and min(psnrs) > 18.0, log  # documented floor for the quick demo image
     rows = {m: float(v) for m, v in re.findall(r"\| camera \| (\w+) \| PSNR ([\d.]+) dB", log)}
-    assert set(rows) == {"bcs_spl", "tnrd", "pnp_dct"}, log
+    assert set(rows) == {"bcs_spl", "tnrd", "pnp_nl"}, log
     assert rows["tnrd"] > rows["bcs_spl"], log  # the learned stages improve on their start
     assert snrs and max(snrs) > 10.0, log  # best audio method on the bundled clip
     speech = {m: float(v) for m, v in re.findall(r"\| 0_jackson_0 \| (\w+) \| SNR ([\d.]+) dB", log)}

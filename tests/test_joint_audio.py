@@ -157,7 +157,7 @@ def test_damaged_files_are_refused(tmp_path, damage):
 def test_method_registry_and_default(tmp_path, monkeypatch):
     from cs_toolkit.signals import methods
 
-    assert methods.list_methods("image")[0] == "pnp_dct" and "tnrd" in methods.list_methods("image")
+    assert methods.list_methods("image")[:2] == ["pnp_nl", "pnp_dct"] and "tnrd" in methods.list_methods("image")
     assert methods.list_methods("audio")[:2] == ["joint", "joint_learned"]
     assert "omp" in methods.list_methods("audio", solvers=True)
     with pytest.raises(ValidationError, match="'joint', 'joint_learned'"):
@@ -175,7 +175,7 @@ def test_method_registry_and_default(tmp_path, monkeypatch):
     assert methods.default_method("audio", ratio=0.25, frame_length=512, hop=256)[0] == "joint"
     assert methods.default_method("audio", ratio=0.25, basis="dict.npz")[0] == "joint"
     assert methods.default_method("image", ratio=0.25) == (
-        "pnp_dct", "the best classical method (no bundled learned model serves these settings)")
+        "pnp_nl", "the best classical method (no bundled learned model serves these settings)")
     monkeypatch.setattr(methods, "MODELS_DIR", tmp_path / "none")
     assert methods.default_method("audio", ratio=0.25)[0] == "joint"
 

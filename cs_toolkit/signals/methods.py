@@ -77,16 +77,15 @@ def _register(*methods):
 
 _register(
     ReconstructionMethod("pnp_nl", "image", False, "plug-and-play projected Landweber with non-local "
-                         "denoisers (groups of similar patches filtered in a 3-D DCT, BM3D-style), from BCS-SPL; "
-                         "above pnp_dct at ratio 0.1, below it at 0.5, 3-4x its time", rank=1),
+                         "denoisers (groups of similar patches filtered in a 3-D DCT, BM3D-style), from BCS-SPL", rank=0),
     ReconstructionMethod("pnp_dct", "image", False, "plug-and-play projected Landweber with the sliding "
-                         "8x8 patch-DCT denoisers, from BCS-SPL", rank=0),
+                         "8x8 patch-DCT denoisers, from BCS-SPL (about half pnp_nl's time)", rank=1),
     ReconstructionMethod("pnp_tv", "image", False, "plug-and-play projected Landweber with total-variation "
                          "denoising and momentum, from BCS-SPL", rank=2),
     ReconstructionMethod("bcs_spl", "image", False, "BCS-SPL: Wiener smoothing, projection, bivariate wavelet "
                          "shrinkage (Mun & Fowler 2009)", rank=3),
     ReconstructionMethod("tnrd", "image", True, "trained nonlinear diffusion stages with projections "
-                         "(bundled models; below pnp_dct on the held-out images)"),
+                         "(bundled models; below pnp_dct and pnp_nl on the held-out images)"),
     ReconstructionMethod("lista", "image", True, "a learned per-block unrolled network (--model)"),
     ReconstructionMethod("joint", "audio", False, "all overlapping frames recovered together (DCT, FISTA)",
                          rank=0),
