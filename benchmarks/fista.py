@@ -31,7 +31,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from cs_toolkit.solvers import fista, ista, lasso_objective
-from cs_toolkit.solvers.ista import _products
+from cs_toolkit.solvers._common import _products
 
 try:  # the same workload C as benchmarks/lasso.py (this script's directory is on sys.path)
     from lasso import workload

@@ -26,7 +26,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from cs_toolkit.solvers import fista, lars, lasso_objective
-from cs_toolkit.solvers.ista import _products
+from cs_toolkit.solvers._common import _products
 
 
 def workload(m, n, k, density, seed=0):
