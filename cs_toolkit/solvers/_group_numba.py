@@ -8,10 +8,11 @@ groups of one atom): per problem ``p`` with residuals ``R`` (``n_vectors x m``),
 
 adds the atoms of ``g*`` to an orthonormal basis ``Q`` of the selected atoms (modified
 Gram-Schmidt, run twice) and removes their span from every residual. The kernel returns
-the selected groups; the caller solves the least squares on their atoms. Status per problem:
-0 = ``max_groups`` groups selected, 1 = residual below the tolerance, 2 = no atom left
-that is independent of the selected ones (or ``m`` atoms selected), 3 = residual orthogonal
-to every remaining atom.
+the selected groups; the caller solves the least squares on their atoms. Status per problem
+(:class:`~cs_toolkit.solvers._common.Status`): ``DONE`` = ``max_groups`` groups selected,
+``CONVERGED`` = residual below the tolerance, ``DEPENDENT`` = no atom left that is independent
+of the selected ones (or ``m`` atoms selected), ``EXHAUSTED`` = residual orthogonal to every
+remaining atom.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, JIT_PARALLEL
+from ._common import Status
 from ._prox import _group_threshold_row, _is_identity
+
+_DONE, _CONVERGED, _DEPENDENT, _EXHAUSTED = (int(Status.DONE), int(Status.CONVERGED), int(Status.DEPENDENT),
+                                             int(Status.EXHAUSTED))
 
 
 @njit(**JIT)
@@ -38,14 +43,14 @@ def _gomp_problem(A, Yp, order, starts, max_groups, tol2, rel_dep, sel, nsel, st
     taken = np.zeros(G, np.uint8)
     nq = 0
     count = 0
-    status[p] = 0
+    status[p] = _DONE
     r2 = y2
     while count < max_groups:
         if r2 <= tol2 * y2:
-            status[p] = 1
+            status[p] = _CONVERGED
             break
         if nq >= m:
-            status[p] = 2
+            status[p] = _DEPENDENT
             break
         for a in range(L):
             for j in range(n):
@@ -69,7 +74,7 @@ def _gomp_problem(A, Yp, order, starts, max_groups, tol2, rel_dep, sel, nsel, st
                 best = s
                 gbest = g
         if gbest < 0 or best <= 0.0:
-            status[p] = 3
+            status[p] = _EXHAUSTED
             break
         taken[gbest] = 1
         added = 0
@@ -112,7 +117,7 @@ def _gomp_problem(A, Yp, order, starts, max_groups, tol2, rel_dep, sel, nsel, st
             for i in range(m):
                 r2 += np.float64(R[a, i]) * np.float64(R[a, i])
         if added == 0:
-            status[p] = 2
+            status[p] = _DEPENDENT
             break
     nsel[p] = count
 

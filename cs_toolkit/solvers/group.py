@@ -16,6 +16,7 @@ import numpy as np
 from .._validation import check_int, check_scalar, check_signals
 from ..exceptions import ValidationError
 from ..sensing import LinearOperator
+from ._common import Status
 from ._prox import group_hard_threshold, group_index, group_soft_threshold
 from ._registry import register_solver
 from .greedy import _fill_doc, _topk_mask
@@ -231,7 +232,7 @@ def block_omp(A, Y, *, groups, n_nonzero_blocks, tol=None, return_info=False):
     from .omp import GreedyInfo
 
     rn = np.linalg.norm((Y2 - X @ A.T).astype(np.float64), axis=1)
-    return out, GreedyInfo(n_iter=nsel, converged=status != 2, resid_norm=rn, elapsed=time.perf_counter() - t0,
+    return out, GreedyInfo(n_iter=nsel, converged=status != Status.DEPENDENT, resid_norm=rn, elapsed=time.perf_counter() - t0,
                            method="block_omp")
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from .._validation import check_array, check_int, check_matrix, check_scalar, result_dtype
 from ..exceptions import ValidationError
 from ..sensing import LinearOperator
+from ._common import Status
 from ._registry import register_solver
 from .group import _fwd_adj_lips, gomp_supports, ls_on_columns
 from .omp import GreedyInfo, _check_sparsity, _check_tol
@@ -127,7 +128,7 @@ def somp(A, Y, *, n_nonzero_coefs, tol=None, return_info=False):
     out = X3[0] if was_2d else X3
     if not return_info:
         return out
-    return out, _info(nsel, status != 2, A, Y3, X3, t0, "somp")
+    return out, _info(nsel, status != Status.DEPENDENT, A, Y3, X3, t0, "somp")
 
 
 @register_solver(
