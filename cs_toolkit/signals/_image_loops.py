@@ -134,6 +134,25 @@ def _pnp(Y, A, P, shape, B, x0, *, denoiser, sigma0, sigma_end, n_iter, progress
     return x
 
 
+def _pnp_two_phase(constraint, x0, threshold, wiener, *, sigma0, sigma_end, n_iter, n_wiener, progress):
+    """The projected loop of :func:`_pnp_dct` and :func:`_pnp_nl`, without momentum.
+
+    ``x <- P_y(threshold(x, sigma_k, k))`` over a geometric schedule ``sigma_k`` from ``sigma0``
+    to ``sigma_end``, then ``x <- P_y(wiener(x, k))`` ``n_wiener`` times (``k`` counts the
+    iterations of each phase from 0), ``P_y`` the projection of ``constraint``.
+    """
+    x = x0
+    for it, s in enumerate(np.geomspace(sigma0, sigma_end, n_iter)):
+        x = constraint.project(threshold(x, s, it))
+        if progress is not None:
+            progress.update(1)
+    for it in range(n_wiener):
+        x = constraint.project(wiener(x, it))
+        if progress is not None:
+            progress.update(1)
+    return x
+
+
 def _pnp_dct(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_wiener=10,
              progress=None):
     """Plug-and-play projected Landweber with the sliding patch-DCT denoisers (no momentum).
@@ -145,20 +164,10 @@ def _pnp_dct(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_
     so there is none.
     """
     p = min(8, shape[0], shape[1])
-
-    def project(z):
-        return _from_blocks(_project(_to_blocks(z, B), Y, A, P), shape, B)
-
-    x = x0
-    for s in np.geomspace(sigma0, sigma_end, n_iter):
-        x = project(den.patch_dct_threshold(x, s, patch_size=p))
-        if progress is not None:
-            progress.update(1)
-    for _ in range(n_wiener):
-        x = project(den.patch_dct_wiener(x, x, sigma_end, patch_size=p))
-        if progress is not None:
-            progress.update(1)
-    return x
+    return _pnp_two_phase(BlockConstraint(Y, A, P, shape, B), x0,
+                          lambda x, s, it: den.patch_dct_threshold(x, s, patch_size=p),
+                          lambda x, it: den.patch_dct_wiener(x, x, sigma_end, patch_size=p),
+                          sigma0=sigma0, sigma_end=sigma_end, n_iter=n_iter, n_wiener=n_wiener, progress=progress)
 
 
 def _pnp_nl(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_wiener=10, rematch=4,
@@ -167,31 +176,24 @@ def _pnp_nl(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_w
 
     The loop of :func:`_pnp_dct` with the BM3D-style collaborative filters: similar 8x8
     patches are grouped by block matching on the current estimate (every ``rematch``
-    iterations; a reference patch every ``step`` pixels, distances between the ``n_features``
-    lowest 2-D DCT frequencies), each group is hard thresholded in a 3-D DCT, then ``n_wiener`` iterations
-    of the collaborative empirical Wiener filter guided by the current estimate.
+    iterations of each phase; a reference patch every ``step`` pixels, distances between the
+    ``n_features`` lowest 2-D DCT frequencies), each group is hard thresholded in a 3-D DCT,
+    then ``n_wiener`` iterations of the collaborative empirical Wiener filter guided by the
+    current estimate.
     """
     p = min(8, shape[0], shape[1])
     k = min(16, (shape[0] - p + 1) * (shape[1] - p + 1))
+    groups = []
 
-    def project(z):
-        return _from_blocks(_project(_to_blocks(z, B), Y, A, P), shape, B)
+    def grouped(x, it):
+        if it % rematch == 0:
+            groups[:] = [den.match_patches(x, patch_size=p, group_size=k, step=step, n_features=n_features)]
+        return groups[0]
 
-    x = x0
-    groups = None
-    for it, s in enumerate(np.geomspace(sigma0, sigma_end, n_iter)):
-        if it % rematch == 0:
-            groups = den.match_patches(x, patch_size=p, group_size=k, step=step, n_features=n_features)
-        x = project(den.group_dct_threshold(x, s, groups, patch_size=p))
-        if progress is not None:
-            progress.update(1)
-    for it in range(n_wiener):
-        if it % rematch == 0:
-            groups = den.match_patches(x, patch_size=p, group_size=k, step=step, n_features=n_features)
-        x = project(den.group_dct_wiener(x, x, sigma_end, groups, patch_size=p))
-        if progress is not None:
-            progress.update(1)
-    return x
+    return _pnp_two_phase(BlockConstraint(Y, A, P, shape, B), x0,
+                          lambda x, s, it: den.group_dct_threshold(x, s, grouped(x, it), patch_size=p),
+                          lambda x, it: den.group_dct_wiener(x, x, sigma_end, grouped(x, it), patch_size=p),
+                          sigma0=sigma0, sigma_end=sigma_end, n_iter=n_iter, n_wiener=n_wiener, progress=progress)
 
 
 def _block_solve(Y, A, D, solver, options):
