@@ -198,14 +198,9 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     from scipy.io import wavfile
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such WAV file: {str(path)!r}.")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", wavfile.WavFileWarning)
-            rate, data = wavfile.read(path)
-    except Exception as exc:  # scipy raises ValueError, struct.error, ...
-        raise ValidationError(f"cannot read WAV file {str(path)!r}: {exc}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", wavfile.WavFileWarning)
+        rate, data = _wavfile_read(path)
     for w in caught:
         msg = str(w.message)
         if "EOF" in msg or "truncat" in msg.lower():
@@ -255,23 +250,32 @@ def wav_format(path) -> str:
     >>> wav_format(path)
     'float32'
     """
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, data = _wavfile_read(path, mmap=True)  # the samples stay on disk
+        name = data.dtype.newbyteorder("=").name
+        del data
+    return name
+
+
+def _wavfile_read(path: Path, *, mmap: bool = False):
+    """``scipy.io.wavfile.read``, with a missing file and every SciPy failure as one-line errors
+    naming the path; ``mmap=True`` falls back to reading when SciPy cannot map the file
+    (24-bit PCM)."""
     from scipy.io import wavfile
 
-    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such WAV file: {str(path)!r}.")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        if mmap:
             try:
-                _, data = wavfile.read(path, mmap=True)  # the samples stay on disk
+                return wavfile.read(path, mmap=True)
             except ValueError:  # 24-bit PCM cannot be memory-mapped
-                _, data = wavfile.read(path)
-            name = data.dtype.newbyteorder("=").name
-            del data
+                pass
+        return wavfile.read(path)
     except Exception as exc:  # scipy raises ValueError, struct.error, ...
         raise ValidationError(f"cannot read WAV file {str(path)!r}: {exc}") from None
-    return name
 
 
 def write_wav(path, signal, rate, *, sample_format="int16") -> None:
