@@ -51,6 +51,10 @@ def test_direct_call_float32_and_per_signal_options(problem):
     x0 = X + 0.01
     got = fista(A, da.from_array(Y, chunks=(25, 24)), lam=1e-3, x0=x0, max_iter=5).compute(scheduler="sync")
     np.testing.assert_allclose(got, fista(A, Y, lam=1e-3, x0=x0, max_iter=5), rtol=1e-7, atol=1e-9)
+    # a Dask warm start with other chunks is rechunked to Y's rows
+    got_d = fista(A, da.from_array(Y, chunks=(25, 24)), lam=1e-3, x0=da.from_array(x0, chunks=(7, 48)),
+                  max_iter=5).compute(scheduler="sync")
+    np.testing.assert_allclose(got_d, got, rtol=1e-12, atol=1e-14)
     # one sensing matrix node in the graph, whatever the number of chunks
     Xd = solve(A, da.from_array(Y, chunks=(10, 24)), method="omp", n_nonzero_coefs=k)
     graph = dict(Xd.__dask_graph__())

@@ -63,7 +63,9 @@ def solve_dask(spec, A, Y, options: dict):
     for key, v in options.items():
         array = is_dask_array(v) or isinstance(v, np.ndarray)
         if array and v.shape[:1] == Y.shape[:1] and (v.ndim == 2 or key in _PER_SIGNAL_1D):
-            per_signal[key] = v.rechunk({0: rows, **{a: -1 for a in range(1, v.ndim)}}) if is_dask_array(v) else v
+            # a Dask option becomes its list of row chunks (one delayed block each), once
+            per_signal[key] = (list(v.rechunk({0: rows, **{a: -1 for a in range(1, v.ndim)}}).to_delayed().ravel())
+                               if is_dask_array(v) else v)
         else:
             shared[key] = v
     dtype = result_dtype(np.dtype(getattr(A, "dtype", np.float64)), Y.dtype)
@@ -73,6 +75,6 @@ def solve_dask(spec, A, Y, options: dict):
     for i, Yb in enumerate(Y.to_delayed().ravel()):
         opts = dict(shared)
         for key, v in per_signal.items():
-            opts[key] = v.to_delayed().ravel()[i] if is_dask_array(v) else v[bounds[i]:bounds[i + 1]]
+            opts[key] = v[bounds[i]:bounds[i + 1]] if isinstance(v, np.ndarray) else v[i]
         parts.append(da.from_delayed(func(spec.func, A_node, Yb, opts), shape=(rows[i], n), dtype=dtype))
     return da.concatenate(parts, axis=0)
