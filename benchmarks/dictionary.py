@@ -141,7 +141,8 @@ def planted_rates(args):
 def denoising(args):
     from skimage import data
 
-    from cs_toolkit.dictionary import denoise_image, psnr
+    from cs_toolkit.dictionary import denoise_image
+    from cs_toolkit.metrics import psnr
 
     img = data.camera().astype(np.float64) / 255.0
     size = 64 if args.quick else args.denoise_size

@@ -115,9 +115,9 @@ def test_set(A, snr, n_test=1000, seed=1234):
 
 
 def nmse_curve(outs, X):
-    from cs_toolkit.learned import nmse_db
+    from cs_toolkit.metrics import nmse
 
-    return [float(nmse_db(o, X)) for o in outs]
+    return [float(nmse(X, o, db=True)) for o in outs]
 
 
 def oracle_ls(A, Y, X):
@@ -127,9 +127,9 @@ def oracle_ls(A, Y, X):
         s = np.flatnonzero(X[i])
         if s.size:
             Xh[i, s] = np.linalg.lstsq(A[:, s], Y[i], rcond=None)[0]
-    from cs_toolkit.learned import nmse_db
+    from cs_toolkit.metrics import nmse
 
-    return float(nmse_db(Xh, X))
+    return float(nmse(X, Xh, db=True))
 
 
 def _ista_curve(A, Y, X, lam, K, accel):

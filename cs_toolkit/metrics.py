@@ -32,9 +32,9 @@ __all__ = [
 ]
 
 
-def _pair(x_true, x_est, ndim=(1, 2), names=("x_true", "x_est")):
+def _pair(x_true, x_est, ndim=(1, 2), names=("x_true", "x_est"), finite_est=True):
     a = check_array(x_true, names[0], ndim=ndim, dtype=np.float64)
-    b = check_array(x_est, names[1], ndim=ndim, dtype=np.float64)
+    b = check_array(x_est, names[1], ndim=ndim, dtype=np.float64, finite=finite_est)
     if a.shape != b.shape:
         raise ValidationError(
             f"{names[0]} and {names[1]} must have the same shape, got {names[0]} of shape {a.shape} "
@@ -43,14 +43,15 @@ def _pair(x_true, x_est, ndim=(1, 2), names=("x_true", "x_est")):
     return a, b
 
 
-def _rescaled_pair(x_true, x_est):
+def _rescaled_pair(x_true, x_est, finite_est=True):
     """The validated pair divided by a common scale, so squared norms neither under- nor overflow.
 
-    Every ratio metric (nmse, snr, relative error) is invariant to that scale.
+    Every ratio metric (nmse, snr, relative error) is invariant to that scale. A non-finite
+    estimate (``finite_est=False``) is left unscaled.
     """
-    a, b = _pair(x_true, x_est)
+    a, b = _pair(x_true, x_est, finite_est=finite_est)
     s = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))))
-    if s > 0.0 and not (1e-100 < s < 1e100):
+    if 0.0 < s < np.inf and not (1e-100 < s < 1e100):
         a, b = a / s, b / s
     return a, b
 
@@ -70,7 +71,7 @@ def _db(ratio):
         return 10.0 * np.log10(ratio)
 
 
-def nmse(x_true, x_est, *, db=False):
+def nmse(x_true, x_est, *, db=False, finite=True):
     """Normalised mean squared error over a whole batch.
 
     Parameters
@@ -81,6 +82,9 @@ def nmse(x_true, x_est, *, db=False):
         Estimates.
     db : bool, default False
         Return ``10 log10(NMSE)`` instead.
+    finite : bool, default True
+        Reject NaN and Inf in ``x_est``. With ``False`` a non-finite estimate gives a NaN or
+        ``inf`` NMSE instead of an error (the validation score of a diverged model in training).
 
     Returns
     -------
@@ -103,7 +107,7 @@ def nmse(x_true, x_est, *, db=False):
     >>> round(nmse([1.0, 0.0], [1.0, 0.1], db=True), 6)
     -20.0
     """
-    a, b = _rescaled_pair(x_true, x_est)
+    a, b = _rescaled_pair(x_true, x_est, finite_est=finite)
     r = float(_ratio(np.sum((b - a) ** 2), np.sum(a**2)))
     return float(_db(r)) if db else r
 

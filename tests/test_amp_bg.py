@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import norm
 
 from cs_toolkit.exceptions import ValidationError
+from cs_toolkit.metrics import nmse
 from cs_toolkit.solvers import amp
 from cs_toolkit.solvers.amp import bg_denoise
 
@@ -67,10 +68,6 @@ def test_amp_bg_matches_naive_iteration(rng):
         np.testing.assert_allclose(Xh[i], _amp_bg_naive(A, Y[i], 0.1, 1.0, 12), rtol=1e-6, atol=1e-8)
 
 
-def _nmse_db(Xh, X):
-    return 10 * np.log10(np.sum((Xh - X) ** 2) / np.sum(X**2))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_amp_bg_beats_soft_amp_and_nears_the_oracle(rng, dtype):
@@ -82,17 +79,17 @@ def test_amp_bg_beats_soft_amp_and_nears_the_oracle(rng, dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         Xb = amp(A.astype(dtype), Y.astype(dtype), max_iter=30, tol=0, denoiser="bg", sparsity=0.1)
-        soft = min(_nmse_db(amp(A, Y, max_iter=30, tol=0, alpha=a), X) for a in (1.0, 1.5, 2.0, 2.5))
+        soft = min(nmse(X, amp(A, Y, max_iter=30, tol=0, alpha=a), db=True) for a in (1.0, 1.5, 2.0, 2.5))
     assert Xb.dtype == dtype
-    bg = _nmse_db(Xb.astype(np.float64), X)
+    bg = nmse(X, Xb.astype(np.float64), db=True)
     assert bg < soft - 3.0  # the MMSE denoiser removes the soft-threshold bias
-    assert bg < _nmse_db(oracle, X) + 2.0  # and comes close to support-oracle least squares
+    assert bg < nmse(X, oracle, db=True) + 2.0  # and comes close to support-oracle least squares
 
 
 def test_amp_bg_exact_recovery_noiseless(rng):
     A, X, Y = _bg_problem(rng, 100, 200, 20, 0.1, 300.0)
     Xh = amp(A, X @ A.T, max_iter=60, tol=0, denoiser="bg", sparsity=0.1)
-    assert _nmse_db(Xh, X) < -60
+    assert nmse(X, Xh, db=True) < -60
 
 
 @pytest.mark.parametrize("kw, pattern", [

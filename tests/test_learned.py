@@ -27,7 +27,6 @@ from cs_toolkit.learned import (
     load_model,
     make_model,
     make_schedule,
-    nmse_db,
     nmse_per_layer,
     pretrain_alista,
     pretrain_and_fine_tune,
@@ -35,6 +34,7 @@ from cs_toolkit.learned import (
     train_reconstructor,
 )
 from cs_toolkit.learned.train import PRETRAIN_KINDS
+from cs_toolkit.metrics import nmse
 from cs_toolkit.solvers import shrink as _shrink
 
 M, N = 20, 40
@@ -218,12 +218,12 @@ def test_training_beats_the_untrained_network_and_ista(kind):
     A, T = _matrix(), 4
     net = make_model(kind, A, T)
     Yv, Xv = SyntheticSource(A, p=0.1).sample(300, rng=99)
-    before = nmse_db(net.forward(Yv), Xv)
+    before = nmse(Xv, net.forward(Yv), db=True)
     ista_net = LISTA.from_ista(A, lam=0.1, n_layers=T)
     hist = _short_train(net, validation=(Yv, Xv))
-    after = nmse_db(net.forward(Yv), Xv)
+    after = nmse(Xv, net.forward(Yv), db=True)
     assert after < before - 1.0
-    assert after < nmse_db(ista_net.forward(Yv), Xv) - 1.0
+    assert after < nmse(Xv, ista_net.forward(Yv), db=True) - 1.0
     assert len(hist.stages) == 3 * T and hist.total_time_s > 0
     np.testing.assert_allclose(hist.val_nmse_db, nmse_per_layer(net, Yv, Xv))
     assert hist.val_nmse_db[-1] < hist.val_nmse_db[0]
@@ -492,9 +492,9 @@ def test_relative_scalar_lr_and_warm_start_train_alista():
     A, T = _matrix(), 4
     Yv, Xv = SyntheticSource(A, p=0.1).sample(300, rng=99)
     net = make_model("alista", A, T)
-    before = nmse_db(net.forward(Yv), Xv)
+    before = nmse(Xv, net.forward(Yv), db=True)
     _short_train(net, validation=(Yv, Xv), lr_scalar=0.05, refine=(0.3,), refine_last=(0.03,))
-    assert nmse_db(net.forward(Yv), Xv) < before - 3.0
+    assert nmse(Xv, net.forward(Yv), db=True) < before - 3.0
     assert np.all(np.isfinite(net.parameters()["theta"]))
 
 
@@ -505,9 +505,9 @@ def test_warm_start_never_scores_worse_than_the_initialisation():
     Yv, Xv = SyntheticSource(A, p=0.1).sample(200, rng=4)
     net = make_model("alista", A, 3)
     net.parameters()["theta"][0] *= 0.5  # a "trained" first layer different from the init
-    before = nmse_db(net.forward(Yv, n_layers=2), Xv)
+    before = nmse(Xv, net.forward(Yv, n_layers=2), db=True)
     _warm_start(net, 2, Yv.astype(np.float32), Xv)
-    assert nmse_db(net.forward(Yv, n_layers=2), Xv) <= before + 1e-9
+    assert nmse(Xv, net.forward(Yv, n_layers=2), db=True) <= before + 1e-9
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -664,10 +664,10 @@ def test_pretrain_alista_trains_the_tied_network_and_copies_it(kind):
     A, T = _matrix(), 4
     net = make_model(kind, A, T, dtype=np.float64)
     Yv, Xv = SyntheticSource(A, p=0.1).sample(300, rng=99)
-    before = nmse_db(net.forward(Yv), Xv)
+    before = nmse(Xv, net.forward(Yv), db=True)
     opts = dict(lr=5e-3, lr_scalar=0.05, max_steps=60, patience=30, eval_every=10, validation=(Yv, Xv), rng=7)
     hist = pretrain_alista(net, SyntheticSource(A, p=0.1), **opts)
-    after = nmse_db(net.forward(Yv), Xv)
+    after = nmse(Xv, net.forward(Yv), db=True)
     assert after < before - 1.0
     # the same as training ALISTA by hand with the same settings and converting it
     tied = ALISTA(A, T, p_max=13.0 if kind == "lista_cpss" else 0.0, dtype=np.float64)
@@ -677,7 +677,7 @@ def test_pretrain_alista_trains_the_tied_network_and_copies_it(kind):
     # fine-tuning the free weights starts from there and its best-weights restore never loses it
     train(net, SyntheticSource(A, p=0.1), schedule="joint", refine=(), lr=1e-4, max_steps=20, patience=10,
           eval_every=5, validation=(Yv, Xv), rng=8)
-    assert nmse_db(net.forward(Yv), Xv) <= after + 1e-9
+    assert nmse(Xv, net.forward(Yv), db=True) <= after + 1e-9
 
 
 def test_pretrain_alista_refuses_other_models():

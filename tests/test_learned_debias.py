@@ -17,8 +17,8 @@ from cs_toolkit.learned import (
     load_model,
     ls_debias,
     make_model,
-    nmse_db,
 )
+from cs_toolkit.metrics import nmse
 
 
 def _matrix(seed=0, m=20, n=40):
@@ -113,7 +113,7 @@ def test_network_debias_layer_refits_the_last_output_and_calibration_helps_on_no
     assert scores[chosen] == min(v for k, v in scores.items() if k is not None)
     assert scores[chosen] < scores[None] - 1.0  # debiasing removes the shrinkage bias
     Yt, Xt = src.sample(200, rng=2)
-    assert nmse_db(net.forward(Yt), Xt) < nmse_db(net.forward(Yt, debias=False), Xt)
+    assert nmse(Xt, net.forward(Yt), db=True) < nmse(Xt, net.forward(Yt, debias=False), db=True)
     np.testing.assert_array_equal(net.reconstruct(Yt[0]), net.forward(Yt[:1])[0])
 
 

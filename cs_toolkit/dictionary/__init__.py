@@ -7,7 +7,7 @@ and ``X ~ codes @ dictionary.T``.
 """
 
 from ._common import DictionaryLearningResult, overcomplete_dct, overcomplete_dct2, sparse_encode
-from .denoise import denoise_image, psnr
+from .denoise import denoise_image
 from .estimator import DictionaryLearner
 from .ksvd import approx_ksvd, ksvd, ksvd_update
 from .mod import mod, mod_update
@@ -30,7 +30,6 @@ __all__ = [
     "overcomplete_dct2",
     "patches_from_images",
     "plot_dictionary",
-    "psnr",
     "sparse_encode",
 ]
 

@@ -10,27 +10,7 @@ from ..exceptions import ValidationError
 from ._common import make_coder, overcomplete_dct2
 from .ksvd import approx_ksvd, ksvd
 
-__all__ = ["denoise_image", "psnr"]
-
-
-def psnr(reference, estimate, *, data_range=None):
-    """Peak signal-to-noise ratio ``10 log10(data_range^2 / MSE)`` in dB.
-
-    ``data_range`` defaults to 1 for images in [0, 1] (max <= 1.5) and 255 otherwise.
-
-    Examples
-    --------
-    >>> round(psnr(np.zeros((4, 4)), np.full((4, 4), 0.1)), 3)
-    20.0
-    """
-    ref = check_array(reference, "reference")
-    est = check_array(estimate, "estimate")
-    if ref.shape != est.shape:
-        raise ValidationError(f"Dimension mismatch: reference has shape {ref.shape}, estimate {est.shape}.")
-    if data_range is None:
-        data_range = 1.0 if float(np.max(ref)) <= 1.5 else 255.0
-    mse = float(np.mean((ref.astype(np.float64) - est) ** 2))
-    return float("inf") if mse == 0 else float(10.0 * np.log10(data_range ** 2 / mse))
+__all__ = ["denoise_image"]
 
 
 def _positions(n, p, step):

@@ -32,32 +32,21 @@ import numpy as np
 from .._threads import blas_threads
 from .._validation import check_int, check_option, check_rng, check_scalar, check_signals
 from ..exceptions import ValidationError
+from ..metrics import nmse
 from .data import ArraySource
 from .lista import MODEL_KINDS, UnrolledNetwork, make_model
 
-__all__ = ["nmse_db", "nmse_per_layer", "Adam", "Stage", "make_schedule", "TrainingHistory", "train",
+__all__ = ["nmse_per_layer", "Adam", "Stage", "make_schedule", "TrainingHistory", "train",
            "pretrain_alista", "fine_tune", "pretrain_and_fine_tune", "train_reconstructor", "PRETRAIN_KINDS"]
 
 #: model kinds :func:`pretrain_alista` can start from their tied form (those with ``from_alista``)
 PRETRAIN_KINDS = tuple(k for k, cls in MODEL_KINDS.items() if hasattr(cls, "from_alista"))
 
 
-def nmse_db(X_hat, X) -> float:
-    """``10 log10(sum ||x_hat - x||^2 / sum ||x||^2)`` over a batch (dB)."""
-    X_hat = np.asarray(X_hat, dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64)
-    if X_hat.shape != X.shape:
-        raise ValidationError(f"X_hat and X must have the same shape, got {X_hat.shape} and {X.shape}.")
-    den = float(np.sum(X * X))
-    if den == 0.0:
-        raise ValidationError("X is all zeros; the NMSE is undefined.")
-    return 10.0 * np.log10(max(float(np.sum((X_hat - X) ** 2)), 1e-300) / den)
-
-
 def nmse_per_layer(model, Y, X) -> np.ndarray:
     """NMSE in dB of the output of every layer of ``model`` on ``(Y, X)``, shape ``(n_layers,)``
     (without the debiasing layer)."""
-    return np.array([nmse_db(o, X) for o in model.forward(Y, return_all=True, debias=False)])
+    return np.array([nmse(X, o, db=True, finite=False) for o in model.forward(Y, return_all=True, debias=False)])
 
 
 class Adam:
@@ -298,7 +287,7 @@ def _warm_start(model, depth, Yv, Cv):
     """Start layer ``depth`` (1-based, >= 2) from layer ``depth - 1`` when that scores better."""
     t = depth - 1
     params = model.get_parameters()
-    best = nmse_db(model.forward(Yv, n_layers=depth, debias=False), Cv)
+    best = nmse(Cv, model.forward(Yv, n_layers=depth, debias=False), db=True, finite=False)
     best_params = params
     copy = {k: v.copy() for k, v in params.items()}
     for v in copy.values():
@@ -311,7 +300,7 @@ def _warm_start(model, depth, Yv, Cv):
         cands.append(scaled)
     for c in cands:
         model.set_parameters(c)
-        val = nmse_db(model.forward(Yv, n_layers=depth, debias=False), Cv)
+        val = nmse(Cv, model.forward(Yv, n_layers=depth, debias=False), db=True, finite=False)
         if np.isfinite(val) and val < best:
             best, best_params = val, c
     model.set_parameters(best_params)
@@ -374,7 +363,7 @@ def _train(model, source, stages, opts, n_val, validation, rng, verbose, callbac
                 _warm_start(model, st.depth, Yv, Cv)
                 params = model.parameters()
             opt = Adam(params, lr=st.lr, scales=_scalar_scales(params, st.depth, lr_scalar, lr))
-            best = nmse_db(model.forward(Yv, n_layers=st.depth, debias=False), Cv)
+            best = nmse(Cv, model.forward(Yv, n_layers=st.depth, debias=False), db=True, finite=False)
             best_params = model.get_parameters()
             since, step, loss = 0, 0, float("nan")
         state = None
@@ -389,7 +378,7 @@ def _train(model, source, stages, opts, n_val, validation, rng, verbose, callbac
             step += 1
             since += 1
             if step % eval_every == 0:
-                val = nmse_db(model.forward(Yv, n_layers=st.depth, debias=False), Cv)
+                val = nmse(Cv, model.forward(Yv, n_layers=st.depth, debias=False), db=True, finite=False)
                 if val < best:
                     best, since = val, 0
                     best_params = model.get_parameters()

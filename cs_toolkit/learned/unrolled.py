@@ -296,7 +296,7 @@ class UnrolledNetwork:
             ``(threshold, refit_threshold) -> NMSE (dB)`` of every pair, and ``None -> NMSE`` of
             the network without debiasing.
         """
-        from .train import nmse_db
+        from ..metrics import nmse
 
         Y2, _ = self._check_Y(Y)
         X2, _ = check_signals(X, "X", n_features=self.n_components)
@@ -309,10 +309,11 @@ class UnrolledNetwork:
             raise ValidationError("thresholds and refit_thresholds must hold at least one candidate.")
         self.set_debias(None, max_support)
         X_hat = self.forward(Y2, debias=False)
-        scores = {None: nmse_db(X_hat, X2)}
+        scores = {None: nmse(X2, X_hat, db=True, finite=False)}
         pairs = [(t, r) for t in thresholds for r in refits]
         for t, r in pairs:
-            scores[(t, r)] = nmse_db(self._debias(Y2, X_hat, threshold=t, refit_threshold=r), X2)
+            scores[(t, r)] = nmse(X2, self._debias(Y2, X_hat, threshold=t, refit_threshold=r), db=True,
+                                   finite=False)
         best = min(pairs, key=lambda tr: scores[tr])
         if scores[best] < scores[None]:
             self.set_debias(best[0], max_support, refit_threshold=best[1])
