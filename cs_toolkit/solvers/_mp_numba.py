@@ -5,9 +5,10 @@ Per signal: select ``i = argmax |<r, a_j>| / ||a_j||``, add
 With ``gram=True`` the correlations are updated with a row of ``G = A^T A``
 (``O(n)`` per iteration) and ``||r||^2 -= <r, a_i>^2 / ||a_i||^2`` is tracked;
 with ``gram=False`` ``A^T r`` is recomputed from the residual (``O(mn)`` per
-iteration, no Gram matrix). Status codes: 0 = ``max_iter`` reached,
-2 = error target met, 3 = correlations exhausted, 4 = the next atom would
-exceed the distinct-atom limit.
+iteration, no Gram matrix). Status per signal
+(:class:`~cs_toolkit.solvers._common.Status`): ``MAX_ITER`` = ``max_iter``
+reached, ``CONVERGED`` = error target met, ``EXHAUSTED`` = correlations
+exhausted, ``DONE`` = the next atom would exceed the distinct-atom limit.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from numba import njit, prange
 
 from .._config import JIT, JIT_PARALLEL
 from ._chol_numba import _rows_gemv
+from ._common import Status
+
+#: the status codes the kernel writes, as ints for numba
+_DONE, _CONVERGED, _MAX_ITER, _EXHAUSTED = (int(Status.DONE), int(Status.CONVERGED), int(Status.MAX_ITER),
+                                            int(Status.EXHAUSTED))
 
 
 @njit(**JIT)
@@ -54,13 +60,13 @@ def _mp_range(M, S, y2, norms2, inv_norm, max_iter, kd, tol, use_tol, rel_stop, 
                 r[p] = row[p]
                 eps += float(row[p]) * float(row[p])
         x = X[sig]
-        st = 0
+        st = _MAX_ITER
         it = 0
         nnz = 0
         thresh = -1.0
         while it < max_iter:
             if use_tol and eps <= tol:
-                st = 2
+                st = _CONVERGED
                 break
             if not gram:
                 _rows_gemv(M, r, r.shape[0], alpha)  # alpha = A^T r
@@ -68,11 +74,11 @@ def _mp_range(M, S, y2, norms2, inv_norm, max_iter, kd, tol, use_tol, rel_stop, 
             if it == 0:
                 thresh = smax * rel_stop
             if smax <= thresh or smax <= 0.0:
-                st = 3
+                st = _EXHAUSTED
                 break
             if x[i] == 0.0:
                 if nnz >= kd:
-                    st = 4
+                    st = _DONE
                     break
                 nnz += 1
             c = alpha[i] / norms2[i]
@@ -88,8 +94,8 @@ def _mp_range(M, S, y2, norms2, inv_norm, max_iter, kd, tol, use_tol, rel_stop, 
                     r[p] -= c * M[p, i]
                     eps += float(r[p]) * float(r[p])
             it += 1
-        if st == 0 and use_tol and eps <= tol:
-            st = 2
+        if st == _MAX_ITER and use_tol and eps <= tol:
+            st = _CONVERGED
         n_iter[sig] = it
         status[sig] = st
         resid2[sig] = eps

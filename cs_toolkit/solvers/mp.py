@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from ._common import GreedyInfo, _check_sparsity, _check_tol, prepare
+from ._common import GreedyInfo, Status, _check_sparsity, _check_tol, prepare
 from ._registry import register_solver
 from .omp import GRAM_MAX_BYTES, _run_kernel, _tolerances
 
@@ -113,7 +113,7 @@ def mp(A, Y, *, n_nonzero_coefs=None, max_iter=None, tol=None, return_info=False
     out = X[0] if was_1d else X
     if return_info:
         limited = use_tol or n_nonzero_coefs is not None
-        conv = status != 0 if limited else np.ones(N, bool)
+        conv = status != Status.MAX_ITER if limited else np.ones(N, bool)
         info = GreedyInfo(n_iter=n_iter, converged=conv, resid_norm=np.sqrt(np.maximum(resid2, 0.0)),
                           elapsed=time.perf_counter() - t0, method="mp/gram" if use_gram else "mp/matrix")
         return out, info
