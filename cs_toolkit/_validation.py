@@ -134,16 +134,26 @@ def check_matrix(A, name: str = "A", *, dtype=None, allow_operator: bool = True)
     return check_array(A, name, ndim=2, dtype=dtype)
 
 
-def dense_matrix(A, name: str = "A", *, copy: bool = True) -> np.ndarray:
+def dense_matrix(A, name: str = "A", *, copy: bool = True, dtype=np.float64, max_size=None) -> np.ndarray:
     """``A`` as a validated C-contiguous float64 matrix; an operator is made explicit (``to_dense()``).
 
     The one densifier of the package. ``copy=True`` always returns a new array (a model keeps
-    it); ``copy=False`` copies only when the dtype or the layout asks for it.
+    it); ``copy=False`` copies only when the dtype or the layout asks for it. ``dtype=None``
+    keeps float32 (anything else becomes float64). ``max_size``: an operator with more than
+    that many entries is refused (``ValidationError`` naming ``max_size``) instead of densified.
     """
     A = check_matrix(A, name)
     if not isinstance(A, np.ndarray):
+        if max_size is not None:
+            max_size = check_int("max_size", max_size, low=1)
+            m, n = A.shape
+            if m * n > max_size:
+                raise ValidationError(
+                    f"{name} is an operator of shape {A.shape} with {m * n} entries, more than "
+                    f"max_size={max_size}; raise max_size to densify it anyway."
+                )
         A = check_array(A.to_dense(), name, ndim=2)
-    return np.array(A, dtype=np.float64, order="C") if copy else np.ascontiguousarray(A, dtype=np.float64)
+    return np.array(A, dtype=dtype, order="C") if copy else np.ascontiguousarray(A, dtype=dtype)
 
 
 def check_signals(

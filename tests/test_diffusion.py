@@ -111,9 +111,9 @@ def test_block_constraint_projects_and_is_self_adjoint():
     u = rng.uniform(0, 255, (64, 64))
     p = con.project(u)
     np.testing.assert_allclose(con.project(p), p, atol=1e-8)
-    from cs_toolkit.signals._image_loops import _to_blocks
+    from cs_toolkit.transforms import image_to_tiles
 
-    np.testing.assert_allclose(_to_blocks(p, 16) @ meas.A.T, meas.Y[0], atol=1e-8)
+    np.testing.assert_allclose(image_to_tiles(p, 16) @ meas.A.T, meas.Y[0], atol=1e-8)
     a, b = rng.standard_normal((2, 64, 64))
     assert np.sum(con.null_project(a) * b) == pytest.approx(np.sum(a * con.null_project(b)), rel=1e-10)
     Y, A, P = meas.Y[0], meas.A, meas.pinv
@@ -259,15 +259,15 @@ def test_trained_stages_beat_their_start_on_a_held_out_picture(tmp_path):
 
 @pytest.mark.slow
 def test_training_samples_are_consistent_with_their_measurements():
-    from cs_toolkit.signals._image_loops import _to_blocks
     from cs_toolkit.signals.image import training_samples
+    from cs_toolkit.transforms import image_to_tiles
 
     samples = training_samples([_discs(0)[:50, :60]], (0.1, 0.5), block_size=16, rng=1, n_jobs=2)
     assert len(samples) == 2
     for x0, x, con in samples:
         assert x.shape == x0.shape == (48, 48)  # cropped to whole blocks
-        np.testing.assert_allclose(_to_blocks(x0, 16) @ con.A.T, con.Y, atol=1e-6)
-        np.testing.assert_allclose(_to_blocks(x, 16) @ con.A.T, con.Y, atol=1e-6)
+        np.testing.assert_allclose(image_to_tiles(x0, 16) @ con.A.T, con.Y, atol=1e-6)
+        np.testing.assert_allclose(image_to_tiles(x, 16) @ con.A.T, con.Y, atol=1e-6)
     with pytest.raises(ValidationError, match="start"):
         training_samples([_discs(0)], (0.1,), start="fista")
     with pytest.raises(ValidationError, match=r"images\[0\]"):

@@ -7,7 +7,8 @@ from scipy.fft import dct, dctn, idctn
 from cs_toolkit.data import load_image
 from cs_toolkit.signals import _denoisers as den
 from cs_toolkit.signals import image_quality, measure_image, reconstruct_image
-from cs_toolkit.signals._image_loops import _pnp_nl, _to_blocks
+from cs_toolkit.signals._image_loops import _pnp_nl
+from cs_toolkit.transforms import image_to_tiles
 
 # the parallel matching and filtering kernels take 20-30 s to compile the first time
 pytestmark = pytest.mark.slow
@@ -138,7 +139,7 @@ def test_pnp_nl_iterates_are_consistent_with_the_measurements(crop):
     meas = measure_image(crop, 0.25, block_size=16, rng=0)
     Y = meas.Y[0]
     x = _pnp_nl(Y, meas.A, meas.pinv, meas.padded_shape, 16, np.zeros(meas.padded_shape), n_iter=4, n_wiener=2)
-    np.testing.assert_allclose(_to_blocks(x, 16) @ meas.A.T, Y, rtol=1e-10, atol=1e-8)
+    np.testing.assert_allclose(image_to_tiles(x, 16) @ meas.A.T, Y, rtol=1e-10, atol=1e-8)
 
 
 def test_pnp_nl_beats_bcs_spl(crop):

@@ -19,8 +19,9 @@ from cs_toolkit.signals import (
     reconstruct_image,
 )
 from cs_toolkit.signals import _denoisers as den
-from cs_toolkit.signals._image_loops import _dct2_basis, _from_blocks, _to_blocks
+from cs_toolkit.signals._image_loops import _dct2_basis
 from cs_toolkit.signals.audio import _FramesOperator
+from cs_toolkit.transforms import image_to_tiles, tiles_to_image
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +43,10 @@ def _psnr255(a, b):
 # ------------------------------------------------------------------ images
 def test_blocks_round_trip_and_order(rng):
     img = rng.standard_normal((32, 48))
-    rows = _to_blocks(img, 16)
+    rows = image_to_tiles(img, 16)
     assert rows.shape == (6, 256)
     np.testing.assert_array_equal(rows[1], img[:16, 16:32].ravel())  # row-major block order
-    np.testing.assert_array_equal(_from_blocks(rows, img.shape, 16), img)
+    np.testing.assert_array_equal(tiles_to_image(rows, img.shape, 16), img)
 
 
 def test_measure_image_shapes_padding_and_matrix(rng):
@@ -57,7 +58,7 @@ def test_measure_image_shapes_padding_and_matrix(rng):
     np.testing.assert_allclose(meas.A @ meas.A.T, np.eye(64), atol=1e-10)  # orthonormal rows
     # the measurements are those of the symmetric-padded [0, 255] image
     padded = np.pad(img * 255, ((0, 8), (0, 14)), mode="symmetric")
-    np.testing.assert_allclose(meas.Y[0], _to_blocks(padded, 16) @ meas.A.T, rtol=1e-12)
+    np.testing.assert_allclose(meas.Y[0], image_to_tiles(padded, 16) @ meas.A.T, rtol=1e-12)
 
 
 def test_ratio_one_reconstructs_exactly_and_crops_odd_sizes(rng):
@@ -141,7 +142,7 @@ def test_pnp_dct_iterates_are_consistent_with_the_measurements(crop):
     meas = measure_image(crop, 0.25, block_size=16, rng=0)
     Y = meas.Y[0]
     x = _pnp_dct(Y, meas.A, meas.pinv, meas.padded_shape, 16, np.zeros(meas.padded_shape), n_iter=5, n_wiener=2)
-    np.testing.assert_allclose(_to_blocks(x, 16) @ meas.A.T, Y, rtol=1e-10, atol=1e-8)
+    np.testing.assert_allclose(image_to_tiles(x, 16) @ meas.A.T, Y, rtol=1e-10, atol=1e-8)
 
 
 def test_tiny_images_reconstruct_and_get_a_quality(rng):
@@ -296,7 +297,7 @@ def test_learned_reconstructor_object(crop):
     net = ALISTA(meas.A, n_layers=2, dictionary=_dct2_basis(16), dtype=np.float64)
     rec = reconstruct_image(meas, method="lista", model=net)
     # learned image models work on [0, 1] pixels; the pipeline measures on [0, 255]
-    expect = np.clip(_from_blocks(255 * net.reconstruct(meas.Y[0] / 255), (64, 64), 16), 0, 255) / 255
+    expect = np.clip(tiles_to_image(255 * net.reconstruct(meas.Y[0] / 255), (64, 64), 16), 0, 255) / 255
     np.testing.assert_allclose(rec, expect, atol=1e-12)
     other = ALISTA(measure_image(crop, 0.5, block_size=16, rng=1).A, n_layers=1)
     with pytest.raises(ValidationError, match="another sensing matrix"):

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .._validation import check_int, check_option, check_rng, check_scalar
+from .._validation import check_int, check_option, check_rng, check_scalar, dense_matrix
 from ..exceptions import ValidationError
 
 __all__ = ["ProblemFamily", "SolverConfig", "as_solver_configs", "default_solver_config", "STRUCTURES"]
@@ -199,8 +199,7 @@ class ProblemFamily:
 def _make_matrix(kind, m, n, rng):
     from ..sensing import make_sensing
 
-    A = make_sensing(kind, m, n, rng=rng)
-    return A.to_dense() if hasattr(A, "to_dense") else A
+    return dense_matrix(make_sensing(kind, m, n, rng=rng), "A", copy=False, dtype=None)
 
 
 @dataclass(frozen=True)

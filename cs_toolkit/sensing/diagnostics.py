@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_array, check_int, check_option, check_rng, check_scalar
+from .._validation import (
+    check_array,
+    check_int,
+    check_option,
+    check_rng,
+    check_scalar,
+    dense_matrix,
+)
 from ..exceptions import ValidationError
 from ._base import LinearOperator, MatrixOperator, power_iteration
 
@@ -25,20 +32,6 @@ MAX_DENSE_SIZE = 2**24
 
 #: Default relative tolerances of :func:`dot_test`, by dtype.
 DOT_TEST_RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
-
-
-def _dense(A, name: str, max_size) -> np.ndarray:
-    """Validated float64 dense copy of an array or (small enough) operator."""
-    if isinstance(A, LinearOperator):
-        max_size = check_int("max_size", max_size, low=1)
-        m, n = A.shape
-        if m * n > max_size:
-            raise ValidationError(
-                f"{name} is an operator of shape {A.shape} with {m * n} entries, more than "
-                f"max_size={max_size}; raise max_size to densify it anyway."
-            )
-        A = A.to_dense()
-    return check_array(A, name, ndim=2, dtype=np.float64)
 
 
 def mutual_coherence(A, *, max_size=MAX_DENSE_SIZE) -> float:
@@ -75,7 +68,7 @@ def mutual_coherence(A, *, max_size=MAX_DENSE_SIZE) -> float:
     >>> mutual_coherence(np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]))
     0.7071067811865475
     """
-    A = _dense(A, "A", max_size)
+    A = dense_matrix(A, "A", copy=False, max_size=max_size)
     m, n = A.shape
     if n < 2:
         raise ValidationError(f"A must have at least 2 columns for a coherence, got shape {A.shape}.")
@@ -180,7 +173,7 @@ def spectral_norm(A, *, method="auto", max_iter=500, tol=1e-9, rng=None, max_siz
             return float(A.norm())
         if method == "power":
             return power_iteration(A, max_iter=max_iter, tol=tol, rng=rng)
-        return float(np.linalg.norm(_dense(A, "A", max_size), 2))
+        return float(np.linalg.norm(dense_matrix(A, "A", copy=False, max_size=max_size), 2))
     A = check_array(A, "A", ndim=2)
     if method == "power":
         return power_iteration(MatrixOperator(A), max_iter=max_iter, tol=tol, rng=rng)
@@ -269,7 +262,7 @@ def rip_estimate(A, k, *, n_trials=1000, rng=None, max_size=MAX_DENSE_SIZE) -> R
     >>> rip_estimate(np.eye(8), 3, n_trials=10, rng=0).delta
     0.0
     """
-    A = _dense(A, "A", max_size)
+    A = dense_matrix(A, "A", copy=False, max_size=max_size)
     m, n = A.shape
     k = check_int("k", k, low=1, high=n)
     n_trials = check_int("n_trials", n_trials, low=1)

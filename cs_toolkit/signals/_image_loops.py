@@ -12,19 +12,8 @@ import numpy as np
 
 from .._validation import check_array, check_int, check_option
 from ..exceptions import ValidationError
-from ..transforms import DCT2, Wavelet2
+from ..transforms import DCT2, Wavelet2, image_to_tiles, tiles_to_image
 from . import _denoisers as den
-
-
-def _to_blocks(img: np.ndarray, B: int) -> np.ndarray:
-    H, W = img.shape
-    return np.ascontiguousarray(img.reshape(H // B, B, W // B, B).transpose(0, 2, 1, 3).reshape(-1, B * B))
-
-
-def _from_blocks(rows: np.ndarray, shape, B: int) -> np.ndarray:
-    H, W = shape
-    return np.ascontiguousarray(rows.reshape(H // B, W // B, B, B).transpose(0, 2, 1, 3).reshape(H, W))
-
 
 
 # ----------------------------------------------------------------------------------------
@@ -88,24 +77,24 @@ class BlockConstraint:
         self._zero = np.zeros_like(Y)
 
     def project(self, u):
-        return _from_blocks(_project(_to_blocks(u, self.B), self.Y, self.A, self.P), self.shape, self.B)
+        return tiles_to_image(_project(image_to_tiles(u, self.B), self.Y, self.A, self.P), self.shape, self.B)
 
     def null_project(self, g):
-        return _from_blocks(_project(_to_blocks(g, self.B), self._zero, self.A, self.P), self.shape, self.B)
+        return tiles_to_image(_project(image_to_tiles(g, self.B), self._zero, self.A, self.P), self.shape, self.B)
 
 
 def _bcs_spl(Y, A, P, shape, B, *, lam, max_iter, tol, progress=None):
     X = Y @ P.T
-    x = _from_blocks(X, shape, B)
+    x = tiles_to_image(X, shape, B)
     d_prev = None
     n_reduce = 0
     n_iter = 0
     for it in range(1, max_iter + 1):
         n_iter = it
         xh = den.wiener_smooth(x)
-        x1 = _from_blocks(_project(_to_blocks(xh, B), Y, A, P), shape, B)
+        x1 = tiles_to_image(_project(image_to_tiles(xh, B), Y, A, P), shape, B)
         xb = den.wavelet_shrink(x1, lam)
-        x = _from_blocks(_project(_to_blocks(xb, B), Y, A, P), shape, B)
+        x = tiles_to_image(_project(image_to_tiles(xb, B), Y, A, P), shape, B)
         d = float(np.sqrt(np.mean((x - x1) ** 2)))
         if progress is not None:
             progress.update(1)
@@ -128,7 +117,7 @@ def _pnp(Y, A, P, shape, B, x0, *, denoiser, sigma0, sigma_end, n_iter, progress
     for k, s in enumerate(np.geomspace(sigma0, sigma_end, n_iter)):
         z = x + (k / (k + 3.0)) * (x - x_prev)
         x_prev = x
-        x = _from_blocks(_project(_to_blocks(denoiser(z, s), B), Y, A, P), shape, B)
+        x = tiles_to_image(_project(image_to_tiles(denoiser(z, s), B), Y, A, P), shape, B)
         if progress is not None:
             progress.update(1)
     return x

@@ -59,20 +59,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import sensing
-from .._validation import check_array, check_int, check_rng, check_scalar
+from .._validation import check_array, check_int, check_rng, check_scalar, dense_matrix
 from ..exceptions import ValidationError
-from ..transforms import Wavelet2
+from ..transforms import Wavelet2, image_to_tiles, tiles_to_image
 from ._denoisers import single_thread_blas
 from ._image_loops import (
     BlockConstraint,
     _basis,
     _bcs_spl,
     _block_solve,
-    _from_blocks,
     _pnp,
     _pnp_dct,
     _pnp_nl,
-    _to_blocks,
     _tv_half,
 )
 from ._image_tnrd import (
@@ -188,7 +186,7 @@ def pipeline_matrix(kind, m: int, n: int, rng) -> tuple[np.ndarray, str]:
             op = sensing.make_sensing(kind, m, n, rng=gen)
         except ValidationError as exc:
             raise ValidationError(str(exc).replace("kind must", "matrix must", 1)) from None
-        A = op.to_dense() if hasattr(op, "to_dense") else np.asarray(op)
+        A = dense_matrix(op, "matrix", copy=False)
     return np.ascontiguousarray(np.asarray(A, dtype=np.float64)), kind
 
 
@@ -270,7 +268,7 @@ def measure_image(image, ratio: float, *, block_size: int = 32, matrix="gaussian
     Ys = []
     for c in range(chans.shape[2]):
         x = np.pad(chans[:, :, c], ((0, Hp - H), (0, Wp - W)), mode="symmetric")
-        Ys.append(_to_blocks(x, B) @ A.T)
+        Ys.append(image_to_tiles(x, B) @ A.T)
     return BlockMeasurements(np.stack(Ys), A, B, tuple(img.shape), (Hp, Wp), in_dtype, ratio, kind)
 
 
@@ -374,7 +372,7 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
                 x0 = _tnrd_start(Y, A, P, shape, B, start, tol=tol, n_iter=max_iter, progress=bar)
                 x = net.forward(x0, BlockConstraint(Y, A, P, shape, B))
             elif method == "lista":
-                x = _from_blocks(apply_block_model(Y, A, model, "image"), shape, B)
+                x = tiles_to_image(apply_block_model(Y, A, model, "image"), shape, B)
             else:
                 D = _basis(basis, A.shape[1], B)
                 opts = dict(solver_options)
@@ -382,7 +380,7 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
                     opts["lam_rel"] = lam
                 if max_iter is not None:
                     opts["max_iter"] = max_iter
-                x = _from_blocks(_block_solve(Y, A, D, method, opts), shape, B)
+                x = tiles_to_image(_block_solve(Y, A, D, method, opts), shape, B)
             chans.append(x[:H, :W])
     finally:
         if bar is not None:

@@ -25,6 +25,7 @@ from .._validation import (
     check_matrix,
     check_scalar,
     check_signals,
+    dense_matrix,
     result_dtype,
 )
 from ..exceptions import SparsityClippedWarning, ValidationError
@@ -137,7 +138,7 @@ def prepare(A, Y, *, dense=False, allow_operator=True):
     if not _fast_ok(A, 2):
         A = check_matrix(A, "A", allow_operator=allow_operator)
     if isinstance(A, LinearOperator) and dense:
-        A = np.ascontiguousarray(A.to_dense())
+        A = dense_matrix(A, "A", copy=False, dtype=None)
     if _fast_ok(Y, Y.ndim if type(Y) is np.ndarray and Y.ndim in (1, 2) else -1) and Y.shape[-1] == A.shape[0]:
         was_1d = Y.ndim == 1
         Y2 = Y[None, :] if was_1d else Y

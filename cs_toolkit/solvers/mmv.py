@@ -15,7 +15,14 @@ import time
 
 import numpy as np
 
-from .._validation import check_array, check_int, check_matrix, check_scalar, result_dtype
+from .._validation import (
+    check_array,
+    check_int,
+    check_matrix,
+    check_scalar,
+    dense_matrix,
+    result_dtype,
+)
 from ..exceptions import ValidationError
 from ..sensing import LinearOperator
 from ._common import Status
@@ -38,7 +45,7 @@ def check_mmv(A, Y, *, dense=True):
     """
     A = check_matrix(A, "A")
     if isinstance(A, LinearOperator) and dense:
-        A = np.ascontiguousarray(A.to_dense())
+        A = dense_matrix(A, "A", copy=False, dtype=None)
     Yc = check_array(Y, "Y", ndim=(2, 3))
     m = A.shape[0]
     if Yc.shape[-1] != m:

@@ -6,7 +6,14 @@ solver; blocks, patches and frames turn images and audio into batches of rows.
 """
 
 from ._operators import DCT, DCT2, TRANSFORM_KINDS, Identity, Wavelet, Wavelet2, make_transform
-from .blocks import BlockMeta, blocks_to_image, image_to_blocks, patches_from_images
+from .blocks import (
+    BlockMeta,
+    blocks_to_image,
+    image_to_blocks,
+    image_to_tiles,
+    patches_from_images,
+    tiles_to_image,
+)
 from .frames import frames, frames_from_audio, get_window, overlap_add
 
 __all__ = [
@@ -20,6 +27,8 @@ __all__ = [
     "BlockMeta",
     "image_to_blocks",
     "blocks_to_image",
+    "image_to_tiles",
+    "tiles_to_image",
     "patches_from_images",
     "get_window",
     "frames",
