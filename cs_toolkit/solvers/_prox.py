@@ -345,8 +345,6 @@ def group_index(groups, n: int, name: str = "groups"):
     ValidationError
         ``groups`` not a 1-D integer array of length ``n``.
     """
-    import hashlib
-
     from ..exceptions import ValidationError
 
     if groups is None:
@@ -362,7 +360,7 @@ def group_index(groups, n: int, name: str = "groups"):
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             raise ValidationError(f"{name} must hold integer group labels, got non-integer values.")
     raw = arr.astype(np.int64)
-    key = (n, hashlib.blake2b(raw.tobytes(), digest_size=16).digest())
+    key = index_key(n, raw)
     hit = _GROUP_CACHE.get(key)
     if hit is not None:
         return hit
@@ -371,12 +369,25 @@ def group_index(groups, n: int, name: str = "groups"):
     order = np.argsort(labels, kind="stable").astype(np.int64)
     starts = np.zeros(uniq.size + 1, np.int64)
     np.cumsum(np.bincount(labels, minlength=uniq.size), out=starts[1:])
-    for a in (labels, order, starts):
+    return remember(_GROUP_CACHE, key, (labels, order, starts))
+
+
+def index_key(n: int, index: np.ndarray) -> tuple:
+    """Cache key of a validated int64 index array (group labels, tree parents) of ``n`` columns."""
+    import hashlib
+
+    return (n, hashlib.blake2b(index.tobytes(), digest_size=16).digest())
+
+
+def remember(cache: dict, key, arrays: tuple, size: int = 16) -> tuple:
+    """Store ``arrays`` (made read-only) under ``key`` in a first-in first-out cache of
+    ``size`` entries; returns them."""
+    for a in arrays:
         a.setflags(write=False)
-    if len(_GROUP_CACHE) >= 16:
-        _GROUP_CACHE.pop(next(iter(_GROUP_CACHE)))
-    _GROUP_CACHE[key] = (labels, order, starts)
-    return labels, order, starts
+    if len(cache) >= size:
+        cache.pop(next(iter(cache)))
+    cache[key] = arrays
+    return arrays
 
 
 #: validated group labels (read-only arrays), keyed by length and a hash of the labels

@@ -11,12 +11,11 @@ users never build index tables by hand.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
 from .._validation import check_array, check_int, check_scalar
 from ..exceptions import ValidationError
+from ._prox import index_key, remember
 from ._registry import register_solver
 from .greedy import _check_common, _fill_doc
 from .structured import model_cosamp, model_iht
@@ -73,7 +72,7 @@ def check_tree(tree, n: int, name: str = "tree"):
             "build it from the transform of the right size (e.g. Wavelet(n).tree_parents())."
         )
     parents = arr.astype(np.int64)
-    key = (n, hashlib.blake2b(parents.tobytes(), digest_size=16).digest())
+    key = index_key(n, parents)
     hit = _TREE_CACHE.get(key)
     if hit is not None:
         return hit
@@ -106,12 +105,7 @@ def check_tree(tree, n: int, name: str = "tree"):
         if p >= 0:
             sz[p] += sz[v]
     size = sz[pre]
-    for a in (parents, pre, size):
-        a.setflags(write=False)
-    if len(_TREE_CACHE) >= 16:
-        _TREE_CACHE.pop(next(iter(_TREE_CACHE)))
-    _TREE_CACHE[key] = (parents, pre, size)
-    return parents, pre, size
+    return remember(_TREE_CACHE, key, (parents, pre, size))
 
 
 def _n_threads() -> int:
