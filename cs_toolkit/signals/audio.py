@@ -38,7 +38,7 @@ from ..exceptions import ConvergenceWarning, ValidationError
 from ..sensing import LinearOperator
 from ._denoisers import single_thread_blas
 from ._learned import apply_block_model
-from .methods import MODELS_DIR, list_methods
+from .methods import MODELS_DIR, check_method_options, list_methods
 
 __all__ = [
     "AudioMeasurements",
@@ -308,18 +308,8 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
     """
     if not isinstance(meas, AudioMeasurements):
         raise ValidationError(f"meas must be an AudioMeasurements (from measure_audio), got {type(meas).__name__}.")
-    from ..solvers import list_solvers
-
-    valid = list(AUDIO_METHODS) + list_solvers()
-    if not isinstance(method, str) or method not in valid:
-        raise ValidationError(f"method must be one of {', '.join(map(repr, valid))}; got {method!r}.")
-    if lam is not None:
-        lam = check_scalar("lam", lam, low=0.0)
-    if max_iter is not None:
-        max_iter = check_int("max_iter", max_iter, low=1)
-    if method in AUDIO_METHODS and solver_options:
-        raise ValidationError(f"unknown option(s) {', '.join(map(repr, sorted(solver_options)))} "
-                              f"for method {method!r}.")
+    lam, max_iter = check_method_options("audio", method, lam=lam, max_iter=max_iter,
+                                         solver_options=solver_options)
     N, hop, w, A = meas.frame_length, meas.hop, meas.window, meas.A
     D = _basis(basis, N)
     if method == "joint_learned":  # loaded and checked once, before anything runs

@@ -83,7 +83,7 @@ from ._image_tnrd import (
     training_samples,
 )
 from ._learned import apply_block_model
-from .methods import list_methods
+from .methods import check_method_options, list_methods
 
 __all__ = [
     "BlockMeasurements",
@@ -330,18 +330,8 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
         raise ValidationError(f"meas must be a BlockMeasurements (from measure_image), got {type(meas).__name__}.")
     if not isinstance(method, str):
         raise ValidationError(f"method must be a string, got {type(method).__name__}.")
-    from ..solvers import list_solvers
-
-    valid = list(IMAGE_METHODS) + list_solvers()
-    if method not in valid:
-        raise ValidationError(f"method must be one of {', '.join(map(repr, valid))}; got {method!r}.")
-    if max_iter is not None:
-        max_iter = check_int("max_iter", max_iter, low=1)
-    if lam is not None:
-        lam = check_scalar("lam", lam, low=0.0)
-    if method in IMAGE_METHODS and solver_options:
-        raise ValidationError(f"unknown option(s) {', '.join(map(repr, sorted(solver_options)))} "
-                              f"for method {method!r}.")
+    lam, max_iter = check_method_options("image", method, lam=lam, max_iter=max_iter,
+                                         solver_options=solver_options)
     B, A, P = meas.block_size, meas.A, meas.pinv
     shape = meas.padded_shape
     H, W = meas.image_shape[:2]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._validation import check_int, check_scalar
 from ..exceptions import ValidationError
 
 __all__ = ["ReconstructionMethod", "list_methods", "get_method", "default_method", "SIGNALS"]
@@ -111,6 +112,26 @@ def list_methods(signal, *, solvers=False) -> list[str]:
 
         names += [s for s in list_solvers() if s not in names]
     return names
+
+
+def check_method_options(signal, method, *, lam, max_iter, solver_options) -> tuple:
+    """Check the ``method`` of a ``reconstruct_*`` call (a whole-signal method of ``signal`` or a
+    registered solver) and the options all methods share; returns the checked ``(lam, max_iter)``.
+    Solver options are refused for a whole-signal method."""
+    from ..solvers import list_solvers
+
+    whole = list_methods(signal)
+    valid = whole + list_solvers()
+    if not isinstance(method, str) or method not in valid:
+        raise ValidationError(f"method must be one of {', '.join(map(repr, valid))}; got {method!r}.")
+    if lam is not None:
+        lam = check_scalar("lam", lam, low=0.0)
+    if max_iter is not None:
+        max_iter = check_int("max_iter", max_iter, low=1)
+    if method in whole and solver_options:
+        raise ValidationError(f"unknown option(s) {', '.join(map(repr, sorted(solver_options)))} "
+                              f"for method {method!r}.")
+    return lam, max_iter
 
 
 def get_method(signal, name) -> ReconstructionMethod:
