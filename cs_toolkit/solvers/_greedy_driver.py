@@ -228,6 +228,13 @@ class GreedyRun:
             self._cols = _columns(self.A, self.dtype)
         return self._cols
 
+    def iterations(self):
+        """The iterations ``(it, active)`` of the loop, until ``max_iter`` or no signal runs."""
+        for it in range(self.max_iter):
+            if self.active.size == 0:
+                return
+            yield it, self.active
+
     def record(self, it, r):
         """Store the residual norms ``r`` of the running signals after iteration ``it``."""
         _record(self.rn, self.n_iter, self.hist, self.active, it, r)

@@ -83,10 +83,7 @@ def cosamp(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=False, retu
     """
     run = GreedyRun("cosamp", A, Y, n_nonzero_coefs, max_iter, tol, history)
     k, tol, fwd, adj, cols, Y2, X = run.k, run.tol, run.fwd, run.adj, run.cols, run.Y, run.X
-    for it in range(run.max_iter):
-        active = run.active
-        if active.size == 0:
-            break
+    for it, active in run.iterations():
         Ya = Y2[active]
         Ra = Ya - fwd(X[active]) if it else Ya
         T = _topk_mask(adj(Ra), 2 * k) | (X[active] != 0)

@@ -99,10 +99,7 @@ def iht(A, Y, *, n_nonzero_coefs, step="normalized", max_iter=500, tol=1e-6, his
     k, tol, dtype, fwd, adj, Y2, X = run.k, run.tol, run.dtype, run.fwd, run.adj, run.Y, run.X
     S = _topk_mask(adj(Y2[run.active]), k) if mu_fixed is None else None
     Ra = Y2[run.active]
-    for it in range(run.max_iter):
-        active = run.active
-        if active.size == 0:
-            break
+    for it, active in run.iterations():
         Xa = X[active]
         Gr = adj(Ra)
         if mu_fixed is None:
@@ -196,10 +193,7 @@ def htp(A, Y, *, n_nonzero_coefs, step=None, max_iter=100, tol=1e-6, history=Fal
     k, tol, dtype, fwd, adj, cols, Y2, X = run.k, run.tol, run.dtype, run.fwd, run.adj, run.cols, run.Y, run.X
     S = np.zeros((run.active.size, run.n), bool)
     Ra = Y2[run.active]
-    for it in range(run.max_iter):
-        active = run.active
-        if active.size == 0:
-            break
+    for it, active in run.iterations():
         Xa = X[active]
         U = Xa + (mu * adj(Ra)).astype(dtype)
         Sn = _topk_mask(U, k)
