@@ -22,7 +22,7 @@ import numpy as np
 from .._archive import open_archive
 from .._atomic import atomic_savez
 from .._rngstate import rng_state_from_json, rng_state_json
-from .._validation import check_int
+from .._validation import check_int, check_rng
 from ..exceptions import ModelFileError, ValidationError
 
 FORMAT = "cs_toolkit.dictionary.checkpoint"
@@ -107,6 +107,20 @@ def save(path, fp: dict, state: dict, arrays: dict, rng: np.random.Generator) ->
     meta = {"format": FORMAT, "version": FORMAT_VERSION, "fingerprint": fp, **state}
     atomic_savez(path, {"metadata": np.array(json.dumps(meta)), "rng_state": np.array(rng_state_json(rng)),
                         **arrays}, compressed=False)
+
+
+def start(path, X, rng, settings: dict):
+    """The run's generator from the ``rng`` argument, and where a checkpoint is kept
+    (``path`` not None) its fingerprint and reader; returns ``(rng, fp, reader)``.
+
+    ``reader`` is None when the run starts afresh (no ``path``, or no file yet); otherwise the
+    generator is set to the saved state (see :func:`load`).
+    """
+    gen = check_rng(rng)
+    if path is None:
+        return gen, None, None
+    fp = fingerprint(X, rng, gen, settings)
+    return gen, fp, load(path, fp, gen)
 
 
 def remove(path) -> None:

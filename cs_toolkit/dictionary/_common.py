@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_array, check_int, check_option, check_rng, check_scalar
+from .._validation import check_array, check_int, check_option, check_scalar
 from ..exceptions import DeadAtomWarning, SparsityClippedWarning, ValidationError
 
 __all__ = ["DictionaryLearningResult", "overcomplete_dct", "overcomplete_dct2", "sparse_encode"]
@@ -428,15 +428,10 @@ def alternate(X, n_atoms, update, *, n_nonzero_coefs, max_iter, tol, rel_tol, co
     n_signals, n_features = X.shape
     code = make_coder(coder, n_nonzero_coefs=n_nonzero_coefs, tol=tol, lam=lam,
                       n_features=n_features, n_atoms=n_atoms, coder_options=coder_options)
-    rng_arg = rng
-    rng = check_rng(rng)
-    reader = fp = None
-    if ckpt is not None:
-        fp = _checkpoint.fingerprint(X, rng_arg, rng, dict(
-            method=method, n_atoms=n_atoms, n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter, tol=tol,
-            rel_tol=rel_tol, coder=coder, lam=lam, init=init, replace_dead=replace_dead,
-            coder_options=coder_options))
-        reader = _checkpoint.load(ckpt, fp, rng)
+    rng, fp, reader = _checkpoint.start(ckpt, X, rng, dict(
+        method=method, n_atoms=n_atoms, n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter, tol=tol,
+        rel_tol=rel_tol, coder=coder, lam=lam, init=init, replace_dead=replace_dead,
+        coder_options=coder_options))
     xnorm = float(np.linalg.norm(X))
     total_replaced = 0
     n_dead_seen = 0

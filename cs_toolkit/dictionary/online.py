@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_int, check_rng, check_scalar
+from .._validation import check_int, check_scalar
 from ..exceptions import DeadAtomWarning, ValidationError
 from . import _checkpoint
 from ._common import (
@@ -124,15 +124,10 @@ def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, co
     n_sweeps = check_int("n_sweeps", n_sweeps, low=1)
     code = make_coder(coder, n_nonzero_coefs=n_nonzero_coefs, tol=tol, lam=lam,
                       n_features=n_features, n_atoms=n_atoms, coder_options=coder_options)
-    rng_arg = rng
-    rng = check_rng(rng)
-    reader = fp = None
-    if ckpt is not None:
-        fp = _checkpoint.fingerprint(X, rng_arg, rng, dict(
-            method="online", n_atoms=n_atoms, n_nonzero_coefs=n_nonzero_coefs, lam=lam, coder=coder,
-            batch_size=batch_size, total=total, tol=tol, forget=forget, n_sweeps=n_sweeps,
-            shuffle=bool(shuffle), init=init, replace_dead=bool(replace_dead), coder_options=coder_options))
-        reader = _checkpoint.load(ckpt, fp, rng)
+    rng, fp, reader = _checkpoint.start(ckpt, X, rng, dict(
+        method="online", n_atoms=n_atoms, n_nonzero_coefs=n_nonzero_coefs, lam=lam, coder=coder,
+        batch_size=batch_size, total=total, tol=tol, forget=forget, n_sweeps=n_sweeps,
+        shuffle=bool(shuffle), init=init, replace_dead=bool(replace_dead), coder_options=coder_options))
     dt = X.dtype
     xnorm = float(np.linalg.norm(X))
     total_replaced = 0
