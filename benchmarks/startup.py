@@ -1,6 +1,8 @@
 """Start-up costs: ``import cs_toolkit``, ``cs-toolkit --help`` and every registered solver's
-first call, cold (empty numba cache: what a fresh install pays once) and cached (the
-compiled kernels read back from numba's on-disk cache: every later process).
+first call, cold (empty numba cache: what a fresh install pays once without the warm-up) and
+cached (the compiled kernels read back from numba's on-disk cache: every later process), and the
+time of ``cs-toolkit warmup`` for the solver (float64 and float32, serial and parallel kernels:
+what the install pays) with the first call of a fresh process after it.
 
 Each measurement runs in a fresh interpreter. The cold runs use an empty temporary
 ``NUMBA_CACHE_DIR`` per solver, so no solver profits from another's compilation; the
@@ -26,35 +28,24 @@ import time
 t0 = time.perf_counter()
 import numpy as np
 import cs_toolkit as cs
-from cs_toolkit.solvers import get_solver, solve
+from cs_toolkit.solvers import solve
+from cs_toolkit.solvers.warmup import tiny_problem
 t1 = time.perf_counter()
-spec = get_solver({name!r})
-rng = np.random.default_rng(0)
-A = rng.standard_normal((64, 128)) / 8.0
-X = np.zeros((8, 128))
-X[:, :4] = 1.0
-Y = X @ A.T
-opts = {{}}
-if spec.sparsity_param:
-    opts[spec.sparsity_param] = 4
-if "lam" in spec.options and spec.options["lam"] is None:
-    opts["lam"] = 1e-2
-if "groups" in spec.options:
-    opts["groups"] = np.repeat(np.arange(32), 4)
-if "tree" in spec.options:
-    from cs_toolkit.transforms import Wavelet
-    opts["tree"] = Wavelet(128).tree_parents()
-if {name!r} == "qiht":
-    opts["bin_width"] = 0.25
-    Y = np.round(Y / 0.25) * 0.25
-elif spec.kind == "quantized":
-    Y = np.sign(Y)
+A, Y, opts = tiny_problem({name!r})
 import warnings
 warnings.simplefilter("ignore")
 t2 = time.perf_counter()
 solve(A, Y, method={name!r}, **opts)
 t3 = time.perf_counter()
 print(f"{{t1 - t0:.3f}} {{t3 - t2:.3f}}")
+"""
+
+_WARM_UP = """
+import time
+from cs_toolkit.solvers.warmup import warm_up
+t0 = time.perf_counter()
+warm_up([{name!r}])
+print(f"{{time.perf_counter() - t0:.3f}}")
 """
 
 
@@ -85,17 +76,23 @@ def main(argv=None):
     hlp = _wall([sys.executable, "-m", "cs_toolkit.cli", "--help"], env)
     print(f"python -c pass: {bare:.3f} s; import cs_toolkit: {imp:.3f} s (+{imp - bare:.3f}); "
           f"cs-toolkit --help: {hlp:.3f} s (+{hlp - bare:.3f}) (best of 5, wall clock)")
-    print("\n| solver | import (s) | first call, cold cache (s) | first call, cached (s) |")
-    print("|---|---|---|---|")
+    print("\n| solver | import (s) | first call, cold cache (s) | first call, cached (s) "
+          "| `cs-toolkit warmup` (s) | first call after it (s) |")
+    print("|---|---|---|---|---|---|")
     for name in names:
         with tempfile.TemporaryDirectory() as cache:
             env_n = dict(env, NUMBA_CACHE_DIR=cache)
             cold, err = _run(_FIRST_CALL.format(name=name), env_n)
             warm, err2 = _run(_FIRST_CALL.format(name=name), env_n)
-        if cold is None or warm is None:
-            print(f"| {name} | failed: {err or err2} | | |")
+        with tempfile.TemporaryDirectory() as cache:  # a fresh install that ran the warm-up
+            env_n = dict(env, NUMBA_CACHE_DIR=cache)
+            wup, err3 = _run(_WARM_UP.format(name=name), env_n)
+            after, err4 = _run(_FIRST_CALL.format(name=name), env_n)
+        if None in (cold, warm, wup, after):
+            print(f"| {name} | failed: {err or err2 or err3 or err4} | | | | |")
             continue
-        print(f"| `{name}` | {warm[0]:.2f} | {cold[1]:.2f} | {warm[1]:.2f} |", flush=True)
+        print(f"| `{name}` | {warm[0]:.2f} | {cold[1]:.2f} | {warm[1]:.2f} | {wup[0]:.2f} | {after[1]:.2f} |",
+              flush=True)
     print(f"\nload average at end: {os.getloadavg()}")
 
 
