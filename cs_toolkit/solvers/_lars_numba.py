@@ -34,6 +34,14 @@ REL_DEP = 1e-10
 
 
 @njit(**JIT)
+def _copy_row(src, i, dst, q):  # pragma: no cover - compiled
+    """``dst[q] = src[i]`` as a loop: a slice assignment would compile numba's shape-mismatch
+    message (its unicode formatting), about 8 s of the first call for nothing."""
+    for j in range(src.shape[1]):
+        dst[q, j] = src[i, j]
+
+
+@njit(**JIT)
 def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, rhs, flag, record, path_lam, path_x):
     """LARS-lasso homotopy for one signal; writes ``x`` and returns ``(n_steps, status, n_rec, pivot_ratio)``.
 
@@ -66,7 +74,7 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, 
     if not _chol_add(G, act, 0, j0, L, REL_DEP):
         return 0, _DEPENDENT, n_rec, 0.0
     act[0] = j0
-    GS[0, :] = G[j0]
+    _copy_row(G, j0, GS, 0)
     signs[0] = 1.0 if c[j0] > 0 else -1.0
     flag[j0] = 1
     p = 1
@@ -144,7 +152,7 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, 
             for q in range(who, p - 1):
                 act[q] = act[q + 1]
                 signs[q] = signs[q + 1]
-                GS[q, :] = GS[q + 1]
+                _copy_row(GS, q + 1, GS, q)
             _chol_remove(L, p, who)  # Givens downdate of the rows below the removed one
             p -= 1
             nz = who
@@ -152,7 +160,7 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, 
         else:
             if _chol_add(G, act, p, who, L, REL_DEP):
                 act[p] = who
-                GS[p, :] = G[who]
+                _copy_row(G, who, GS, p)
                 if nonneg:
                     signs[p] = 1.0
                 else:
@@ -184,7 +192,7 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, 
                 break
             _chol_add(G, act, 0, j0, L, REL_DEP)
             act[0] = j0
-            GS[0, :] = G[j0]
+            _copy_row(G, j0, GS, 0)
             nz = 0
             signs[0] = 1.0 if c[j0] > 0 else -1.0
             flag[j0] = 1
