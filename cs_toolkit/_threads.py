@@ -5,7 +5,8 @@ OpenBLAS worker threads spin for a while after a product returns. When a
 ``prange`` kernel starts right after a multi-threaded product, those spinning
 threads take the cores the kernel's threads need: on 2 cores, Batch-OMP on
 10,000 signals ran 36 ms instead of 25 ms. Running that one product on a
-single BLAS thread (it is a small share of the work) avoids the fight.
+single BLAS thread (it is a small share of the work) avoids the fight. Kernels that call BLAS
+themselves (``np.dot`` in numba, from every thread) run under one BLAS thread too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ def _controller():
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - a dependency; kept optional for vendored installs
         return None
+    # numba's np.dot calls SciPy's BLAS (another OpenBLAS than NumPy's in the wheels): load it
+    # first, so the controller limits both
+    import scipy.linalg.cython_blas  # noqa: F401
     return ThreadpoolController()  # inspects the loaded libraries once (a few ms)
 
 

@@ -44,6 +44,10 @@ _DONE, _CONVERGED, _DEPENDENT, _EXHAUSTED = (int(Status.DONE), int(Status.CONVER
                                              int(Status.EXHAUSTED))
 
 
+#: Signals whose correlations ``Y @ A`` are computed by one product in :func:`_omp_y_range`.
+_Y_BLOCK = 64
+
+
 def _abs_bits(v):  # pragma: no cover - replaced by the overload below inside kernels
     raise NotImplementedError
 
@@ -157,8 +161,10 @@ def _omp_gram_one(G, alpha, y2, kmax, tol, use_tol, rel_stop, rel_dep, U, L, idx
 
 
 @njit(**JIT)
-def _omp_gram_range(G, AtY, y2, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H, start, stop):
-    """Batch-OMP on signals ``start:stop`` (serial); workspaces allocated once."""  # pragma: no cover
+def _omp_gram_rows(G, AtY, y2, row0, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
+                   start, stop):  # pragma: no cover - compiled
+    """Batch-OMP on signals ``start:stop`` whose correlations and squared norms are row
+    ``sig - row0`` of ``AtY`` and ``y2`` (serial); workspaces allocated once."""
     n = G.shape[0]
     kw = max(kmax, 1)
     alpha = np.empty(n, G.dtype)
@@ -169,15 +175,22 @@ def _omp_gram_range(G, AtY, y2, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter
     gamma = np.empty(kw, G.dtype)
     rec = H.shape[1] > 0
     for sig in range(start, stop):
-        row = AtY[sig]
+        row = AtY[sig - row0]
         for j in range(n):
             alpha[j] = row[j]
         h = H[sig] if rec else H[0]
-        s, st, e = _omp_gram_one(G, alpha, y2[sig], kmax, tol, use_tol, rel_stop, rel_dep,
+        s, st, e = _omp_gram_one(G, alpha, y2[sig - row0], kmax, tol, use_tol, rel_stop, rel_dep,
                                  U, L, idx, z, gamma, X[sig], h)
         n_iter[sig] = s
         status[sig] = st
         resid2[sig] = e
+
+
+@njit(**JIT)
+def _omp_gram_range(G, AtY, y2, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H, start, stop):
+    """Batch-OMP on signals ``start:stop`` of precomputed correlations ``AtY`` (serial)."""  # pragma: no cover
+    _omp_gram_rows(G, AtY, y2, 0, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
+                   start, stop)
 
 
 @njit(**JIT_PARALLEL)
@@ -186,8 +199,43 @@ def _omp_gram_batch(G, AtY, y2, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter
     N = AtY.shape[0]
     nb = (N + block - 1) // block
     for b in prange(nb):
-        _omp_gram_range(G, AtY, y2, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
-                        b * block, min(N, (b + 1) * block))
+        _omp_gram_rows(G, AtY, y2, 0, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
+                       b * block, min(N, (b + 1) * block))
+
+
+@njit(**JIT)
+def _omp_y_range(G, A, Y, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H, start, stop):
+    """Batch-OMP on signals ``start:stop`` of the measurements ``Y`` (serial).
+
+    The correlations ``Y[lo:hi] @ A`` are computed ``_Y_BLOCK`` signals at a time, into a block
+    that stays in cache (no ``(N, n)`` array of correlations), so in the parallel driver every
+    thread computes its own: the product scales with the threads instead of running before the
+    kernel on one.
+    """  # pragma: no cover - compiled
+    m, n = A.shape
+    y2 = np.empty(_Y_BLOCK)
+    buf = np.empty((_Y_BLOCK, n), A.dtype)  # reused: a fresh product per block would be a fresh
+    for lo in range(start, stop, _Y_BLOCK):  # allocation, and page faults, every time
+        hi = min(stop, lo + _Y_BLOCK)
+        AtY = buf[: hi - lo]
+        np.dot(Y[lo:hi], A, AtY)
+        for i in range(hi - lo):
+            v = 0.0
+            for p in range(m):
+                v += float(Y[lo + i, p]) * float(Y[lo + i, p])
+            y2[i] = v
+        _omp_gram_rows(G, AtY, y2, lo, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
+                       lo, hi)
+
+
+@njit(**JIT_PARALLEL)
+def _omp_y_batch(G, A, Y, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H, block):
+    """Batch-OMP over all rows of ``Y``, ``prange`` over blocks of ``block`` signals."""  # pragma: no cover
+    N = Y.shape[0]
+    nb = (N + block - 1) // block
+    for b in prange(nb):
+        _omp_y_range(G, A, Y, kmax, tol, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
+                     b * block, min(N, (b + 1) * block))
 
 
 @njit(**JIT)

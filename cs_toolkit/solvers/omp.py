@@ -210,7 +210,7 @@ def omp(A, Y, *, n_nonzero_coefs=None, tol=None, precompute="auto", history=Fals
     else:
         raise ValidationError(f"precompute must be 'auto', True or False; got {precompute!r}.")
 
-    from ._omp_numba import _omp_gram_batch, _omp_gram_range, _omp_qr_batch, _omp_qr_range
+    from ._omp_numba import _omp_gram_range, _omp_qr_batch, _omp_qr_range, _omp_y_batch
 
     X = np.zeros((N, n), dtype)
     n_iter = np.zeros(N, np.int64)
@@ -221,13 +221,18 @@ def omp(A, Y, *, n_nonzero_coefs=None, tol=None, precompute="auto", history=Fals
     tol_v = float(tol) if use_tol else 0.0
     rel_stop, rel_dep = _tolerances(dtype)
     if use_gram:
-        # one BLAS thread when the kernel runs in parallel next (see cs_toolkit._threads)
-        with blas_single_thread(N >= SERIAL_MAX_SIGNALS and _n_threads() > 1):
+        if N >= SERIAL_MAX_SIGNALS and _n_threads() > 1:
+            # each thread computes the correlations A^T y of its own signals (one BLAS thread
+            # each, see cs_toolkit._threads): the product scales with the threads
+            with blas_single_thread(), _dynamic():
+                G = A.T @ A
+                _omp_y_batch(G, A, Y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H,
+                             _block_size(N))
+        else:  # one thread: one product for all signals is faster (the Gram matrix stays in cache)
             G = A.T @ A
             AtY = Y2 @ A
-        y2 = np.einsum("ij,ij->i", Y2, Y2, dtype=np.float64)
-        _run_kernel(_omp_gram_batch, _omp_gram_range,
-                    (G, AtY, y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H), N)
+            y2 = np.einsum("ij,ij->i", Y2, Y2, dtype=np.float64)
+            _omp_gram_range(G, AtY, y2, k, tol_v, use_tol, rel_stop, rel_dep, X, n_iter, status, resid2, H, 0, N)
         method = "omp/batch"
     else:
         if N == 1:  # the single-signal fast path
