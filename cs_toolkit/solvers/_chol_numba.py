@@ -43,11 +43,25 @@ def _chol_append(L, p, gjj, rel_dep):  # pragma: no cover - compiled
 def _chol_add(G, act, p, j, L, rel_dep):  # pragma: no cover - compiled
     """Append variable ``j`` as row ``p`` of the factor of ``G[act[:p], act[:p]]``; False if dependent."""
     for q in range(p):
-        s = G[act[q], j]
-        for r in range(q):
-            s -= L[q, r] * L[p, r]
-        L[p, q] = s / L[q, q]
+        L[p, q] = (G[act[q], j] - _dot(L[q], L[p], q)) / L[q, q]
     return _chol_append(L, p, G[j, j], rel_dep) >= 0.0
+
+
+@njit(**JIT)
+def _dot(u, v, q):  # pragma: no cover - compiled
+    """``u[:q] @ v[:q]`` with four partial sums (a single sum would wait on each addition)."""
+    s0 = s1 = s2 = s3 = 0.0
+    r = 0
+    while r + 4 <= q:
+        s0 += u[r] * v[r]
+        s1 += u[r + 1] * v[r + 1]
+        s2 += u[r + 2] * v[r + 2]
+        s3 += u[r + 3] * v[r + 3]
+        r += 4
+    while r < q:
+        s0 += u[r] * v[r]
+        r += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 @njit(**JIT)

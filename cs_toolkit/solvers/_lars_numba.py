@@ -42,6 +42,58 @@ def _copy_row(src, i, dst, q):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
+def _crossings(c, a, flag, lam_cur, nonneg, dropped, dropped_sign, g):  # pragma: no cover - compiled
+    """``g[j]``: the step at which free variable ``j``'s correlation ``c_j - t a_j`` reaches the
+    penalty ``lam_cur - t`` (``(lam - c_j) / (1 - a_j)``) or its negative (``(lam + c_j) / (1 + a_j)``,
+    not with ``nonneg``), the smaller positive one; ``+inf`` for none and for active or blocked
+    variables. The variable that just left may not re-enter with the sign it had.
+
+    Branch-free over ``j`` (both quotients are computed, then selected), so LLVM vectorises it;
+    the values are the same quotients a per-variable scan would compare.
+    """
+    for j in range(c.shape[0]):
+        cj = c[j]
+        aj = a[j]
+        g1 = (lam_cur - cj) / (1.0 - aj)
+        g2 = (lam_cur + cj) / (1.0 + aj)
+        v1 = g1 if (aj < 1.0 and g1 > 0.0) else np.inf
+        v2 = g2 if (not nonneg and aj > -1.0 and g2 > 0.0) else np.inf
+        v = min(v1, v2)
+        g[j] = v if flag[j] == 0 else np.inf
+    if dropped >= 0 and flag[dropped] == 0:
+        cj = c[dropped]
+        aj = a[dropped]
+        v = np.inf
+        if aj < 1.0 and not dropped_sign > 0.0:
+            g1 = (lam_cur - cj) / (1.0 - aj)
+            if g1 > 0.0:
+                v = g1
+        if not nonneg and aj > -1.0 and not dropped_sign < 0.0:
+            g2 = (lam_cur + cj) / (1.0 + aj)
+            if 0.0 < g2 < v:
+                v = g2
+        g[dropped] = v
+
+
+@njit(**JIT)
+def _argmin_pos(v):  # pragma: no cover - compiled
+    """First index of the smallest entry of ``v`` (entries positive or ``+inf``) and that entry.
+
+    Positive IEEE floats order as their bit patterns read as integers, so the minimum is an
+    integer reduction (vectorised by LLVM without fast-math) and then a search for its first
+    occurrence: the index a strict ``<`` scan would keep.
+    """
+    iv = v.view(np.int64)
+    mn = iv[0]
+    for j in range(1, iv.shape[0]):
+        mn = min(mn, iv[j])
+    for j in range(iv.shape[0]):
+        if iv[j] == mn:
+            return j, v[j]
+    return 0, v[0]
+
+
+@njit(**JIT)
 def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, rhs, flag, record, path_lam, path_x):
     """LARS-lasso homotopy for one signal; writes ``x`` and returns ``(n_steps, status, n_rec, pivot_ratio)``.
 
@@ -83,6 +135,7 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, 
     steps = 0
     nz = 0
     AB[:, :] = 0.0  # directions of this and the previous step (c -= gprev * b is applied lazily)
+    gbuf = AB[2]  # the crossing steps of the free variables
     cur = 0
     b = AB[1]
     gprev = 0.0
@@ -105,23 +158,13 @@ def _lars_one(G, c0, lam, nonneg, max_steps, x, c, AB, L, GS, act, signs, d, z, 
         who = -1
         if p < pmax:
             for j in range(n):
-                cj = c[j] - gprev * b[j]
-                c[j] = cj
-                if flag[j] != 0:
-                    continue
-                aj = a[j]
-                if aj < 1.0 and not (j == dropped and dropped_sign > 0.0):
-                    g = (lam_cur - cj) / (1.0 - aj)
-                    if 0.0 < g < gamma:
-                        gamma = g
-                        event = 1
-                        who = j
-                if not nonneg and aj > -1.0 and not (j == dropped and dropped_sign < 0.0):
-                    g = (lam_cur + cj) / (1.0 + aj)
-                    if 0.0 < g < gamma:
-                        gamma = g
-                        event = 1
-                        who = j
+                c[j] -= gprev * b[j]
+            _crossings(c, a, flag, lam_cur, nonneg, dropped, dropped_sign, gbuf)
+            j_min, g_min = _argmin_pos(gbuf)
+            if g_min < gamma:
+                gamma = g_min
+                event = 1
+                who = j_min
         for q in range(p):
             xq = x[act[q]]
             if xq * d[q] < 0.0:
@@ -230,7 +273,7 @@ def _lars_batch(G, C0, lams, nonneg, max_steps, pmax, n_chunks, X, n_steps, stat
         lo = (ch * k) // n_chunks
         hi = ((ch + 1) * k) // n_chunks
         c = np.empty(n)
-        AB = np.empty((2, n))
+        AB = np.empty((3, n))
         L = np.empty((pmax, pmax))
         GS = np.empty((pmax, n))
         act = np.empty(pmax, dtype=np.int64)

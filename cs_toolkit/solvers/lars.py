@@ -10,6 +10,7 @@ import numba
 import numpy as np
 
 from .._config import EPS
+from .._threads import blas_single_thread
 from .._validation import check_int
 from ..exceptions import (
     ConvergenceWarning,
@@ -135,8 +136,11 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
     if return_path and k != 1:
         raise ValidationError(f"return_path=True needs a single signal, got Y of shape {np.shape(Y)}.")
     A64 = A.astype(np.float64, copy=False)
-    G = A64.T @ A64
-    C0 = np.ascontiguousarray(Y2.astype(np.float64, copy=False) @ A64)
+    # one BLAS thread when the parallel kernel runs next: spinning BLAS threads would take its
+    # cores (see cs_toolkit._threads)
+    with blas_single_thread(k > 1 and numba.get_num_threads() > 1):
+        G = A64.T @ A64
+        C0 = np.ascontiguousarray(Y2.astype(np.float64, copy=False) @ A64)
     pmax = min(m, n)
     X = np.zeros((k, n))
     n_steps = np.zeros(k, dtype=np.int64)
@@ -144,7 +148,7 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
     pivot = np.ones(k)
     path = None
     if return_path:
-        c, AB = np.empty(n), np.empty((2, n))
+        c, AB = np.empty(n), np.empty((3, n))
         L = np.empty((pmax, pmax))
         GS = np.empty((pmax, n))
         act = np.empty(pmax, dtype=np.int64)
