@@ -334,6 +334,18 @@ def test_sparse_encode_matches_reference(small_problem):
 # --------------------------------------------------------------------------- online
 
 
+def test_online_eval_every_adds_points_without_changing_the_learning(small_problem):
+    X, _ = small_problem  # 300 signals: 10 mini-batches of 32 per epoch
+    plain = online_dictionary_learning(X, 18, n_nonzero_coefs=3, batch_size=32, n_epochs=2, rng=0)
+    curve = online_dictionary_learning(X, 18, n_nonzero_coefs=3, batch_size=32, n_epochs=2, rng=0, eval_every=4)
+    np.testing.assert_array_equal(curve.dictionary, plain.dictionary)
+    assert curve.history["iteration"] == [4, 8, 10, 12, 16, 20]
+    assert [curve.history["error"][i] for i in (2, 5)] == plain.history["error"]
+    assert np.all(np.diff(curve.history["time"]) >= 0)
+    with pytest.raises(ValidationError, match="eval_every"):
+        online_dictionary_learning(X, 18, n_nonzero_coefs=3, eval_every=0)
+
+
 def test_online_learning_improves_and_keeps_unit_atoms(small_problem):
     X, D_true = small_problem
     res = online_dictionary_learning(X, 18, n_nonzero_coefs=3, batch_size=32, n_epochs=8, rng=0)

@@ -125,6 +125,8 @@ def _bcd_update(D, A, B, n_sweeps, out_dead):
     """
     n_features, n_atoms = D.shape
     u = np.empty(n_features, dtype=D.dtype)
+    acc = np.empty(n_features)
+    Dt = np.ascontiguousarray(D.T)  # atoms as rows, kept equal to D's columns
     for j in range(n_atoms):
         out_dead[j] = A[j, j] <= 0.0
     for _ in range(n_sweeps):
@@ -132,18 +134,26 @@ def _bcd_update(D, A, B, n_sweeps, out_dead):
             ajj = A[j, j]
             if ajj <= 0.0:
                 continue
+            # D a_j (A symmetric) as axpys over the rows of D^T: vectorised over the features,
+            # each sum still taken in the order k = 0, 1, ... (a dot product per feature would
+            # wait on every addition)
             for f in range(n_features):
-                acc = 0.0
-                for k in range(n_atoms):  # (D a_j)_f with A symmetric: contiguous rows
-                    acc += D[f, k] * A[j, k]
-                u[f] = D[f, j] + (B[f, j] - acc) / ajj
+                acc[f] = 0.0
+            for k in range(n_atoms):
+                ajk = A[j, k]
+                for f in range(n_features):
+                    acc[f] += Dt[k, f] * ajk
+            for f in range(n_features):
+                u[f] = D[f, j] + (B[f, j] - acc[f]) / ajj
             nrm = 0.0
             for f in range(n_features):
                 nrm += u[f] * u[f]
             nrm = np.sqrt(nrm)
             if nrm > 0.0:
                 for f in range(n_features):
-                    D[f, j] = u[f] / nrm
+                    v = u[f] / nrm
+                    D[f, j] = v
+                    Dt[j, f] = v
 
 
 def _sparse_residual_impl(X, C, D, R, rn2):

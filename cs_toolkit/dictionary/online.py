@@ -29,10 +29,22 @@ def _forget(t, batch_size):
     return (theta + 1.0 - eta) / (theta + 1.0)
 
 
+def _evaluate(code, D, X, xnorm, hist, t, t_start, replaced):
+    """Code all of ``X`` with ``D`` and append the error to ``hist`` with the training time since
+    ``t_start`` (evaluation time excluded); returns the codes and the time the evaluation took."""
+    t_eval = time.perf_counter()
+    C = code(D, X)
+    hist["iteration"].append(t)
+    hist["error"].append(float(np.linalg.norm(X - C @ D.T) / xnorm))
+    hist["time"].append(t_eval - t_start)
+    hist["replaced"].append(replaced)
+    return C, time.perf_counter() - t_eval
+
+
 def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, coder="omp", batch_size=256,
                                n_epochs=1, max_iter=None, tol=None, forget=None, n_sweeps=1, shuffle=True,
                                init="data", rng=None, callback=None, progress=False, replace_dead=True,
-                               coder_options=None, checkpoint=None, checkpoint_every=100):
+                               coder_options=None, checkpoint=None, checkpoint_every=100, eval_every=None):
     """Learn a dictionary online from mini-batches (Mairal et al., 2009).
 
     For each mini-batch: sparse-code it with the current dictionary, accumulate the
@@ -82,11 +94,16 @@ def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, co
         finished run.
     checkpoint_every : int, default 100
         Mini-batches between checkpoints.
+    eval_every : int, optional
+        Also evaluate the error over the whole ``X`` every ``eval_every`` mini-batches (a
+        learning curve within an epoch; the evaluations are not counted as training time);
+        default: only at the end of each epoch.
 
     Returns
     -------
     DictionaryLearningResult
-        ``history`` has one entry per epoch (``"iteration"`` = mini-batches processed);
+        ``history`` has one entry per epoch and per ``eval_every`` mini-batches
+        (``"iteration"`` = mini-batches processed);
         ``"error"`` is the exact relative error of the whole ``X`` coded with the
         dictionary at that point; ``"time"`` is the training time until then, without
         these evaluation passes over ``X``; ``codes`` are those of the last entry.
@@ -122,6 +139,8 @@ def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, co
     if forget is not None:
         forget = check_scalar("forget", forget, low=0.0, high=1.0, low_inclusive=False)
     n_sweeps = check_int("n_sweeps", n_sweeps, low=1)
+    if eval_every is not None:
+        eval_every = check_int("eval_every", eval_every, low=1)
     code = make_coder(coder, n_nonzero_coefs=n_nonzero_coefs, tol=tol, lam=lam,
                       n_features=n_features, n_atoms=n_atoms, coder_options=coder_options)
     rng, fp, reader = _checkpoint.start(ckpt, X, rng, dict(
@@ -200,16 +219,15 @@ def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, co
                     _checkpoint.save(ckpt, fp, state, {"dictionary": D, "A": A, "B": B,
                                                        "order": np.asarray(order, dtype=np.int64)}, rng)
                     eval_total += time.perf_counter() - t_save
+                if eval_every is not None and t % eval_every == 0 and b < n_batches_epoch and t < total:
+                    C, dt_eval = _evaluate(code, D, X, xnorm, hist, t, t0 + eval_total, replaced_since)
+                    eval_total += dt_eval
+                    replaced_since = 0
             order = None
             # end of an epoch (or of max_iter): exact error of the whole data set
-            t_eval = time.perf_counter()
-            C = code(D, X)
-            err = float(np.linalg.norm(X - C @ D.T) / xnorm)
-            hist["iteration"].append(t)
-            hist["error"].append(err)
-            hist["time"].append(t_eval - t0 - eval_total)  # training time only
-            eval_total += time.perf_counter() - t_eval
-            hist["replaced"].append(replaced_since)
+            C, dt_eval = _evaluate(code, D, X, xnorm, hist, t, t0 + eval_total, replaced_since)
+            eval_total += dt_eval
+            err = hist["error"][-1]
             replaced_since = 0
             if callback is not None:
                 info = {"error": err, "time": hist["time"][-1], "replaced": hist["replaced"][-1],
