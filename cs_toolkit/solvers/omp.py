@@ -59,13 +59,19 @@ def _dynamic():
 SERIAL_MAX_SIGNALS = 32
 
 
+def _runs_parallel(n_signals: int) -> bool:
+    """Whether a batch of ``n_signals`` goes to the ``prange`` driver (several threads, and at
+    least ``SERIAL_MAX_SIGNALS`` signals)."""
+    return n_signals >= SERIAL_MAX_SIGNALS and _n_threads() > 1
+
+
 def _run_kernel(batch_fn, range_fn, args, n_signals: int) -> None:
     """Run ``range_fn(*args, 0, N)`` serially for small batches, else ``batch_fn(*args, block)``."""
-    if n_signals < SERIAL_MAX_SIGNALS or _n_threads() == 1:
-        range_fn(*args, 0, n_signals)
-    else:
+    if _runs_parallel(n_signals):
         with _dynamic():
             batch_fn(*args, _block_size(n_signals))
+    else:
+        range_fn(*args, 0, n_signals)
 
 
 def _block_size(n_signals: int) -> int:
@@ -221,7 +227,7 @@ def omp(A, Y, *, n_nonzero_coefs=None, tol=None, precompute="auto", history=Fals
     tol_v = float(tol) if use_tol else 0.0
     rel_stop, rel_dep = _tolerances(dtype)
     if use_gram:
-        if N >= SERIAL_MAX_SIGNALS and _n_threads() > 1:
+        if _runs_parallel(N):
             # each thread computes the correlations A^T y of its own signals (one BLAS thread
             # each, see cs_toolkit._threads): the product scales with the threads
             with blas_single_thread(), _dynamic():
