@@ -60,6 +60,8 @@ def _crossings(c, a, flag, lam_cur, nonneg, dropped, dropped_sign, g):  # pragma
         v2 = g2 if (not nonneg and aj > -1.0 and g2 > 0.0) else np.inf
         v = min(v1, v2)
         g[j] = v if flag[j] == 0 else np.inf
+    # the variable that just left, again with its forbidden sign excluded: testing ``j == dropped``
+    # inside the loop above keeps LLVM from vectorising it (1.1-1.5x slower LARS, measured)
     if dropped >= 0 and flag[dropped] == 0:
         cj = c[dropped]
         aj = a[dropped]
