@@ -74,6 +74,10 @@ def test_warm_up_reports_each_method_and_checks_arguments():
         warm_up(["omp"], ["int32"])
     with pytest.raises(Exception, match="nope"):
         warm_up(["nope"])
+    with pytest.raises(ValidationError, match="n_signals"):
+        tiny_problem("omp", 0)
+    with pytest.raises(ValidationError, match="dtype"):
+        tiny_problem("omp", 8, np.int64)
 
 
 def test_cli_warmup(capsys):

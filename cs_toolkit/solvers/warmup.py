@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_float_dtype
+from .._validation import check_float_dtype, check_int
 from ._registry import get_solver, list_solvers, solve
 
 __all__ = ["tiny_problem", "warm_up"]
@@ -38,6 +38,8 @@ def tiny_problem(method: str, n_signals: int = _SMALL, dtype=np.float64):
     measurements.
     """
     spec = get_solver(method)
+    n_signals = check_int("n_signals", n_signals, low=1)
+    dtype = check_float_dtype("dtype", dtype)
     rng = np.random.default_rng(0)
     A = (rng.standard_normal((64, 128)) / 8.0).astype(dtype)
     X = np.zeros((n_signals, 128), dtype=dtype)
