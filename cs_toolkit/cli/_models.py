@@ -30,9 +30,12 @@ def apply_model_settings(args, kind, given) -> list[str]:
     from ..learned import DiffusionStages, JointAudioNet
     from ..learned.acquisition import acquisition_mismatch, describe_acquisition
     from ..learned.io import load_any_model
+    from ..signals._image_nlstages import NonLocalStages, is_nlstages_file, load_nlstages
 
-    net = load_any_model(args.model)
+    net = load_nlstages(args.model) if is_nlstages_file(args.model) else load_any_model(args.model)
     method, what, signal = (("tnrd", "trained diffusion stages", "image") if isinstance(net, DiffusionStages) else
+                            ("pnp_nl_learned", "trained non-local stages", "image") if isinstance(net, NonLocalStages)
+                            else
                             ("joint_learned", "a joint-audio network", "audio") if isinstance(net, JointAudioNet)
                             else ("lista", "an unrolled network", None))
     if args.method is None:

@@ -20,6 +20,8 @@ versions of the images in ``DIR`` are measured in 32 x 32 blocks at every
 ``--ratios`` value, reconstructed by BCS-SPL, and ``--stages`` stages learn to
 turn those starts into the images (``--iterations`` L-BFGS iterations; every
 fifth image, when there are at least five, is held out for validation).
+``--model pnp_nl_learned --data DIR`` trains the learned non-local stages the same
+way, from ``pnp_nl`` reconstructions (``reconstruct --method pnp_nl_learned --model FILE``).
 
 ``--pretrain`` (``lista``, ``lista_cp``, ``lista_cpss``) trains the tied ALISTA
 form of the network first and then fine-tunes every weight in one stage
@@ -52,10 +54,11 @@ def register(sub) -> None:
         description=__doc__.split("\n\n", 1)[1],
     )
     p.add_argument("--model", default="alista",
-                   help="lista, lista_cp, lista_cpss, alista, fista, lamp, or tnrd (images, with --data; default alista)")
-    p.add_argument("--ratios", default="0.1,0.25,0.5", help="measurement ratios of --model tnrd (default 0.1,0.25,0.5)")
-    p.add_argument("--stages", type=int, default=5, help="diffusion stages of --model tnrd (default 5)")
-    p.add_argument("--iterations", type=int, default=100, help="L-BFGS iterations of --model tnrd (default 100)")
+                   help="lista, lista_cp, lista_cpss, alista, fista, lamp, or tnrd / pnp_nl_learned "
+                        "(images, with --data; default alista)")
+    p.add_argument("--ratios", default="0.1,0.25,0.5", help="measurement ratios of --model tnrd / pnp_nl_learned (default 0.1,0.25,0.5)")
+    p.add_argument("--stages", type=int, default=5, help="stages of --model tnrd / pnp_nl_learned (default 5)")
+    p.add_argument("--iterations", type=int, default=100, help="L-BFGS iterations of --model tnrd / pnp_nl_learned (default 100)")
     p.add_argument("--m", type=int, default=250, help="measurements of the synthetic problem (default 250)")
     p.add_argument("--n", type=int, default=500, help="code length of the synthetic problem (default 500)")
     p.add_argument("--p", type=float, default=0.1, help="non-zero probability of synthetic codes (default 0.1)")
@@ -156,11 +159,13 @@ def _read_images(path):
 
 
 def _train_tnrd(args) -> int:
+    """``--model tnrd`` or ``--model pnp_nl_learned``: stages trained on the pictures of ``--data``."""
     from .._validation import check_int, check_scalar
+    from ..signals._image_nlstages import train_nlstages
     from ..signals.image import train_tnrd
 
     if args.data is None:
-        raise ValidationError("--model tnrd trains on images: give --data DIR.")
+        raise ValidationError(f"--model {args.model} trains on images: give --data DIR.")
     try:
         ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
     except ValueError:
@@ -184,8 +189,9 @@ def _train_tnrd(args) -> int:
               f"{len(train_imgs)} training images, ratios {ratios}; no validation set (fewer than 5 images): "
               "the last iterate is kept")
     # without a validation set the progress lines would show 'validation nan dB': a summary instead
-    model, hist = train_tnrd(train_imgs, validation=val, ratios=ratios, n_stages=stages, max_iter=iters,
-                             rng=args.seed, verbose=verbose and bool(val))
+    trainer = train_tnrd if args.model == "tnrd" else train_nlstages
+    model, hist = trainer(train_imgs, validation=val, ratios=ratios, n_stages=stages, max_iter=iters,
+                          rng=args.seed, verbose=verbose and bool(val))
     if verbose and not val:
         print(f"trained {stages} stages ({len(hist['iterations'])} L-BFGS iterations) in "
               f"{hist['time_s'] + hist['samples_s']:.0f} s")
@@ -209,10 +215,11 @@ def _train_cmd(args) -> int:
     from ..learned.train import PRETRAIN_KINDS
     from ..signals.image import pipeline_matrix
 
-    if args.model == "tnrd":
+    if args.model in ("tnrd", "pnp_nl_learned"):
         return _train_tnrd(args)
     if args.model not in MODEL_KINDS:
-        raise ValidationError(f"--model must be one of {', '.join(MODEL_KINDS)} or tnrd; got {args.model!r}.")
+        raise ValidationError(f"--model must be one of {', '.join(MODEL_KINDS)}, tnrd or pnp_nl_learned; "
+                              f"got {args.model!r}.")
     layers = check_int("--layers", args.layers, low=1)
     check_int("--seed", args.seed, low=0)
     opts = dict(lr=check_scalar("--lr", args.lr, low=0.0, low_inclusive=False),

@@ -29,10 +29,12 @@ def register(sub) -> None:
     p.add_argument("--matrix", action=Given, default="gaussian", help="sensing matrix kind (default gaussian, orthonormal rows)")
     p.add_argument("--method", default=None,
                    help="reconstruction method (default: the best for the input type); images: pnp_nl, pnp_dct, pnp_tv, bcs_spl, "
-                        "whole (whole-image CS, --matrix srdct|srht|...), tnrd (learned), lista, or a solver name (per block); "
+                        "whole (whole-image CS, --matrix srdct|srht|...), pnp_nl_learned, tnrd (learned), lista, or a solver "
+                        "name (per block); "
                         "audio: joint, joint_learned (learned), lista, or a solver name (per frame)")
     p.add_argument("--basis", default="dct", help="dct, wavelet (images) or a dictionary .npz file")
-    p.add_argument("--model", default=None, help="learned reconstructor .npz (method lista; method tnrd: default the bundled model)")
+    p.add_argument("--model", default=None, help="learned reconstructor .npz (method lista; methods tnrd and pnp_nl_learned: default "
+                        "the bundled model)")
     p.add_argument("--block-size", action=Given, type=int, default=32, help="image block size (default 32)")
     p.add_argument("--frame-length", action=Given, type=int, default=256, help="audio frame length (default 256)")
     p.add_argument("--hop", action=Given, type=int, default=128, help="audio hop (default 128)")
@@ -251,7 +253,7 @@ def _reconstruct(args) -> int:
         N = check_int("--frame-length", args.frame_length, low=4)
         check_int("--hop", args.hop, low=1, high=N)
         _check_measurements(args.ratio, N, f"frame of {N} samples (--frame-length {N})")
-    no_basis = ("pnp_nl", "pnp_dct", "pnp_tv", "bcs_spl", "tnrd", "lista", "whole", "joint_learned")
+    no_basis = ("pnp_nl", "pnp_nl_learned", "pnp_dct", "pnp_tv", "bcs_spl", "tnrd", "lista", "whole", "joint_learned")
     if args.method in no_basis and not (isinstance(basis, str) and basis == "dct"):
         raise ValidationError(f"--basis is used by the per-block (per-frame) solvers and by joint; method "
                               f"{args.method} has its own transform and would ignore --basis {args.basis!r}.")
@@ -393,7 +395,11 @@ def _demo(args) -> int:
         img = img[::2, ::2]
     img8 = np.round(img * 255).astype(np.uint8)
     opts = {"max_iter": 30} if args.quick else {}
-    for method in dict.fromkeys(("bcs_spl", "tnrd", DEFAULT_IMAGE_METHOD)):  # classical, learned, best
+    from ..signals.methods import default_method
+
+    chosen, _ = default_method("image", ratio=args.ratio)  # the learned default where a bundled model serves
+    learned = chosen if chosen != DEFAULT_IMAGE_METHOD else "tnrd"
+    for method in dict.fromkeys(("bcs_spl", DEFAULT_IMAGE_METHOD, learned)):  # classical, best classical, learned
         kw = {} if method == "tnrd" else opts
         rec, q = compressive_image(img8, args.ratio, method=method, rng=0, progress=bars, **kw)
         write_image(out / f"camera_{method}.png", rec / 255.0)
@@ -406,8 +412,6 @@ def _demo(args) -> int:
         rows.append(("camera", method, f"PSNR {q['psnr']:.2f} dB, SSIM {q['ssim']:.3f}", q["time"]))
     clip = "0_jackson_0"
     x, rate = load_audio(clip)
-    from ..signals.methods import default_method
-
     learned, _ = default_method("audio", ratio=args.ratio)  # the learned method, where a bundled model serves
     for method in dict.fromkeys(("omp", "joint", learned)):  # per frame, joint (classical), learned
         rec, q = compressive_audio(x, args.ratio, method=method, rng=0, progress=bars,

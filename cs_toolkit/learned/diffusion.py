@@ -317,7 +317,8 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
 
     Parameters
     ----------
-    model : DiffusionStages
+    model : DiffusionStages or another model with the same training interface
+        (``get_vector``, ``set_vector``, ``loss_and_grad``, ``forward``), e.g. ``NonLocalStages``
     samples : list of (x0, x_true, constraint)
         Training images: the start (a classical reconstruction), the truth, and the
         measurement constraint (``project`` / ``null_project``; None for denoising).
@@ -342,8 +343,9 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
     """
     from scipy.optimize import minimize
 
-    if not isinstance(model, DiffusionStages):
-        raise ValidationError(f"model must be a DiffusionStages, got {type(model).__name__}.")
+    if not all(hasattr(model, a) for a in ("get_vector", "set_vector", "loss_and_grad", "forward")):
+        raise ValidationError(f"model must be a DiffusionStages (or have its get_vector, set_vector, "
+                              f"loss_and_grad and forward), got {type(model).__name__}.")
     if not samples:
         raise ValidationError("samples must hold at least one (x0, x_true, constraint) triple.")
     max_iter = check_int("max_iter", max_iter, low=1)
@@ -385,7 +387,7 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
         hist["val_psnr_db"].append(va)
         if not validation or va > best["val"]:
             best["val"], best["v"] = va, np.array(v)
-        if verbose and (it % 10 == 0 or it == 1):
+        if verbose and (it % 10 == 0 or it <= 5):
             print(f"  iteration {it:4d}  train {tr:.3f} dB  validation {va:.3f} dB  "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
         if callback is not None:

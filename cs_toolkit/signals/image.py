@@ -298,8 +298,10 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
     tol : float, default 1e-4
         BCS-SPL stopping tolerance on the change of the RMS update (0-255 scale).
     model : str, path or model object, optional
-        Learned reconstructor for ``method="lista"`` (required), or trained diffusion
-        stages for ``method="tnrd"`` (default: the bundled model for the ratio, :func:`default_tnrd_model`).
+        Learned reconstructor for ``method="lista"`` (required), trained diffusion
+        stages for ``method="tnrd"`` (default: the bundled model for the ratio, :func:`default_tnrd_model`),
+        or trained non-local stages for ``method="pnp_nl_learned"`` (default: the bundled model;
+        measurements of another block size, matrix kind or a ratio outside its range are refused).
     progress : bool, default False
         Show a tqdm progress bar.
     **solver_options
@@ -337,6 +339,11 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
     H, W = meas.image_shape[:2]
     if method == "tnrd":  # loaded once for all channels, before anything runs
         net, start = _tnrd_model(model, meas.ratio)
+    elif method == "pnp_nl_learned":
+        from ._image_nlstages import check_nl_settings, default_nl_model
+
+        net = default_nl_model(model)
+        check_nl_settings(net, ratio=meas.ratio, block_size=B, matrix=meas.matrix)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -348,11 +355,14 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
             if method == "bcs_spl":
                 x, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0 if lam is None else lam,
                                 max_iter=max_iter or 200, tol=tol, progress=bar)
-            elif method in ("pnp_nl", "pnp_dct", "pnp_tv"):
+            elif method in ("pnp_nl", "pnp_nl_learned", "pnp_dct", "pnp_tv"):
                 # the plug-and-play loops start from the BCS-SPL reconstruction
                 x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
                 if method == "pnp_nl":
                     x = _pnp_nl(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
+                elif method == "pnp_nl_learned":
+                    x = _pnp_nl(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
+                    x = net.forward(x, BlockConstraint(Y, A, P, shape, B))
                 elif method == "pnp_dct":
                     x = _pnp_dct(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
                 else:

@@ -68,6 +68,12 @@ def _joint_audio_serves(s) -> bool:
             and any(isinstance(r, int | float) and abs(ratio - r) < 1e-9 for r in chosen))
 
 
+def _nl_serves(s) -> bool:
+    from ._image_nlstages import nl_serves
+
+    return nl_serves(s)
+
+
 _REGISTRY: dict[tuple[str, str], ReconstructionMethod] = {}
 
 
@@ -87,6 +93,8 @@ _register(
                          "shrinkage (Mun & Fowler 2009)", rank=3),
     ReconstructionMethod("tnrd", "image", True, "trained nonlinear diffusion stages with projections "
                          "(bundled models; below pnp_dct and pnp_nl on the held-out images)"),
+    ReconstructionMethod("pnp_nl_learned", "image", True, "pnp_nl followed by trained collaborative-filter "
+                         "stages (learned shrinkage of every 3-D frequency; bundled model)", serves=_nl_serves),
     ReconstructionMethod("lista", "image", True, "a learned per-block unrolled network (--model)"),
     ReconstructionMethod("joint", "audio", False, "all overlapping frames recovered together (DCT, FISTA)",
                          rank=0),

@@ -1,0 +1,92 @@
+"""Train the learned non-local stages (method ``"pnp_nl_learned"``) bundled as
+``cs_toolkit/learned/models/nl_stages_images.npz``, then compare them with ``pnp_nl`` on the test images.
+
+The stages (:class:`cs_toolkit.signals.NonLocalStages`) continue the classical ``pnp_nl`` loop
+with learned shrinkage of every 3-D frequency of the groups of similar patches, one set of
+parameters per anchor ratio (0.1 / 0.25 / 0.5, interpolated in between). 32 x 32 blocks, Gaussian
+sensing matrices with orthonormal rows. Training pictures: scikit-image's bundled pictures *other
+than* the toolkit's test images (camera, astronaut, coins, brick are never seen), grey, centre
+256 x 256 crops, each also flipped left-right (``--augment``); chelsea and coffee are the
+validation pictures that pick the kept L-BFGS iterate. Then every test image is reconstructed by
+``pnp_nl`` and by the trained stages from the same measurements and the PSNR/SSIM are printed.
+
+Run from the repository root::
+
+    python benchmarks/nl_images.py                  # train (about 40 min on 2 cores), save, compare
+    python benchmarks/nl_images.py --iterations 2 --out smoke.npz --no-augment   # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+from tnrd_images import RATIOS, TEST, TRAIN, VALIDATION, skimage_picture
+
+
+def main(argv=None) -> int:
+    from cs_toolkit.data import load_image
+    from cs_toolkit.metrics import psnr, ssim
+    from cs_toolkit.signals._image_loops import BlockConstraint, _bcs_spl, _pnp_nl
+    from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL, train_nlstages
+    from cs_toolkit.signals.image import measure_image
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--iterations", type=int, default=60, help="L-BFGS iterations (default 60)")
+    p.add_argument("--stages", type=int, default=4, help="learned stages (default 4)")
+    p.add_argument("--objective", default="mse", help="training loss: mse (default) or psnr")
+    p.add_argument("--no-augment", dest="augment", action="store_false",
+                   help="train on the pictures only (default: also their left-right mirror images)")
+    p.add_argument("--jobs", type=int, default=2, help="threads (default 2)")
+    p.add_argument("--out", default=str(DEFAULT_NL_MODEL), help="model file (default: the bundled one)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    print(f"load average {os.getloadavg()}", flush=True)
+    train = [skimage_picture(n) for n in TRAIN]
+    if args.augment:
+        train += [np.ascontiguousarray(x[:, ::-1]) for x in train]
+    val = [skimage_picture(n) for n in VALIDATION]
+    t0 = time.perf_counter()
+    model, hist = train_nlstages(train, validation=val, ratios=RATIOS, n_stages=args.stages,
+                                 max_iter=args.iterations, objective=args.objective, rng=args.seed,
+                                 n_jobs=args.jobs, verbose=True)
+    print(f"training: {hist['samples_s']:.0f} s of pnp_nl starts + {hist['time_s']:.0f} s of L-BFGS "
+          f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "
+          f"validation {model.training_record['start_val_psnr_db']:.3f} -> "
+          f"{model.training_record['best_val_psnr_db']:.3f} dB; load average {os.getloadavg()}", flush=True)
+    model.training_record["pictures"] = {"train": TRAIN, "validation": VALIDATION, "mirrored": bool(args.augment)}
+    path = model.save(args.out)
+    print(f"saved {model!r} to {path}")
+
+    print("\n| test image (256 x 256) | ratio | pnp_nl | pnp_nl_learned | gain | time of the stages |")
+    print("|---|---|---|---|---|---|")
+    gains = {r: [] for r in RATIOS}
+    for name in TEST:
+        img = load_image(name)
+        if img.shape[0] >= 512:
+            img = img[::2, ::2]
+        x = np.asarray(img[:256, :256], dtype=np.float64)
+        for r in RATIOS:
+            meas = measure_image(x / 255.0, r, rng=1)
+            Y, A, P, shape = meas.Y[0], meas.A, meas.pinv, meas.padded_shape
+            xb, _ = _bcs_spl(Y, A, P, shape, 32, lam=6.0, max_iter=200, tol=1e-4)
+            x0 = _pnp_nl(Y, A, P, shape, 32, xb)
+            t = time.perf_counter()
+            x1 = model.forward(x0, BlockConstraint(Y, A, P, shape, 32))
+            dt = time.perf_counter() - t
+            q0 = psnr(x, np.clip(x0, 0, 255), data_range=255.0)
+            q1 = psnr(x, np.clip(x1, 0, 255), data_range=255.0)
+            s0 = ssim(x, np.clip(x0, 0, 255), data_range=255.0)
+            s1 = ssim(x, np.clip(x1, 0, 255), data_range=255.0)
+            gains[r].append(q1 - q0)
+            print(f"| {name} | {r} | {q0:.2f} dB / {s0:.3f} | {q1:.2f} dB / {s1:.3f} | {q1 - q0:+.2f} dB | "
+                  f"{dt:.1f} s |", flush=True)
+    print("mean gain: " + ", ".join(f"ratio {r}: {np.mean(g):+.2f} dB" for r, g in gains.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

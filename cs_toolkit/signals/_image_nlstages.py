@@ -1,0 +1,452 @@
+"""Learned collaborative-filter stages: ``pnp_nl`` unrolled further with trained shrinkage.
+
+Method ``"pnp_nl_learned"`` of the image pipeline. It runs the classical ``pnp_nl`` loop, then
+``n_stages`` learned stages; every stage ``t``
+
+    u = sum over groups of similar patches of  H^T f_t(H x_group)   (aggregated),
+    x <- P_y(x + alpha_t (u - x)),
+
+with ``H`` the 3-D DCT of a group of 8x8 patches (BM3D's collaborative transform), ``f_t`` a
+learned shrinkage ``f(z) = z^3 / (z^2 + tau_t)`` with its own ``tau`` for every one of the
+3-D frequencies (the empirical Wiener filter guided by the estimate, ``tau = sigma^2`` in the
+classical loop) and ``P_y`` the projection onto the measurements. The parameters depend on the
+measurement ratio: one set per anchor ratio, interpolated linearly in ``log(ratio)`` between them
+(held constant outside), so that one model serves every ratio.
+
+Untrained (``alpha = 0``) every stage is the identity on the classical result: the network *is*
+``pnp_nl``, and training (end to end, analytic gradients, L-BFGS with the best validation iterate
+kept) starts from it. The groups and their aggregation weights are computed once per image, from
+the classical result (what ``pnp_nl`` itself would use next).
+
+Files: ``.npz`` with a JSON ``__metadata__`` record and two float64 arrays, read with
+``allow_pickle=False`` and checked field by field (:func:`load_nlstages`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+
+from .._atomic import atomic_savez
+from .._validation import check_int, check_rng, check_scalar
+from .._version import __version__
+from ..exceptions import ModelFileError, ValidationError
+from . import _denoisers as den
+from .methods import MODELS_DIR
+
+#: The bundled model of method ``"pnp_nl_learned"`` (package data, trained by ``benchmarks/nl_images.py``).
+DEFAULT_NL_MODEL = MODELS_DIR / "nl_stages_images.npz"
+
+__all__ = ["NonLocalStages", "load_nlstages", "train_nlstages", "default_nl_model", "DEFAULT_NL_MODEL",
+           "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "cs-toolkit-nonlocal-stages"
+FORMAT_VERSION = 1
+_MAX_META_BYTES = 1 << 16
+
+
+class _Prepared:
+    """One image's fixed part of the stages: the constraint, groups, weights and ratio weights."""
+
+    def __init__(self, model, x0, constraint):
+        from ._nlstages_numba import _group_weights
+
+        x0 = np.ascontiguousarray(x0, dtype=np.float64)
+        p = model.patch_size
+        self.constraint = constraint
+        self.shape = x0.shape
+        self.n_cols = x0.shape[1] - p + 1
+        self.groups = den.match_patches(x0, patch_size=p, group_size=model.group_size, step=model.step,
+                                        n_features=model.n_features)
+        C = _spectra(x0, p)
+        self.w = np.empty(self.groups.shape[0])
+        _group_weights(C, self.groups, den._group_transform(model.group_size), model.sigma ** 2, self.w)
+        self.row_w = np.bincount(self.groups.ravel(), weights=np.repeat(self.w, self.groups.shape[1]),
+                                 minlength=C.shape[0])
+        from ._image_numba import _aggregate_patches
+
+        acc, cov = np.zeros(x0.shape), np.zeros(x0.shape)
+        _aggregate_patches(np.zeros((C.shape[0], p * p)), self.row_w, self.n_cols, p, acc, cov)
+        if np.any(cov <= 0):
+            raise ValidationError("the patch groups do not cover the image (image too small for 8x8 groups).")
+        self.cov = cov
+        A = np.asarray(constraint.A)
+        self.ratio = A.shape[0] / A.shape[1]
+        self.lam = model.ratio_weights(self.ratio)
+
+    def project(self, u):
+        return self.constraint.project(u)
+
+    def null_project(self, g):
+        return self.constraint.null_project(g)
+
+
+def _dct_1d(p):
+    """The orthonormal 1-D DCT-II matrix ``c`` of which the patch transform is ``kron(c, c)``."""
+    return np.ascontiguousarray(den.patch_dct_matrix(p)[::p, ::p] * math.sqrt(p))
+
+
+def _spectra(x, p):
+    """The 2-D DCT spectra of all sliding ``p x p`` patches of ``x`` (``_patches(x) @ T.T``)."""
+    from ._nlstages_numba import _patch_dct
+
+    C = np.empty(((x.shape[0] - p + 1) * (x.shape[1] - p + 1), p * p))
+    _patch_dct(np.ascontiguousarray(x, dtype=np.float64), _dct_1d(p), C)
+    return C
+
+
+def _spectra_adjoint(C, shape, p):
+    """The adjoint of :func:`_spectra`: every row's patch (inverse DCT) added back in place."""
+    from ._nlstages_numba import _patch_idct_add
+
+    out = np.zeros(shape)
+    _patch_idct_add(np.ascontiguousarray(C), _dct_1d(p), out)
+    return out
+
+
+class NonLocalStages:
+    """Learned collaborative-filter stages after ``pnp_nl`` (see the module docstring).
+
+    Parameters
+    ----------
+    n_stages : int, default 4
+    ratios : sequence of float, default (0.1, 0.25, 0.5)
+        Anchor measurement ratios, increasing; each has its own parameters.
+    patch_size, group_size, step, n_features : int, default 8, 16, 4, 16
+        Groups as ``pnp_nl`` makes them (:func:`match_patches`).
+    sigma : float, default 3.0
+        The classical loop's final noise level: the start ``tau = sigma^2`` and the aggregation
+        weights ``1 / sum(gain^2)`` of BM3D's Wiener step.
+
+    Attributes
+    ----------
+    theta : ndarray (n_stages, n_ratios, group_size, patch_size**2)
+        ``log(tau)`` of every stage, anchor ratio and 3-D frequency.
+    alpha : ndarray (n_stages, n_ratios)
+        Step of every stage (0: the stage is the identity).
+    training_record : dict or None
+    """
+
+    def __init__(self, n_stages=4, *, ratios=(0.1, 0.25, 0.5), patch_size=8, group_size=16, step=4, n_features=16,
+                 sigma=3.0):
+        self.n_stages = check_int("n_stages", n_stages, low=1, high=100)
+        r = np.asarray([check_scalar("ratios", v, low=0.0, high=1.0, low_inclusive=False) for v in ratios])
+        if r.size == 0 or np.any(np.diff(r) <= 0):
+            raise ValidationError(f"ratios must be increasing measurement ratios in (0, 1], got {list(ratios)}.")
+        self.ratios = tuple(float(v) for v in r)
+        self.patch_size = check_int("patch_size", patch_size, low=2, high=32)
+        self.group_size = check_int("group_size", group_size, low=1, high=64)
+        self.step = check_int("step", step, low=1, high=self.patch_size)
+        self.n_features = check_int("n_features", n_features, low=1, high=self.patch_size ** 2)
+        self.sigma = check_scalar("sigma", sigma, low=0.0, low_inclusive=False)
+        self.theta = np.full((self.n_stages, len(self.ratios), self.group_size, self.patch_size ** 2),
+                             2.0 * math.log(self.sigma))
+        self.alpha = np.zeros((self.n_stages, len(self.ratios)))
+        self.training_record = None
+
+    def __repr__(self):
+        return (f"NonLocalStages(n_stages={self.n_stages}, ratios={self.ratios}, patch_size={self.patch_size}, "
+                f"group_size={self.group_size})")
+
+    # -- parameters ------------------------------------------------------------------
+    def get_vector(self) -> np.ndarray:
+        return np.concatenate([self.theta.ravel(), self.alpha.ravel()])
+
+    def set_vector(self, v) -> None:
+        v = np.asarray(v, dtype=np.float64)
+        n = self.theta.size
+        if v.shape != (n + self.alpha.size,):
+            raise ValidationError(f"v must have shape ({n + self.alpha.size},), got {v.shape}.")
+        self.theta = v[:n].reshape(self.theta.shape).copy()
+        self.alpha = v[n:].reshape(self.alpha.shape).copy()
+
+    def ratio_weights(self, ratio) -> np.ndarray:
+        """Weights of the anchor ratios for ``ratio``: linear in ``log(ratio)`` between the two
+        anchors around it, all on the nearest anchor outside their range."""
+        r = np.log(np.asarray(self.ratios))
+        x = math.log(ratio)
+        lam = np.zeros(len(r))
+        if x <= r[0]:
+            lam[0] = 1.0
+        elif x >= r[-1]:
+            lam[-1] = 1.0
+        else:
+            j = int(np.searchsorted(r, x)) - 1
+            f = (x - r[j]) / (r[j + 1] - r[j])
+            lam[j], lam[j + 1] = 1.0 - f, f
+        return lam
+
+    # -- stages ----------------------------------------------------------------------
+    def prepare(self, x0, constraint):
+        """The fixed part of the stages for the start ``x0`` and its measurement ``constraint``
+        (groups, weights, ratio); pass it as the constraint of :meth:`forward` to reuse it."""
+        if isinstance(constraint, _Prepared):
+            return constraint
+        for attr in ("project", "null_project", "A"):
+            if not hasattr(constraint, attr):
+                raise ValidationError(f"constraint must be a BlockConstraint (with {attr!r}), got "
+                                      f"{type(constraint).__name__}.")
+        return _Prepared(self, x0, constraint)
+
+    def _stage(self, t, x, prep):
+        """``(u, C)``: the aggregated shrinkage output of stage ``t`` and the patch spectra of ``x``."""
+        from ._nlstages_numba import _shrink_forward
+
+        p = self.patch_size
+        C = _spectra(x, p)
+        tau = np.exp(np.tensordot(prep.lam, self.theta[t], axes=1))
+        S = np.zeros_like(C)
+        _shrink_forward(C, prep.groups, den._group_transform(self.group_size), prep.w, tau, S)
+        return _spectra_adjoint(S, x.shape, p) / prep.cov, C, tau
+
+    def forward(self, x0, constraint, *, return_all=False):
+        """Run the stages from the classical result ``x0`` (2-D, [0, 255] scale) with the
+        measurement ``constraint`` (a ``BlockConstraint`` or :meth:`prepare`'s result)."""
+        x = np.array(x0, dtype=np.float64)
+        if x.ndim != 2 or min(x.shape) < self.patch_size + self.group_size // 2:
+            raise ValidationError(f"x0 must be a 2-D image of at least {self.patch_size + self.group_size // 2} "
+                                  f"pixels a side, got shape {np.shape(x0)}.")
+        if not np.all(np.isfinite(x)):
+            raise ValidationError("x0 contains NaN or Inf values.")
+        prep = self.prepare(x, constraint)
+        outs = []
+        for t in range(self.n_stages):
+            a = float(prep.lam @ self.alpha[t])
+            if a != 0.0:
+                u, _, _ = self._stage(t, x, prep)
+                x = prep.project(x + a * (u - x))
+            outs.append(x)
+        return outs if return_all else outs[-1]
+
+    def loss_and_grad(self, samples, n_threads=1, objective="mse"):
+        """Mean squared error of the last stage over ``samples`` and its gradient (vector as
+        :meth:`get_vector`); ``samples`` are ``(x0, x_true, prepared)`` with ``prepared`` from
+        :meth:`prepare`. ``objective="psnr"``: the mean over samples of ``10 log10(MSE_i)``."""
+        n_pix = sum(np.asarray(x).size for _, x, _ in samples)
+        n_threads = max(1, min(int(n_threads), len(samples)))
+        if n_threads == 1:
+            parts = [self._sum_loss_grad(samples, n_pix, len(samples), objective)]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            chunks = [samples[i::n_threads] for i in range(n_threads)]
+            with ThreadPoolExecutor(n_threads) as ex:
+                parts = list(ex.map(lambda c: self._sum_loss_grad(c, n_pix, len(samples), objective), chunks))
+        total = sum(q[0] for q in parts)
+        loss = total / n_pix if objective == "mse" else total / len(samples)
+        return loss, sum(q[1] for q in parts)
+
+    def _sum_loss_grad(self, samples, n_pix, n_samples, objective):
+        from ._nlstages_numba import _shrink_backward
+
+        p = self.patch_size
+        H = den._group_transform(self.group_size)
+        g_theta = np.zeros_like(self.theta)
+        g_alpha = np.zeros_like(self.alpha)
+        total = 0.0
+        for x0, x_true, prep in samples:
+            prep = self.prepare(x0, prep)
+            x = np.array(x0, dtype=np.float64)
+            cache = []
+            for t in range(self.n_stages):
+                a = float(prep.lam @ self.alpha[t])
+                u, C, tau = self._stage(t, x, prep)
+                cache.append((x, u, C, tau, a))
+                x = prep.project(x + a * (u - x))
+            err = x - x_true
+            se = float(np.sum(err * err))
+            if objective == "mse":
+                total += se
+                g = 2.0 * err / n_pix
+            else:
+                se = max(se, 1e-300)
+                total += 10.0 * math.log10(se / err.size)
+                g = (20.0 / math.log(10.0)) * err / (se * n_samples)
+            for t in range(self.n_stages - 1, -1, -1):
+                xin, u, C, tau, a = cache[t]
+                gv = prep.null_project(g)
+                g_alpha[t] += prep.lam * float(np.sum(gv * (u - xin)))
+                GS = _spectra(a * gv / prep.cov, p)
+                GC = np.zeros_like(C)
+                gth = np.zeros(tau.shape)
+                _shrink_backward(C, prep.groups, H, prep.w, tau, GS, GC, gth)
+                g_theta[t] += prep.lam[:, None, None] * gth[None]
+                g = (1.0 - a) * gv + _spectra_adjoint(GC, xin.shape, p)
+        return total, np.concatenate([g_theta.ravel(), g_alpha.ravel()])
+
+    # -- files -----------------------------------------------------------------------
+    def save(self, path) -> str:
+        """Write the stages to ``path`` (``.npz``, atomically); returns the path written."""
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
+                "n_stages": self.n_stages, "ratios": list(self.ratios), "patch_size": self.patch_size,
+                "group_size": self.group_size, "step": self.step, "n_features": self.n_features,
+                "sigma": self.sigma, "training": self.training_record}
+        return atomic_savez(path, {
+            "__metadata__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
+            "theta": np.ascontiguousarray(self.theta, dtype=np.float64),
+            "alpha": np.ascontiguousarray(self.alpha, dtype=np.float64),
+        })
+
+
+def _bad(path, why):
+    return ModelFileError(f"{os.fspath(path)!s} is not a valid non-local-stages file: {why}")
+
+
+def is_nlstages_file(path) -> bool:
+    """Whether ``path`` is an ``.npz`` whose metadata record names this module's format (False for
+    anything else, unreadable files included: their loader says what is wrong)."""
+    from .._archive import decode_json_record, open_archive
+
+    try:
+        with open_archive(os.fspath(path), _bad) as npz:
+            if "__metadata__" not in npz.files or npz.zip.getinfo("__metadata__.npy").file_size > _MAX_META_BYTES:
+                return False
+            return decode_json_record(npz["__metadata__"], path, _bad).get("format") == FORMAT
+    except Exception:  # noqa: BLE001 - any unreadable file is "not this format"
+        return False
+
+
+def load_nlstages(path) -> NonLocalStages:
+    """Load stages written by :meth:`NonLocalStages.save` (no pickle; every field checked).
+
+    Raises
+    ------
+    ModelFileError
+        Not such a file, or a corrupt one (bad zip, JSON, keys, shapes, dtypes, non-finite values).
+    """
+    from .._archive import meta_int, read_record
+
+    p = os.fspath(path)
+    if not os.path.isfile(p):
+        raise ModelFileError(f"non-local-stages file {p!s} does not exist.")
+    with read_record(p, _bad, fmt=FORMAT, version=FORMAT_VERSION, arrays=("theta", "alpha"),
+                     max_meta_bytes=_MAX_META_BYTES) as (meta, read):
+        dims = {key: meta_int(meta, key, low, high, p, _bad) for key, low, high in (
+            ("n_stages", 1, 100), ("patch_size", 2, 32), ("group_size", 1, 64), ("step", 1, 32),
+            ("n_features", 1, 1024))}
+        ratios, sigma = meta.get("ratios"), meta.get("sigma")
+        if (not isinstance(ratios, list) or not ratios or len(ratios) > 16
+                or not all(isinstance(r, int | float) and not isinstance(r, bool) for r in ratios)):
+            raise _bad(p, f"metadata 'ratios' must be a list of numbers, got {ratios!r}")
+        if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not (math.isfinite(sigma) and sigma > 0):
+            raise _bad(p, f"metadata 'sigma' must be a positive number, got {sigma!r}")
+        try:
+            model = NonLocalStages(dims["n_stages"], ratios=ratios, patch_size=dims["patch_size"],
+                                   group_size=dims["group_size"], step=dims["step"], n_features=dims["n_features"],
+                                   sigma=float(sigma))
+        except ValidationError as exc:
+            raise _bad(p, str(exc)) from None
+        for name in ("theta", "alpha"):
+            setattr(model, name, read(name, getattr(model, name).shape))
+    model.training_record = meta.get("training") if isinstance(meta.get("training"), dict) else None
+    return model
+
+
+def default_nl_model(model=None) -> NonLocalStages:
+    """``model`` (a :class:`NonLocalStages`, left unchanged, or a file), or the bundled model."""
+    if isinstance(model, NonLocalStages):
+        return model
+    return load_nlstages(DEFAULT_NL_MODEL if model is None else model)
+
+
+def check_nl_settings(net, *, ratio, block_size, matrix) -> None:
+    """Refuse measurements the stages were not trained for: another block size or sensing-matrix
+    kind than their training record names, or a ratio outside their anchor ratios."""
+    rec = net.training_record if isinstance(net.training_record, dict) else {}
+    if "block_size" in rec and int(rec["block_size"]) != int(block_size):
+        raise ValidationError(f"the non-local stages were trained for {rec['block_size']}x{rec['block_size']} "
+                              f"blocks; these measurements use {block_size}x{block_size} blocks.")
+    if "matrix" in rec and str(rec["matrix"]) != str(matrix):
+        raise ValidationError(f"the non-local stages were trained for {rec['matrix']!r} sensing matrices; "
+                              f"these measurements use {matrix!r}.")
+    lo, hi = net.ratios[0], net.ratios[-1]
+    if not lo - 1e-9 <= ratio <= hi + 1e-9:
+        raise ValidationError(f"the non-local stages serve measurement ratios {lo:g} to {hi:g}; "
+                              f"these measurements have ratio {ratio:g}.")
+
+
+def nl_serves(settings) -> bool:
+    """Whether the bundled model serves ``settings`` (ratio, block_size, matrix) and its training
+    record says it beat ``pnp_nl`` on its validation pictures."""
+    if not DEFAULT_NL_MODEL.is_file():
+        return False
+    net = load_nlstages(DEFAULT_NL_MODEL)
+    if not (net.training_record or {}).get("beats_start_on_validation"):
+        return False
+    try:
+        check_nl_settings(net, ratio=settings.get("ratio", 0.25), block_size=settings.get("block_size", 32),
+                          matrix=settings.get("matrix", "gaussian"))
+    except ValidationError:
+        return False
+    return True
+
+
+def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4, block_size=32,
+                   matrix="gaussian", max_iter=100, objective="mse", rng=None, n_jobs=1, verbose=False):
+    """Train :class:`NonLocalStages` (method ``"pnp_nl_learned"``) on grey pictures; returns ``(model, history)``.
+
+    Every picture is measured at every ratio (its own sensing matrix from ``rng``) and
+    reconstructed by ``pnp_nl``; the stages are trained end to end from those results by L-BFGS
+    (:func:`cs_toolkit.learned.diffusion.train_diffusion`), keeping the iterate that scores best on
+    the ``validation`` pictures (the untrained model, ``pnp_nl`` itself, included). The anchor
+    ratios of the model are ``ratios``. The model records its ratios, block size, matrix kind and
+    training figures (``model.training_record``).
+
+    Parameters
+    ----------
+    images, validation : list of ndarray (H, W)
+        Grey pictures (``uint8`` or float on [0, 1]).
+    ratios : sequence of float, default (0.1, 0.25, 0.5)
+    n_stages : int, default 4
+    block_size : int, default 32
+    matrix : str, default "gaussian"
+    max_iter : int, default 100
+        L-BFGS iterations.
+    objective : {"mse", "psnr"}, default "mse"
+    rng : None, int or numpy.random.Generator
+    n_jobs : int, default 1
+        Threads for the classical starts and the gradient evaluations.
+    verbose : bool, default False
+    """
+    import time
+
+    from ..learned.diffusion import train_diffusion
+    from ._image_tnrd import training_samples
+
+    if not isinstance(images, list | tuple) or not images:
+        raise ValidationError("images must be a non-empty list of grey images.")
+    ratios = tuple(sorted(float(check_scalar("ratios", r, low=0.0, high=1.0, low_inclusive=False)) for r in ratios))
+    model = NonLocalStages(n_stages, ratios=ratios)
+    rng = check_rng(rng)
+    t0 = time.perf_counter()
+
+    def prepared(pictures):
+        triples = training_samples(list(pictures), ratios, start="pnp_nl", block_size=block_size, matrix=matrix,
+                                   rng=rng, n_jobs=n_jobs)
+        return [(x0, x, model.prepare(x0, c)) for x0, x, c in triples]
+
+    train_set = prepared(images)
+    val_set = prepared(validation) if validation else None
+    t_samples = time.perf_counter() - t0
+    if verbose:
+        print(f"{len(train_set)} training and {len(val_set or ())} validation pnp_nl starts in {t_samples:.0f} s",
+              flush=True)
+    hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, objective=objective,
+                           n_threads=n_jobs, verbose=verbose)
+    hist["samples_s"] = t_samples
+    start_val = None
+    if val_set:
+        err = [float(np.mean((x0 - x) ** 2)) for x0, x, _ in val_set]
+        start_val = (float(np.mean([10 * math.log10(255.0 ** 2 / e) for e in err])) if objective == "psnr"
+                     else 10 * math.log10(255.0 ** 2 / float(np.mean(err))))
+    model.training_record = {"start": "pnp_nl", "ratios": list(ratios), "block_size": int(block_size),
+                             "matrix": str(matrix), "objective": objective, "n_images": len(images),
+                             "n_validation": len(validation), "iterations": len(hist["iterations"]),
+                             "time_s": hist["time_s"] + t_samples,
+                             "start_val_psnr_db": start_val,
+                             "best_val_psnr_db": hist["best_val_psnr_db"] if val_set else None,
+                             "beats_start_on_validation": bool(val_set and hist["best_val_psnr_db"] > start_val)}
+    return model, hist

@@ -1,0 +1,151 @@
+"""Numba kernels of the learned collaborative-filter stages (:mod:`cs_toolkit.signals._image_nlstages`).
+
+A group is ``k`` patch rows of ``C`` (2-D DCT spectra of ``p x p`` patches, ``n = p * p``
+columns); its 3-D spectrum is ``Z = H @ C[rows]`` with the orthonormal group transform ``H``.
+The learned shrinkage of every 3-D coefficient is the Wiener-shaped ``f(z) = z^3 / (z^2 + tau)``
+(``tau = exp(theta)`` per coefficient position), the empirical Wiener filter guided by the
+estimate itself. Serial kernels (``nogil``): threads share the training images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .._config import JIT
+
+
+@njit(**JIT)
+def _spectrum(C, rows, H, Z):  # pragma: no cover - compiled
+    """``Z = H @ C[rows]``."""
+    Z[:, :] = 0.0
+    for b in range(rows.shape[0]):
+        row = rows[b]
+        for a in range(rows.shape[0]):
+            h = H[a, b]
+            for c in range(C.shape[1]):
+                Z[a, c] += h * C[row, c]
+
+
+@njit(**JIT)
+def _scatter(Z, rows, H, w, S):  # pragma: no cover - compiled
+    """``S[rows] += w * H.T @ Z``."""
+    for b in range(rows.shape[0]):
+        row = rows[b]
+        for a in range(rows.shape[0]):
+            h = w * H[a, b]
+            for c in range(S.shape[1]):
+                S[row, c] += h * Z[a, c]
+
+
+@njit(**JIT)
+def _group_weights(C, groups, H, s2, w):  # pragma: no cover - compiled
+    """``w[g] = 1 / sum(gain^2)``, the empirical Wiener gains ``z^2 / (z^2 + s2)`` of group ``g``
+    (the aggregation weights of BM3D's second step)."""
+    k, n = groups.shape[1], C.shape[1]
+    Z = np.empty((k, n))
+    for g in range(groups.shape[0]):
+        _spectrum(C, groups[g], H, Z)
+        e = 0.0
+        for a in range(k):
+            for c in range(n):
+                q = Z[a, c] * Z[a, c]
+                gain = q / (q + s2)
+                e += gain * gain
+        w[g] = 1.0 / max(e, 1e-12)
+
+
+@njit(**JIT)
+def _shrink_forward(C, groups, H, w, tau, S):  # pragma: no cover - compiled
+    """``S[rows_g] += w_g H^T f(H C[rows_g])`` for every group ``g``, ``f(z) = z^3 / (z^2 + tau)``."""
+    k, n = groups.shape[1], C.shape[1]
+    Z = np.empty((k, n))
+    for g in range(groups.shape[0]):
+        _spectrum(C, groups[g], H, Z)
+        for a in range(k):
+            for c in range(n):
+                z = Z[a, c]
+                z2 = z * z
+                Z[a, c] = z * z2 / (z2 + tau[a, c])
+        _scatter(Z, groups[g], H, w[g], S)
+
+
+@njit(**JIT)
+def _shrink_backward(C, groups, H, w, tau, GS, GC, gtheta):  # pragma: no cover - compiled
+    """The adjoint of :func:`_shrink_forward` at ``C``: ``GC += dL/dC`` and ``gtheta += dL/dtheta``
+    (``tau = exp(theta)``) from ``GS = dL/dS``."""
+    k, n = groups.shape[1], C.shape[1]
+    Z = np.empty((k, n))
+    G = np.empty((k, n))
+    for g in range(groups.shape[0]):
+        _spectrum(C, groups[g], H, Z)
+        _spectrum(GS, groups[g], H, G)
+        wg = w[g]
+        for a in range(k):
+            for c in range(n):
+                z = Z[a, c]
+                z2 = z * z
+                t = tau[a, c]
+                d = z2 + t
+                gz = wg * G[a, c]
+                inv = 1.0 / (d * d)
+                gtheta[a, c] -= gz * z * z2 * t * inv
+                G[a, c] = gz * (z2 * z2 + 3.0 * z2 * t) * inv
+        _scatter(G, groups[g], H, 1.0, GC)
+
+
+@njit(**JIT)
+def _patch_dct(x, c, C):  # pragma: no cover - compiled
+    """``C[idx] = (c P c^T).ravel()`` for every ``p x p`` patch ``P`` of ``x`` (``idx`` its row-major
+    position): the 2-D DCT spectra of all sliding patches, computed separably (``c`` the 1-D DCT
+    matrix), one row of patches at a time in a transposed buffer with contiguous inner loops."""
+    p = c.shape[0]
+    n_rows, n_cols, W = x.shape[0] - p + 1, x.shape[1] - p + 1, x.shape[1]
+    V = np.empty((p, W))
+    L = np.empty((p * p, n_cols))
+    for r in range(n_rows):
+        V[:, :] = 0.0
+        for i in range(p):
+            for u in range(p):
+                h = c[i, u]
+                for col in range(W):
+                    V[i, col] += h * x[r + u, col]
+        L[:, :] = 0.0
+        for i in range(p):
+            for j in range(p):
+                k = i * p + j
+                for v in range(p):
+                    h = c[j, v]
+                    for q in range(n_cols):
+                        L[k, q] += h * V[i, q + v]
+        base = r * n_cols
+        for q in range(n_cols):
+            for k in range(p * p):
+                C[base + q, k] = L[k, q]
+
+
+@njit(**JIT)
+def _patch_idct_add(C, c, out):  # pragma: no cover - compiled
+    """``out[patch idx] += c^T S c`` for every row ``S = C[idx]`` (the adjoint of :func:`_patch_dct`)."""
+    p = c.shape[0]
+    n_rows, n_cols, W = out.shape[0] - p + 1, out.shape[1] - p + 1, out.shape[1]
+    V = np.empty((p, W))
+    L = np.empty((p * p, n_cols))
+    for r in range(n_rows):
+        base = r * n_cols
+        for q in range(n_cols):
+            for k in range(p * p):
+                L[k, q] = C[base + q, k]
+        V[:, :] = 0.0
+        for i in range(p):
+            for j in range(p):
+                k = i * p + j
+                for v in range(p):
+                    h = c[j, v]
+                    for q in range(n_cols):
+                        V[i, q + v] += h * L[k, q]
+        for i in range(p):
+            for u in range(p):
+                h = c[i, u]
+                for col in range(W):
+                    out[r + u, col] += h * V[i, col]

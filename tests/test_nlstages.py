@@ -1,0 +1,160 @@
+"""Learned non-local stages (method "pnp_nl_learned"): the classical start, gradients, files, settings."""
+
+import numpy as np
+import pytest
+
+from cs_toolkit.exceptions import ModelFileError, ValidationError
+from cs_toolkit.signals import _denoisers as den
+from cs_toolkit.signals._image_loops import BlockConstraint
+from cs_toolkit.signals._image_nlstages import (
+    DEFAULT_NL_MODEL,
+    NonLocalStages,
+    check_nl_settings,
+    load_nlstages,
+    train_nlstages,
+)
+from cs_toolkit.signals.image import measure_image, reconstruct_image
+
+
+@pytest.fixture(scope="module")
+def problem():
+    from skimage import data
+
+    rng = np.random.default_rng(0)
+    img = data.camera()[100:164, 100:164] / 255.0
+    meas = measure_image(img, 0.25, block_size=32, rng=0)
+    con = BlockConstraint(meas.Y[0], meas.A, meas.pinv, meas.padded_shape, 32)
+    x0 = con.project(img * 255.0 + 10.0 * rng.standard_normal(img.shape))
+    return img * 255.0, x0, con
+
+
+def test_untrained_stages_are_the_identity(problem):
+    _, x0, con = problem
+    m = NonLocalStages(3)
+    out = m.forward(x0, con, return_all=True)
+    assert len(out) == 3 and all(np.array_equal(o, x0) for o in out)
+
+
+def test_a_stage_with_the_classical_parameters_is_the_collaborative_wiener_filter(problem):
+    _, x0, con = problem
+    m = NonLocalStages(1, sigma=3.0)
+    prep = m.prepare(x0, con)
+    u, _, tau = m._stage(0, x0, prep)
+    assert np.allclose(tau, 9.0)
+    ref = den.group_dct_wiener(x0, x0, 3.0, prep.groups)
+    assert np.allclose(u, ref, atol=1e-9)
+    # one full step (alpha = 1) is one Wiener iteration of pnp_nl's second phase
+    m.alpha[:] = 1.0
+    assert np.allclose(m.forward(x0, prep), con.project(ref), atol=1e-9)
+
+
+@pytest.mark.parametrize("objective", ["mse", "psnr"])
+def test_gradient_matches_central_differences(problem, objective):
+    x, x0, con = problem
+    rng = np.random.default_rng(1)
+    m = NonLocalStages(2, ratios=(0.1, 0.4))
+    v = m.get_vector() + 0.3 * rng.standard_normal(m.get_vector().size)
+    v[-4:] = [0.5, 0.3, 0.8, 0.2]
+    m.set_vector(v)
+    samples = [(x0, x, m.prepare(x0, con))]
+    _, g = m.loss_and_grad(samples, objective=objective)
+    for i in [*rng.choice(v.size - 4, 5, replace=False), v.size - 4, v.size - 1]:
+        e = 1e-5
+        vals = []
+        for s in (e, -e):
+            w = v.copy()
+            w[i] += s
+            m.set_vector(w)
+            vals.append(m.loss_and_grad(samples, objective=objective)[0])
+        fd = (vals[0] - vals[1]) / (2 * e)
+        assert abs(g[i] - fd) <= 1e-5 * abs(fd) + 1e-12, (i, g[i], fd)
+    m.set_vector(v)
+    l1, g1 = m.loss_and_grad(samples * 2, n_threads=1, objective=objective)
+    l2, g2 = m.loss_and_grad(samples * 2, n_threads=2, objective=objective)
+    assert np.isclose(l1, l2) and np.allclose(g1, g2)
+
+
+def test_ratio_weights_interpolate_in_log_ratio():
+    m = NonLocalStages(1, ratios=(0.1, 0.25, 0.5))
+    assert np.array_equal(m.ratio_weights(0.1), [1, 0, 0]) and np.array_equal(m.ratio_weights(0.5), [0, 0, 1])
+    assert np.array_equal(m.ratio_weights(0.05), [1, 0, 0]) and np.array_equal(m.ratio_weights(0.9), [0, 0, 1])
+    lam = m.ratio_weights(np.sqrt(0.1 * 0.25))
+    assert np.allclose(lam, [0.5, 0.5, 0.0])
+    with pytest.raises(ValidationError, match="ratios"):
+        NonLocalStages(1, ratios=(0.5, 0.25))
+
+
+def test_save_load_round_trip_and_bad_files(tmp_path, problem):
+    _, x0, con = problem
+    m = NonLocalStages(2)
+    m.set_vector(np.random.default_rng(2).standard_normal(m.get_vector().size) * 0.1 + m.get_vector())
+    m.training_record = {"block_size": 32, "matrix": "gaussian"}
+    path = m.save(tmp_path / "m.npz")
+    m2 = load_nlstages(path)
+    assert np.array_equal(m2.get_vector(), m.get_vector()) and m2.training_record == m.training_record
+    assert np.array_equal(m2.forward(x0, con), m.forward(x0, con))
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ModelFileError, match="not a valid non-local-stages file"):
+        load_nlstages(bad)
+    np.savez(tmp_path / "pickled.npz", __metadata__=np.array([{"a": 1}], dtype=object), theta=np.zeros(1),
+             alpha=np.zeros(1))
+    with pytest.raises(ModelFileError):
+        load_nlstages(tmp_path / "pickled.npz")
+    with pytest.raises(ModelFileError, match="does not exist"):
+        load_nlstages(tmp_path / "missing.npz")
+
+
+def test_other_settings_are_refused_with_a_clear_message():
+    m = NonLocalStages(1, ratios=(0.1, 0.5))
+    m.training_record = {"block_size": 32, "matrix": "gaussian"}
+    check_nl_settings(m, ratio=0.3, block_size=32, matrix="gaussian")
+    with pytest.raises(ValidationError, match="16x16 blocks"):
+        check_nl_settings(m, ratio=0.3, block_size=16, matrix="gaussian")
+    with pytest.raises(ValidationError, match="'bernoulli'"):
+        check_nl_settings(m, ratio=0.3, block_size=32, matrix="bernoulli")
+    with pytest.raises(ValidationError, match="ratios 0.1 to 0.5.*0.05"):
+        check_nl_settings(m, ratio=0.05, block_size=32, matrix="gaussian")
+    img = np.random.default_rng(0).random((64, 64))
+    meas = measure_image(img, 0.05, rng=0)
+    with pytest.raises(ValidationError, match="ratio 0.05"):
+        reconstruct_image(meas, method="pnp_nl_learned", model=m)
+
+
+def test_untrained_method_reproduces_pnp_nl(crop_small):
+    meas = measure_image(crop_small, 0.25, rng=3)
+    m = NonLocalStages(2)
+    a = reconstruct_image(meas, method="pnp_nl", max_iter=6)
+    b = reconstruct_image(meas, method="pnp_nl_learned", model=m, max_iter=6)
+    assert np.array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def crop_small():
+    from skimage import data
+
+    return data.camera()[200:264, 200:264] / 255.0
+
+
+def test_training_never_ends_below_its_start_on_validation():
+    from skimage import data
+
+    pics = [data.moon()[:64, :64], data.clock()[100:164, 100:164]]
+    val = [data.chelsea()[:64, :64, 0]]
+    m, hist = train_nlstages(pics, validation=val, ratios=(0.25,), n_stages=1, max_iter=3, rng=0)
+    rec = m.training_record
+    assert rec["best_val_psnr_db"] >= rec["start_val_psnr_db"]
+    assert rec["block_size"] == 32 and rec["matrix"] == "gaussian" and rec["ratios"] == [0.25]
+    assert len(hist["iterations"]) >= 1
+
+
+@pytest.mark.skipif(not DEFAULT_NL_MODEL.is_file(), reason="no bundled model")
+def test_bundled_model_beats_pnp_nl_on_a_held_out_picture():
+    from cs_toolkit.data import load_image
+
+    img = load_image("camera")[64:192, 64:192] / 255.0
+    meas = measure_image(img, 0.25, rng=0)
+    a = reconstruct_image(meas, method="pnp_nl")
+    b = reconstruct_image(meas, method="pnp_nl_learned")
+    err = [np.mean((x - img) ** 2) for x in (a, b)]
+    assert err[1] < err[0]
