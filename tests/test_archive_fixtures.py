@@ -85,6 +85,19 @@ def test_diffusion_model():
     assert isinstance(load_any_model(_fixture("diffusion.npz")), DiffusionStages)
 
 
+def test_nonlocal_stages():
+    from cs_toolkit.signals import BlockConstraint, is_nlstages_file, load_nlstages
+
+    e = _expected("nonlocal_stages")
+    m = load_nlstages(_fixture("nonlocal_stages.npz"))
+    assert (m.n_stages, m.ratios, m.patch_size, m.group_size) == (2, (0.2, 0.5), 4, 4)
+    assert m.training_record == {"block_size": 8, "matrix": "gaussian", "seed": 107}
+    assert m.theta.shape == (2, 2, 4, 16) and m.theta.sum() == e["theta_sum"]
+    con = BlockConstraint(e["Y"], e["A"], e["A"].T, (16, 16), 8)
+    np.testing.assert_allclose(m.forward(e["x0"], con), e["x"], **TOL)
+    assert is_nlstages_file(_fixture("nonlocal_stages.npz")) and not is_nlstages_file(_fixture("diffusion.npz"))
+
+
 def test_joint_audio_model():
     from cs_toolkit.learned import JointAudioNet, load_any_model, load_joint_audio
 

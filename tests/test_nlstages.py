@@ -158,3 +158,39 @@ def test_bundled_model_beats_pnp_nl_on_a_held_out_picture():
     b = reconstruct_image(meas, method="pnp_nl_learned")
     err = [np.mean((x - img) ** 2) for x in (a, b)]
     assert err[1] < err[0]
+
+
+@pytest.mark.slow
+def test_cli_trains_and_uses_pnp_nl_learned(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from skimage import data
+
+    from cs_toolkit.data import write_image
+
+    d = tmp_path / "pics"
+    d.mkdir()
+    src = [data.moon(), data.clock(), data.text(), data.page(), data.grass()]
+    for k, im in enumerate(src):
+        write_image(d / f"p{k}.png", im[:64, :64] / 255.0)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "cs_toolkit.cli", *map(str, args)], capture_output=True,
+                              text=True, timeout=600)
+
+    r = run("train", "--model", "pnp_nl_learned", "--data", d, "--ratios", "0.25", "--stages", "1", "--quick",
+            "--out", tmp_path / "m.npz")
+    assert r.returncode == 0, r.stderr
+    assert "4 training and 1 validation images" in r.stdout
+    assert load_nlstages(tmp_path / "m.npz").training_record["ratios"] == [0.25]
+    r = run("reconstruct", d / "p0.png", "--ratio", "0.25", "--model", tmp_path / "m.npz", "--json",
+            "--out", tmp_path / "rec.png")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["method"] == "pnp_nl_learned" and out["psnr"] > 20.0
+    r = run("reconstruct", d / "p0.png", "--ratio", "0.25", "--model", tmp_path / "m.npz", "--block-size", "16",
+            "--out", tmp_path / "rec2.png")
+    assert r.returncode == 2 and "32x32 blocks" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

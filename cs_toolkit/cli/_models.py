@@ -30,7 +30,7 @@ def apply_model_settings(args, kind, given) -> list[str]:
     from ..learned import DiffusionStages, JointAudioNet
     from ..learned.acquisition import acquisition_mismatch, describe_acquisition
     from ..learned.io import load_any_model
-    from ..signals._image_nlstages import NonLocalStages, is_nlstages_file, load_nlstages
+    from ..signals import NonLocalStages, is_nlstages_file, load_nlstages
 
     net = load_nlstages(args.model) if is_nlstages_file(args.model) else load_any_model(args.model)
     method, what, signal = (("tnrd", "trained diffusion stages", "image") if isinstance(net, DiffusionStages) else

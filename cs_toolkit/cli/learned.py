@@ -161,7 +161,7 @@ def _read_images(path):
 def _train_tnrd(args) -> int:
     """``--model tnrd`` or ``--model pnp_nl_learned``: stages trained on the pictures of ``--data``."""
     from .._validation import check_int, check_scalar
-    from ..signals._image_nlstages import train_nlstages
+    from ..signals import train_nlstages
     from ..signals.image import train_tnrd
 
     if args.data is None:

@@ -385,7 +385,8 @@ def nl_serves(settings) -> bool:
 
 
 def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4, block_size=32,
-                   matrix="gaussian", max_iter=100, objective="mse", rng=None, n_jobs=1, verbose=False):
+                   matrix="gaussian", max_iter=100, objective="mse", rng=None, n_jobs=1, verbose=False,
+                   callback=None):
     """Train :class:`NonLocalStages` (method ``"pnp_nl_learned"``) on grey pictures; returns ``(model, history)``.
 
     Every picture is measured at every ratio (its own sensing matrix from ``rng``) and
@@ -410,6 +411,9 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
     n_jobs : int, default 1
         Threads for the classical starts and the gradient evaluations.
     verbose : bool, default False
+    callback : callable, optional
+        ``callback(model, iteration, train_psnr_db, val_psnr_db)`` after every L-BFGS iteration
+        (the model holds that iteration's parameters), e.g. to save the best model so far.
     """
     import time
 
@@ -435,7 +439,8 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
         print(f"{len(train_set)} training and {len(val_set or ())} validation pnp_nl starts in {t_samples:.0f} s",
               flush=True)
     hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, objective=objective,
-                           n_threads=n_jobs, verbose=verbose)
+                           n_threads=n_jobs, verbose=verbose,
+                           callback=None if callback is None else lambda *a: callback(model, *a))
     hist["samples_s"] = t_samples
     start_val = None
     if val_set:
