@@ -30,11 +30,7 @@ from tnrd_images import RATIOS, TEST, TRAIN, VALIDATION, skimage_picture
 
 
 def main(argv=None) -> int:
-    from cs_toolkit.data import load_image
-    from cs_toolkit.metrics import psnr, ssim
-    from cs_toolkit.signals._image_loops import BlockConstraint, _bcs_spl, _pnp_nl
     from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL, train_nlstages
-    from cs_toolkit.signals.image import measure_image
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--iterations", type=int, default=30, help="L-BFGS iterations (default 30)")
@@ -45,7 +41,13 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="threads (default 2)")
     p.add_argument("--out", default=str(DEFAULT_NL_MODEL), help="model file (default: the bundled one)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--evaluate", metavar="MODEL", default=None,
+                   help="skip training: compare the stages saved in MODEL with pnp_nl on the test images")
     args = p.parse_args(argv)
+    if args.evaluate:
+        from cs_toolkit.signals import load_nlstages
+
+        return compare(load_nlstages(args.evaluate))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     print(f"load average {os.getloadavg()}", flush=True)
     train = [skimage_picture(n) for n in TRAIN]
@@ -73,7 +75,19 @@ def main(argv=None) -> int:
     model.training_record["pictures"] = {"train": TRAIN, "validation": VALIDATION, "mirrored": bool(args.augment)}
     path = model.save(args.out)
     print(f"saved {model!r} to {path}")
+    if os.path.exists(partial):
+        os.remove(partial)
+    return compare(model)
 
+
+def compare(model) -> int:
+    """PSNR / SSIM of ``pnp_nl`` and of the stages after it on the test images (measurement seed 1)."""
+    from cs_toolkit.data import load_image
+    from cs_toolkit.metrics import psnr, ssim
+    from cs_toolkit.signals._image_loops import BlockConstraint, _bcs_spl, _pnp_nl
+    from cs_toolkit.signals.image import measure_image
+
+    print(f"load average {os.getloadavg()}", flush=True)
     print("\n| test image (256 x 256) | ratio | pnp_nl | pnp_nl_learned | gain | time of the stages |")
     print("|---|---|---|---|---|---|")
     gains = {r: [] for r in RATIOS}
@@ -81,7 +95,7 @@ def main(argv=None) -> int:
         img = load_image(name)
         if img.shape[0] >= 512:
             img = img[::2, ::2]
-        x = np.asarray(img[:256, :256], dtype=np.float64)
+        x = np.asarray(img[:256, :256], dtype=np.float64) * 255.0  # load_image gives [0, 1]
         for r in RATIOS:
             meas = measure_image(x / 255.0, r, rng=1)
             Y, A, P, shape = meas.Y[0], meas.A, meas.pinv, meas.padded_shape
@@ -98,6 +112,7 @@ def main(argv=None) -> int:
             print(f"| {name} | {r} | {q0:.2f} dB / {s0:.3f} | {q1:.2f} dB / {s1:.3f} | {q1 - q0:+.2f} dB | "
                   f"{dt:.1f} s |", flush=True)
     print("mean gain: " + ", ".join(f"ratio {r}: {np.mean(g):+.2f} dB" for r, g in gains.items()))
+    print(f"load average {os.getloadavg()}")
     return 0
 
 

@@ -152,12 +152,12 @@ def test_training_never_ends_below_its_start_on_validation():
 def test_bundled_model_beats_pnp_nl_on_a_held_out_picture():
     from cs_toolkit.data import load_image
 
-    img = load_image("camera")[64:192, 64:192] / 255.0
+    img = load_image("astronaut_gray")[::2, ::2][:128, 64:192]  # a held-out test image, [0, 1]
     meas = measure_image(img, 0.25, rng=0)
     a = reconstruct_image(meas, method="pnp_nl")
     b = reconstruct_image(meas, method="pnp_nl_learned")
     err = [np.mean((x - img) ** 2) for x in (a, b)]
-    assert err[1] < err[0]
+    assert err[1] < err[0] * 10 ** (-0.1 / 10)  # at least 0.1 dB better (0.28 dB when the model was shipped)
 
 
 @pytest.mark.slow

@@ -17,13 +17,20 @@ registered solver, batch-solved) or jointly as a whole image:
     filter guided by the current estimate (the second step of BM3D without grouping).
     1.3 to 13 dB above BCS-SPL on the bundled images (B = 32, ratios 0.1-0.5); the
     most on textures, the least on cartoon-like images.
-``"pnp_nl"`` (the default, best quality)
+``"pnp_nl"`` (the default here, the best classical method)
     The same loop with non-local denoisers (BM3D-style, Dabov et al. 2007): similar 8x8
     patches grouped by block matching (on their lowest DCT frequencies), each group hard
     thresholded, then Wiener filtered, in a 3-D DCT. Chosen on validation pictures (above
     ``pnp_dct`` at every ratio there); on the bundled test images +0.44 / +0.12 / -0.04 dB
     over ``pnp_dct`` at ratios 0.1 / 0.25 / 0.5 (-0.6 to +0.7 dB per image; it loses on the
     periodic brick texture at 0.25 and 0.5), in 1.3 to 2 times its time.
+``"pnp_nl_learned"`` (the default of ``cs-toolkit reconstruct`` where its bundled model serves)
+    ``pnp_nl`` followed by trained collaborative-filter stages
+    (:class:`~cs_toolkit.signals.NonLocalStages`: a learned shrinkage of every 3-D frequency of
+    the groups, a learned step, the projection), one model for ratios 0.1 to 0.5, 32x32 blocks,
+    Gaussian sensing (``cs_toolkit/learned/models/nl_stages_images.npz``, trained by
+    ``benchmarks/nl_images.py``); +0.26 to +0.32 dB over ``pnp_nl`` on average on the bundled
+    test images, which it never saw.
 ``"pnp_tv"``
     The same loop with a total-variation denoiser (Chambolle), Nesterov momentum
     and a decreasing denoising strength. About 1.3-2 dB above BCS-SPL.
