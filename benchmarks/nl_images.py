@@ -43,11 +43,14 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--evaluate", metavar="MODEL", default=None,
                    help="skip training: compare the stages saved in MODEL with pnp_nl on the test images")
+    p.add_argument("--extra", action="store_true",
+                   help="with --evaluate: on further held-out pictures (scikit-image's left stereo motorcycle "
+                        "view and Shepp-Logan phantom, matplotlib's grace_hopper) instead of the test images")
     args = p.parse_args(argv)
     if args.evaluate:
         from cs_toolkit.signals import load_nlstages
 
-        return compare(load_nlstages(args.evaluate))
+        return compare(load_nlstages(args.evaluate), extra=args.extra)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     print(f"load average {os.getloadavg()}", flush=True)
     train = [skimage_picture(n) for n in TRAIN]
@@ -80,8 +83,25 @@ def main(argv=None) -> int:
     return compare(model)
 
 
-def compare(model) -> int:
-    """PSNR / SSIM of ``pnp_nl`` and of the stages after it on the test images (measurement seed 1)."""
+def extra_pictures():
+    """Held-out pictures besides the test images, grey 256 x 256 centre crops on [0, 1]."""
+    import matplotlib.cbook as cbook
+    from matplotlib.image import imread
+    from skimage import color
+    from skimage import data as skd
+
+    motorcycle = color.rgb2gray(skd.stereo_motorcycle()[0])
+    hopper = color.rgb2gray(imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) / 255.0)
+    pics = {}
+    for name, x in (("motorcycle", motorcycle), ("grace_hopper", hopper), ("phantom", skd.shepp_logan_phantom())):
+        i, j = (x.shape[0] - 256) // 2, (x.shape[1] - 256) // 2
+        pics[name] = np.ascontiguousarray(x[i:i + 256, j:j + 256])
+    return pics
+
+
+def compare(model, extra=False) -> int:
+    """PSNR / SSIM of ``pnp_nl`` and of the stages after it on the test images (measurement seed 1),
+    or on :func:`extra_pictures`."""
     from cs_toolkit.data import load_image
     from cs_toolkit.metrics import psnr, ssim
     from cs_toolkit.signals._image_loops import BlockConstraint, _bcs_spl, _pnp_nl
@@ -91,11 +111,11 @@ def compare(model) -> int:
     print("\n| test image (256 x 256) | ratio | pnp_nl | pnp_nl_learned | gain | time of the stages |")
     print("|---|---|---|---|---|---|")
     gains = {r: [] for r in RATIOS}
-    for name in TEST:
-        img = load_image(name)
+    pictures = extra_pictures() if extra else {name: load_image(name) for name in TEST}
+    for name, img in pictures.items():
         if img.shape[0] >= 512:
             img = img[::2, ::2]
-        x = np.asarray(img[:256, :256], dtype=np.float64) * 255.0  # load_image gives [0, 1]
+        x = np.asarray(img[:256, :256], dtype=np.float64) * 255.0  # pictures on [0, 1]
         for r in RATIOS:
             meas = measure_image(x / 255.0, r, rng=1)
             Y, A, P, shape = meas.Y[0], meas.A, meas.pinv, meas.padded_shape

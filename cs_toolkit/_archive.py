@@ -59,6 +59,24 @@ def decode_json_record(raw, path, bad) -> dict:
     return meta
 
 
+def record_format(path, bad, max_meta_bytes=1 << 16):
+    """The ``format`` named by the metadata record of the ``.npz`` at ``path`` (None when it names
+    none); ``bad(path, why)`` for a file that is no such archive or whose record is missing, too
+    large or not JSON. What tells the saved-model kinds apart before one loader reads the file."""
+    import zipfile
+    import zlib
+
+    with open_archive(path, bad) as npz:
+        if "__metadata__" not in npz.files:
+            raise bad(path, "the metadata record '__metadata__' is missing")
+        if npz.zip.getinfo("__metadata__.npy").file_size > max_meta_bytes:
+            raise bad(path, "the metadata record is too large")
+        try:
+            return decode_json_record(npz["__metadata__"], path, bad).get("format")
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise bad(path, f"{type(exc).__name__}: {exc}") from None
+
+
 def meta_int(meta, key, low, high, path, bad) -> int:
     """The integer ``meta[key]`` in ``[low, high]`` (not a bool), else ``bad(path, why)``."""
     v = meta.get(key)

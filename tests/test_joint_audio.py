@@ -158,12 +158,20 @@ def test_method_registry_and_default(tmp_path, monkeypatch):
     from cs_toolkit.signals import methods
 
     assert methods.list_methods("image")[:2] == ["pnp_nl", "pnp_dct"] and "tnrd" in methods.list_methods("image")
+    assert "pnp_nl_learned" in methods.list_methods("image") and methods.get_method("image", "pnp_nl_learned").learned
     assert methods.list_methods("audio")[:2] == ["joint", "joint_learned"]
     assert "omp" in methods.list_methods("audio", solvers=True)
     with pytest.raises(ValidationError, match="'joint', 'joint_learned'"):
         methods.get_method("audio", "magic")
     with pytest.raises(ValidationError, match="signal"):
         methods.list_methods("video")
+    # the bundled image stages serve their own settings only
+    assert methods.default_method("image", ratio=0.25) == (
+        "pnp_nl_learned", "the bundled learned model serves these settings")
+    classical = ("pnp_nl", "the best classical method (no bundled learned model serves these settings)")
+    assert methods.default_method("image", ratio=0.6) == classical  # outside the model's ratios
+    assert methods.default_method("image", ratio=0.25, block_size=16) == classical
+    assert methods.default_method("image", ratio=0.25, matrix="bernoulli") == classical
     # a bundled network is the default only at the ratios its record names, for its framing
     net = JointAudioNet(2, frame_length=256, ratios=(0.25, 0.5))
     net.training_record = {"default_ratios": [0.25]}
@@ -174,10 +182,9 @@ def test_method_registry_and_default(tmp_path, monkeypatch):
     assert methods.default_method("audio", ratio=0.25, matrix="bernoulli")[0] == "joint"
     assert methods.default_method("audio", ratio=0.25, frame_length=512, hop=256)[0] == "joint"
     assert methods.default_method("audio", ratio=0.25, basis="dict.npz")[0] == "joint"
-    assert methods.default_method("image", ratio=0.25) == (
-        "pnp_nl", "the best classical method (no bundled learned model serves these settings)")
     monkeypatch.setattr(methods, "MODELS_DIR", tmp_path / "none")
     assert methods.default_method("audio", ratio=0.25)[0] == "joint"
+    assert methods.default_method("image", ratio=0.25) == classical
 
 
 def test_tail_is_tuned_on_validation_and_saved(tmp_path):

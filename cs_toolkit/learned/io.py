@@ -37,7 +37,7 @@ import zlib
 import numpy as np
 
 from .._archive import decode_json_record as _decode_json_record
-from .._archive import open_archive
+from .._archive import open_archive, record_format
 from .._atomic import atomic_savez
 from .._validation import check_array, dense_matrix
 from .._version import __version__
@@ -306,15 +306,7 @@ def load_any_model(path):
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise ModelFileError(f"model file {p!s} does not exist.")
-    with open_archive(p, _bad) as npz:
-        if "__metadata__" not in npz.files:
-            raise _bad(p, "the metadata record '__metadata__' is missing")
-        if npz.zip.getinfo("__metadata__.npy").file_size > _MAX_META_BYTES:
-            raise _bad(p, "the metadata record is too large")
-        try:
-            fmt = decode_json_record(npz["__metadata__"], p).get("format")
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise _bad(p, f"{type(exc).__name__}: {exc}") from None
+    fmt = record_format(p, _bad, _MAX_META_BYTES)
     if fmt == DIFFUSION_FORMAT:
         return load_diffusion(p)
     if fmt == JOINT_AUDIO_FORMAT:

@@ -298,14 +298,12 @@ def _bad(path, why):
 def is_nlstages_file(path) -> bool:
     """Whether ``path`` is an ``.npz`` whose metadata record names this module's format (False for
     anything else, unreadable files included: their loader says what is wrong)."""
-    from .._archive import decode_json_record, open_archive
+    from .._archive import record_format
+    from ..exceptions import CSToolkitError
 
     try:
-        with open_archive(os.fspath(path), _bad) as npz:
-            if "__metadata__" not in npz.files or npz.zip.getinfo("__metadata__.npy").file_size > _MAX_META_BYTES:
-                return False
-            return decode_json_record(npz["__metadata__"], path, _bad).get("format") == FORMAT
-    except Exception:  # noqa: BLE001 - any unreadable file is "not this format"
+        return record_format(os.fspath(path), _bad, _MAX_META_BYTES) == FORMAT
+    except (CSToolkitError, OSError):
         return False
 
 
@@ -368,12 +366,12 @@ def check_nl_settings(net, *, ratio, block_size, matrix) -> None:
                               f"these measurements have ratio {ratio:g}.")
 
 
-def nl_serves(settings) -> bool:
-    """Whether the bundled model serves ``settings`` (ratio, block_size, matrix) and its training
-    record says it beat ``pnp_nl`` on its validation pictures."""
-    if not DEFAULT_NL_MODEL.is_file():
+def nl_serves(settings, path=DEFAULT_NL_MODEL) -> bool:
+    """Whether the model file ``path`` (default: the bundled one) serves ``settings`` (ratio,
+    block_size, matrix) and its training record says it beat ``pnp_nl`` on its validation pictures."""
+    if not path.is_file():
         return False
-    net = load_nlstages(DEFAULT_NL_MODEL)
+    net = load_nlstages(path)
     if not (net.training_record or {}).get("beats_start_on_validation"):
         return False
     try:

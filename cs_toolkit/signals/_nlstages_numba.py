@@ -13,18 +13,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT
-
-
-@njit(**JIT)
-def _spectrum(C, rows, H, Z):  # pragma: no cover - compiled
-    """``Z = H @ C[rows]``."""
-    Z[:, :] = 0.0
-    for b in range(rows.shape[0]):
-        row = rows[b]
-        for a in range(rows.shape[0]):
-            h = H[a, b]
-            for c in range(C.shape[1]):
-                Z[a, c] += h * C[row, c]
+from ._image_numba import _group_spectrum as _spectrum
 
 
 @njit(**JIT)

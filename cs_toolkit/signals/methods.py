@@ -71,7 +71,7 @@ def _joint_audio_serves(s) -> bool:
 def _nl_serves(s) -> bool:
     from ._image_nlstages import nl_serves
 
-    return nl_serves(s)
+    return nl_serves(s, MODELS_DIR / "nl_stages_images.npz")
 
 
 _REGISTRY: dict[tuple[str, str], ReconstructionMethod] = {}
