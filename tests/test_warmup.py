@@ -86,3 +86,34 @@ def test_cli_warmup(capsys):
     assert "omp" in out and "compiled and cached" in out
     assert main(["warmup", "nope"]) == 2
     assert "METHOD" in capsys.readouterr().err
+
+
+_IMAGE_CALL = """
+import numpy as np
+from numba.core.registry import CPUDispatcher
+from cs_toolkit.signals.image import measure_image, reconstruct_image
+img = np.random.default_rng(5).random((96, 64))
+reconstruct_image(measure_image(img, 0.3, rng=1), method="pnp_nl_learned", max_iter=3)
+misses = hits = 0
+for name, mod in list(__import__("sys").modules.items()):
+    if name.startswith("cs_toolkit."):
+        for obj in vars(mod).values():
+            if isinstance(obj, CPUDispatcher):
+                misses += sum(obj.stats.cache_misses.values())
+                hits += sum(obj.stats.cache_hits.values())
+print(hits, misses)
+"""
+
+
+@pytest.mark.slow
+def test_image_warm_up_leaves_the_default_image_method_nothing_to_compile(tmp_path):
+    from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL
+
+    if not DEFAULT_NL_MODEL.is_file():
+        pytest.skip("no bundled model")
+    hits, misses = map(int, _run(_IMAGE_CALL, tmp_path).split())
+    assert misses > 0  # an empty cache compiles (the check can fail)
+    cache = tmp_path / "warm"
+    _run("from cs_toolkit.signals import warm_up_image_kernels; warm_up_image_kernels()", cache)
+    hits, misses = map(int, _run(_IMAGE_CALL, cache).split())
+    assert misses == 0 and hits > 0

@@ -13,9 +13,10 @@ def register(sub) -> None:
     p.set_defaults(func=_solvers)
     p = sub.add_parser(
         "warmup", help="compile every solver's numba kernels into the on-disk cache (run once after installing)",
-        description="Compile the solvers' numba kernels now, for float64 and float32, so that no later "
-                    "first call pays the compilation (it reads the cached code instead). Takes one to "
-                    "two minutes once; a second run only reads the cache.")
+        description="Compile the solvers' numba kernels now, for float64 and float32, and (without "
+                    "METHOD) those of the default image methods, so that no later first call pays the "
+                    "compilation (it reads the cached code instead). Takes one to two minutes once; a "
+                    "second run only reads the cache.")
     p.add_argument("methods", nargs="*", metavar="METHOD", help="solvers to compile (default: all registered)")
     p.add_argument("--dtype", choices=("float64", "float32", "both"), default="both",
                    help="dtypes to compile for (default: both)")
@@ -63,5 +64,9 @@ def _warmup(args) -> int:
     t0 = time.perf_counter()
     warm_up(args.methods or None, dtypes,
             progress=lambda name, s: print(f"{name:16s} {s:6.2f} s", flush=True))
+    if not args.methods:
+        from ..signals import warm_up_image_kernels
+
+        print(f"{'image methods':16s} {warm_up_image_kernels():6.2f} s", flush=True)
     print(f"compiled and cached in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -41,6 +41,7 @@ from .methods import MODELS_DIR
 DEFAULT_NL_MODEL = MODELS_DIR / "nl_stages_images.npz"
 
 __all__ = ["NonLocalStages", "load_nlstages", "train_nlstages", "default_nl_model", "DEFAULT_NL_MODEL",
+           "warm_up_image_kernels",
            "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "cs-toolkit-nonlocal-stages"
@@ -341,6 +342,21 @@ def load_nlstages(path) -> NonLocalStages:
             setattr(model, name, read(name, getattr(model, name).shape))
     model.training_record = meta.get("training") if isinstance(meta.get("training"), dict) else None
     return model
+
+
+def warm_up_image_kernels() -> float:
+    """Compile the numba kernels of the image pipeline's default methods (``pnp_nl`` and the learned
+    stages after it) into the on-disk cache by reconstructing a small picture; returns the seconds."""
+    import time
+
+    from .image import measure_image, reconstruct_image
+
+    t0 = time.perf_counter()
+    img = np.random.default_rng(0).random((64, 64))
+    stages = NonLocalStages(1)
+    stages.alpha[:] = 0.5  # a zero step skips the stage (and its kernels)
+    reconstruct_image(measure_image(img, 0.25, rng=0), method="pnp_nl_learned", model=stages, max_iter=2)
+    return time.perf_counter() - t0
 
 
 def default_nl_model(model=None) -> NonLocalStages:
