@@ -104,7 +104,8 @@ def compare(model, extra=False) -> int:
     or on :func:`extra_pictures`."""
     from cs_toolkit.data import load_image
     from cs_toolkit.metrics import psnr, ssim
-    from cs_toolkit.signals._image_loops import BlockConstraint, _bcs_spl, _pnp_nl
+    from cs_toolkit.signals._image_loops import BlockConstraint
+    from cs_toolkit.signals._image_tnrd import _tnrd_start
     from cs_toolkit.signals.image import measure_image
 
     print(f"load average {os.getloadavg()}", flush=True)
@@ -119,8 +120,7 @@ def compare(model, extra=False) -> int:
         for r in RATIOS:
             meas = measure_image(x / 255.0, r, rng=1)
             Y, A, P, shape = meas.Y[0], meas.A, meas.pinv, meas.padded_shape
-            xb, _ = _bcs_spl(Y, A, P, shape, 32, lam=6.0, max_iter=200, tol=1e-4)
-            x0 = _pnp_nl(Y, A, P, shape, 32, xb)
+            x0 = _tnrd_start(Y, A, P, shape, 32, "pnp_nl")  # BCS-SPL then pnp_nl, as in training
             t = time.perf_counter()
             x1 = model.forward(x0, BlockConstraint(Y, A, P, shape, 32))
             dt = time.perf_counter() - t

@@ -158,7 +158,7 @@ def _read_images(path):
     return [np.asarray(im, dtype=np.float64) for im in read_grey([os.path.join(path, n) for n in names])], names
 
 
-def _train_tnrd(args) -> int:
+def _train_image_stages(args) -> int:
     """``--model tnrd`` or ``--model pnp_nl_learned``: stages trained on the pictures of ``--data``."""
     from .._validation import check_int, check_scalar
     from ..signals import train_nlstages
@@ -216,7 +216,7 @@ def _train_cmd(args) -> int:
     from ..signals.image import pipeline_matrix
 
     if args.model in ("tnrd", "pnp_nl_learned"):
-        return _train_tnrd(args)
+        return _train_image_stages(args)
     if args.model not in MODEL_KINDS:
         raise ValidationError(f"--model must be one of {', '.join(MODEL_KINDS)}, tnrd or pnp_nl_learned; "
                               f"got {args.model!r}.")

@@ -339,7 +339,8 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
     Returns
     -------
     dict
-        ``iterations``, ``train_psnr_db``, ``val_psnr_db`` (lists), ``best_val_psnr_db``, ``time_s``.
+        ``iterations``, ``train_psnr_db``, ``val_psnr_db`` (lists), ``start_val_psnr_db`` (the
+        model as given), ``best_val_psnr_db``, ``time_s``.
     """
     from scipy.optimize import minimize
 
@@ -387,15 +388,17 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
         hist["val_psnr_db"].append(va)
         if not validation or va > best["val"]:
             best["val"], best["v"] = va, np.array(v)
-        if verbose and (it % 10 == 0 or it <= 5):
+        if verbose and (it % 10 == 0 or it == 1):
             print(f"  iteration {it:4d}  train {tr:.3f} dB  validation {va:.3f} dB  "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
         if callback is not None:
             callback(it, tr, va)
 
+    start_val = best["val"]
     minimize(fun, model.get_vector(), jac=True, method="L-BFGS-B", callback=cb,
              options={"maxiter": max_iter, "maxcor": 20})
     model.set_vector(best["v"])
+    hist["start_val_psnr_db"] = start_val
     hist["best_val_psnr_db"] = best["val"]
     hist["time_s"] = time.perf_counter() - t0
     if verbose:

@@ -58,25 +58,22 @@ class _Prepared:
         x0 = np.ascontiguousarray(x0, dtype=np.float64)
         p = model.patch_size
         self.constraint = constraint
-        self.shape = x0.shape
-        self.n_cols = x0.shape[1] - p + 1
         self.groups = den.match_patches(x0, patch_size=p, group_size=model.group_size, step=model.step,
                                         n_features=model.n_features)
         C = _spectra(x0, p)
         self.w = np.empty(self.groups.shape[0])
         _group_weights(C, self.groups, den._group_transform(model.group_size), model.sigma ** 2, self.w)
-        self.row_w = np.bincount(self.groups.ravel(), weights=np.repeat(self.w, self.groups.shape[1]),
-                                 minlength=C.shape[0])
+        row_w = np.bincount(self.groups.ravel(), weights=np.repeat(self.w, self.groups.shape[1]),
+                            minlength=C.shape[0])
         from ._image_numba import _aggregate_patches
 
-        acc, cov = np.zeros(x0.shape), np.zeros(x0.shape)
-        _aggregate_patches(np.zeros((C.shape[0], p * p)), self.row_w, self.n_cols, p, acc, cov)
+        acc, cov = np.zeros(x0.shape), np.zeros(x0.shape)  # cov: the weights covering each pixel
+        _aggregate_patches(np.zeros((C.shape[0], p * p)), row_w, x0.shape[1] - p + 1, p, acc, cov)
         if np.any(cov <= 0):
             raise ValidationError("the patch groups do not cover the image (image too small for 8x8 groups).")
         self.cov = cov
         A = np.asarray(constraint.A)
-        self.ratio = A.shape[0] / A.shape[1]
-        self.lam = model.ratio_weights(self.ratio)
+        self.lam = model.ratio_weights(A.shape[0] / A.shape[1])
 
     def project(self, u):
         return self.constraint.project(u)
@@ -193,7 +190,8 @@ class NonLocalStages:
         return _Prepared(self, x0, constraint)
 
     def _stage(self, t, x, prep):
-        """``(u, C)``: the aggregated shrinkage output of stage ``t`` and the patch spectra of ``x``."""
+        """``(u, C, tau)``: the aggregated shrinkage output of stage ``t``, the patch spectra of ``x``
+        and the stage's ``tau`` at the image's ratio."""
         from ._nlstages_numba import _shrink_forward
 
         p = self.patch_size
@@ -456,11 +454,7 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
                            n_threads=n_jobs, verbose=verbose,
                            callback=None if callback is None else lambda *a: callback(model, *a))
     hist["samples_s"] = t_samples
-    start_val = None
-    if val_set:
-        err = [float(np.mean((x0 - x) ** 2)) for x0, x, _ in val_set]
-        start_val = (float(np.mean([10 * math.log10(255.0 ** 2 / e) for e in err])) if objective == "psnr"
-                     else 10 * math.log10(255.0 ** 2 / float(np.mean(err))))
+    start_val = hist["start_val_psnr_db"] if val_set else None  # the untrained stages: pnp_nl itself
     model.training_record = {"start": "pnp_nl", "ratios": list(ratios), "block_size": int(block_size),
                              "matrix": str(matrix), "objective": objective, "n_images": len(images),
                              "n_validation": len(validation), "iterations": len(hist["iterations"]),

@@ -365,11 +365,10 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
             elif method in ("pnp_nl", "pnp_nl_learned", "pnp_dct", "pnp_tv"):
                 # the plug-and-play loops start from the BCS-SPL reconstruction
                 x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
-                if method == "pnp_nl":
+                if method in ("pnp_nl", "pnp_nl_learned"):
                     x = _pnp_nl(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
-                elif method == "pnp_nl_learned":
-                    x = _pnp_nl(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
-                    x = net.forward(x, BlockConstraint(Y, A, P, shape, B))
+                    if method == "pnp_nl_learned":  # the learned stages continue the classical loop
+                        x = net.forward(x, BlockConstraint(Y, A, P, shape, B))
                 elif method == "pnp_dct":
                     x = _pnp_dct(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
                 else:

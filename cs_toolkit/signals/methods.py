@@ -69,9 +69,9 @@ def _joint_audio_serves(s) -> bool:
 
 
 def _nl_serves(s) -> bool:
-    from ._image_nlstages import nl_serves
+    from ._image_nlstages import DEFAULT_NL_MODEL, nl_serves
 
-    return nl_serves(s, MODELS_DIR / "nl_stages_images.npz")
+    return nl_serves(s, MODELS_DIR / DEFAULT_NL_MODEL.name)
 
 
 _REGISTRY: dict[tuple[str, str], ReconstructionMethod] = {}
