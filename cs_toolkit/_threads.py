@@ -74,3 +74,17 @@ def limit_threads(n_threads):
             yield
     finally:
         numba.set_num_threads(before)
+
+
+def map_in_threads(fn, items, n_threads) -> list:
+    """``fn`` of each of ``n_threads`` strided chunks ``items[i::n]`` of a list, the chunks run in
+    threads (numba kernels and BLAS release the GIL): what the training losses summed over their
+    samples use. One chunk, ``[fn(items)]``, in the calling thread when ``n_threads`` is 1 or there
+    is one item."""
+    n = max(1, min(int(n_threads), len(items)))
+    if n == 1:
+        return [fn(items)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(n) as ex:
+        return list(ex.map(fn, [items[i::n] for i in range(n)]))

@@ -207,19 +207,13 @@ class DiffusionStages:
         ``n_threads`` threads share the samples (the kernels and BLAS release the GIL).
         """
         check_option("objective", objective, ("mse", "psnr"))
-        n_pix = sum(np.asarray(x).size for _, x, _ in samples)
-        n_threads = max(1, min(int(n_threads), len(samples)))
-        if n_threads == 1:
-            total, gF, gW = self._sum_loss_grad(samples, n_pix, len(samples), objective)
-        else:
-            from concurrent.futures import ThreadPoolExecutor
+        from .._threads import map_in_threads
 
-            chunks = [samples[i::n_threads] for i in range(n_threads)]
-            with ThreadPoolExecutor(n_threads) as ex:
-                parts = list(ex.map(lambda c: self._sum_loss_grad(c, n_pix, len(samples), objective), chunks))
-            total = sum(p[0] for p in parts)
-            gF = sum(p[1] for p in parts)
-            gW = sum(p[2] for p in parts)
+        n_pix = sum(np.asarray(x).size for _, x, _ in samples)
+        parts = map_in_threads(lambda c: self._sum_loss_grad(c, n_pix, len(samples), objective), samples, n_threads)
+        total = sum(p[0] for p in parts)
+        gF = sum(p[1] for p in parts)
+        gW = sum(p[2] for p in parts)
         loss = total / n_pix if objective == "mse" else total / len(samples)
         return loss, np.concatenate([gF.ravel(), gW.ravel()])
 

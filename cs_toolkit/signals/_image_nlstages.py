@@ -224,16 +224,10 @@ class NonLocalStages:
         """Mean squared error of the last stage over ``samples`` and its gradient (vector as
         :meth:`get_vector`); ``samples`` are ``(x0, x_true, prepared)`` with ``prepared`` from
         :meth:`prepare`. ``objective="psnr"``: the mean over samples of ``10 log10(MSE_i)``."""
-        n_pix = sum(np.asarray(x).size for _, x, _ in samples)
-        n_threads = max(1, min(int(n_threads), len(samples)))
-        if n_threads == 1:
-            parts = [self._sum_loss_grad(samples, n_pix, len(samples), objective)]
-        else:
-            from concurrent.futures import ThreadPoolExecutor
+        from .._threads import map_in_threads
 
-            chunks = [samples[i::n_threads] for i in range(n_threads)]
-            with ThreadPoolExecutor(n_threads) as ex:
-                parts = list(ex.map(lambda c: self._sum_loss_grad(c, n_pix, len(samples), objective), chunks))
+        n_pix = sum(np.asarray(x).size for _, x, _ in samples)
+        parts = map_in_threads(lambda c: self._sum_loss_grad(c, n_pix, len(samples), objective), samples, n_threads)
         total = sum(q[0] for q in parts)
         loss = total / n_pix if objective == "mse" else total / len(samples)
         return loss, sum(q[1] for q in parts)
