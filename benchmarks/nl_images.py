@@ -33,11 +33,13 @@ def main(argv=None) -> int:
     from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL, train_nlstages
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--iterations", type=int, default=30, help="L-BFGS iterations (default 30)")
+    p.add_argument("--iterations", type=int, default=40, help="L-BFGS iterations (default 40)")
     p.add_argument("--stages", type=int, default=4, help="learned stages (default 4)")
     p.add_argument("--objective", default="mse", help="training loss: mse (default) or psnr")
     p.add_argument("--augment", action="store_true",
                    help="also train on the pictures' left-right mirror images (twice the time)")
+    p.add_argument("--max-step", type=float, default=2.0,
+                   help="bound of the stages' steps (default 2, the over-relaxation limit; 0: free steps)")
     p.add_argument("--jobs", type=int, default=2, help="threads (default 2)")
     p.add_argument("--out", default=str(DEFAULT_NL_MODEL), help="model file (default: the bundled one)")
     p.add_argument("--seed", type=int, default=0)
@@ -69,7 +71,8 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     model, hist = train_nlstages(train, validation=val, ratios=RATIOS, n_stages=args.stages,
-                                 max_iter=args.iterations, objective=args.objective, rng=args.seed,
+                                 max_iter=args.iterations, objective=args.objective,
+                                 max_step=args.max_step or None, rng=args.seed,
                                  n_jobs=args.jobs, verbose=True, callback=save_best)
     print(f"training: {hist['samples_s']:.0f} s of pnp_nl starts + {hist['time_s']:.0f} s of L-BFGS "
           f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "

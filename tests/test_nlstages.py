@@ -148,6 +148,26 @@ def test_training_never_ends_below_its_start_on_validation():
     assert len(hist["iterations"]) >= 1
 
 
+def test_bounded_steps_stay_in_their_bounds_and_the_bound_is_saved(tmp_path):
+    from skimage import data
+
+    with pytest.raises(ValidationError, match="max_step"):
+        NonLocalStages(1, max_step=0.0)
+    assert NonLocalStages(2).bounds() is None
+    pics = [data.moon()[:64, :64]]
+    val = [data.chelsea()[:64, :64, 0]]
+    m, _ = train_nlstages(pics, validation=val, ratios=(0.25,), n_stages=2, max_iter=3, max_step=0.05, rng=0)
+    b = m.bounds()
+    assert len(b) == m.get_vector().size and b[-1] == (0.0, 0.05) and b[0] == (None, None)
+    assert np.all(m.alpha >= 0.0) and np.all(m.alpha <= 0.05) and np.any(m.alpha > 0.0)
+    assert m.training_record["max_step"] == 0.05
+    m2 = load_nlstages(m.save(tmp_path / "b.npz"))
+    assert m2.max_step == 0.05 and np.array_equal(m2.get_vector(), m.get_vector())
+    m.alpha[0, 0] = 0.06  # a file whose steps break its own bound is refused
+    with pytest.raises(ModelFileError, match="outside its bounds"):
+        load_nlstages(m.save(tmp_path / "c.npz"))
+
+
 @pytest.mark.skipif(not DEFAULT_NL_MODEL.is_file(), reason="no bundled model")
 def test_bundled_model_beats_pnp_nl_on_a_held_out_picture():
     from cs_toolkit.data import load_image

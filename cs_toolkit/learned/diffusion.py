@@ -312,7 +312,8 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
     Parameters
     ----------
     model : DiffusionStages or another model with the same training interface
-        (``get_vector``, ``set_vector``, ``loss_and_grad``, ``forward``), e.g. ``NonLocalStages``
+        (``get_vector``, ``set_vector``, ``loss_and_grad``, ``forward``), e.g. ``NonLocalStages``;
+        a model with a ``bounds()`` method is kept inside the ``(low, high)`` pairs it returns
     samples : list of (x0, x_true, constraint)
         Training images: the start (a classical reconstruction), the truth, and the
         measurement constraint (``project`` / ``null_project``; None for denoising).
@@ -389,7 +390,8 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
             callback(it, tr, va)
 
     start_val = best["val"]
-    minimize(fun, model.get_vector(), jac=True, method="L-BFGS-B", callback=cb,
+    bounds = model.bounds() if hasattr(model, "bounds") else None
+    minimize(fun, model.get_vector(), jac=True, method="L-BFGS-B", callback=cb, bounds=bounds,
              options={"maxiter": max_iter, "maxcor": 20})
     model.set_vector(best["v"])
     hist["start_val_psnr_db"] = start_val

@@ -118,6 +118,11 @@ class NonLocalStages:
     sigma : float, default 3.0
         The classical loop's final noise level: the start ``tau = sigma^2`` and the aggregation
         weights ``1 / sum(gain^2)`` of BM3D's Wiener step.
+    max_step : float or None, default None
+        Training keeps every step ``alpha`` in ``[0, max_step]`` (:meth:`bounds`); 2 is the
+        over-relaxation limit of the classical averaged-operator iteration
+        ``x <- x + alpha (D(x) - x)`` (Krasnosel'skii-Mann with a firmly non-expansive ``D``).
+        None: the steps are free.
 
     Attributes
     ----------
@@ -129,7 +134,7 @@ class NonLocalStages:
     """
 
     def __init__(self, n_stages=4, *, ratios=(0.1, 0.25, 0.5), patch_size=8, group_size=16, step=4, n_features=16,
-                 sigma=3.0):
+                 sigma=3.0, max_step=None):
         self.n_stages = check_int("n_stages", n_stages, low=1, high=100)
         r = np.asarray([check_scalar("ratios", v, low=0.0, high=1.0, low_inclusive=False) for v in ratios])
         if r.size == 0 or np.any(np.diff(r) <= 0):
@@ -140,6 +145,8 @@ class NonLocalStages:
         self.step = check_int("step", step, low=1, high=self.patch_size)
         self.n_features = check_int("n_features", n_features, low=1, high=self.patch_size ** 2)
         self.sigma = check_scalar("sigma", sigma, low=0.0, low_inclusive=False)
+        self.max_step = None if max_step is None else check_scalar("max_step", max_step, low=0.0,
+                                                                   low_inclusive=False)
         self.theta = np.full((self.n_stages, len(self.ratios), self.group_size, self.patch_size ** 2),
                              2.0 * math.log(self.sigma))
         self.alpha = np.zeros((self.n_stages, len(self.ratios)))
@@ -147,7 +154,8 @@ class NonLocalStages:
 
     def __repr__(self):
         return (f"NonLocalStages(n_stages={self.n_stages}, ratios={self.ratios}, patch_size={self.patch_size}, "
-                f"group_size={self.group_size})")
+                f"group_size={self.group_size}"
+                + ("" if self.max_step is None else f", max_step={self.max_step:g}") + ")")
 
     # -- parameters ------------------------------------------------------------------
     def get_vector(self) -> np.ndarray:
@@ -160,6 +168,13 @@ class NonLocalStages:
             raise ValidationError(f"v must have shape ({n + self.alpha.size},), got {v.shape}.")
         self.theta = v[:n].reshape(self.theta.shape).copy()
         self.alpha = v[n:].reshape(self.alpha.shape).copy()
+
+    def bounds(self):
+        """``(low, high)`` of every entry of :meth:`get_vector` for a bounded optimiser (None: free):
+        the steps in ``[0, max_step]`` when ``max_step`` is set, else None (nothing bounded)."""
+        if self.max_step is None:
+            return None
+        return [(None, None)] * self.theta.size + [(0.0, self.max_step)] * self.alpha.size
 
     def ratio_weights(self, ratio) -> np.ndarray:
         """Weights of the anchor ratios for ``ratio``: linear in ``log(ratio)`` between the two
@@ -276,7 +291,7 @@ class NonLocalStages:
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
                 "n_stages": self.n_stages, "ratios": list(self.ratios), "patch_size": self.patch_size,
                 "group_size": self.group_size, "step": self.step, "n_features": self.n_features,
-                "sigma": self.sigma, "training": self.training_record}
+                "sigma": self.sigma, "max_step": self.max_step, "training": self.training_record}
         return atomic_savez(path, {
             "__metadata__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
             "theta": np.ascontiguousarray(self.theta, dtype=np.float64),
@@ -318,20 +333,25 @@ def load_nlstages(path) -> NonLocalStages:
         dims = {key: meta_int(meta, key, low, high, p, _bad) for key, low, high in (
             ("n_stages", 1, 100), ("patch_size", 2, 32), ("group_size", 1, 64), ("step", 1, 32),
             ("n_features", 1, 1024))}
-        ratios, sigma = meta.get("ratios"), meta.get("sigma")
+        ratios, sigma, max_step = meta.get("ratios"), meta.get("sigma"), meta.get("max_step")
         if (not isinstance(ratios, list) or not ratios or len(ratios) > 16
                 or not all(isinstance(r, int | float) and not isinstance(r, bool) for r in ratios)):
             raise _bad(p, f"metadata 'ratios' must be a list of numbers, got {ratios!r}")
         if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not (math.isfinite(sigma) and sigma > 0):
             raise _bad(p, f"metadata 'sigma' must be a positive number, got {sigma!r}")
+        if max_step is not None and (isinstance(max_step, bool) or not isinstance(max_step, int | float)
+                                     or not (math.isfinite(max_step) and max_step > 0)):
+            raise _bad(p, f"metadata 'max_step' must be a positive number or null, got {max_step!r}")
         try:
             model = NonLocalStages(dims["n_stages"], ratios=ratios, patch_size=dims["patch_size"],
                                    group_size=dims["group_size"], step=dims["step"], n_features=dims["n_features"],
-                                   sigma=float(sigma))
+                                   sigma=float(sigma), max_step=None if max_step is None else float(max_step))
         except ValidationError as exc:
             raise _bad(p, str(exc)) from None
         for name in ("theta", "alpha"):
             setattr(model, name, read(name, getattr(model, name).shape))
+        if model.max_step is not None and (np.any(model.alpha < 0) or np.any(model.alpha > model.max_step)):
+            raise _bad(p, f"its steps 'alpha' lie outside its bounds [0, {model.max_step:g}]")
     model.training_record = meta.get("training") if isinstance(meta.get("training"), dict) else None
     return model
 
@@ -391,8 +411,8 @@ def nl_serves(settings, path=DEFAULT_NL_MODEL) -> bool:
 
 
 def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4, block_size=32,
-                   matrix="gaussian", max_iter=100, objective="mse", rng=None, n_jobs=1, verbose=False,
-                   callback=None):
+                   matrix="gaussian", max_iter=100, objective="mse", max_step=None, rng=None, n_jobs=1,
+                   verbose=False, callback=None):
     """Train :class:`NonLocalStages` (method ``"pnp_nl_learned"``) on grey pictures; returns ``(model, history)``.
 
     Every picture is measured at every ratio (its own sensing matrix from ``rng``) and
@@ -413,6 +433,8 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
     max_iter : int, default 100
         L-BFGS iterations.
     objective : {"mse", "psnr"}, default "mse"
+    max_step : float or None, default None
+        Bound of the stages' steps (:class:`NonLocalStages`); None: free steps.
     rng : None, int or numpy.random.Generator
     n_jobs : int, default 1
         Threads for the classical starts and the gradient evaluations.
@@ -429,7 +451,7 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
     if not isinstance(images, list | tuple) or not images:
         raise ValidationError("images must be a non-empty list of grey images.")
     ratios = tuple(sorted(float(check_scalar("ratios", r, low=0.0, high=1.0, low_inclusive=False)) for r in ratios))
-    model = NonLocalStages(n_stages, ratios=ratios)
+    model = NonLocalStages(n_stages, ratios=ratios, max_step=max_step)
     rng = check_rng(rng)
     t0 = time.perf_counter()
 
@@ -450,7 +472,8 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
     hist["samples_s"] = t_samples
     start_val = hist["start_val_psnr_db"] if val_set else None  # the untrained stages: pnp_nl itself
     model.training_record = {"start": "pnp_nl", "ratios": list(ratios), "block_size": int(block_size),
-                             "matrix": str(matrix), "objective": objective, "n_images": len(images),
+                             "matrix": str(matrix), "objective": objective, "max_step": max_step,
+                             "n_images": len(images),
                              "n_validation": len(validation), "iterations": len(hist["iterations"]),
                              "time_s": hist["time_s"] + t_samples,
                              "start_val_psnr_db": start_val,
