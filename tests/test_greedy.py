@@ -421,3 +421,28 @@ def test_omp_same_codes_at_one_and_two_threads(rng):
     np.testing.assert_array_equal(X1 != 0, X2 != 0)
     np.testing.assert_allclose(X1, X2, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(info1.resid_norm, info2.resid_norm, rtol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_argmax_abs_is_the_first_largest_magnitude(rng, dtype):
+    from cs_toolkit.solvers._omp_numba import _argmax_abs
+
+    for n in (1, 2, 15, 16, 17, 33, 64, 100):
+        for _ in range(20):
+            v = rng.integers(-4, 5, n).astype(dtype)  # many ties, of either sign
+            j, a = _argmax_abs(v)
+            assert j == int(np.argmax(np.abs(v))) and a == np.abs(v).max()
+    assert _argmax_abs(np.zeros(5, dtype)) == (0, 0.0)
+
+
+def test_omp_exhausted_when_the_signal_is_one_atom(rng):
+    # after the atom, every correlation is rounding noise (the largest may be the selected
+    # atom's own): the pursuit stops as exhausted with the one atom, like the reference
+    A = rng.standard_normal((20, 50))
+    A /= np.linalg.norm(A, axis=0)
+    Y = np.stack([2.5 * A[:, 7], -A[:, 31]])
+    for precompute in (True, False):
+        X, info = omp(A, Y, n_nonzero_coefs=5, precompute=precompute, return_info=True)
+        assert list(np.flatnonzero(X[0])) == [7] and list(np.flatnonzero(X[1])) == [31]
+        np.testing.assert_allclose(X[0, 7], 2.5, rtol=1e-12)
+        assert np.all(info.n_iter == 1)
