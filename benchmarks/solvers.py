@@ -6,6 +6,9 @@ A       dictionary 64 x 256 (unit-norm Gaussian columns), 10,000 signals with 8
         atoms + Gaussian noise (std 0.01), recover k = 8.
 B       dictionary 256 x 1024, 2,000 signals, k = 16.
 single  one signal, A 64 x 256, k = 8: microseconds per call.
+scaling 1 -> 2 thread speed-ups on A and B, thread counts interleaved in every round: a
+        dense BLAS product (the correlations ``Y D``, the best a compute-bound kernel can do
+        here), our pursuit kernel alone (correlations given), our whole ``omp`` and SPAMS's.
 jit     first-call (compile) time per solver in a fresh process with an empty
         numba cache, then a second process's import + first call with that cache warm
         (with --quick: only the warm second process, on the package's own cache).
@@ -260,17 +263,66 @@ def run_jit(quick):
               f"process wall incl. interpreter start {wall:.2f} s")
 
 
+def run_scaling(rounds, quick):
+    """1 -> 2 thread speed-ups, both thread counts timed in every round (see the module docstring)."""
+    spams = _import_spams()
+    for name, shape in (QUICK if quick else WORKLOADS).items():
+        _scaling_one(name, shape, rounds, spams)
+
+
+def _scaling_one(name, shape, rounds, spams):
+    """:func:`run_scaling` on one workload."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    from cs_toolkit.solvers import omp
+    from cs_toolkit.solvers._omp_numba import _omp_gram_batch
+
+    m, n, N, k_true, k, noise = shape
+    D, Y, _ = make_problem(m, n, N, k_true, noise)
+    G, AtY = D.T @ D, Y @ D
+    y2 = np.einsum("ij,ij->i", Y, Y)
+    Yf, Df = Y.T, np.asfortranarray(D)
+
+    def kernel(t):
+        X = np.zeros((N, n))
+        _omp_gram_batch(G, AtY, y2, k, 0.0, False, 1e-12, 1e-10, X, np.zeros(N, np.int64),
+                        np.zeros(N, np.int8), np.zeros(N), np.zeros((1, 0)), 64)
+
+    parts = [("BLAS product Y D (correlations)", lambda t: Y @ D),
+             ("our Batch-OMP kernel alone (prange)", kernel),
+             ("our omp() in all", lambda t: omp(D, Y, n_nonzero_coefs=k))]
+    if spams is not None:
+        parts.append(("SPAMS omp", lambda t: spams.omp(Yf, Df, L=k, numThreads=t)))
+    best = {}
+    for rnd in range(rounds + 1):  # round 0 warms up
+        for label, f in parts:
+            for t in (1, 2):
+                numba.set_num_threads(t)
+                with threadpool_limits(limits=t):
+                    t0 = time.perf_counter()
+                    f(t)
+                    dt = time.perf_counter() - t0
+                if rnd:
+                    best[label, t] = min(best.get((label, t), np.inf), dt)
+    print(f"\nscaling, workload {name} (D {m}x{n}, {N} signals, k={k}); {load()}")
+    print(f"  {'part':40s} {'1 thread [s]':>12s} {'2 threads [s]':>13s} {'speed-up':>9s}")
+    for label, _ in parts:
+        t1, t2 = best[label, 1], best[label, 2]
+        print(f"  {label:40s} {t1:12.4f} {t2:13.4f} {t1 / t2:9.2f}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--workloads", default="A,B,single,jit", help="comma list of A, B, single, jit")
+    p.add_argument("--workloads", default="A,B,single,scaling,jit", help="comma list of A, B, single, scaling, jit")
     p.add_argument("--threads", default="1,2", help="comma list of thread counts (default 1,2)")
     p.add_argument("--rounds", type=int, default=5, help="timed rounds after warm-up (minimum reported)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     args = p.parse_args(argv)
     names = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    bad = sorted(set(names) - {"A", "B", "single", "jit"})
+    bad = sorted(set(names) - {"A", "B", "single", "scaling", "jit"})
     if bad:
-        p.error(f"unknown workload(s) {bad}; choose from A, B, single, jit")
+        p.error(f"unknown workload(s) {bad}; choose from A, B, single, scaling, jit")
     threads = [int(t) for t in args.threads.split(",")]
     rounds = 2 if args.quick else args.rounds
     print(f"cs-toolkit solver benchmark; {os.cpu_count()} CPUs; {load()}")
@@ -279,6 +331,8 @@ def main(argv=None):
             run_batch(w, (QUICK if args.quick else WORKLOADS)[w], threads, rounds, args.quick)
         elif w == "single":
             run_single(rounds, args.quick)
+        elif w == "scaling":
+            run_scaling(rounds, args.quick)
         elif w == "jit":
             run_jit(args.quick)
     return 0
