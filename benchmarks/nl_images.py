@@ -14,6 +14,7 @@ Run from the repository root::
 
     python benchmarks/nl_images.py                  # train (about 1 hour on 2 cores), save, compare
     python benchmarks/nl_images.py --iterations 2 --out smoke.npz   # smoke test
+    python benchmarks/nl_images.py --evaluate a.npz b.npz [--extra | --synthetic]  # compare saved stages
 
 The best model so far is saved after every L-BFGS iteration that improves the validation score
 (``OUT`` with ``.partial.npz``), so an interrupted run leaves a usable model.
@@ -43,16 +44,21 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="threads (default 2)")
     p.add_argument("--out", default=str(DEFAULT_NL_MODEL), help="model file (default: the bundled one)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--evaluate", metavar="MODEL", default=None,
-                   help="skip training: compare the stages saved in MODEL with pnp_nl on the test images")
+    p.add_argument("--evaluate", metavar="MODEL", nargs="+", default=None,
+                   help="skip training: compare the stages saved in MODEL (one or more files, from the same "
+                        "pnp_nl starts) with pnp_nl on the test images")
     p.add_argument("--extra", action="store_true",
                    help="with --evaluate: on further held-out pictures (scikit-image's left stereo motorcycle "
                         "view and Shepp-Logan phantom, matplotlib's grace_hopper) instead of the test images")
+    p.add_argument("--synthetic", action="store_true",
+                   help="with --evaluate: on held-out synthetic pictures (scikit-image's binary_blobs with seed 1, "
+                        "its logo in grey, its checkerboard) instead of the test images")
     args = p.parse_args(argv)
     if args.evaluate:
         from cs_toolkit.signals import load_nlstages
 
-        return compare(load_nlstages(args.evaluate), extra=args.extra)
+        return compare({os.path.basename(f): load_nlstages(f) for f in args.evaluate},
+                       pictures="extra" if args.extra else "synthetic" if args.synthetic else "test")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     print(f"load average {os.getloadavg()}", flush=True)
     train = [skimage_picture(n) for n in TRAIN]
@@ -83,7 +89,18 @@ def main(argv=None) -> int:
     print(f"saved {model!r} to {path}")
     if os.path.exists(partial):
         os.remove(partial)
-    return compare(model)
+    return compare({os.path.basename(args.out): model})
+
+
+def synthetic_pictures():
+    """Held-out synthetic pictures on [0, 1]: binary blobs (256 x 256, seed 1), the scikit-image
+    logo in grey (every second pixel, 250 x 250) and the checkerboard (200 x 200)."""
+    from skimage import color
+    from skimage import data as skd
+
+    logo = color.rgb2gray(color.rgba2rgb(skd.logo()))[::2, ::2]
+    return {"blobs": skd.binary_blobs(256, rng=1).astype(np.float64), "logo": np.ascontiguousarray(logo),
+            "checkerboard": skd.checkerboard() / 255.0}
 
 
 def extra_pictures():
@@ -102,9 +119,10 @@ def extra_pictures():
     return pics
 
 
-def compare(model, extra=False) -> int:
-    """PSNR / SSIM of ``pnp_nl`` and of the stages after it on the test images (measurement seed 1),
-    or on :func:`extra_pictures`."""
+def compare(models, pictures="test") -> int:
+    """PSNR / SSIM of ``pnp_nl`` and of each model's stages after it (``models``: name -> stages,
+    all from the same ``pnp_nl`` start) on the test images (measurement seed 1), or on
+    :func:`extra_pictures` (``"extra"``) or :func:`synthetic_pictures` (``"synthetic"``)."""
     from cs_toolkit.data import load_image
     from cs_toolkit.metrics import psnr, ssim
     from cs_toolkit.signals._image_loops import BlockConstraint
@@ -112,11 +130,13 @@ def compare(model, extra=False) -> int:
     from cs_toolkit.signals.image import measure_image
 
     print(f"load average {os.getloadavg()}", flush=True)
-    print("\n| test image (256 x 256) | ratio | pnp_nl | pnp_nl_learned | gain | time of the stages |")
-    print("|---|---|---|---|---|---|")
-    gains = {r: [] for r in RATIOS}
-    pictures = extra_pictures() if extra else {name: load_image(name) for name in TEST}
-    for name, img in pictures.items():
+    names = list(models)
+    print("\n| image | ratio | pnp_nl | " + " | ".join(f"{n} (gain)" for n in names) + " | time of the stages |")
+    print("|---|---|---|" + "---|" * len(names) + "---|")
+    gains = {(n, r): [] for n in names for r in RATIOS}
+    pics = {"extra": extra_pictures, "synthetic": synthetic_pictures}.get(pictures)
+    pics = pics() if pics else {name: load_image(name) for name in TEST}
+    for name, img in pics.items():
         if img.shape[0] >= 512:
             img = img[::2, ::2]
         x = np.asarray(img[:256, :256], dtype=np.float64) * 255.0  # pictures on [0, 1]
@@ -124,17 +144,22 @@ def compare(model, extra=False) -> int:
             meas = measure_image(x / 255.0, r, rng=1)
             Y, A, P, shape = meas.Y[0], meas.A, meas.pinv, meas.padded_shape
             x0 = _tnrd_start(Y, A, P, shape, 32, "pnp_nl")  # BCS-SPL then pnp_nl, as in training
-            t = time.perf_counter()
-            x1 = model.forward(x0, BlockConstraint(Y, A, P, shape, 32))
-            dt = time.perf_counter() - t
             q0 = psnr(x, np.clip(x0, 0, 255), data_range=255.0)
-            q1 = psnr(x, np.clip(x1, 0, 255), data_range=255.0)
             s0 = ssim(x, np.clip(x0, 0, 255), data_range=255.0)
-            s1 = ssim(x, np.clip(x1, 0, 255), data_range=255.0)
-            gains[r].append(q1 - q0)
-            print(f"| {name} | {r} | {q0:.2f} dB / {s0:.3f} | {q1:.2f} dB / {s1:.3f} | {q1 - q0:+.2f} dB | "
-                  f"{dt:.1f} s |", flush=True)
-    print("mean gain: " + ", ".join(f"ratio {r}: {np.mean(g):+.2f} dB" for r, g in gains.items()))
+            cells, times = [], []
+            for n, model in models.items():
+                t = time.perf_counter()
+                x1 = model.forward(x0, BlockConstraint(Y, A, P, shape, 32))
+                times.append(time.perf_counter() - t)
+                q1 = psnr(x, np.clip(x1, 0, 255), data_range=255.0)
+                s1 = ssim(x, np.clip(x1, 0, 255), data_range=255.0)
+                gains[n, r].append(q1 - q0)
+                cells.append(f"{q1:.2f} dB / {s1:.3f} ({q1 - q0:+.2f})")
+            print(f"| {name} | {r} | {q0:.2f} dB / {s0:.3f} | " + " | ".join(cells)
+                  + " | " + ", ".join(f"{t:.1f} s" for t in times) + " |", flush=True)
+    for n in names:
+        print(f"{n}: mean gain " + ", ".join(f"ratio {r}: {np.mean(gains[n, r]):+.2f} dB" for r in RATIOS)
+              + f"; worst {min(min(gains[n, r]) for r in RATIOS):+.2f} dB")
     print(f"load average {os.getloadavg()}")
     return 0
 

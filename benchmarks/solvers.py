@@ -6,7 +6,7 @@ A       dictionary 64 x 256 (unit-norm Gaussian columns), 10,000 signals with 8
         atoms + Gaussian noise (std 0.01), recover k = 8.
 B       dictionary 256 x 1024, 2,000 signals, k = 16.
 single  one signal, A 64 x 256, k = 8: microseconds per call.
-scaling 1 -> 2 thread speed-ups on A and B, thread counts interleaved in every round: a
+scaling 1 -> 2 thread speed-ups on A and B (contenders interleaved, one thread count at a time): a
         dense BLAS product (the correlations ``Y D``, the best a compute-bound kernel can do
         here), our pursuit kernel alone (correlations given), our whole ``omp`` and SPAMS's.
 jit     first-call (compile) time per solver in a fresh process with an empty
@@ -264,7 +264,7 @@ def run_jit(quick):
 
 
 def run_scaling(rounds, quick):
-    """1 -> 2 thread speed-ups, both thread counts timed in every round (see the module docstring)."""
+    """1 -> 2 thread speed-ups of the parts of the work (see the module docstring)."""
     spams = _import_spams()
     for name, shape in (QUICK if quick else WORKLOADS).items():
         _scaling_one(name, shape, rounds, spams)
@@ -295,16 +295,16 @@ def _scaling_one(name, shape, rounds, spams):
     if spams is not None:
         parts.append(("SPAMS omp", lambda t: spams.omp(Yf, Df, L=k, numThreads=t)))
     best = {}
-    for rnd in range(rounds + 1):  # round 0 warms up
-        for label, f in parts:
-            for t in (1, 2):
-                numba.set_num_threads(t)
-                with threadpool_limits(limits=t):
+    for t in (1, 2):  # one thread count at a time: alternating them slowed the one-thread calls
+        numba.set_num_threads(t)  # (threads of the other count still winding down)
+        with threadpool_limits(limits=t):
+            for rnd in range(rounds + 1):  # round 0 warms up
+                for label, f in parts:
                     t0 = time.perf_counter()
                     f(t)
                     dt = time.perf_counter() - t0
-                if rnd:
-                    best[label, t] = min(best.get((label, t), np.inf), dt)
+                    if rnd:
+                        best[label, t] = min(best.get((label, t), np.inf), dt)
     print(f"\nscaling, workload {name} (D {m}x{n}, {N} signals, k={k}); {load()}")
     print(f"  {'part':40s} {'1 thread [s]':>12s} {'2 threads [s]':>13s} {'speed-up':>9s}")
     for label, _ in parts:
