@@ -94,13 +94,14 @@ def main(argv=None) -> int:
 
 def synthetic_pictures():
     """Held-out synthetic pictures on [0, 1]: binary blobs (256 x 256, seed 1), the scikit-image
-    logo in grey (every second pixel, 250 x 250) and the checkerboard (200 x 200)."""
+    logo in grey (every second pixel, centre 224 x 224) and the checkerboard (top left 192 x 192);
+    sides are multiples of the 32-pixel blocks."""
     from skimage import color
     from skimage import data as skd
 
-    logo = color.rgb2gray(color.rgba2rgb(skd.logo()))[::2, ::2]
+    logo = color.rgb2gray(color.rgba2rgb(skd.logo()))[::2, ::2][13:237, 13:237]
     return {"blobs": skd.binary_blobs(256, rng=1).astype(np.float64), "logo": np.ascontiguousarray(logo),
-            "checkerboard": skd.checkerboard() / 255.0}
+            "checkerboard": skd.checkerboard()[:192, :192] / 255.0}
 
 
 def extra_pictures():

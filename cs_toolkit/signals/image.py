@@ -29,8 +29,8 @@ registered solver, batch-solved) or jointly as a whole image:
     (:class:`~cs_toolkit.signals.NonLocalStages`: a learned shrinkage of every 3-D frequency of
     the groups, a learned step, the projection), one model for ratios 0.1 to 0.5, 32x32 blocks,
     Gaussian sensing (``cs_toolkit/learned/models/nl_stages_images.npz``, trained by
-    ``benchmarks/nl_images.py``); +0.26 to +0.32 dB over ``pnp_nl`` on average on the bundled
-    test images, which it never saw.
+    ``benchmarks/nl_images.py``, steps bounded to [0, 2]); +0.14 to +0.22 dB over ``pnp_nl`` on
+    average on the bundled test images, which it never saw.
 ``"pnp_tv"``
     The same loop with a total-variation denoiser (Chambolle), Nesterov momentum
     and a decreasing denoising strength. About 1.3-2 dB above BCS-SPL.
