@@ -8,7 +8,7 @@ B       dictionary 256 x 1024, 2,000 signals, k = 16.
 single  one signal, A 64 x 256, k = 8: microseconds per call.
 scaling 1 -> 2 thread speed-ups on A and B (contenders interleaved, one thread count at a time): a
         dense BLAS product (the correlations ``Y D``, the best a compute-bound kernel can do
-        here), our pursuit kernel alone (correlations given), our whole ``omp`` and SPAMS's.
+        here), our pursuit kernel alone (``omp_gram``: Gram matrix and correlations given), our whole ``omp`` and SPAMS's.
 jit     first-call (compile) time per solver in a fresh process with an empty
         numba cache, then a second process's import + first call with that cache warm
         (with --quick: only the warm second process, on the package's own cache).
@@ -36,6 +36,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from functools import partial
 
 import numpy as np
 
@@ -275,8 +276,7 @@ def _scaling_one(name, shape, rounds, spams):
     import numba
     from threadpoolctl import threadpool_limits
 
-    from cs_toolkit.solvers import omp
-    from cs_toolkit.solvers._omp_numba import _omp_gram_batch
+    from cs_toolkit.solvers import omp, omp_gram
 
     m, n, N, k_true, k, noise = shape
     D, Y, _ = make_problem(m, n, N, k_true, noise)
@@ -284,13 +284,8 @@ def _scaling_one(name, shape, rounds, spams):
     y2 = np.einsum("ij,ij->i", Y, Y)
     Yf, Df = Y.T, np.asfortranarray(D)
 
-    def kernel(t):
-        X = np.zeros((N, n))
-        _omp_gram_batch(G, AtY, y2, k, 0.0, False, 1e-12, 1e-10, X, np.zeros(N, np.int64),
-                        np.zeros(N, np.int8), np.zeros(N), np.zeros((1, 0)), 64)
-
     parts = [("BLAS product Y D (correlations)", lambda t: Y @ D),
-             ("our Batch-OMP kernel alone (prange)", kernel),
+             ("our Batch-OMP kernel alone (omp_gram)", lambda t: omp_gram(G, AtY, n_nonzero_coefs=k, y_norms2=y2)),
              ("our omp() in all", lambda t: omp(D, Y, n_nonzero_coefs=k))]
     if spams is not None:
         parts.append(("SPAMS omp", lambda t: spams.omp(Yf, Df, L=k, numThreads=t)))
@@ -300,9 +295,7 @@ def _scaling_one(name, shape, rounds, spams):
         with threadpool_limits(limits=t):
             for rnd in range(rounds + 1):  # round 0 warms up
                 for label, f in parts:
-                    t0 = time.perf_counter()
-                    f(t)
-                    dt = time.perf_counter() - t0
+                    dt, _ = _timed(partial(f, t))
                     if rnd:
                         best[label, t] = min(best.get((label, t), np.inf), dt)
     print(f"\nscaling, workload {name} (D {m}x{n}, {N} signals, k={k}); {load()}")

@@ -169,7 +169,7 @@ def _omp_gram_one(G, alpha, y2, kmax, tol, use_tol, rel_stop, rel_dep, U, L, idx
         return _DONE, _CONVERGED, eps
     best, amax = _argmax_abs(alpha)
     mask = _abs_mask(alpha)
-    mx = mask & 0
+    mx = mask & 0  # (typed before the loop; set by every step that continues)
     thresh = amax * rel_stop
     rec = hist.shape[0] > 0
     s = 0
