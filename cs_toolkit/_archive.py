@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 
 import numpy as np
 
@@ -83,6 +84,17 @@ def meta_int(meta, key, low, high, path, bad) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
         raise bad(path, f"metadata {key!r} must be an integer in [{low}, {high}], got {v!r}")
     return v
+
+
+def meta_positive(meta, key, path, bad, *, optional=False):
+    """The finite number ``meta[key] > 0`` (not a bool) as a float, else ``bad(path, why)``;
+    with ``optional`` a missing or null entry is None."""
+    v = meta.get(key)
+    if optional and v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not (math.isfinite(v) and v > 0):
+        raise bad(path, f"metadata {key!r} must be a positive number{' or null' if optional else ''}, got {v!r}")
+    return float(v)
 
 
 @contextlib.contextmanager

@@ -281,7 +281,7 @@ def load_diffusion(path) -> DiffusionStages:
     ModelFileError
         Not such a file, or a corrupt one (bad zip, JSON, keys, shapes, dtypes, non-finite values).
     """
-    from .._archive import meta_int, read_record
+    from .._archive import meta_int, meta_positive, read_record
 
     p = os.fspath(path)
     if not os.path.exists(p) and os.path.exists(p + ".npz"):
@@ -292,9 +292,7 @@ def load_diffusion(path) -> DiffusionStages:
                      max_meta_bytes=_MAX_META_BYTES) as (meta, read):
         dims = {key: meta_int(meta, key, low, high, p, _bad) for key, low, high in (
             ("n_stages", 1, 100), ("filter_size", 3, 15), ("n_filters", 1, 256), ("n_knots", 3, 1001))}
-        rr = meta.get("response_range")
-        if isinstance(rr, bool) or not isinstance(rr, int | float) or not (math.isfinite(rr) and rr > 0):
-            raise _bad(p, f"metadata 'response_range' must be a positive number, got {rr!r}")
+        rr = meta_positive(meta, "response_range", p, _bad)
         if dims["filter_size"] % 2 == 0:
             raise _bad(p, f"metadata 'filter_size' must be odd, got {dims['filter_size']}")
         model = DiffusionStages(dims["n_stages"], filter_size=dims["filter_size"], n_filters=dims["n_filters"],

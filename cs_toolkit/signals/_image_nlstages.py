@@ -323,7 +323,7 @@ def load_nlstages(path) -> NonLocalStages:
     ModelFileError
         Not such a file, or a corrupt one (bad zip, JSON, keys, shapes, dtypes, non-finite values).
     """
-    from .._archive import meta_int, read_record
+    from .._archive import meta_int, meta_positive, read_record
 
     p = os.fspath(path)
     if not os.path.isfile(p):
@@ -333,19 +333,16 @@ def load_nlstages(path) -> NonLocalStages:
         dims = {key: meta_int(meta, key, low, high, p, _bad) for key, low, high in (
             ("n_stages", 1, 100), ("patch_size", 2, 32), ("group_size", 1, 64), ("step", 1, 32),
             ("n_features", 1, 1024))}
-        ratios, sigma, max_step = meta.get("ratios"), meta.get("sigma"), meta.get("max_step")
+        ratios = meta.get("ratios")
         if (not isinstance(ratios, list) or not ratios or len(ratios) > 16
                 or not all(isinstance(r, int | float) and not isinstance(r, bool) for r in ratios)):
             raise _bad(p, f"metadata 'ratios' must be a list of numbers, got {ratios!r}")
-        if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not (math.isfinite(sigma) and sigma > 0):
-            raise _bad(p, f"metadata 'sigma' must be a positive number, got {sigma!r}")
-        if max_step is not None and (isinstance(max_step, bool) or not isinstance(max_step, int | float)
-                                     or not (math.isfinite(max_step) and max_step > 0)):
-            raise _bad(p, f"metadata 'max_step' must be a positive number or null, got {max_step!r}")
+        sigma = meta_positive(meta, "sigma", p, _bad)
+        max_step = meta_positive(meta, "max_step", p, _bad, optional=True)
         try:
             model = NonLocalStages(dims["n_stages"], ratios=ratios, patch_size=dims["patch_size"],
                                    group_size=dims["group_size"], step=dims["step"], n_features=dims["n_features"],
-                                   sigma=float(sigma), max_step=None if max_step is None else float(max_step))
+                                   sigma=sigma, max_step=max_step)
         except ValidationError as exc:
             raise _bad(p, str(exc)) from None
         for name in ("theta", "alpha"):
