@@ -166,6 +166,16 @@ def test_bounded_steps_stay_in_their_bounds_and_the_bound_is_saved(tmp_path):
     m.alpha[0, 0] = 0.06  # a file whose steps break its own bound is refused
     with pytest.raises(ModelFileError, match="outside its bounds"):
         load_nlstages(m.save(tmp_path / "c.npz"))
+    import json
+
+    with np.load(tmp_path / "b.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    for bad in (-1.0, "2", True):  # a bound that is not a positive number is refused
+        meta = json.loads(arrays["__metadata__"].tobytes())
+        meta["max_step"] = bad
+        np.savez(tmp_path / "d.npz", **{**arrays, "__metadata__": np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+        with pytest.raises(ModelFileError, match="'max_step' must be a positive number or null"):
+            load_nlstages(tmp_path / "d.npz")
 
 
 @pytest.mark.skipif(not DEFAULT_NL_MODEL.is_file(), reason="no bundled model")
