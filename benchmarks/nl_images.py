@@ -135,8 +135,10 @@ def compare(models, pictures="test") -> int:
     print("\n| image | ratio | pnp_nl | " + " | ".join(f"{n} (gain)" for n in names) + " | time of the stages |")
     print("|---|---|---|" + "---|" * len(names) + "---|")
     gains = {(n, r): [] for n in names for r in RATIOS}
-    pics = {"extra": extra_pictures, "synthetic": synthetic_pictures}.get(pictures)
-    pics = pics() if pics else {name: load_image(name) for name in TEST}
+    if pictures == "test":
+        pics = {name: load_image(name) for name in TEST}
+    else:
+        pics = {"extra": extra_pictures, "synthetic": synthetic_pictures}[pictures]()
     for name, img in pics.items():
         if img.shape[0] >= 512:
             img = img[::2, ::2]
