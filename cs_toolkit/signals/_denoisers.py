@@ -142,15 +142,65 @@ def _patches(x: np.ndarray, p: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(x, (p, p)).reshape(-1, p * p)
 
 
-def _aggregate(est: np.ndarray, weights: np.ndarray, shape, p: int) -> np.ndarray:
-    """Weighted average of overlapping patch estimates (rows of ``est``) back into an image."""
-    from ._image_numba import _aggregate_patches
+@functools.lru_cache(maxsize=8)
+def _dct_1d(p: int) -> np.ndarray:
+    """The orthonormal 1-D DCT-II matrix ``c`` of which :func:`patch_dct_matrix` is ``kron(c, c)``."""
+    c = np.ascontiguousarray(patch_dct_matrix(p)[::p, ::p] * np.sqrt(p))
+    c.setflags(write=False)
+    return c
 
-    acc = np.zeros(shape, dtype=np.float64)
-    cnt = np.zeros(shape, dtype=np.float64)
-    _aggregate_patches(np.ascontiguousarray(est, dtype=np.float64), np.ascontiguousarray(weights, dtype=np.float64),
-                       shape[1] - p + 1, p, acc, cnt)
-    return acc / cnt
+
+def patch_spectra(x: np.ndarray, p: int, *, parallel: bool = True) -> np.ndarray:
+    """The 2-D DCT spectra of all sliding ``p x p`` patches of ``x``: ``_patches(x, p) @ T.T`` with
+    ``T = patch_dct_matrix(p)``, computed separably by a numba kernel (about 7 times fewer flops
+    than the product, and no copy of the patches). ``parallel=False``: one thread (for callers
+    that run images in threads of their own)."""
+    from numba import get_num_threads
+
+    from ._image_numba import _patch_dct_parallel, _patch_dct_rows
+
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    n_rows = x.shape[0] - p + 1
+    C = np.empty((n_rows * (x.shape[1] - p + 1), p * p))
+    if parallel:
+        _patch_dct_parallel(x, _dct_1d(p), C, min(n_rows, 4 * get_num_threads()))
+    else:
+        _patch_dct_rows(x, _dct_1d(p), C, 0, n_rows)
+    return C
+
+
+def patch_spectra_adjoint(C: np.ndarray, shape, p: int, *, parallel: bool = True) -> np.ndarray:
+    """The adjoint of :func:`patch_spectra`: the image of shape ``shape`` in which every row's
+    patch (its inverse 2-D DCT) is added at its position."""
+    from numba import get_num_threads
+
+    from ._image_numba import _patch_idct_parallel, _patch_idct_rows
+
+    out = np.zeros(shape)
+    C = np.ascontiguousarray(C, dtype=np.float64)
+    n_rows = shape[0] - p + 1
+    if parallel:
+        _patch_idct_parallel(C, _dct_1d(p), out, max(p, -(-n_rows // (4 * get_num_threads()))))
+    else:
+        _patch_idct_rows(C, _dct_1d(p), out, 0, n_rows)
+    return out
+
+
+def patch_coverage(weights: np.ndarray, shape, p: int) -> np.ndarray:
+    """Per pixel, the sum of the weights (one per sliding patch position, row-major) of the
+    patches that cover it: the denominator of a weighted average of overlapping patches."""
+    from ._image_numba import _footprint_sum
+
+    out = np.zeros(shape)
+    w = np.ascontiguousarray(weights, dtype=np.float64).reshape(shape[0] - p + 1, shape[1] - p + 1)
+    _footprint_sum(w, p, out)
+    return out
+
+
+def _weighted_average(S: np.ndarray, weights: np.ndarray, shape, p: int) -> np.ndarray:
+    """The weighted average of overlapping patch estimates given as their *weighted* spectra:
+    row ``i`` of ``S`` is ``weights[i]`` times the 2-D DCT spectrum of patch ``i``'s estimate."""
+    return patch_spectra_adjoint(S, shape, p) / patch_coverage(weights, shape, p)
 
 
 def patch_dct_threshold(x: np.ndarray, sigma: float, *, patch_size: int = 8, threshold: float = 2.7) -> np.ndarray:
@@ -178,11 +228,10 @@ def patch_dct_threshold(x: np.ndarray, sigma: float, *, patch_size: int = 8, thr
     """
     from ._image_numba import _hard_threshold_rows
 
-    T = patch_dct_matrix(patch_size)
-    C = _patches(np.asarray(x, dtype=np.float64), patch_size) @ T.T
+    C = patch_spectra(x, patch_size)
     w = np.empty(C.shape[0])
     _hard_threshold_rows(C, float(threshold * sigma), w)
-    return _aggregate(C @ T, w, x.shape, patch_size)
+    return _weighted_average(C, w, x.shape, patch_size)
 
 
 def patch_dct_wiener(x: np.ndarray, pilot: np.ndarray, sigma: float, *, patch_size: int = 8) -> np.ndarray:
@@ -194,12 +243,11 @@ def patch_dct_wiener(x: np.ndarray, pilot: np.ndarray, sigma: float, *, patch_si
     """
     from ._image_numba import _wiener_rows
 
-    T = patch_dct_matrix(patch_size)
-    C = _patches(np.asarray(x, dtype=np.float64), patch_size) @ T.T
-    Q = C.copy() if pilot is x else _patches(np.asarray(pilot, dtype=np.float64), patch_size) @ T.T
+    C = patch_spectra(x, patch_size)
+    Q = C.copy() if pilot is x else patch_spectra(pilot, patch_size)
     w = np.empty(C.shape[0])
     _wiener_rows(C, Q, max(float(sigma), 1e-6) ** 2, w)
-    return _aggregate(C @ T, w, x.shape, patch_size)
+    return _weighted_average(C, w, x.shape, patch_size)
 
 
 # ----------------------------------------------------------------------------------------
@@ -237,9 +285,7 @@ def match_patches(x: np.ndarray, *, patch_size: int = 8, step: int = 3, radius: 
     if group_size > min(n_window, n_rows * n_cols):
         raise ValidationError(f"group_size must be at most the number of patches in the search window "
                               f"({n_window}) and in the image, got {group_size}.")
-    F = _patches(x, p)
-    if n_features is not None:
-        F = F @ patch_dct_matrix(p)[_zigzag(p)[:n_features]].T
+    F = _patches(x, p) if n_features is None else patch_spectra(x, p)[:, _zigzag(p)[:n_features]]
     rr, cc = np.meshgrid(_reference_positions(n_rows, step), _reference_positions(n_cols, step), indexing="ij")
     out = np.empty((rr.size, group_size), dtype=np.int64)
     _block_match(np.ascontiguousarray(F), n_rows, n_cols, rr.ravel(), cc.ravel(), int(radius), int(group_size), out)
@@ -281,19 +327,15 @@ def _group_filter(x, pilot, sigma, groups, patch_size, threshold):
     from ._image_numba import _group_shrink
 
     p = patch_size
-    T = patch_dct_matrix(p)
-    C = _patches(np.asarray(x, dtype=np.float64), p) @ T.T
-    Q = C if pilot is None or pilot is x else _patches(np.asarray(pilot, dtype=np.float64), p) @ T.T
+    C = patch_spectra(x, p)
+    Q = C if pilot is None or pilot is x else patch_spectra(pilot, p)
     S = np.zeros_like(C)
     Wp = np.zeros(C.shape[0])
     s = max(float(sigma), 1e-6)
     groups = np.ascontiguousarray(groups, dtype=np.int64)
     _group_shrink(C, Q, groups, _group_transform(groups.shape[1]), threshold * s, s * s, pilot is not None,
                   S, Wp, _runs(groups, x.shape[1] - p + 1))
-    used = Wp > 0
-    E = np.zeros_like(S)
-    E[used] = (S[used] / Wp[used, None]) @ T
-    return _aggregate(E, Wp, x.shape, p)
+    return _weighted_average(S, Wp, x.shape, p)  # S[row] holds the weighted sums, Wp[row] their weights
 
 
 def group_dct_threshold(x: np.ndarray, sigma: float, groups: np.ndarray, *, patch_size: int = 8,

@@ -65,10 +65,7 @@ class _Prepared:
         _group_weights(C, self.groups, den._group_transform(model.group_size), model.sigma ** 2, self.w)
         row_w = np.bincount(self.groups.ravel(), weights=np.repeat(self.w, self.groups.shape[1]),
                             minlength=C.shape[0])
-        from ._image_numba import _aggregate_patches
-
-        acc, cov = np.zeros(x0.shape), np.zeros(x0.shape)  # cov: the weights covering each pixel
-        _aggregate_patches(np.zeros((C.shape[0], p * p)), row_w, x0.shape[1] - p + 1, p, acc, cov)
+        cov = den.patch_coverage(row_w, x0.shape, p)  # the weights covering each pixel
         if np.any(cov <= 0):
             raise ValidationError("the patch groups do not cover the image (image too small for 8x8 groups).")
         self.cov = cov
@@ -82,27 +79,15 @@ class _Prepared:
         return self.constraint.null_project(g)
 
 
-def _dct_1d(p):
-    """The orthonormal 1-D DCT-II matrix ``c`` of which the patch transform is ``kron(c, c)``."""
-    return np.ascontiguousarray(den.patch_dct_matrix(p)[::p, ::p] * math.sqrt(p))
-
-
 def _spectra(x, p):
-    """The 2-D DCT spectra of all sliding ``p x p`` patches of ``x`` (``_patches(x) @ T.T``)."""
-    from ._nlstages_numba import _patch_dct
-
-    C = np.empty(((x.shape[0] - p + 1) * (x.shape[1] - p + 1), p * p))
-    _patch_dct(np.ascontiguousarray(x, dtype=np.float64), _dct_1d(p), C)
-    return C
+    """The 2-D DCT spectra of all sliding ``p x p`` patches of ``x``, on this thread (training runs
+    images in threads of its own)."""
+    return den.patch_spectra(x, p, parallel=False)
 
 
 def _spectra_adjoint(C, shape, p):
     """The adjoint of :func:`_spectra`: every row's patch (inverse DCT) added back in place."""
-    from ._nlstages_numba import _patch_idct_add
-
-    out = np.zeros(shape)
-    _patch_idct_add(np.ascontiguousarray(C), _dct_1d(p), out)
-    return out
+    return den.patch_spectra_adjoint(C, shape, p, parallel=False)
 
 
 class NonLocalStages:

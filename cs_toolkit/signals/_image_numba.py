@@ -9,47 +9,41 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._config import JIT
+from .._config import JIT, JIT_PARALLEL
 
 
-@njit(**JIT)
+@njit(**JIT_PARALLEL)
 def _hard_threshold_rows(C, thr, weights):  # pragma: no cover - compiled
-    """Zero ``|C[i, k]| <= thr`` for ``k >= 1`` in place; ``weights[i] = 1 / (kept entries of row i)``."""
-    for i in range(C.shape[0]):
+    """Zero ``|C[i, k]| <= thr`` for ``k >= 1`` and scale row ``i`` by its weight
+    ``weights[i] = 1 / (kept entries of row i)``, in place."""
+    for i in prange(C.shape[0]):
         kept = 1
         for k in range(1, C.shape[1]):
             if abs(C[i, k]) > thr:
                 kept += 1
             else:
                 C[i, k] = 0.0
-        weights[i] = 1.0 / kept
+        w = 1.0 / kept
+        weights[i] = w
+        for k in range(C.shape[1]):
+            C[i, k] *= w
 
 
-@njit(**JIT)
-def _aggregate_patches(E, weights, n_cols, p, acc, cnt):  # pragma: no cover - compiled
-    """``acc += sum_i w_i R_i^T e_i`` and ``cnt += sum_i w_i R_i^T 1`` over the patch rows ``e_i``."""
-    for idx in range(E.shape[0]):
-        r0 = idx // n_cols
-        c0 = idx - r0 * n_cols
-        w = weights[idx]
-        for di in range(p):
-            for dj in range(p):
-                acc[r0 + di, c0 + dj] += w * E[idx, di * p + dj]
-                cnt[r0 + di, c0 + dj] += w
-
-
-@njit(**JIT)
+@njit(**JIT_PARALLEL)
 def _wiener_rows(C, Q, s2, weights):  # pragma: no cover - compiled
-    """``C[i, k] *= g`` with ``g = Q[i, k]^2 / (Q[i, k]^2 + s2)`` for ``k >= 1`` in place;
-    ``weights[i] = 1 / sum_k g^2`` (``g = 1`` for ``k = 0``)."""
-    for i in range(C.shape[0]):
+    """``C[i, k] *= g`` with ``g = Q[i, k]^2 / (Q[i, k]^2 + s2)`` for ``k >= 1``, then row ``i``
+    scaled by its weight ``weights[i] = 1 / sum_k g^2`` (``g = 1`` for ``k = 0``), in place."""
+    for i in prange(C.shape[0]):
         energy = 1.0
         for k in range(1, C.shape[1]):
             q = Q[i, k] * Q[i, k]
             g = q / (q + s2)
             C[i, k] *= g
             energy += g * g
-        weights[i] = 1.0 / energy
+        w = 1.0 / energy
+        weights[i] = w
+        for k in range(C.shape[1]):
+            C[i, k] *= w
 
 
 @njit(parallel=True, **JIT)
@@ -160,3 +154,101 @@ def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1):  # pragma: no 
                 h = w * H[a, b]
                 for c in range(n):
                     S[row, c] += h * Z[a, c]
+
+
+# ----------------------------------------------------------------------------------------
+# separable 2-D DCT of all sliding patches, and its adjoint
+# ----------------------------------------------------------------------------------------
+@njit(**JIT)
+def _patch_dct_rows(x, c, C, r0, r1):  # pragma: no cover - compiled
+    """``C[idx] = (c P c^T).ravel()`` for every ``p x p`` patch ``P`` of ``x`` whose top row is in
+    ``[r0, r1)`` (``idx`` its row-major position): the 2-D DCT spectra of sliding patches,
+    computed separably (``c`` the 1-D DCT matrix), one row of patches at a time in a transposed
+    buffer with contiguous inner loops (about ``p^3 + p^2`` multiply-adds a patch instead of ``p^4``)."""
+    p = c.shape[0]
+    n_cols, W = x.shape[1] - p + 1, x.shape[1]
+    V = np.empty((p, W))
+    L = np.empty((p * p, n_cols))
+    for r in range(r0, r1):
+        V[:, :] = 0.0
+        for i in range(p):
+            for u in range(p):
+                h = c[i, u]
+                for col in range(W):
+                    V[i, col] += h * x[r + u, col]
+        L[:, :] = 0.0
+        for i in range(p):
+            for j in range(p):
+                k = i * p + j
+                for v in range(p):
+                    h = c[j, v]
+                    for q in range(n_cols):
+                        L[k, q] += h * V[i, q + v]
+        base = r * n_cols
+        for q in range(n_cols):
+            for k in range(p * p):
+                C[base + q, k] = L[k, q]
+
+
+@njit(**JIT)
+def _patch_idct_rows(C, c, out, r0, r1):  # pragma: no cover - compiled
+    """``out[patch idx] += c^T S c`` for every row ``S = C[idx]`` of a patch whose top row is in
+    ``[r0, r1)`` (the adjoint of :func:`_patch_dct_rows`); writes rows ``r0`` to ``r1 + p - 2`` of ``out``."""
+    p = c.shape[0]
+    n_cols, W = out.shape[1] - p + 1, out.shape[1]
+    V = np.empty((p, W))
+    L = np.empty((p * p, n_cols))
+    for r in range(r0, r1):
+        base = r * n_cols
+        for q in range(n_cols):
+            for k in range(p * p):
+                L[k, q] = C[base + q, k]
+        V[:, :] = 0.0
+        for i in range(p):
+            for j in range(p):
+                k = i * p + j
+                for v in range(p):
+                    h = c[j, v]
+                    for q in range(n_cols):
+                        V[i, q + v] += h * L[k, q]
+        for i in range(p):
+            for u in range(p):
+                h = c[i, u]
+                for col in range(W):
+                    out[r + u, col] += h * V[i, col]
+
+
+@njit(**JIT_PARALLEL)
+def _patch_dct_parallel(x, c, C, n_chunks):  # pragma: no cover - compiled
+    """:func:`_patch_dct_rows` over all patch rows, ``n_chunks`` runs of rows in parallel."""
+    n_rows = x.shape[0] - c.shape[0] + 1
+    for i in prange(n_chunks):
+        _patch_dct_rows(x, c, C, i * n_rows // n_chunks, (i + 1) * n_rows // n_chunks)
+
+
+@njit(**JIT_PARALLEL)
+def _patch_idct_parallel(C, c, out, height):  # pragma: no cover - compiled
+    """:func:`_patch_idct_rows` over all patch rows in bands of ``height >= p - 1`` rows: the even
+    bands in parallel, then the odd ones (a band writes into the next band's rows, never further)."""
+    n_rows = out.shape[0] - c.shape[0] + 1
+    n_bands = (n_rows + height - 1) // height
+    for parity in range(2):
+        for b in prange((n_bands - parity + 1) // 2):
+            r0 = (2 * b + parity) * height
+            _patch_idct_rows(C, c, out, r0, min(r0 + height, n_rows))
+
+
+@njit(**JIT)
+def _footprint_sum(w, p, out):  # pragma: no cover - compiled
+    """``out[r + u, c + v] += w[r, c]`` for ``0 <= u, v < p``: every patch position's weight spread
+    over its ``p x p`` pixels (separably: along rows, then along columns)."""
+    n_rows, n_cols = w.shape
+    tmp = np.zeros((n_rows, out.shape[1]))
+    for r in range(n_rows):
+        for q in range(n_cols):
+            for v in range(p):
+                tmp[r, q + v] += w[r, q]
+    for r in range(n_rows):
+        for u in range(p):
+            for col in range(out.shape[1]):
+                out[r + u, col] += tmp[r, col]
