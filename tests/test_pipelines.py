@@ -186,6 +186,28 @@ def test_patch_dct_threshold_against_naive(rng):
     np.testing.assert_allclose(den.patch_dct_threshold(flat, 50.0), flat, atol=1e-9)
 
 
+@pytest.mark.parametrize("shape,p", [((37, 29), 8), ((12, 61), 5), ((8, 8), 8)])
+def test_patch_spectra_adjoint_and_coverage(rng, shape, p):
+    """The separable kernels against the patch-matrix product, their adjoint identity, the serial
+    and the parallel drivers against each other, and the footprint sum against a loop."""
+    x = rng.standard_normal(shape)
+    before = x.copy()
+    C = den.patch_spectra(x, p)
+    np.testing.assert_allclose(C, den._patches(x, p) @ den.patch_dct_matrix(p).T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(den.patch_spectra(x, p, parallel=False), C)
+    np.testing.assert_array_equal(x, before)
+    S = rng.standard_normal(C.shape)
+    back = den.patch_spectra_adjoint(S, shape, p)
+    assert np.vdot(C, S) == pytest.approx(np.vdot(x, back), rel=1e-12)
+    np.testing.assert_allclose(den.patch_spectra_adjoint(S, shape, p, parallel=False), back, rtol=1e-12, atol=1e-12)
+    w = rng.random(C.shape[0])
+    cov = np.zeros(shape)
+    nc = shape[1] - p + 1
+    for i, wi in enumerate(w):
+        cov[i // nc:i // nc + p, i % nc:i % nc + p] += wi
+    np.testing.assert_allclose(den.patch_coverage(w, shape, p), cov, rtol=1e-12)
+
+
 def test_patch_dct_wiener_against_naive(rng):
     from scipy.fft import dctn
 
