@@ -85,7 +85,7 @@ def _group_shrink(C, Q, groups, H, thr, s2, wiener, S, Wp, bands):  # pragma: no
     """Collaborative filtering of groups of patch spectra (the 3-D transform step of BM3D).
 
     For every group ``g``, the rows ``C[groups[g]]`` (2-D DCT spectra of its patches) are
-    transformed along the group by ``H`` (orthonormal ``(k, k)``); the 3-D spectrum is hard
+    transformed along the group by ``H`` (the orthonormal DCT-II ``(k, k)``); the 3-D spectrum is hard
     thresholded at ``thr`` (the group's mean, entry ``[0, 0]``, kept) or, with ``wiener``, scaled
     by the empirical Wiener gain ``q^2 / (q^2 + s2)`` of the same spectrum ``q`` of ``Q``; then
     transformed back and added to ``S[row] += w * estimate``, ``Wp[row] += w`` with the group's
@@ -107,15 +107,73 @@ def _group_shrink_runs(C, Q, groups, H, thr, s2, wiener, S, Wp, bands, parity): 
 
 
 @njit(**JIT)
-def _group_spectrum(C, rows, H, Z):  # pragma: no cover - compiled
-    """``Z = H @ C[rows]``: the 3-D spectrum of a group (transform along the group of its rows)."""
-    Z[:, :] = 0.0
-    for b in range(rows.shape[0]):
-        row = rows[b]
-        for a in range(rows.shape[0]):
+def _group_spectrum(C, rows, H, Z, W):  # pragma: no cover - compiled
+    """``Z = H @ C[rows]``: the 3-D spectrum of a group (transform along the group of its rows).
+
+    ``H`` is the orthonormal DCT-II of size ``k`` (:func:`_group_transform`): its even rows are
+    symmetric and its odd rows antisymmetric (``H[a, k-1-b] = (-1)^a H[a, b]``), so for even ``k``
+    the even rows act on the sums ``C[rows[b]] + C[rows[k-1-b]]`` and the odd rows on the
+    differences, ``b < k / 2``: half the multiply-adds. ``W`` is ``(k, n)`` scratch."""
+    k = rows.shape[0]
+    n = C.shape[1]
+    if k % 2:
+        Z[:, :] = 0.0
+        for b in range(k):
+            row = rows[b]
+            for a in range(k):
+                h = H[a, b]
+                for c in range(n):
+                    Z[a, c] += h * C[row, c]
+        return
+    half = k // 2
+    for b in range(half):
+        r1 = rows[b]
+        r2 = rows[k - 1 - b]
+        for c in range(n):
+            u = C[r1, c]
+            v = C[r2, c]
+            W[b, c] = u + v
+            W[half + b, c] = u - v
+    for a in range(k):
+        off = half * (a % 2)
+        for c in range(n):
+            Z[a, c] = 0.0
+        for b in range(half):
             h = H[a, b]
-            for c in range(C.shape[1]):
-                Z[a, c] += h * C[row, c]
+            for c in range(n):
+                Z[a, c] += h * W[off + b, c]
+
+
+@njit(**JIT)
+def _group_scatter(Z, rows, H, w, S, W):  # pragma: no cover - compiled
+    """``S[rows] += w * H.T @ Z``: the adjoint of :func:`_group_spectrum` (the same symmetry of the
+    DCT ``H``), added in place; ``W`` is ``(k, n)`` scratch."""
+    k = rows.shape[0]
+    n = Z.shape[1]
+    if k % 2:
+        for b in range(k):
+            row = rows[b]
+            for a in range(k):
+                h = w * H[a, b]
+                for c in range(n):
+                    S[row, c] += h * Z[a, c]
+        return
+    half = k // 2
+    W[:, :] = 0.0
+    for a in range(k):
+        off = half * (a % 2)
+        for b in range(half):
+            h = w * H[a, b]
+            for c in range(n):
+                W[off + b, c] += h * Z[a, c]
+    for b in range(half):
+        r1 = rows[b]
+        r2 = rows[k - 1 - b]
+        for c in range(n):
+            e = W[b, c]
+            o = W[half + b, c]
+            S[r1, c] += e + o
+            S[r2, c] += e - o
 
 
 @njit(**JIT)
@@ -124,10 +182,11 @@ def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1):  # pragma: no 
     n = C.shape[1]
     Z = np.empty((k, n))
     G = np.empty((k, n))
+    W = np.empty((k, n))
     for g in range(g0, g1):
-        _group_spectrum(C, groups[g], H, Z)
+        _group_spectrum(C, groups[g], H, Z, W)
         if wiener:
-            _group_spectrum(Q, groups[g], H, G)
+            _group_spectrum(Q, groups[g], H, G, W)
             energy = 0.0
             for a in range(k):
                 for c in range(n):
@@ -148,12 +207,8 @@ def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1):  # pragma: no 
                         Z[a, c] = 0.0
             w = 1.0 / kept
         for b in range(k):
-            row = groups[g, b]
-            Wp[row] += w
-            for a in range(k):
-                h = w * H[a, b]
-                for c in range(n):
-                    S[row, c] += h * Z[a, c]
+            Wp[groups[g, b]] += w
+        _group_scatter(Z, groups[g], H, w, S, W)
 
 
 # ----------------------------------------------------------------------------------------

@@ -13,18 +13,8 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT
+from ._image_numba import _group_scatter as _scatter
 from ._image_numba import _group_spectrum as _spectrum
-
-
-@njit(**JIT)
-def _scatter(Z, rows, H, w, S):  # pragma: no cover - compiled
-    """``S[rows] += w * H.T @ Z``."""
-    for b in range(rows.shape[0]):
-        row = rows[b]
-        for a in range(rows.shape[0]):
-            h = w * H[a, b]
-            for c in range(S.shape[1]):
-                S[row, c] += h * Z[a, c]
 
 
 @njit(**JIT)
@@ -33,8 +23,9 @@ def _group_weights(C, groups, H, s2, w):  # pragma: no cover - compiled
     (the aggregation weights of BM3D's second step)."""
     k, n = groups.shape[1], C.shape[1]
     Z = np.empty((k, n))
+    W = np.empty((k, n))
     for g in range(groups.shape[0]):
-        _spectrum(C, groups[g], H, Z)
+        _spectrum(C, groups[g], H, Z, W)
         e = 0.0
         for a in range(k):
             for c in range(n):
@@ -49,14 +40,15 @@ def _shrink_forward(C, groups, H, w, tau, S):  # pragma: no cover - compiled
     """``S[rows_g] += w_g H^T f(H C[rows_g])`` for every group ``g``, ``f(z) = z^3 / (z^2 + tau)``."""
     k, n = groups.shape[1], C.shape[1]
     Z = np.empty((k, n))
+    W = np.empty((k, n))
     for g in range(groups.shape[0]):
-        _spectrum(C, groups[g], H, Z)
+        _spectrum(C, groups[g], H, Z, W)
         for a in range(k):
             for c in range(n):
                 z = Z[a, c]
                 z2 = z * z
                 Z[a, c] = z * z2 / (z2 + tau[a, c])
-        _scatter(Z, groups[g], H, w[g], S)
+        _scatter(Z, groups[g], H, w[g], S, W)
 
 
 @njit(**JIT)
@@ -66,9 +58,10 @@ def _shrink_backward(C, groups, H, w, tau, GS, GC, gtheta):  # pragma: no cover 
     k, n = groups.shape[1], C.shape[1]
     Z = np.empty((k, n))
     G = np.empty((k, n))
+    W = np.empty((k, n))
     for g in range(groups.shape[0]):
-        _spectrum(C, groups[g], H, Z)
-        _spectrum(GS, groups[g], H, G)
+        _spectrum(C, groups[g], H, Z, W)
+        _spectrum(GS, groups[g], H, G, W)
         wg = w[g]
         for a in range(k):
             for c in range(n):
@@ -80,4 +73,4 @@ def _shrink_backward(C, groups, H, w, tau, GS, GC, gtheta):  # pragma: no cover 
                 inv = 1.0 / (d * d)
                 gtheta[a, c] -= gz * z * z2 * t * inv
                 G[a, c] = gz * (z2 * z2 + 3.0 * z2 * t) * inv
-        _scatter(G, groups[g], H, 1.0, GC)
+        _scatter(G, groups[g], H, 1.0, GC, W)
