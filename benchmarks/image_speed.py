@@ -32,11 +32,12 @@ from cs_toolkit.data import list_samples, load_image
 from cs_toolkit.signals import measure_image, reconstruct_image
 
 methods, ratios = sys.argv[1].split(","), [float(r) for r in sys.argv[2].split(",")]
+pictures = sys.argv[3].split(",") if sys.argv[3] else sorted(n for n, kind in list_samples().items() if kind == "image")
 warm = measure_image(np.random.default_rng(0).random((64, 64)), 0.25, rng=0)
 for m in methods:
     reconstruct_image(warm, method=m)
 out = []
-for name in sorted(n for n, kind in list_samples().items() if kind == "image"):
+for name in pictures:
     img = load_image(name)
     img = (img[::2, ::2] if img.shape[0] >= 512 else img)[:256, :256]
     for r in ratios:
@@ -55,6 +56,7 @@ def main(argv=None) -> int:
                    help="repository roots whose cs_toolkit to time (default: the installed one)")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma list (default {','.join(METHODS)})")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--pictures", default="", help="comma list of bundled pictures (default: all four)")
     p.add_argument("--threads", type=int, default=None, help="numba and BLAS threads (default: all)")
     args = p.parse_args(argv)
     env = dict(os.environ)
@@ -67,7 +69,8 @@ def main(argv=None) -> int:
     for rnd in range(args.rounds):
         for label, tree in zip(labels, args.trees, strict=True):
             e = dict(env, PYTHONPATH=os.path.abspath(tree)) if tree else env
-            res = subprocess.run([sys.executable, "-c", _CHILD, args.methods, ",".join(map(str, RATIOS))],
+            res = subprocess.run([sys.executable, "-c", _CHILD, args.methods, ",".join(map(str, RATIOS)),
+                                  args.pictures],
                                  env=e, capture_output=True, text=True, check=True, cwd=os.path.expanduser("~"))
             for name, r, m, t in json.loads(res.stdout.splitlines()[-1]):
                 key = (label, m, r, name)
