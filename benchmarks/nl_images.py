@@ -41,8 +41,6 @@ def main(argv=None) -> int:
                    help="also train on the pictures' left-right mirror images (twice the time)")
     p.add_argument("--max-step", type=float, default=2.0,
                    help="bound of the stages' steps (default 2, the over-relaxation limit; 0: free steps)")
-    p.add_argument("--init", metavar="MODEL", default=None,
-                   help="start from the stages saved in MODEL (same stages and ratios) instead of the identity")
     p.add_argument("--jobs", type=int, default=2, help="threads (default 2)")
     p.add_argument("--out", default=str(DEFAULT_NL_MODEL), help="model file (default: the bundled one)")
     p.add_argument("--seed", type=int, default=0)
@@ -56,9 +54,9 @@ def main(argv=None) -> int:
                    help="with --evaluate: on held-out synthetic pictures (scikit-image's binary_blobs with seed 1, "
                         "its logo in grey, its checkerboard) instead of the test images")
     args = p.parse_args(argv)
-    from cs_toolkit.signals import load_nlstages
-
     if args.evaluate:
+        from cs_toolkit.signals import load_nlstages
+
         return compare({os.path.basename(f): load_nlstages(f) for f in args.evaluate},
                        pictures="extra" if args.extra else "synthetic" if args.synthetic else "test")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -81,15 +79,12 @@ def main(argv=None) -> int:
     model, hist = train_nlstages(train, validation=val, ratios=RATIOS, n_stages=args.stages,
                                  max_iter=args.iterations, objective=args.objective,
                                  max_step=args.max_step or None, rng=args.seed,
-                                 init=load_nlstages(args.init) if args.init else None,
                                  n_jobs=args.jobs, verbose=True, callback=save_best)
     print(f"training: {hist['samples_s']:.0f} s of pnp_nl starts + {hist['time_s']:.0f} s of L-BFGS "
           f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "
           f"validation {model.training_record['start_val_psnr_db']:.3f} -> "
           f"{model.training_record['best_val_psnr_db']:.3f} dB; load average {os.getloadavg()}", flush=True)
     model.training_record["pictures"] = {"train": TRAIN, "validation": VALIDATION, "mirrored": bool(args.augment)}
-    if args.init:
-        model.training_record["init"] = os.path.basename(args.init)
     path = model.save(args.out)
     print(f"saved {model!r} to {path}")
     if os.path.exists(partial):

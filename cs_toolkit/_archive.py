@@ -98,12 +98,11 @@ def meta_positive(meta, key, path, bad, *, optional=False):
 
 
 @contextlib.contextmanager
-def read_record(path, bad, *, fmt, version, arrays, optional=(), max_meta_bytes=1 << 16):
+def read_record(path, bad, *, fmt, version, arrays, max_meta_bytes=1 << 16):
     """Open an ``.npz`` record file: a JSON ``__metadata__`` record and float64 arrays.
 
-    The file must hold ``__metadata__``, the names in ``arrays`` and nothing but the names in
-    ``optional`` besides, a metadata record of at most ``max_meta_bytes`` naming ``format == fmt``
-    and ``format_version == version`` (an int, or a tuple of the versions accepted). Yields
+    The file must hold exactly ``__metadata__`` and the names in ``arrays``, a metadata record of at
+    most ``max_meta_bytes`` naming ``format == fmt`` and ``format_version == version``. Yields
     ``(meta, read)``, ``read(name, shape)`` giving the array ``name`` checked (its stored size
     bounded before it is read, float64, of ``shape``, finite). Every failure, in the body too, is
     ``bad(path, why)``.
@@ -117,21 +116,16 @@ def read_record(path, bad, *, fmt, version, arrays, optional=(), max_meta_bytes=
         try:
             infos = {i.filename: i for i in npz.zip.infolist()}
             names = {"__metadata__", *arrays}
-            found = set(infos)
-            if not {f"{n}.npy" for n in names} <= found <= {f"{n}.npy" for n in (*names, *optional)}:
-                expected = sorted(names) + [f"{n} (optional)" for n in optional]
-                raise bad(path, f"expected the arrays {expected}, found {sorted(npz.files)}")
+            if set(infos) != {f"{n}.npy" for n in names}:
+                raise bad(path, f"expected the arrays {sorted(names)}, found {sorted(npz.files)}")
             if infos["__metadata__.npy"].file_size > max_meta_bytes:
                 raise bad(path, "the metadata record is too large")
             meta = decode_json_record(npz["__metadata__"], path, bad)
-            versions = version if isinstance(version, tuple) else (version,)
-            if meta.get("format") != fmt or meta.get("format_version") not in versions:
-                raise bad(path, f"format must be {fmt!r} version {' or '.join(map(str, versions))}, got "
+            if meta.get("format") != fmt or meta.get("format_version") != version:
+                raise bad(path, f"format must be {fmt!r} version {version}, got "
                                 f"{meta.get('format')!r} version {meta.get('format_version')!r}")
 
             def read(name, shape):
-                if f"{name}.npy" not in infos:
-                    raise bad(path, f"array {name!r} is missing")
                 size = int(np.prod(shape))
                 if infos[f"{name}.npy"].file_size > 4096 + 8 * size:
                     raise bad(path, f"array {name!r} is larger than its metadata allows")

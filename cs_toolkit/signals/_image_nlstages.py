@@ -45,21 +45,8 @@ __all__ = ["NonLocalStages", "load_nlstages", "train_nlstages", "default_nl_mode
            "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "cs-toolkit-nonlocal-stages"
-FORMAT_VERSION = 2  # 2: with the detail exponents ``gamma`` (version 1 files, without them, load with gamma = 0)
+FORMAT_VERSION = 1
 _MAX_META_BYTES = 1 << 16
-#: The detail level at which the exponent ``gamma`` leaves ``tau`` unchanged (0-255 scale), and the
-#: floor of the measured level (a flat picture has none).
-DETAIL_REF, DETAIL_FLOOR = 1.5, 0.05
-
-
-def detail_level(x) -> float:
-    """The detail level of a picture that scales the stages' shrinkage: Donoho's robust noise
-    estimate ``median(|d|) / 0.6745`` on the finest diagonal Haar band ``d`` of ``x`` (0-255 scale),
-    at least ``DETAIL_FLOOR``. Where it is high (texture, or the artefacts of a poor reconstruction)
-    the best shrinkage is strong; where it is low (smooth pictures, recovered almost exactly) weak."""
-    import pywt
-
-    return max(den.mad_sigma(pywt.dwt2(np.asarray(x, dtype=np.float64), "haar")[1][2]), DETAIL_FLOOR)
 
 
 class _Prepared:
@@ -84,7 +71,6 @@ class _Prepared:
         self.cov = cov
         A = np.asarray(constraint.A)
         self.lam = model.ratio_weights(A.shape[0] / A.shape[1])
-        self.log_detail = 2.0 * math.log(detail_level(x0) / DETAIL_REF)
 
     def project(self, u):
         return self.constraint.project(u)
@@ -129,9 +115,6 @@ class NonLocalStages:
         ``log(tau)`` of every stage, anchor ratio and 3-D frequency.
     alpha : ndarray (n_stages, n_ratios)
         Step of every stage (0: the stage is the identity).
-    gamma : ndarray (n_ratios,)
-        Detail exponent of every anchor ratio: every ``tau`` of a picture is multiplied by
-        ``(detail_level(x0) / DETAIL_REF)^(2 gamma)``, ``x0`` the classical result (0: no scaling).
     training_record : dict or None
     """
 
@@ -152,7 +135,6 @@ class NonLocalStages:
         self.theta = np.full((self.n_stages, len(self.ratios), self.group_size, self.patch_size ** 2),
                              2.0 * math.log(self.sigma))
         self.alpha = np.zeros((self.n_stages, len(self.ratios)))
-        self.gamma = np.zeros(len(self.ratios))
         self.training_record = None
 
     def __repr__(self):
@@ -162,24 +144,22 @@ class NonLocalStages:
 
     # -- parameters ------------------------------------------------------------------
     def get_vector(self) -> np.ndarray:
-        return np.concatenate([self.theta.ravel(), self.alpha.ravel(), self.gamma])
+        return np.concatenate([self.theta.ravel(), self.alpha.ravel()])
 
     def set_vector(self, v) -> None:
         v = np.asarray(v, dtype=np.float64)
-        n, m = self.theta.size, self.alpha.size
-        if v.shape != (n + m + self.gamma.size,):
-            raise ValidationError(f"v must have shape ({n + m + self.gamma.size},), got {v.shape}.")
+        n = self.theta.size
+        if v.shape != (n + self.alpha.size,):
+            raise ValidationError(f"v must have shape ({n + self.alpha.size},), got {v.shape}.")
         self.theta = v[:n].reshape(self.theta.shape).copy()
-        self.alpha = v[n:n + m].reshape(self.alpha.shape).copy()
-        self.gamma = v[n + m:].copy()
+        self.alpha = v[n:].reshape(self.alpha.shape).copy()
 
     def bounds(self):
         """``(low, high)`` of every entry of :meth:`get_vector` for a bounded optimiser (None: free):
         the steps in ``[0, max_step]`` when ``max_step`` is set, else None (nothing bounded)."""
         if self.max_step is None:
             return None
-        return ([(None, None)] * self.theta.size + [(0.0, self.max_step)] * self.alpha.size
-                + [(None, None)] * self.gamma.size)
+        return [(None, None)] * self.theta.size + [(0.0, self.max_step)] * self.alpha.size
 
     def ratio_weights(self, ratio) -> np.ndarray:
         """Weights of the anchor ratios for ``ratio``: linear in ``log(ratio)`` between the two
@@ -216,7 +196,7 @@ class NonLocalStages:
 
         p = self.patch_size
         C = _spectra(x, p)
-        tau = np.exp(np.tensordot(prep.lam, self.theta[t], axes=1) + float(prep.lam @ self.gamma) * prep.log_detail)
+        tau = np.exp(np.tensordot(prep.lam, self.theta[t], axes=1))
         S = np.zeros_like(C)
         _shrink_forward(C, prep.groups, den._group_transform(self.group_size), prep.w, tau, S)
         return _spectra_adjoint(S, x.shape, p) / prep.cov, C, tau
@@ -259,7 +239,6 @@ class NonLocalStages:
         H = den._group_transform(self.group_size)
         g_theta = np.zeros_like(self.theta)
         g_alpha = np.zeros_like(self.alpha)
-        g_gamma = np.zeros_like(self.gamma)
         total = 0.0
         for x0, x_true, prep in samples:
             prep = self.prepare(x0, prep)
@@ -288,9 +267,8 @@ class NonLocalStages:
                 gth = np.zeros(tau.shape)
                 _shrink_backward(C, prep.groups, H, prep.w, tau, GS, GC, gth)
                 g_theta[t] += prep.lam[:, None, None] * gth[None]
-                g_gamma += prep.lam * (prep.log_detail * float(gth.sum()))
                 g = (1.0 - a) * gv + _spectra_adjoint(GC, xin.shape, p)
-        return total, np.concatenate([g_theta.ravel(), g_alpha.ravel(), g_gamma])
+        return total, np.concatenate([g_theta.ravel(), g_alpha.ravel()])
 
     # -- files -----------------------------------------------------------------------
     def save(self, path) -> str:
@@ -303,7 +281,6 @@ class NonLocalStages:
             "__metadata__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
             "theta": np.ascontiguousarray(self.theta, dtype=np.float64),
             "alpha": np.ascontiguousarray(self.alpha, dtype=np.float64),
-            "gamma": np.ascontiguousarray(self.gamma, dtype=np.float64),
         })
 
 
@@ -336,8 +313,8 @@ def load_nlstages(path) -> NonLocalStages:
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise ModelFileError(f"non-local-stages file {p!s} does not exist.")
-    with read_record(p, _bad, fmt=FORMAT, version=(1, FORMAT_VERSION), arrays=("theta", "alpha"),
-                     optional=("gamma",), max_meta_bytes=_MAX_META_BYTES) as (meta, read):
+    with read_record(p, _bad, fmt=FORMAT, version=FORMAT_VERSION, arrays=("theta", "alpha"),
+                     max_meta_bytes=_MAX_META_BYTES) as (meta, read):
         dims = {key: meta_int(meta, key, low, high, p, _bad) for key, low, high in (
             ("n_stages", 1, 100), ("patch_size", 2, 32), ("group_size", 1, 64), ("step", 1, 32),
             ("n_features", 1, 1024))}
@@ -353,7 +330,7 @@ def load_nlstages(path) -> NonLocalStages:
                                    sigma=sigma, max_step=max_step)
         except ValidationError as exc:
             raise _bad(p, str(exc)) from None
-        for name in ("theta", "alpha") if meta["format_version"] == 1 else ("theta", "alpha", "gamma"):
+        for name in ("theta", "alpha"):
             setattr(model, name, read(name, getattr(model, name).shape))
         if model.max_step is not None and (np.any(model.alpha < 0) or np.any(model.alpha > model.max_step)):
             raise _bad(p, f"its steps 'alpha' lie outside its bounds [0, {model.max_step:g}]")
@@ -416,7 +393,7 @@ def nl_serves(settings, path=DEFAULT_NL_MODEL) -> bool:
 
 
 def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4, block_size=32,
-                   matrix="gaussian", max_iter=100, objective="mse", max_step=None, init=None, rng=None, n_jobs=1,
+                   matrix="gaussian", max_iter=100, objective="mse", max_step=None, rng=None, n_jobs=1,
                    verbose=False, callback=None):
     """Train :class:`NonLocalStages` (method ``"pnp_nl_learned"``) on grey pictures; returns ``(model, history)``.
 
@@ -440,9 +417,6 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
     objective : {"mse", "psnr"}, default "mse"
     max_step : float or None, default None
         Bound of the stages' steps (:class:`NonLocalStages`); None: free steps.
-    init : NonLocalStages, optional
-        Start from these parameters (same number of stages and anchor ratios; left unchanged)
-        instead of the identity stages, e.g. to continue a trained model with the detail exponents.
     rng : None, int or numpy.random.Generator
     n_jobs : int, default 1
         Threads for the classical starts and the gradient evaluations.
@@ -460,14 +434,6 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
         raise ValidationError("images must be a non-empty list of grey images.")
     ratios = tuple(sorted(float(check_scalar("ratios", r, low=0.0, high=1.0, low_inclusive=False)) for r in ratios))
     model = NonLocalStages(n_stages, ratios=ratios, max_step=max_step)
-    if init is not None:
-        if not isinstance(init, NonLocalStages) or init.get_vector().shape != model.get_vector().shape \
-                or init.ratios != model.ratios:
-            raise ValidationError(f"init must be NonLocalStages with {n_stages} stages and anchor ratios {ratios}, "
-                                  f"got {init!r}.")
-        model.set_vector(init.get_vector())
-        if max_step is not None:
-            np.clip(model.alpha, 0.0, max_step, out=model.alpha)
     rng = check_rng(rng)
     t0 = time.perf_counter()
 
@@ -486,19 +452,13 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
                            n_threads=n_jobs, verbose=verbose,
                            callback=None if callback is None else lambda *a: callback(model, *a))
     hist["samples_s"] = t_samples
-    start_val = None  # pnp_nl itself (the untrained stages), on the validation pictures
-    if val_set:
-        se = [float(np.sum((x0 - x) ** 2)) for x0, x, _ in val_set]
-        n = [np.asarray(x).size for _, x, _ in val_set]
-        start_val = (float(np.mean([10.0 * math.log10(255.0 ** 2 * k / e) for e, k in zip(se, n, strict=True)]))
-                     if objective == "psnr" else 10.0 * math.log10(255.0 ** 2 * sum(n) / sum(se)))
+    start_val = hist["start_val_psnr_db"] if val_set else None  # the untrained stages: pnp_nl itself
     model.training_record = {"start": "pnp_nl", "ratios": list(ratios), "block_size": int(block_size),
                              "matrix": str(matrix), "objective": objective, "max_step": max_step,
                              "n_images": len(images),
                              "n_validation": len(validation), "iterations": len(hist["iterations"]),
                              "time_s": hist["time_s"] + t_samples,
                              "start_val_psnr_db": start_val,
-                             "init_val_psnr_db": hist["start_val_psnr_db"] if val_set and init is not None else None,
                              "best_val_psnr_db": hist["best_val_psnr_db"] if val_set else None,
                              "beats_start_on_validation": bool(val_set and hist["best_val_psnr_db"] > start_val)}
     return model, hist
