@@ -23,8 +23,8 @@ from .._threads import single_thread_blas
 from ..exceptions import ValidationError
 
 __all__ = ["single_thread_blas", "wiener_smooth", "mad_sigma", "bivariate_shrink", "wavelet_shrink", "tv_denoise",
-           "patch_dct_matrix", "patch_dct_threshold", "patch_dct_wiener", "match_patches", "group_dct_threshold",
-           "group_dct_wiener"]
+           "patch_dct_matrix", "patch_spectra", "patch_spectra_adjoint", "patch_coverage", "patch_dct_threshold",
+           "patch_dct_wiener", "match_patches", "group_dct_threshold", "group_dct_wiener"]
 
 
 #: Wavelet of the whole-image transforms: the CDF 9/7 biorthogonal wavelet (JPEG 2000).
