@@ -12,7 +12,7 @@ validation pictures that pick the kept L-BFGS iterate. Then every test image is 
 
 Run from the repository root::
 
-    python benchmarks/nl_images.py                  # train (about 1 hour on 2 cores), save, compare
+    python benchmarks/nl_images.py                  # train (about 35 min on 2 cores), save, compare
     python benchmarks/nl_images.py --iterations 2 --out smoke.npz   # smoke test
     python benchmarks/nl_images.py --evaluate a.npz b.npz [--extra | --synthetic]  # compare saved stages
 
@@ -34,8 +34,8 @@ def main(argv=None) -> int:
     from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL, train_nlstages
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--iterations", type=int, default=40, help="L-BFGS iterations (default 40)")
-    p.add_argument("--stages", type=int, default=4, help="learned stages (default 4)")
+    p.add_argument("--iterations", type=int, default=20, help="L-BFGS iterations (default 20)")
+    p.add_argument("--stages", type=int, default=8, help="learned stages (default 8)")
     p.add_argument("--objective", default="mse", help="training loss: mse (default) or psnr")
     p.add_argument("--augment", action="store_true",
                    help="also train on the pictures' left-right mirror images (twice the time)")

@@ -29,7 +29,7 @@ registered solver, batch-solved) or jointly as a whole image:
     (:class:`~cs_toolkit.signals.NonLocalStages`: a learned shrinkage of every 3-D frequency of
     the groups, a learned step, the projection), one model for ratios 0.1 to 0.5, 32x32 blocks,
     Gaussian sensing (``cs_toolkit/learned/models/nl_stages_images.npz``, trained by
-    ``benchmarks/nl_images.py``, steps bounded to [0, 2]); +0.14 to +0.22 dB over ``pnp_nl`` on
+    ``benchmarks/nl_images.py``, steps bounded to [0, 2]); +0.21 to +0.29 dB over ``pnp_nl`` on
     average on the bundled test images, which it never saw.
 ``"pnp_tv"``
     The same loop with a total-variation denoiser (Chambolle), Nesterov momentum
