@@ -48,6 +48,22 @@ def test_a_stage_with_the_classical_parameters_is_the_collaborative_wiener_filte
     assert np.allclose(m.forward(x0, prep), con.project(ref), atol=1e-9)
 
 
+def test_parallel_inference_stage_equals_the_serial_training_stage():
+    from skimage import data
+
+    img = data.camera()[40:168, 60:188] / 255.0  # 128 x 128: several runs of groups in each parity
+    meas = measure_image(img, 0.25, block_size=32, rng=0)
+    con = BlockConstraint(meas.Y[0], meas.A, meas.pinv, meas.padded_shape, 32)
+    x0 = con.project(img * 255.0 + 8.0 * np.random.default_rng(2).standard_normal(img.shape))
+    m = NonLocalStages(1)
+    m.theta += np.random.default_rng(3).normal(0.0, 1.0, m.theta.shape)
+    prep = m.prepare(x0, con)
+    assert len(prep.bands) > 4
+    u_serial, _, _ = m._stage(0, x0, prep)
+    u_parallel, _, _ = m._stage(0, x0, prep, parallel=True)
+    np.testing.assert_allclose(u_parallel, u_serial, rtol=0, atol=1e-10)
+
+
 @pytest.mark.parametrize("objective", ["mse", "psnr"])
 def test_gradient_matches_central_differences(problem, objective):
     x, x0, con = problem

@@ -70,6 +70,18 @@ def test_match_patches_on_low_frequencies_against_brute_force(rng):
     np.testing.assert_array_equal(full, den.match_patches(x, patch_size=p, step=2, radius=4, group_size=6))
 
 
+def test_match_patches_breaks_ties_in_scan_order(rng):
+    # a periodic picture: every patch has exact copies (distance 0), so the group is decided by
+    # the tie rule alone: nearest first, then the position met first in row-major order
+    x = np.tile(rng.random((3, 4)) * 255, (6, 5))
+    groups = den.match_patches(x, patch_size=4, step=3, radius=4, group_size=7)
+    np.testing.assert_array_equal(groups, _match_naive(x, 4, 3, 4, 7))
+    low = [(0, 0), (0, 1), (1, 0), (0, 2), (1, 1), (2, 0)]
+    groups = den.match_patches(x, patch_size=4, step=3, radius=4, group_size=7, n_features=len(low))
+    feature = lambda patch: np.array([dctn(patch, norm="ortho")[i, j] for i, j in low])  # noqa: E731
+    np.testing.assert_array_equal(groups, _match_naive(x, 4, 3, 4, 7, feature))
+
+
 def _group_naive(x, groups, p, coef_fn):
     """Loop reference: each group as a (k, p, p) stack through the 3-D DCT, then averaged back."""
     n_cols = x.shape[1] - p + 1

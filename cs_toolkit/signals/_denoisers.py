@@ -285,10 +285,13 @@ def match_patches(x: np.ndarray, *, patch_size: int = 8, step: int = 3, radius: 
     if group_size > min(n_window, n_rows * n_cols):
         raise ValidationError(f"group_size must be at most the number of patches in the search window "
                               f"({n_window}) and in the image, got {group_size}.")
-    F = _patches(x, p) if n_features is None else patch_spectra(x, p)[:, _zigzag(p)[:n_features]]
+    if n_features is None:
+        F, cols = np.ascontiguousarray(_patches(x, p)), np.arange(p * p)
+    else:
+        F, cols = patch_spectra(x, p), np.ascontiguousarray(_zigzag(p)[:n_features])
     rr, cc = np.meshgrid(_reference_positions(n_rows, step), _reference_positions(n_cols, step), indexing="ij")
     out = np.empty((rr.size, group_size), dtype=np.int64)
-    _block_match(np.ascontiguousarray(F), n_rows, n_cols, rr.ravel(), cc.ravel(), int(radius), int(group_size), out)
+    _block_match(F, cols, n_rows, n_cols, rr.ravel(), cc.ravel(), int(radius), int(group_size), out)
     return out
 
 
@@ -334,7 +337,7 @@ def _group_filter(x, pilot, sigma, groups, patch_size, threshold):
     s = max(float(sigma), 1e-6)
     groups = np.ascontiguousarray(groups, dtype=np.int64)
     _group_shrink(C, Q, groups, _group_transform(groups.shape[1]), threshold * s, s * s, pilot is not None,
-                  S, Wp, _runs(groups, x.shape[1] - p + 1))
+                  S, Wp, _runs(groups, x.shape[1] - p + 1), Q is C)
     return _weighted_average(S, Wp, x.shape, p)  # S[row] holds the weighted sums, Wp[row] their weights
 
 

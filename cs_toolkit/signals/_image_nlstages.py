@@ -69,6 +69,7 @@ class _Prepared:
         if np.any(cov <= 0):
             raise ValidationError("the patch groups do not cover the image (image too small for 8x8 groups).")
         self.cov = cov
+        self.bands = den._runs(self.groups, x0.shape[1] - p + 1)  # for the parallel filter
         A = np.asarray(constraint.A)
         self.lam = model.ratio_weights(A.shape[0] / A.shape[1])
 
@@ -189,16 +190,23 @@ class NonLocalStages:
                                       f"{type(constraint).__name__}.")
         return _Prepared(self, x0, constraint)
 
-    def _stage(self, t, x, prep):
+    def _stage(self, t, x, prep, parallel=False):
         """``(u, C, tau)``: the aggregated shrinkage output of stage ``t``, the patch spectra of ``x``
-        and the stage's ``tau`` at the image's ratio."""
-        from ._nlstages_numba import _shrink_forward
+        and the stage's ``tau`` at the image's ratio. ``parallel``: the kernels use all threads
+        (inference; training runs images in threads of its own)."""
+        from ._nlstages_numba import _shrink_forward, _shrink_forward_parallel
 
         p = self.patch_size
-        C = _spectra(x, p)
+        H = den._group_transform(self.group_size)
         tau = np.exp(np.tensordot(prep.lam, self.theta[t], axes=1))
+        if parallel:
+            C = den.patch_spectra(x, p)
+            S = np.zeros_like(C)
+            _shrink_forward_parallel(C, prep.groups, H, prep.w, tau, S, prep.bands)
+            return den.patch_spectra_adjoint(S, x.shape, p) / prep.cov, C, tau
+        C = _spectra(x, p)
         S = np.zeros_like(C)
-        _shrink_forward(C, prep.groups, den._group_transform(self.group_size), prep.w, tau, S)
+        _shrink_forward(C, prep.groups, H, prep.w, tau, S)
         return _spectra_adjoint(S, x.shape, p) / prep.cov, C, tau
 
     def forward(self, x0, constraint, *, return_all=False):
@@ -215,7 +223,7 @@ class NonLocalStages:
         for t in range(self.n_stages):
             a = float(prep.lam @ self.alpha[t])
             if a != 0.0:
-                u, _, _ = self._stage(t, x, prep)
+                u, _, _ = self._stage(t, x, prep, parallel=True)
                 x = prep.project(x + a * (u - x))
             outs.append(x)
         return outs if return_all else outs[-1]

@@ -47,12 +47,15 @@ def _wiener_rows(C, Q, s2, weights):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, **JIT)
-def _block_match(F, n_rows, n_cols, refs_r, refs_c, radius, k, out):  # pragma: no cover - compiled
+def _block_match(F, cols, n_rows, n_cols, refs_r, refs_c, radius, k, out):  # pragma: no cover - compiled
     """Block matching: ``out[g]`` = the ``k`` patch positions (``r * n_cols + c``) nearest to the
-    reference patch at ``(refs_r[g], refs_c[g])``, in squared distance between rows of ``F`` (one
-    row of features per patch position), searched in the window of ``radius`` positions around
-    it; the reference itself always comes first."""
-    d_len = F.shape[1]
+    reference patch at ``(refs_r[g], refs_c[g])``, in squared distance between the columns
+    ``cols`` of rows of ``F`` (one row per patch position, e.g. its spectrum), searched in the window of ``radius`` positions around
+    it, nearest first; the reference itself always comes first, and ties go to the position met
+    first in row-major order (a stable sort of the window, found by insertion into the ``k``
+    best so far rather than by sorting the whole window)."""
+    d_len = cols.shape[0]
+    half = d_len // 2
     for g in prange(refs_r.shape[0]):
         r0 = refs_r[g]
         c0 = refs_c[g]
@@ -61,27 +64,42 @@ def _block_match(F, n_rows, n_cols, refs_r, refs_c, radius, k, out):  # pragma: 
         rhi = min(n_rows - 1, r0 + radius)
         clo = max(0, c0 - radius)
         chi = min(n_cols - 1, c0 + radius)
-        n = (rhi - rlo + 1) * (chi - clo + 1)
-        d = np.empty(n)
-        pos = np.empty(n, np.int64)
-        t = 0
+        best_d = np.empty(k, F.dtype)
+        best_p = out[g]
+        best_d[0] = -1.0
+        best_p[0] = ref
+        n = 1
         for r in range(rlo, rhi + 1):
             for c in range(clo, chi + 1):
                 q = r * n_cols + c
+                if q == ref:
+                    continue
                 s = 0.0
-                for j in range(d_len):
-                    v = F[ref, j] - F[q, j]
+                for j in range(half):
+                    v = F[ref, cols[j]] - F[q, cols[j]]
                     s += v * v
-                d[t] = -1.0 if q == ref else s
-                pos[t] = q
-                t += 1
-        order = np.argsort(d)
-        for j in range(k):
-            out[g, j] = pos[order[j]]
+                if n == k and s >= best_d[k - 1]:
+                    continue  # already too far (the rest only adds; the first features weigh most)
+                for j in range(half, d_len):
+                    v = F[ref, cols[j]] - F[q, cols[j]]
+                    s += v * v
+                if n == k:
+                    if s >= best_d[k - 1]:
+                        continue
+                    i = k - 1
+                else:
+                    i = n
+                    n += 1
+                while best_d[i - 1] > s:  # best_d[0] = -1 stops it
+                    best_d[i] = best_d[i - 1]
+                    best_p[i] = best_p[i - 1]
+                    i -= 1
+                best_d[i] = s
+                best_p[i] = q
 
 
 @njit(**JIT)
-def _group_shrink(C, Q, groups, H, thr, s2, wiener, S, Wp, bands):  # pragma: no cover - compiled
+def _group_shrink(C, Q, groups, H, thr, s2, wiener, S, Wp, bands, self_guided=False):  # pragma: no cover - compiled
     """Collaborative filtering of groups of patch spectra (the 3-D transform step of BM3D).
 
     For every group ``g``, the rows ``C[groups[g]]`` (2-D DCT spectra of its patches) are
@@ -93,17 +111,19 @@ def _group_shrink(C, Q, groups, H, thr, s2, wiener, S, Wp, bands):  # pragma: no
 
     ``bands`` splits the groups into runs ``bands[b]:bands[b + 1]`` whose rows of ``S`` do not
     meet those of the run after next: even runs are filtered in parallel, then odd runs.
+    ``self_guided``: ``Q`` is ``C`` (the Wiener gains come from the spectrum being filtered, which
+    is then computed once).
     """
     for parity in range(2):
-        _group_shrink_runs(C, Q, groups, H, thr, s2, wiener, S, Wp, bands, parity)
+        _group_shrink_runs(C, Q, groups, H, thr, s2, wiener, S, Wp, bands, parity, self_guided)
 
 
 @njit(parallel=True, **JIT)
-def _group_shrink_runs(C, Q, groups, H, thr, s2, wiener, S, Wp, bands, parity):  # pragma: no cover - compiled
+def _group_shrink_runs(C, Q, groups, H, thr, s2, wiener, S, Wp, bands, parity, self_guided):  # pragma: no cover
     n_runs = (bands.shape[0] - 1 - parity + 1) // 2
     for i in prange(n_runs):
         b = parity + 2 * i
-        _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, bands[b], bands[b + 1])
+        _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, bands[b], bands[b + 1], self_guided)
 
 
 @njit(**JIT)
@@ -177,7 +197,7 @@ def _group_scatter(Z, rows, H, w, S, W):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
-def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1):  # pragma: no cover - compiled
+def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1, self_guided):  # pragma: no cover - compiled
     k = groups.shape[1]
     n = C.shape[1]
     Z = np.empty((k, n))
@@ -186,7 +206,10 @@ def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1):  # pragma: no 
     for g in range(g0, g1):
         _group_spectrum(C, groups[g], H, Z, W)
         if wiener:
-            _group_spectrum(Q, groups[g], H, G, W)
+            if self_guided:
+                G[:, :] = Z
+            else:
+                _group_spectrum(Q, groups[g], H, G, W)
             energy = 0.0
             for a in range(k):
                 for c in range(n):
@@ -195,16 +218,16 @@ def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1):  # pragma: no 
                     Z[a, c] *= gain
                     energy += gain * gain
             w = 1.0 / max(energy, 1e-12)
-        else:
-            kept = 1
+        else:  # the group's mean Z[0, 0] is kept and counted whatever its size
+            z00 = Z[0, 0]
+            kept = 1 - (1 if abs(z00) > thr else 0)
             for a in range(k):
                 for c in range(n):
-                    if a + c == 0:
-                        continue
-                    if abs(Z[a, c]) > thr:
-                        kept += 1
-                    else:
-                        Z[a, c] = 0.0
+                    z = Z[a, c]
+                    big = abs(z) > thr
+                    Z[a, c] = z if big else 0.0
+                    kept += 1 if big else 0
+            Z[0, 0] = z00
             w = 1.0 / kept
         for b in range(k):
             Wp[groups[g, b]] += w

@@ -4,13 +4,14 @@ A group is ``k`` patch rows of ``C`` (2-D DCT spectra of ``p x p`` patches, ``n 
 columns); its 3-D spectrum is ``Z = H @ C[rows]`` with the orthonormal group transform ``H``.
 The learned shrinkage of every 3-D coefficient is the Wiener-shaped ``f(z) = z^3 / (z^2 + tau)``
 (``tau = exp(theta)`` per coefficient position), the empirical Wiener filter guided by the
-estimate itself. Serial kernels (``nogil``): threads share the training images.
+estimate itself. Serial kernels (``nogil``): threads share the training images; inference filters
+the groups of one image in parallel (:func:`_shrink_forward_parallel`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._config import JIT
 from ._image_numba import _group_scatter as _scatter
@@ -36,12 +37,13 @@ def _group_weights(C, groups, H, s2, w):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
-def _shrink_forward(C, groups, H, w, tau, S):  # pragma: no cover - compiled
-    """``S[rows_g] += w_g H^T f(H C[rows_g])`` for every group ``g``, ``f(z) = z^3 / (z^2 + tau)``."""
+def _shrink_forward(C, groups, H, w, tau, S, g0=0, g1=-1):  # pragma: no cover - compiled
+    """``S[rows_g] += w_g H^T f(H C[rows_g])`` for every group ``g`` (of ``g0:g1``; ``g1 = -1``: to
+    the last), ``f(z) = z^3 / (z^2 + tau)``."""
     k, n = groups.shape[1], C.shape[1]
     Z = np.empty((k, n))
     W = np.empty((k, n))
-    for g in range(groups.shape[0]):
+    for g in range(g0, groups.shape[0] if g1 < 0 else g1):
         _spectrum(C, groups[g], H, Z, W)
         for a in range(k):
             for c in range(n):
@@ -49,6 +51,18 @@ def _shrink_forward(C, groups, H, w, tau, S):  # pragma: no cover - compiled
                 z2 = z * z
                 Z[a, c] = z * z2 / (z2 + tau[a, c])
         _scatter(Z, groups[g], H, w[g], S, W)
+
+
+@njit(parallel=True, **JIT)
+def _shrink_forward_parallel(C, groups, H, w, tau, S, bands):  # pragma: no cover - compiled
+    """:func:`_shrink_forward` with the runs of groups ``bands[b]:bands[b + 1]`` in parallel, the
+    even runs, then the odd ones (runs two apart write to different rows of ``S``; the bands of
+    :func:`cs_toolkit.signals._denoisers._runs`)."""
+    for parity in range(2):
+        n_runs = (bands.shape[0] - 1 - parity + 1) // 2
+        for i in prange(n_runs):
+            b = parity + 2 * i
+            _shrink_forward(C, groups, H, w, tau, S, bands[b], bands[b + 1])
 
 
 @njit(**JIT)
