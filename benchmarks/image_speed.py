@@ -12,6 +12,7 @@ Run from the repository root::
 
     python benchmarks/image_speed.py                               # this checkout
     python benchmarks/image_speed.py --trees OLD_CHECKOUT .        # before / after, interleaved
+    python benchmarks/image_speed.py --methods pnp_dct,pnp_dct:float32,pnp_nl_learned,pnp_nl_learned:float32
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ from cs_toolkit.signals import measure_image, reconstruct_image
 methods, ratios = sys.argv[1].split(","), [float(r) for r in sys.argv[2].split(",")]
 pictures = sys.argv[3].split(",") if sys.argv[3] else sorted(n for n, kind in list_samples().items() if kind == "image")
 warm = measure_image(np.random.default_rng(0).random((64, 64)), 0.25, rng=0)
+def run(meas, m):  # "method" or "method:float32" (the working precision, this checkout's dtype argument)
+    m, _, dt = m.partition(":")
+    return reconstruct_image(meas, method=m, **({"dtype": dt} if dt else {}))
 for m in methods:
-    reconstruct_image(warm, method=m)
+    run(warm, m)
 out = []
 for name in pictures:
     img = load_image(name)
@@ -44,7 +48,7 @@ for name in pictures:
         meas = measure_image(img, r, block_size=32, matrix="gaussian", rng=0)
         for m in methods:
             t0 = time.perf_counter()
-            reconstruct_image(meas, method=m)
+            run(meas, m)
             out.append([name, r, m, time.perf_counter() - t0])
 print(json.dumps(out))
 """
@@ -54,7 +58,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trees", nargs="+", default=[None],
                    help="repository roots whose cs_toolkit to time (default: the installed one)")
-    p.add_argument("--methods", default=",".join(METHODS), help=f"comma list (default {','.join(METHODS)})")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma list, METHOD:float32 for float32 inference (default {','.join(METHODS)})")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--pictures", default="", help="comma list of bundled pictures (default: all four)")
     p.add_argument("--threads", type=int, default=None, help="numba and BLAS threads (default: all)")

@@ -64,6 +64,18 @@ def test_parallel_inference_stage_equals_the_serial_training_stage():
     np.testing.assert_allclose(u_parallel, u_serial, rtol=0, atol=1e-10)
 
 
+def test_float32_inference_of_the_stages_stays_close_to_float64(problem):
+    x, x0, con = problem
+    m = NonLocalStages(2)
+    m.theta += np.random.default_rng(4).normal(0.0, 1.0, m.theta.shape)
+    m.alpha[:] = 1.5
+    con32 = BlockConstraint(*(np.asarray(v, dtype=np.float32) for v in (con.Y, con.A, con.P)), con.shape, con.B)
+    out64 = m.forward(x0, con)
+    out32 = m.forward(x0.astype(np.float32), con32)
+    assert out32.dtype == np.float32 and out64.dtype == np.float64
+    assert np.sqrt(np.mean((out32 - out64) ** 2)) < 1e-2 * np.sqrt(np.mean((out64 - x0) ** 2)) + 1e-3
+
+
 @pytest.mark.parametrize("objective", ["mse", "psnr"])
 def test_gradient_matches_central_differences(problem, objective):
     x, x0, con = problem

@@ -67,6 +67,6 @@ def _warmup(args) -> int:
     if not args.methods:
         from ..signals import warm_up_image_kernels
 
-        print(f"{'image methods':16s} {warm_up_image_kernels():6.2f} s", flush=True)
+        print(f"{'image methods':16s} {warm_up_image_kernels(dtypes):6.2f} s", flush=True)
     print(f"compiled and cached in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -6,13 +6,15 @@ Wiener smoothing and the wavelet bivariate shrinkage of BCS-SPL (Mun & Fowler
 (scikit-image) and the sliding-window patch-DCT denoisers (hard thresholding and
 empirical Wiener shrinkage, Yu & Sapiro 2011) plugged into the projected-Landweber loop.
 
-All functions take a 2-D float64 image on the [0, 255] scale and return a new
-array; none of them modifies its input.
+All functions take a 2-D image on the [0, 255] scale and return a new array; none of them
+modifies its input. The patch denoisers work in float32 on a float32 image (float32 inference of
+the image loops) and in float64 otherwise.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 
 import numpy as np
@@ -22,13 +24,18 @@ from scipy.ndimage import uniform_filter
 from .._threads import single_thread_blas
 from ..exceptions import ValidationError
 
-__all__ = ["single_thread_blas", "wiener_smooth", "mad_sigma", "bivariate_shrink", "wavelet_shrink", "tv_denoise",
+__all__ = ["single_thread_blas", "work_dtype", "wiener_smooth", "mad_sigma", "bivariate_shrink", "wavelet_shrink", "tv_denoise",
            "patch_dct_matrix", "patch_spectra", "patch_spectra_adjoint", "patch_coverage", "patch_dct_threshold",
            "patch_dct_wiener", "match_patches", "group_dct_threshold", "group_dct_wiener"]
 
 
 #: Wavelet of the whole-image transforms: the CDF 9/7 biorthogonal wavelet (JPEG 2000).
 WAVELET = "bior4.4"
+
+
+def work_dtype(x) -> type:
+    """The floating type the patch denoisers compute ``x`` in: float32 for float32, else float64."""
+    return np.float32 if np.asarray(x).dtype == np.float32 else np.float64
 
 
 def wiener_smooth(x: np.ndarray, size: int = 3) -> np.ndarray:
@@ -92,7 +99,7 @@ def bivariate_shrink(coeffs: list, lam: float, *, window: int = 7) -> list:
             w2 = _parent(coeffs[lev - 1][o], w1.shape) if lev > 1 else np.zeros_like(w1)
             sig2 = uniform_filter(w1 * w1, window, mode="reflect") - n2
             sig = np.sqrt(np.maximum(sig2, 1e-12))
-            T = lam * np.sqrt(3.0) * n2 / sig
+            T = lam * math.sqrt(3.0) * n2 / sig  # Python scalars keep a float32 band float32
             r = np.sqrt(w1 * w1 + w2 * w2)
             gain = np.zeros_like(r)
             np.divide(np.maximum(r - T, 0.0), r, out=gain, where=r > 0)
@@ -143,9 +150,9 @@ def _patches(x: np.ndarray, p: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _dct_1d(p: int) -> np.ndarray:
+def _dct_1d(p: int, dtype=np.float64) -> np.ndarray:
     """The orthonormal 1-D DCT-II matrix ``c`` of which :func:`patch_dct_matrix` is ``kron(c, c)``."""
-    c = np.ascontiguousarray(patch_dct_matrix(p)[::p, ::p] * np.sqrt(p))
+    c = np.ascontiguousarray(patch_dct_matrix(p)[::p, ::p] * np.sqrt(p), dtype=dtype)
     c.setflags(write=False)
     return c
 
@@ -159,13 +166,14 @@ def patch_spectra(x: np.ndarray, p: int, *, parallel: bool = True) -> np.ndarray
 
     from ._image_numba import _patch_dct_parallel, _patch_dct_rows
 
-    x = np.ascontiguousarray(x, dtype=np.float64)
+    dt = work_dtype(x)
+    x = np.ascontiguousarray(x, dtype=dt)
     n_rows = x.shape[0] - p + 1
-    C = np.empty((n_rows * (x.shape[1] - p + 1), p * p))
+    C = np.empty((n_rows * (x.shape[1] - p + 1), p * p), dt)
     if parallel:
-        _patch_dct_parallel(x, _dct_1d(p), C, min(n_rows, 4 * get_num_threads()))
+        _patch_dct_parallel(x, _dct_1d(p, dt), C, min(n_rows, 4 * get_num_threads()))
     else:
-        _patch_dct_rows(x, _dct_1d(p), C, 0, n_rows)
+        _patch_dct_rows(x, _dct_1d(p, dt), C, 0, n_rows)
     return C
 
 
@@ -176,13 +184,14 @@ def patch_spectra_adjoint(C: np.ndarray, shape, p: int, *, parallel: bool = True
 
     from ._image_numba import _patch_idct_parallel, _patch_idct_rows
 
-    out = np.zeros(shape)
-    C = np.ascontiguousarray(C, dtype=np.float64)
+    dt = work_dtype(C)
+    C = np.ascontiguousarray(C, dtype=dt)
+    out = np.zeros(shape, dt)
     n_rows = shape[0] - p + 1
     if parallel:
-        _patch_idct_parallel(C, _dct_1d(p), out, max(p, -(-n_rows // (4 * get_num_threads()))))
+        _patch_idct_parallel(C, _dct_1d(p, dt), out, max(p, -(-n_rows // (4 * get_num_threads()))))
     else:
-        _patch_idct_rows(C, _dct_1d(p), out, 0, n_rows)
+        _patch_idct_rows(C, _dct_1d(p, dt), out, 0, n_rows)
     return out
 
 
@@ -191,8 +200,9 @@ def patch_coverage(weights: np.ndarray, shape, p: int) -> np.ndarray:
     patches that cover it: the denominator of a weighted average of overlapping patches."""
     from ._image_numba import _footprint_sum
 
-    out = np.zeros(shape)
-    w = np.ascontiguousarray(weights, dtype=np.float64).reshape(shape[0] - p + 1, shape[1] - p + 1)
+    dt = work_dtype(weights)
+    out = np.zeros(shape, dt)
+    w = np.ascontiguousarray(weights, dtype=dt).reshape(shape[0] - p + 1, shape[1] - p + 1)
     _footprint_sum(w, p, out)
     return out
 
@@ -229,7 +239,7 @@ def patch_dct_threshold(x: np.ndarray, sigma: float, *, patch_size: int = 8, thr
     from ._image_numba import _hard_threshold_rows
 
     C = patch_spectra(x, patch_size)
-    w = np.empty(C.shape[0])
+    w = np.empty(C.shape[0], C.dtype)
     _hard_threshold_rows(C, float(threshold * sigma), w)
     return _weighted_average(C, w, x.shape, patch_size)
 
@@ -244,8 +254,8 @@ def patch_dct_wiener(x: np.ndarray, pilot: np.ndarray, sigma: float, *, patch_si
     from ._image_numba import _wiener_rows
 
     C = patch_spectra(x, patch_size)
-    Q = C.copy() if pilot is x else patch_spectra(pilot, patch_size)
-    w = np.empty(C.shape[0])
+    Q = C.copy() if pilot is x else patch_spectra(np.asarray(pilot, dtype=C.dtype), patch_size)
+    w = np.empty(C.shape[0], C.dtype)
     _wiener_rows(C, Q, max(float(sigma), 1e-6) ** 2, w)
     return _weighted_average(C, w, x.shape, patch_size)
 
@@ -278,7 +288,7 @@ def match_patches(x: np.ndarray, *, patch_size: int = 8, step: int = 3, radius: 
     """
     from ._image_numba import _block_match
 
-    x = np.ascontiguousarray(x, dtype=np.float64)
+    x = np.ascontiguousarray(x, dtype=work_dtype(x))
     p = patch_size
     n_rows, n_cols = x.shape[0] - p + 1, x.shape[1] - p + 1
     n_window = (2 * radius + 1) ** 2
@@ -303,10 +313,10 @@ def _zigzag(p: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _group_transform(k: int) -> np.ndarray:
+def _group_transform(k: int, dtype=np.float64) -> np.ndarray:
     from scipy.fft import dct
 
-    H = dct(np.eye(k), norm="ortho", axis=0)
+    H = np.ascontiguousarray(dct(np.eye(k), norm="ortho", axis=0), dtype=dtype)
     H.setflags(write=False)
     return H
 
@@ -331,12 +341,12 @@ def _group_filter(x, pilot, sigma, groups, patch_size, threshold):
 
     p = patch_size
     C = patch_spectra(x, p)
-    Q = C if pilot is None or pilot is x else patch_spectra(pilot, p)
+    Q = C if pilot is None or pilot is x else patch_spectra(np.asarray(pilot, dtype=C.dtype), p)
     S = np.zeros_like(C)
-    Wp = np.zeros(C.shape[0])
+    Wp = np.zeros(C.shape[0], C.dtype)
     s = max(float(sigma), 1e-6)
     groups = np.ascontiguousarray(groups, dtype=np.int64)
-    _group_shrink(C, Q, groups, _group_transform(groups.shape[1]), threshold * s, s * s, pilot is not None,
+    _group_shrink(C, Q, groups, _group_transform(groups.shape[1], C.dtype.type), threshold * s, s * s, pilot is not None,
                   S, Wp, _runs(groups, x.shape[1] - p + 1), Q is C)
     return _weighted_average(S, Wp, x.shape, p)  # S[row] holds the weighted sums, Wp[row] their weights
 

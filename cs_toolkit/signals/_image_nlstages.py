@@ -55,20 +55,21 @@ class _Prepared:
     def __init__(self, model, x0, constraint):
         from ._nlstages_numba import _group_weights
 
-        x0 = np.ascontiguousarray(x0, dtype=np.float64)
+        x0 = np.ascontiguousarray(x0, dtype=den.work_dtype(x0))  # float32 inference stays float32
         p = model.patch_size
         self.constraint = constraint
         self.groups = den.match_patches(x0, patch_size=p, group_size=model.group_size, step=model.step,
                                         n_features=model.n_features)
         C = _spectra(x0, p)
-        self.w = np.empty(self.groups.shape[0])
-        _group_weights(C, self.groups, den._group_transform(model.group_size), model.sigma ** 2, self.w)
+        self.w = np.empty(self.groups.shape[0], C.dtype)
+        _group_weights(C, self.groups, den._group_transform(model.group_size, C.dtype.type), model.sigma ** 2,
+                       self.w)
         row_w = np.bincount(self.groups.ravel(), weights=np.repeat(self.w, self.groups.shape[1]),
                             minlength=C.shape[0])
         cov = den.patch_coverage(row_w, x0.shape, p)  # the weights covering each pixel
         if np.any(cov <= 0):
             raise ValidationError("the patch groups do not cover the image (image too small for 8x8 groups).")
-        self.cov = cov
+        self.cov = cov.astype(x0.dtype, copy=False)
         self.bands = den._runs(self.groups, x0.shape[1] - p + 1)  # for the parallel filter
         A = np.asarray(constraint.A)
         self.lam = model.ratio_weights(A.shape[0] / A.shape[1])
@@ -197,8 +198,8 @@ class NonLocalStages:
         from ._nlstages_numba import _shrink_forward, _shrink_forward_parallel
 
         p = self.patch_size
-        H = den._group_transform(self.group_size)
-        tau = np.exp(np.tensordot(prep.lam, self.theta[t], axes=1))
+        H = den._group_transform(self.group_size, den.work_dtype(x))
+        tau = np.exp(np.tensordot(prep.lam, self.theta[t], axes=1)).astype(H.dtype)
         if parallel:
             C = den.patch_spectra(x, p)
             S = np.zeros_like(C)
@@ -211,8 +212,9 @@ class NonLocalStages:
 
     def forward(self, x0, constraint, *, return_all=False):
         """Run the stages from the classical result ``x0`` (2-D, [0, 255] scale) with the
-        measurement ``constraint`` (a ``BlockConstraint`` or :meth:`prepare`'s result)."""
-        x = np.array(x0, dtype=np.float64)
+        measurement ``constraint`` (a ``BlockConstraint`` or :meth:`prepare`'s result). A float32
+        ``x0`` runs in float32 (with a float32 constraint; float32 inference), anything else in float64."""
+        x = np.array(x0, dtype=den.work_dtype(x0))
         if x.ndim != 2 or min(x.shape) < self.patch_size + self.group_size // 2:
             raise ValidationError(f"x0 must be a 2-D image of at least {self.patch_size + self.group_size // 2} "
                                   f"pixels a side, got shape {np.shape(x0)}.")
@@ -346,9 +348,10 @@ def load_nlstages(path) -> NonLocalStages:
     return model
 
 
-def warm_up_image_kernels() -> float:
+def warm_up_image_kernels(dtypes=("float64", "float32")) -> float:
     """Compile the numba kernels of the image pipeline's default methods (``pnp_nl`` and the learned
-    stages after it) into the on-disk cache by reconstructing a small picture; returns the seconds."""
+    stages after it, ``pnp_dct``'s patch filters) for the working precisions ``dtypes`` into the
+    on-disk cache by reconstructing a small picture; returns the seconds."""
     import time
 
     from .image import measure_image, reconstruct_image
@@ -357,7 +360,10 @@ def warm_up_image_kernels() -> float:
     img = np.random.default_rng(0).random((64, 64))
     stages = NonLocalStages(1)
     stages.alpha[:] = 0.5  # a zero step skips the stage (and its kernels)
-    reconstruct_image(measure_image(img, 0.25, rng=0), method="pnp_nl_learned", model=stages, max_iter=2)
+    meas = measure_image(img, 0.25, rng=0)
+    for dt in dtypes:
+        reconstruct_image(meas, method="pnp_nl_learned", model=stages, max_iter=2, dtype=dt)
+        reconstruct_image(meas, method="pnp_dct", max_iter=2, dtype=dt)
     return time.perf_counter() - t0
 
 

@@ -2,6 +2,7 @@
 
 Patches are the rows of an ``(n_rows * n_cols, p * p)`` array in row-major position
 order, each patch raveled row-major (what ``sliding_window_view(...).reshape`` gives).
+Every kernel works in the floating type of its arrays (float32 or float64; scratch follows it).
 """
 
 from __future__ import annotations
@@ -200,9 +201,9 @@ def _group_scatter(Z, rows, H, w, S, W):  # pragma: no cover - compiled
 def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1, self_guided):  # pragma: no cover - compiled
     k = groups.shape[1]
     n = C.shape[1]
-    Z = np.empty((k, n))
-    G = np.empty((k, n))
-    W = np.empty((k, n))
+    Z = np.empty((k, n), C.dtype)
+    G = np.empty((k, n), C.dtype)
+    W = np.empty((k, n), C.dtype)
     for g in range(g0, g1):
         _group_spectrum(C, groups[g], H, Z, W)
         if wiener:
@@ -245,8 +246,8 @@ def _patch_dct_rows(x, c, C, r0, r1):  # pragma: no cover - compiled
     buffer with contiguous inner loops (about ``p^3 + p^2`` multiply-adds a patch instead of ``p^4``)."""
     p = c.shape[0]
     n_cols, W = x.shape[1] - p + 1, x.shape[1]
-    V = np.empty((p, W))
-    L = np.empty((p * p, n_cols))
+    V = np.empty((p, W), C.dtype)
+    L = np.empty((p * p, n_cols), C.dtype)
     for r in range(r0, r1):
         V[:, :] = 0.0
         for i in range(p):
@@ -274,8 +275,8 @@ def _patch_idct_rows(C, c, out, r0, r1):  # pragma: no cover - compiled
     ``[r0, r1)`` (the adjoint of :func:`_patch_dct_rows`); writes rows ``r0`` to ``r1 + p - 2`` of ``out``."""
     p = c.shape[0]
     n_cols, W = out.shape[1] - p + 1, out.shape[1]
-    V = np.empty((p, W))
-    L = np.empty((p * p, n_cols))
+    V = np.empty((p, W), C.dtype)
+    L = np.empty((p * p, n_cols), C.dtype)
     for r in range(r0, r1):
         base = r * n_cols
         for q in range(n_cols):
@@ -321,7 +322,7 @@ def _footprint_sum(w, p, out):  # pragma: no cover - compiled
     """``out[r + u, c + v] += w[r, c]`` for ``0 <= u, v < p``: every patch position's weight spread
     over its ``p x p`` pixels (separably: along rows, then along columns)."""
     n_rows, n_cols = w.shape
-    tmp = np.zeros((n_rows, out.shape[1]))
+    tmp = np.zeros((n_rows, out.shape[1]), out.dtype)
     for r in range(n_rows):
         for q in range(n_cols):
             for v in range(p):

@@ -23,8 +23,8 @@ def _group_weights(C, groups, H, s2, w):  # pragma: no cover - compiled
     """``w[g] = 1 / sum(gain^2)``, the empirical Wiener gains ``z^2 / (z^2 + s2)`` of group ``g``
     (the aggregation weights of BM3D's second step)."""
     k, n = groups.shape[1], C.shape[1]
-    Z = np.empty((k, n))
-    W = np.empty((k, n))
+    Z = np.empty((k, n), C.dtype)
+    W = np.empty((k, n), C.dtype)
     for g in range(groups.shape[0]):
         _spectrum(C, groups[g], H, Z, W)
         e = 0.0
@@ -41,8 +41,8 @@ def _shrink_forward(C, groups, H, w, tau, S, g0=0, g1=-1):  # pragma: no cover -
     """``S[rows_g] += w_g H^T f(H C[rows_g])`` for every group ``g`` (of ``g0:g1``; ``g1 = -1``: to
     the last), ``f(z) = z^3 / (z^2 + tau)``."""
     k, n = groups.shape[1], C.shape[1]
-    Z = np.empty((k, n))
-    W = np.empty((k, n))
+    Z = np.empty((k, n), C.dtype)
+    W = np.empty((k, n), C.dtype)
     for g in range(g0, groups.shape[0] if g1 < 0 else g1):
         _spectrum(C, groups[g], H, Z, W)
         for a in range(k):
@@ -70,9 +70,9 @@ def _shrink_backward(C, groups, H, w, tau, GS, GC, gtheta):  # pragma: no cover 
     """The adjoint of :func:`_shrink_forward` at ``C``: ``GC += dL/dC`` and ``gtheta += dL/dtheta``
     (``tau = exp(theta)``) from ``GS = dL/dS``."""
     k, n = groups.shape[1], C.shape[1]
-    Z = np.empty((k, n))
-    G = np.empty((k, n))
-    W = np.empty((k, n))
+    Z = np.empty((k, n), C.dtype)
+    G = np.empty((k, n), C.dtype)
+    W = np.empty((k, n), C.dtype)
     for g in range(groups.shape[0]):
         _spectrum(C, groups[g], H, Z, W)
         _spectrum(GS, groups[g], H, G, W)

@@ -282,7 +282,7 @@ def measure_image(image, ratio: float, *, block_size: int = 32, matrix="gaussian
 @single_thread_blas
 def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_METHOD, basis="dct",
                       lam: float | None = None, max_iter: int | None = None, tol: float = 1e-4,
-                      model=None, progress: bool = False, **solver_options):
+                      model=None, progress: bool = False, dtype=None, **solver_options):
     """Reconstruct an image from its block measurements.
 
     Parameters
@@ -311,6 +311,11 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
         measurements of another block size, matrix kind or a ratio outside its range are refused).
     progress : bool, default False
         Show a tqdm progress bar.
+    dtype : {None, "float64", "float32"}, default None (float64)
+        Working precision of ``"bcs_spl"``, ``"pnp_dct"``, ``"pnp_nl"`` and ``"pnp_nl_learned"``:
+        ``"float32"`` runs their loops, patch denoisers and learned stages in float32 (faster, half
+        the memory; about 0.01 dB from the float64 result). Other methods compute in float64 and
+        refuse ``"float32"``.
     **solver_options
         Passed to the per-block solver (e.g. ``n_nonzero_coefs`` for OMP).
 
@@ -341,7 +346,8 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
         raise ValidationError(f"method must be a string, got {type(method).__name__}.")
     lam, max_iter = check_method_options("image", method, lam=lam, max_iter=max_iter,
                                          solver_options=solver_options)
-    B, A, P = meas.block_size, meas.A, meas.pinv
+    work = _work_precision(dtype, method)
+    B, A, P = meas.block_size, meas.A.astype(work, copy=False), meas.pinv.astype(work, copy=False)
     shape = meas.padded_shape
     H, W = meas.image_shape[:2]
     if method == "tnrd":  # loaded once for all channels, before anything runs
@@ -359,6 +365,7 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
     chans = []
     try:
         for Y in meas.Y:
+            Y = Y.astype(work, copy=False)
             if method == "bcs_spl":
                 x, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0 if lam is None else lam,
                                 max_iter=max_iter or 200, tol=tol, progress=bar)
@@ -393,6 +400,25 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
             bar.close()
     out = chans[0] if len(meas.image_shape) == 2 else np.stack(chans, axis=2)
     return _from_255(out, meas.input_dtype)
+
+
+_FLOAT32_METHODS = ("bcs_spl", "pnp_dct", "pnp_nl", "pnp_nl_learned")
+
+
+def _work_precision(dtype, method) -> type:
+    """The working float type of :func:`reconstruct_image` for its ``dtype`` argument."""
+    if dtype is None:
+        return np.float64
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValidationError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}.")
+    if dt == np.float32 and method not in _FLOAT32_METHODS:
+        raise ValidationError(f"dtype='float32' is available for the methods {', '.join(_FLOAT32_METHODS)}; "
+                              f"method {method!r} computes in float64.")
+    return dt.type
 
 
 def _from_255(x: np.ndarray, in_dtype) -> np.ndarray:
