@@ -202,9 +202,10 @@ def test_tail_is_tuned_on_validation_and_saved(tmp_path):
     back = load_joint_audio(net.save(tmp_path / "t.npz"))
     assert back.n_tail == 30
     np.testing.assert_array_equal(back.tail_scale, net.tail_scale)
-    # the tail changes the result, and is what reconstruct runs
+    # the tail changes the result, and is what reconstruct runs (at 0.25: at 0.5 the measurements
+    # determine the clip, and every method ends on it)
     x = _clips(rng, (300,))[0]
-    meas = measure_audio(x, 0.5, frame_length=N, hop=N // 2, rng=0)
+    meas = measure_audio(x, 0.25, frame_length=N, hop=N // 2, rng=0)
     with_tail = reconstruct_audio(meas, method="joint_learned", model=net)
     net.n_tail = 0
     assert not np.allclose(with_tail, reconstruct_audio(meas, method="joint_learned", model=net))
@@ -219,3 +220,49 @@ def test_joint_penalty_follows_the_measurements_per_sample():
     assert joint_penalty(115, 256, 128) == pytest.approx(10 ** np.interp(115 / 128, (0.75, 0.9), (-3.5, -4)))
     assert joint_penalty(16, 256, 128) == pytest.approx(1e-3)
     assert joint_penalty(200, 256, 128) == pytest.approx(1e-5)
+
+
+def _dense_clip_operator(A, w, hop, n_frames, front, length):
+    """The naive ``M`` (measurements of all frames from the clip's samples), column by column."""
+    N = A.shape[1]
+    total = (n_frames - 1) * hop + N
+    cols = []
+    for j in range(length):
+        s = np.zeros(total)
+        s[front + j] = 1.0
+        F = np.stack([s[f * hop: f * hop + N] * w for f in range(n_frames)])
+        cols.append((F @ A.T).ravel())
+    return np.stack(cols, axis=1)
+
+
+@pytest.mark.parametrize("N, hop, m", [(16, 8, 8), (12, 5, 6), (16, 8, 5)])
+def test_normal_band_is_the_naive_normal_matrix(N, hop, m):
+    from cs_toolkit.signals.audio import _normal_band
+
+    rng = np.random.default_rng(N + hop + m)
+    A, w = rng.standard_normal((m, N)), get_window("sine", N)
+    length, front = 47, N - hop
+    n_frames = -(-(length + front) // hop)
+    M = _dense_clip_operator(A, w, hop, n_frames, front, length)
+    T = M.T @ M
+    ab = _normal_band(A, w, hop, n_frames, front, length)
+    for d in range(N):  # upper storage: row N - 1 - d holds the d-th super-diagonal
+        np.testing.assert_allclose(ab[N - 1 - d, d:], np.diagonal(T, d), atol=1e-12)
+    assert np.count_nonzero(np.abs(np.triu(T, N)) > 1e-12) == 0  # nothing outside the band
+
+
+def test_determined_measurements_give_the_clip_exactly():
+    # a random, not at all sparse clip: at ratio 0.5 with a half-frame hop every sample has one
+    # measurement, the clip is determined, and "joint" and "joint_learned" end on it
+    x = np.random.default_rng(5).standard_normal(1500) * 0.1
+    meas = measure_audio(x, 0.5, rng=1)
+    for method in ("joint", "joint_learned"):
+        rec = reconstruct_audio(meas, method=method)
+        assert np.linalg.norm(rec - x) <= 1e-8 * np.linalg.norm(x), method
+    # at ratio 0.25 the clip is not determined: no least-squares step (the l1 estimate stays)
+    from cs_toolkit.signals import audio
+
+    meas = measure_audio(x, 0.25, rng=1)
+    est = np.random.default_rng(6).standard_normal(x.size)
+    assert audio._least_squares_finish(est, meas.Y[0], meas.A, meas.window, meas.hop,
+                                       meas.frame_length - meas.hop) is est

@@ -241,6 +241,65 @@ def _joint(Y, A, D, w, hop, *, lam_rel, max_iter):
     return op.ola(c.reshape(Y.shape[0], -1) @ D.T)
 
 
+def _normal_band(A, w, hop, n_frames, front, length):
+    """``M^T M`` in upper banded storage (``scipy.linalg.solveh_banded``), ``M`` the map from the
+    ``length`` samples of a clip to the measurements of its frames: the frames start every ``hop``
+    samples, ``front`` samples before the clip (zeros there and after its end), windowed by ``w``
+    and measured by ``A``. Every frame adds ``G = diag(w) A^T A diag(w)`` on the diagonal at its
+    start (clipped to the clip), so the matrix is banded with ``N - 1`` super-diagonals."""
+    N = A.shape[1]
+    G = (w[:, None] * (A.T @ A)) * w[None, :]
+
+    def band(Gc):
+        ab = np.zeros((N, Gc.shape[0]))
+        for d in range(min(N, Gc.shape[0])):
+            ab[N - 1 - d, d:] = np.diagonal(Gc, d)
+        return ab
+
+    inner = band(G)
+    ab = np.zeros((N, length))
+    for f in range(n_frames):
+        o = f * hop - front
+        lo, hi = max(0, -o), min(N, length - o)
+        if hi <= lo:
+            continue
+        ab[:, o + lo: o + hi] += inner if (lo, hi) == (0, N) else band(G[lo:hi, lo:hi])
+    return ab
+
+
+def _least_squares_finish(x, Y, A, w, hop, front):
+    """Where the measurements determine the clip (``m >= hop``: at least one measurement per
+    sample, and ``M^T M`` positive definite), the least-squares step ``x + (M^T M)^{-1} M^T (y -
+    M x)`` from the estimate ``x`` (the clip's samples) to the one clip that fits ``Y`` (exactly,
+    for noiseless measurements); else ``x`` unchanged. One banded Cholesky solve (bandwidth
+    ``frame_length``) and one refinement step."""
+    from scipy.linalg import LinAlgError, cho_solve_banded, cholesky_banded
+
+    N, m, L = A.shape[1], A.shape[0], x.shape[0]
+    if m < hop or Y.size < L:
+        return x
+    nf = Y.shape[0]
+    total = (nf - 1) * hop + N
+
+    def forward(v):
+        s = np.zeros(total)
+        s[front: front + L] = v
+        return (np.lib.stride_tricks.sliding_window_view(s, N)[::hop][:nf] * w) @ A.T
+
+    def adjoint(R):
+        return _ola((R @ A) * w, hop, total)[front: front + L]
+
+    try:
+        c = cholesky_banded(_normal_band(A, w, hop, nf, front, L))
+    except LinAlgError:  # not determined after all (e.g. a window with zeros)
+        return x
+    r0 = float(np.linalg.norm(Y - forward(x)))
+    out = x
+    for _ in range(2):  # the solve, then one step of iterative refinement
+        out = out + cho_solve_banded((c, False), adjoint(Y - forward(out)))
+    return out if float(np.linalg.norm(Y - forward(out))) <= r0 else x
+
+
 def joint_penalty(m: int, frame_length: int, hop: int) -> float:
     """The default relative l1 penalty of method ``"joint"``, from the measurements per sample.
 
@@ -348,7 +407,10 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
             s = _ola(F * w, hop, total)
             norm = _ola(np.broadcast_to(w * w, F.shape), hop, total)
             s = np.divide(s, norm, out=np.zeros_like(s), where=norm > 1e-12)
-        chans.append(s[front: front + meas.length])
+        s = s[front: front + meas.length]
+        if method in ("joint", "joint_learned"):  # determined measurements: the one clip that fits them
+            s = _least_squares_finish(s, Y, A, w, hop, front)
+        chans.append(s)
     out = np.stack(chans, axis=1)
     return out[:, 0] if meas.n_channels == 1 and out.shape[1] == 1 else out
 
