@@ -78,6 +78,21 @@ def test_reconstruct_audio_default_method_json(files):
 
 
 @pytest.mark.slow
+def test_reconstruct_image_in_float32(files):
+    res = {}
+    for flag in ((), ("--float32",)):
+        r = _run("reconstruct", files / "crop.png", "--ratio", "0.25", "--method", "pnp_dct", "--out",
+                 files / f"f{len(flag)}.png", "--json", *flag)
+        assert r.returncode == 0, r.stderr
+        res[flag] = json.loads(r.stdout.strip().splitlines()[-1])["psnr"]
+    assert abs(res[("--float32",)] - res[()]) < 0.05
+    for args in (("clip.wav", "--ratio", "0.25"), ("crop.png", "--method", "tnrd")):
+        r = _run("reconstruct", files / args[0], *args[1:], "--float32")
+        assert r.returncode == 2 and "--float32 is for the image methods" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "match"),
     [

@@ -402,7 +402,8 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
     return _from_255(out, meas.input_dtype)
 
 
-_FLOAT32_METHODS = ("bcs_spl", "pnp_dct", "pnp_nl", "pnp_nl_learned")
+#: The methods that can compute in float32 (``reconstruct_image(..., dtype="float32")``).
+FLOAT32_METHODS = ("bcs_spl", "pnp_dct", "pnp_nl", "pnp_nl_learned")
 
 
 def _work_precision(dtype, method) -> type:
@@ -415,8 +416,8 @@ def _work_precision(dtype, method) -> type:
         dt = None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValidationError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}.")
-    if dt == np.float32 and method not in _FLOAT32_METHODS:
-        raise ValidationError(f"dtype='float32' is available for the methods {', '.join(_FLOAT32_METHODS)}; "
+    if dt == np.float32 and method not in FLOAT32_METHODS:
+        raise ValidationError(f"dtype='float32' is available for the methods {', '.join(FLOAT32_METHODS)}; "
                               f"method {method!r} computes in float64.")
     return dt.type
 
