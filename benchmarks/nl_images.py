@@ -44,6 +44,9 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="threads (default 2)")
     p.add_argument("--out", default=str(DEFAULT_NL_MODEL), help="model file (default: the bundled one)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default=None, metavar="LOG",
+                   help="log of the L-BFGS run (.npz), written every iteration; rerunning the same command "
+                        "after an interruption resumes it bit for bit")
     p.add_argument("--evaluate", metavar="MODEL", nargs="+", default=None,
                    help="skip training: compare the stages saved in MODEL (one or more files, from the same "
                         "pnp_nl starts) with pnp_nl on the test images")
@@ -79,7 +82,7 @@ def main(argv=None) -> int:
     model, hist = train_nlstages(train, validation=val, ratios=RATIOS, n_stages=args.stages,
                                  max_iter=args.iterations, objective=args.objective,
                                  max_step=args.max_step or None, rng=args.seed,
-                                 n_jobs=args.jobs, verbose=True, callback=save_best)
+                                 n_jobs=args.jobs, verbose=True, callback=save_best, checkpoint=args.checkpoint)
     print(f"training: {hist['samples_s']:.0f} s of pnp_nl starts + {hist['time_s']:.0f} s of L-BFGS "
           f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "
           f"validation {model.training_record['start_val_psnr_db']:.3f} -> "

@@ -176,6 +176,50 @@ def test_training_never_ends_below_its_start_on_validation():
     assert len(hist["iterations"]) >= 1
 
 
+def test_interrupted_training_resumes_from_its_checkpoint_bit_for_bit(tmp_path, monkeypatch):
+    from skimage import data
+
+    from cs_toolkit.exceptions import ModelFileError
+
+    evaluations = []
+    plain = NonLocalStages.loss_and_grad
+    monkeypatch.setattr(NonLocalStages, "loss_and_grad", lambda self, *a, **k: evaluations.append(1) or plain(self, *a, **k))
+    pics = [data.moon()[:64, :64], data.clock()[100:164, 100:164]]
+    val = [data.chelsea()[:64, :64, 0]]
+    kw = dict(validation=val, ratios=(0.25,), n_stages=2, max_iter=5, max_step=2.0, rng=0)
+    whole, hist = train_nlstages(pics, **kw)
+    n_whole = len(evaluations)
+    assert len(hist["iterations"]) >= 3
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(model, it, *_):
+        if it == 2:
+            raise Stop
+
+    ck = tmp_path / "run.npz"
+    with pytest.raises(Stop):
+        train_nlstages(pics, checkpoint=ck, callback=stop_after_two, **kw)
+    assert ck.is_file()
+    calls = []
+    del evaluations[:]
+    resumed, hist2 = train_nlstages(pics, checkpoint=ck, callback=lambda m, it, *a: calls.append(it), **kw)
+    assert 0 < len(evaluations) < n_whole  # the logged evaluations were replayed, not computed again
+    assert np.array_equal(resumed.get_vector(), whole.get_vector())
+    assert hist2["val_psnr_db"] == hist["val_psnr_db"] and hist2["train_psnr_db"] == hist["train_psnr_db"]
+    assert calls == hist["iterations"]
+    # the log of a run with other data or settings is refused, a damaged one too
+    with pytest.raises(ValidationError, match="other settings or data"):
+        train_nlstages(pics[:1], checkpoint=ck, **kw)
+    with pytest.raises(ValidationError, match="other settings or data"):
+        train_nlstages(pics, checkpoint=ck, **dict(kw, max_iter=6))
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(ck.read_bytes()[:200])
+    with pytest.raises(ModelFileError, match="not a valid L-BFGS training log"):
+        train_nlstages(pics, checkpoint=bad, **kw)
+
+
 def test_bounded_steps_stay_in_their_bounds_and_the_bound_is_saved(tmp_path):
     from skimage import data
 
@@ -239,10 +283,15 @@ def test_cli_trains_and_uses_pnp_nl_learned(tmp_path):
                               text=True, timeout=600)
 
     r = run("train", "--model", "pnp_nl_learned", "--data", d, "--ratios", "0.25", "--stages", "1", "--quick",
-            "--out", tmp_path / "m.npz")
+            "--out", tmp_path / "m.npz", "--checkpoint", tmp_path / "log.npz")
     assert r.returncode == 0, r.stderr
     assert "4 training and 1 validation images" in r.stdout
     assert load_nlstages(tmp_path / "m.npz").training_record["ratios"] == [0.25]
+    assert (tmp_path / "log.npz").is_file()  # the rerun replays the logged run: the same model
+    r = run("train", "--model", "pnp_nl_learned", "--data", d, "--ratios", "0.25", "--stages", "1", "--quick",
+            "--out", tmp_path / "m2.npz", "--checkpoint", tmp_path / "log.npz")
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(load_nlstages(tmp_path / "m2.npz").get_vector(), load_nlstages(tmp_path / "m.npz").get_vector())
     r = run("reconstruct", d / "p0.png", "--ratio", "0.25", "--model", tmp_path / "m.npz", "--json",
             "--out", tmp_path / "rec.png")
     assert r.returncode == 0, r.stderr

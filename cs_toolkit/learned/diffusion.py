@@ -304,7 +304,7 @@ def load_diffusion(path) -> DiffusionStages:
 
 
 def train_diffusion(model, samples, *, validation=None, max_iter=200, objective="mse", n_threads=1, verbose=False,
-                    callback=None):
+                    callback=None, checkpoint=None):
     """Train ``model`` in place by L-BFGS on the mean squared error of its last stage.
 
     Parameters
@@ -328,6 +328,10 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
         Print the training and validation PSNR every 10 iterations and the time.
     callback : callable, optional
         ``callback(iteration, train_psnr_db, val_psnr_db)`` after every iteration.
+    checkpoint : str or path, optional
+        A log of the run's evaluations (``.npz``), written atomically after every iteration; a run
+        started with an existing log of the same settings and data replays it and goes on where it
+        ended, bit for bit as if never interrupted (:mod:`cs_toolkit.learned._lbfgs_log`).
 
     Returns
     -------
@@ -363,11 +367,15 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
     hist = {"iterations": [], "train_psnr_db": [], "val_psnr_db": []}
     best = {"val": val_psnr(), "v": model.get_vector()}
     last = {"loss": None}
+    log = None if checkpoint is None else _evaluation_log(checkpoint, model, samples, validation, max_iter, objective)
     t0 = time.perf_counter()
 
-    def fun(v):
+    def compute(v):
         model.set_vector(v)
-        loss, g = model.loss_and_grad(samples, n_threads=n_threads, objective=objective)
+        return model.loss_and_grad(samples, n_threads=n_threads, objective=objective)
+
+    def fun(v):
+        loss, g = compute(v) if log is None else log.evaluate(v, compute)
         last["loss"] = loss
         return loss, g
 
@@ -375,7 +383,7 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
         model.set_vector(v)
         it = len(hist["iterations"]) + 1
         tr = train_psnr(last["loss"])
-        va = val_psnr()
+        va = val_psnr() if log is None else log.score(val_psnr)
         hist["iterations"].append(it)
         hist["train_psnr_db"].append(tr)
         hist["val_psnr_db"].append(va)
@@ -386,6 +394,8 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
         if callback is not None:
             callback(it, tr, va)
+        if log is not None and not log.replaying:
+            log.save(log.elapsed_s + time.perf_counter() - t0)
 
     start_val = best["val"]
     bounds = model.bounds() if hasattr(model, "bounds") else None
@@ -394,7 +404,21 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
     model.set_vector(best["v"])
     hist["start_val_psnr_db"] = start_val
     hist["best_val_psnr_db"] = best["val"]
-    hist["time_s"] = time.perf_counter() - t0
+    hist["time_s"] = time.perf_counter() - t0 + (0.0 if log is None else log.elapsed_s)
     if verbose:
         print(f"trained {model!r} in {hist['time_s']:.0f} s; best validation {best['val']:.3f} dB", flush=True)
     return hist
+
+
+def _evaluation_log(path, model, samples, validation, max_iter, objective):
+    """The :class:`~cs_toolkit.learned._lbfgs_log.EvaluationLog` of a :func:`train_diffusion` run:
+    its fingerprint is the model (its repr and start vector), the options and a hash of the data."""
+    from ._layers import sha256_of
+    from ._lbfgs_log import EvaluationLog
+
+    v0 = model.get_vector()
+    fingerprint = {"model": repr(model), "n_parameters": int(v0.size), "start": sha256_of(v0),
+                   "max_iter": int(max_iter), "objective": objective,
+                   "train_data": sha256_of(*[a for x0, xt, _ in samples for a in (x0, xt)]),
+                   "validation_data": sha256_of(*[a for x0, xt, _ in (validation or ()) for a in (x0, xt)])}
+    return EvaluationLog(path, fingerprint, v0.size)

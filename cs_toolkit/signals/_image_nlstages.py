@@ -408,7 +408,7 @@ def nl_serves(settings, path=DEFAULT_NL_MODEL) -> bool:
 
 def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4, block_size=32,
                    matrix="gaussian", max_iter=100, objective="mse", max_step=None, rng=None, n_jobs=1,
-                   verbose=False, callback=None):
+                   verbose=False, callback=None, checkpoint=None):
     """Train :class:`NonLocalStages` (method ``"pnp_nl_learned"``) on grey pictures; returns ``(model, history)``.
 
     Every picture is measured at every ratio (its own sensing matrix from ``rng``) and
@@ -438,6 +438,9 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
     callback : callable, optional
         ``callback(model, iteration, train_psnr_db, val_psnr_db)`` after every L-BFGS iteration
         (the model holds that iteration's parameters), e.g. to save the best model so far.
+    checkpoint : str or path, optional
+        Log of the L-BFGS run, written after every iteration; an interrupted run started again
+        with it resumes bit for bit (``train_diffusion``'s ``checkpoint``).
     """
     import time
 
@@ -463,7 +466,7 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
         print(f"{len(train_set)} training and {len(val_set or ())} validation pnp_nl starts in {t_samples:.0f} s",
               flush=True)
     hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, objective=objective,
-                           n_threads=n_jobs, verbose=verbose,
+                           n_threads=n_jobs, verbose=verbose, checkpoint=checkpoint,
                            callback=None if callback is None else lambda *a: callback(model, *a))
     hist["samples_s"] = t_samples
     start_val = hist["start_val_psnr_db"] if val_set else None  # the untrained stages: pnp_nl itself

@@ -116,7 +116,8 @@ def training_samples(images, ratios, *, start="bcs_spl", block_size=32, matrix="
 
 @single_thread_blas
 def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl", n_stages=5, filter_size=5,
-               block_size=32, matrix="gaussian", max_iter=100, objective="mse", rng=None, n_jobs=1, verbose=False):
+               block_size=32, matrix="gaussian", max_iter=100, objective="mse", rng=None, n_jobs=1, verbose=False,
+               checkpoint=None):
     """Train diffusion stages (method ``"tnrd"``) on grey training images; returns ``(model, history)``.
 
     Every image is measured at every ratio and reconstructed by ``start``; the stages
@@ -145,6 +146,9 @@ def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl
     n_jobs : int, default 1
         Threads for the classical starts and the gradient evaluations.
     verbose : bool, default False
+    checkpoint : str or path, optional
+        Log of the L-BFGS run, written after every iteration; an interrupted run started again
+        with it resumes bit for bit (``train_diffusion``'s ``checkpoint``).
 
     Returns
     -------
@@ -172,7 +176,7 @@ def train_tnrd(images, *, ratios=(0.1, 0.25, 0.5), validation=(), start="bcs_spl
         print(f"{len(train_set)} training and {len(val_set or ())} validation starts ({start}) in "
               f"{t_samples:.0f} s", flush=True)
     hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, objective=objective,
-                           n_threads=n_jobs, verbose=verbose)
+                           n_threads=n_jobs, verbose=verbose, checkpoint=checkpoint)
     hist["samples_s"] = t_samples
     model.training_record = {"start": start, "ratios": list(ratios), "block_size": int(block_size),
                              "matrix": str(matrix), "objective": objective, "n_images": len(images),
