@@ -198,6 +198,31 @@ def _group_scatter(Z, rows, H, w, S, W):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
+def _group_scatter_kept(Z, rows, H, w, S, W):  # pragma: no cover - compiled
+    """:func:`_group_scatter` for an even group size, visiting only the non-zero entries of ``Z``
+    (what survives hard thresholding): the same sums in the same order, less the zero terms."""
+    k = rows.shape[0]
+    n = Z.shape[1]
+    half = k // 2
+    W[:, :] = 0.0
+    for a in range(k):
+        off = half * (a % 2)
+        for c in range(n):
+            z = Z[a, c]
+            if z != 0.0:
+                for b in range(half):
+                    W[off + b, c] += (w * H[a, b]) * z
+    for b in range(half):
+        r1 = rows[b]
+        r2 = rows[k - 1 - b]
+        for c in range(n):
+            e = W[b, c]
+            o = W[half + b, c]
+            S[r1, c] += e + o
+            S[r2, c] += e - o
+
+
+@njit(**JIT)
 def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1, self_guided):  # pragma: no cover - compiled
     k = groups.shape[1]
     n = C.shape[1]
@@ -230,6 +255,11 @@ def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1, self_guided):  
                     kept += 1 if big else 0
             Z[0, 0] = z00
             w = 1.0 / kept
+            if k % 2 == 0:  # few coefficients survive (1-13 %): scatter only those
+                for b in range(k):
+                    Wp[groups[g, b]] += w
+                _group_scatter_kept(Z, groups[g], H, w, S, W)
+                continue
         for b in range(k):
             Wp[groups[g, b]] += w
         _group_scatter(Z, groups[g], H, w, S, W)
