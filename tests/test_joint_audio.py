@@ -251,7 +251,7 @@ def test_normal_band_is_the_naive_normal_matrix(N, hop, m):
     assert np.count_nonzero(np.abs(np.triu(T, N)) > 1e-12) == 0  # nothing outside the band
 
 
-def test_determined_measurements_give_the_clip_exactly():
+def test_determined_measurements_give_the_clip_exactly(monkeypatch):
     # a random, not at all sparse clip: at ratio 0.5 with a half-frame hop every sample has one
     # measurement, the clip is determined, and "joint" and "joint_learned" end on it
     x = np.random.default_rng(5).standard_normal(1500) * 0.1
@@ -266,3 +266,9 @@ def test_determined_measurements_give_the_clip_exactly():
     est = np.random.default_rng(6).standard_normal(x.size)
     assert audio._least_squares_finish(est, meas.Y[0], meas.A, meas.window, meas.hop,
                                        meas.frame_length - meas.hop) is est
+    # nor for a clip whose banded system would exceed the memory bound
+    meas = measure_audio(x, 0.5, rng=1)
+    args = (meas.Y[0], meas.A, meas.window, meas.hop, meas.frame_length - meas.hop)
+    assert audio._least_squares_finish(est, *args) is not est
+    monkeypatch.setattr(audio, "LS_MAX_BAND", meas.frame_length * x.size - 1)
+    assert audio._least_squares_finish(est, *args) is est

@@ -267,16 +267,22 @@ def _normal_band(A, w, hop, n_frames, front, length):
     return ab
 
 
+#: The largest banded normal matrix (entries: frame length x clip samples) the least-squares step
+#: of ``joint`` factorises: 2**24 (128 MiB per copy; about 65,000 samples with 256-sample frames).
+LS_MAX_BAND = 1 << 24
+
+
 def _least_squares_finish(x, Y, A, w, hop, front):
     """Where the measurements determine the clip (``m >= hop``: at least one measurement per
     sample, and ``M^T M`` positive definite), the least-squares step ``x + (M^T M)^{-1} M^T (y -
     M x)`` from the estimate ``x`` (the clip's samples) to the one clip that fits ``Y`` (exactly,
     for noiseless measurements); else ``x`` unchanged. One banded Cholesky solve (bandwidth
-    ``frame_length``) and one refinement step."""
+    ``frame_length``) and one refinement step; a clip whose band would exceed
+    :data:`LS_MAX_BAND` entries keeps ``x`` (memory stays bounded)."""
     from scipy.linalg import LinAlgError, cho_solve_banded, cholesky_banded
 
     N, m, L = A.shape[1], A.shape[0], x.shape[0]
-    if m < hop or Y.size < L:
+    if m < hop or Y.size < L or N * L > LS_MAX_BAND:
         return x
     nf = Y.shape[0]
     total = (nf - 1) * hop + N
