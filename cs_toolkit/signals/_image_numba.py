@@ -166,6 +166,23 @@ def _group_spectrum(C, rows, H, Z, W):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
+def _fold_into(W, rows, S):  # pragma: no cover - compiled
+    """``S[rows[b]] += W[b] + W[half + b]`` and ``S[rows[k-1-b]] += W[b] - W[half + b]`` for ``b <
+    half = k / 2``: the even and odd halves of a scattered group (:func:`_group_scatter`) unfolded
+    onto its mirrored members."""
+    k = rows.shape[0]
+    half = k // 2
+    for b in range(half):
+        r1 = rows[b]
+        r2 = rows[k - 1 - b]
+        for c in range(W.shape[1]):
+            e = W[b, c]
+            o = W[half + b, c]
+            S[r1, c] += e + o
+            S[r2, c] += e - o
+
+
+@njit(**JIT)
 def _group_scatter(Z, rows, H, w, S, W):  # pragma: no cover - compiled
     """``S[rows] += w * H.T @ Z``: the adjoint of :func:`_group_spectrum` (the same symmetry of the
     DCT ``H``), added in place; ``W`` is ``(k, n)`` scratch."""
@@ -187,14 +204,7 @@ def _group_scatter(Z, rows, H, w, S, W):  # pragma: no cover - compiled
             h = w * H[a, b]
             for c in range(n):
                 W[off + b, c] += h * Z[a, c]
-    for b in range(half):
-        r1 = rows[b]
-        r2 = rows[k - 1 - b]
-        for c in range(n):
-            e = W[b, c]
-            o = W[half + b, c]
-            S[r1, c] += e + o
-            S[r2, c] += e - o
+    _fold_into(W, rows, S)
 
 
 @njit(**JIT)
@@ -212,14 +222,7 @@ def _group_scatter_kept(Z, rows, H, w, S, W):  # pragma: no cover - compiled
             if z != 0.0:
                 for b in range(half):
                     W[off + b, c] += (w * H[a, b]) * z
-    for b in range(half):
-        r1 = rows[b]
-        r2 = rows[k - 1 - b]
-        for c in range(n):
-            e = W[b, c]
-            o = W[half + b, c]
-            S[r1, c] += e + o
-            S[r2, c] += e - o
+    _fold_into(W, rows, S)
 
 
 @njit(**JIT)
