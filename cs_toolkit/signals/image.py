@@ -314,7 +314,7 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
     dtype : {None, "float64", "float32"}, default None (float64)
         Working precision of ``"bcs_spl"``, ``"pnp_dct"``, ``"pnp_nl"`` and ``"pnp_nl_learned"``:
         ``"float32"`` runs their loops, patch denoisers and learned stages in float32 (faster, half
-        the memory; about 0.01 dB from the float64 result). Other methods compute in float64 and
+        the memory; within about 0.02 dB of the float64 result). Other methods compute in float64 and
         refuse ``"float32"``.
     **solver_options
         Passed to the per-block solver (e.g. ``n_nonzero_coefs`` for OMP).
