@@ -200,15 +200,13 @@ class NonLocalStages:
         p = self.patch_size
         H = den._group_transform(self.group_size, den.work_dtype(x))
         tau = np.exp(np.tensordot(prep.lam, self.theta[t], axes=1)).astype(H.dtype)
-        if parallel:
-            C = den.patch_spectra(x, p)
-            S = np.zeros_like(C)
-            _shrink_forward_parallel(C, prep.groups, H, prep.w, tau, S, prep.bands)
-            return den.patch_spectra_adjoint(S, x.shape, p) / prep.cov, C, tau
-        C = _spectra(x, p)
+        C = den.patch_spectra(x, p, parallel=parallel)
         S = np.zeros_like(C)
-        _shrink_forward(C, prep.groups, H, prep.w, tau, S)
-        return _spectra_adjoint(S, x.shape, p) / prep.cov, C, tau
+        if parallel:
+            _shrink_forward_parallel(C, prep.groups, H, prep.w, tau, S, prep.bands)
+        else:
+            _shrink_forward(C, prep.groups, H, prep.w, tau, S)
+        return den.patch_spectra_adjoint(S, x.shape, p, parallel=parallel) / prep.cov, C, tau
 
     def forward(self, x0, constraint, *, return_all=False):
         """Run the stages from the classical result ``x0`` (2-D, [0, 255] scale) with the

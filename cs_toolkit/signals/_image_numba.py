@@ -51,8 +51,8 @@ def _wiener_rows(C, Q, s2, weights):  # pragma: no cover - compiled
 def _block_match(F, cols, n_rows, n_cols, refs_r, refs_c, radius, k, out):  # pragma: no cover - compiled
     """Block matching: ``out[g]`` = the ``k`` patch positions (``r * n_cols + c``) nearest to the
     reference patch at ``(refs_r[g], refs_c[g])``, in squared distance between the columns
-    ``cols`` of rows of ``F`` (one row per patch position, e.g. its spectrum), searched in the window of ``radius`` positions around
-    it, nearest first; the reference itself always comes first, and ties go to the position met
+    ``cols`` of rows of ``F`` (one row per patch position, e.g. its spectrum), searched in the
+    window of ``radius`` positions around it, nearest first; the reference itself always comes first, and ties go to the position met
     first in row-major order (a stable sort of the window, found by insertion into the ``k``
     best so far rather than by sorting the whole window)."""
     d_len = cols.shape[0]
@@ -258,14 +258,12 @@ def _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1, self_guided):  
                     kept += 1 if big else 0
             Z[0, 0] = z00
             w = 1.0 / kept
-            if k % 2 == 0:  # few coefficients survive (1-13 %): scatter only those
-                for b in range(k):
-                    Wp[groups[g, b]] += w
-                _group_scatter_kept(Z, groups[g], H, w, S, W)
-                continue
         for b in range(k):
             Wp[groups[g, b]] += w
-        _group_scatter(Z, groups[g], H, w, S, W)
+        if not wiener and k % 2 == 0:  # few coefficients survive thresholding (1-13 %): scatter only those
+            _group_scatter_kept(Z, groups[g], H, w, S, W)
+        else:
+            _group_scatter(Z, groups[g], H, w, S, W)
 
 
 # ----------------------------------------------------------------------------------------

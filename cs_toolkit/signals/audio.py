@@ -185,7 +185,7 @@ class _FramesOperator(LinearOperator):
         return _ola(F * self.w, self.hop, self.total)
 
     def cut(self, s):
-        return np.lib.stride_tricks.sliding_window_view(s, self.N)[:: self.hop][: self.nf] * self.w
+        return _cut(s, self.w, self.hop, self.nf)
 
     def _forward(self, X):
         out = []
@@ -200,6 +200,11 @@ class _FramesOperator(LinearOperator):
             R = row.reshape(self.nf, -1)
             out.append((self.cut(self.ola(R @ self.M)) @ self.D).ravel())
         return np.array(out)
+
+
+def _cut(s, w, hop, n_frames):
+    """The ``n_frames`` windowed frames of the (padded) signal ``s``, every ``hop`` samples."""
+    return np.lib.stride_tricks.sliding_window_view(s, w.shape[0])[::hop][:n_frames] * w
 
 
 def _ola(WF, hop, total):
@@ -290,7 +295,7 @@ def _least_squares_finish(x, Y, A, w, hop, front):
     def forward(v):
         s = np.zeros(total)
         s[front: front + L] = v
-        return (np.lib.stride_tricks.sliding_window_view(s, N)[::hop][:nf] * w) @ A.T
+        return _cut(s, w, hop, nf) @ A.T
 
     def adjoint(R):
         return _ola((R @ A) * w, hop, total)[front: front + L]
