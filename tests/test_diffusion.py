@@ -258,6 +258,32 @@ def test_trained_stages_beat_their_start_on_a_held_out_picture(tmp_path):
 
 
 @pytest.mark.slow
+def test_tnrd_training_resumes_from_its_log(tmp_path, monkeypatch):
+    from cs_toolkit.signals.image import train_tnrd
+
+    kw = dict(validation=[_discs(2)], ratios=(0.25,), n_stages=1, filter_size=3, block_size=16, max_iter=4, rng=0)
+    whole, hist = train_tnrd([_discs(0)], **kw)
+
+    class Stop(Exception):
+        pass
+
+    def stop(it, *_):
+        if it == 2:
+            raise Stop
+
+    from cs_toolkit.learned import diffusion
+
+    plain = diffusion.train_diffusion
+    with monkeypatch.context() as mp, pytest.raises(Stop):  # interrupted after two iterations
+        mp.setattr(diffusion, "train_diffusion", lambda *a, **k: plain(*a, **dict(k, callback=stop)))
+        train_tnrd([_discs(0)], checkpoint=tmp_path / "log.npz", **kw)
+    assert (tmp_path / "log.npz").is_file()
+    resumed, hist2 = train_tnrd([_discs(0)], checkpoint=tmp_path / "log.npz", **kw)
+    assert np.array_equal(resumed.get_vector(), whole.get_vector())
+    assert hist2["val_psnr_db"] == hist["val_psnr_db"]
+
+
+@pytest.mark.slow
 def test_training_samples_are_consistent_with_their_measurements():
     from cs_toolkit.signals.image import training_samples
     from cs_toolkit.transforms import image_to_tiles

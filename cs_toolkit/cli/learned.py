@@ -179,10 +179,8 @@ def _train_image_stages(args) -> int:
     iters = check_int("--iterations", 3 if args.quick else args.iterations, low=1)
     check_int("--seed", args.seed, low=0)
     check_output_file(args.out, "--out", exts={".npz"}, what="a model")
-    ck = {}
     if args.checkpoint is not None:  # the L-BFGS run's log: written every iteration, replayed on a rerun
         check_output_file(args.checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")
-        ck["checkpoint"] = args.checkpoint
     imgs, names = _read_images(args.data)
     small = [n for n, im in zip(names, imgs) if min(im.shape[:2]) < 32]
     if small:
@@ -197,7 +195,7 @@ def _train_image_stages(args) -> int:
     # without a validation set the progress lines would show 'validation nan dB': a summary instead
     trainer = train_tnrd if args.model == "tnrd" else train_nlstages
     model, hist = trainer(train_imgs, validation=val, ratios=ratios, n_stages=stages, max_iter=iters,
-                          rng=args.seed, verbose=verbose and bool(val), **ck)
+                          rng=args.seed, verbose=verbose and bool(val), checkpoint=args.checkpoint)
     if verbose and not val:
         print(f"trained {stages} stages ({len(hist['iterations'])} L-BFGS iterations) in "
               f"{hist['time_s'] + hist['samples_s']:.0f} s")
