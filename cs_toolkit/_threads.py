@@ -59,9 +59,10 @@ def single_thread_blas(func):
 
 
 @contextlib.contextmanager
-def limit_threads(n_threads):
-    """Limit numba's threads and every thread pool (BLAS, OpenMP) to ``n_threads``, restoring
-    them afterwards (a no-op for None): the setting of a benchmark worker."""
+def numba_threads(n_threads):
+    """Run the calling thread's numba ``prange`` kernels on ``n_threads`` threads (at most
+    numba's pool), restoring the count afterwards; a no-op for None. Cheap: a sequential
+    loop may wrap each of its small kernel calls in it."""
     if n_threads is None:
         yield
         return
@@ -70,10 +71,17 @@ def limit_threads(n_threads):
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
-        with blas_threads(n_threads, user_api=None):
-            yield
+        yield
     finally:
         numba.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def limit_threads(n_threads):
+    """Limit numba's threads and every thread pool (BLAS, OpenMP) to ``n_threads``, restoring
+    them afterwards (a no-op for None): the setting of a benchmark worker."""
+    with numba_threads(n_threads), blas_threads(n_threads, user_api=None):
+        yield
 
 
 def map_in_threads(fn, items, n_threads) -> list:

@@ -138,6 +138,44 @@ def test_ksvd_update_matches_naive_reference(small_problem, exact):
     assert np.array_equal(C1 != 0, C != 0) or np.all((C1 != 0) <= (C != 0))  # support never grows
 
 
+def _psd(rng, eigenvalues):
+    Q, _ = np.linalg.qr(rng.standard_normal((len(eigenvalues), len(eigenvalues))))
+    return (Q * np.asarray(eigenvalues)) @ Q.T, Q
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_top_eigvec_power_converges_to_the_top_eigenvector(dtype):
+    from cs_toolkit.dictionary._ksvd_numba import _top_eigvec_power
+
+    rng = np.random.default_rng(5)
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    lam = np.concatenate([[10.0, 4.0], rng.uniform(0.0, 1.0, 14)])
+    M, Q = _psd(rng, lam)
+    M = M.astype(dtype)
+    d, v = np.empty(16, dtype), np.empty(16, dtype)
+    start = (Q[:, 0] + 0.5 * rng.standard_normal(16)).astype(dtype)
+    assert _top_eigvec_power(M, start, d, v, tol, 64)
+    top = np.linalg.eigh(M.astype(np.float64))[1][:, -1]
+    np.testing.assert_allclose(abs(d.astype(np.float64) @ top), 1.0, atol=1e-12 if dtype == np.float64 else 1e-5)
+
+
+def test_top_eigvec_power_refuses_what_it_cannot_certify():
+    from cs_toolkit.dictionary._ksvd_numba import _top_eigvec_power
+
+    rng = np.random.default_rng(6)
+    d, v = np.empty(8), np.empty(8)
+    M, Q = _psd(rng, [5.0, 4.9, 1, 1, 1, 0.5, 0.2, 0.1])
+    # a start exactly on the second eigenvector converges there: the certificate fails
+    assert not _top_eigvec_power(M, Q[:, 1].copy(), d, v, 1e-12, 64)
+    assert not _top_eigvec_power(M, Q[:, 0] + Q[:, 1], d, v, 1e-12, 64)  # gap 2 %: too slow
+    assert not _top_eigvec_power(np.zeros((8, 8)), Q[:, 0].copy(), d, v, 1e-12, 64)  # M = 0
+    assert not _top_eigvec_power(M, np.zeros(8), d, v, 1e-12, 64)  # no start
+    M2, Q2 = _psd(rng, [1.0, 0.99, 0.98, 0.97, 0.0, 0.0, 0.0, 0.0])
+    e1 = Q2[:, 0].copy()
+    # converged (an eigenvector as start) but the spread spectrum gives no certificate
+    assert not _top_eigvec_power(M2, e1, d, v, 1e-12, 64)
+
+
 @pytest.mark.parametrize("method", ["ksvd", "approx", "mod"])
 def test_dictionary_update_with_fixed_codes_never_increases_error(small_problem, method, dtype):
     X, _ = small_problem
@@ -529,3 +567,35 @@ def test_plot_dictionary_and_tiles():
     plt.close("all")
     with pytest.raises(ValidationError, match="patch_shape"):
         dictionary_tiles(D, (3, 3))
+
+
+def test_online_learner_same_dictionary_at_one_and_two_threads(small_problem):
+    """The loop codes its mini-batches on one numba thread and one BLAS thread whatever the
+    caller's setting: the dictionaries agree bit for bit, and the caller's thread count is back."""
+    import numba
+
+    from cs_toolkit._threads import limit_threads
+
+    X, _ = small_problem
+    two = min(2, numba.config.NUMBA_NUM_THREADS)
+    with limit_threads(1):
+        r1 = online_dictionary_learning(X, 18, n_nonzero_coefs=3, batch_size=64, n_epochs=2, rng=0)
+    with limit_threads(two):
+        r2 = online_dictionary_learning(X, 18, n_nonzero_coefs=3, batch_size=64, n_epochs=2, rng=0)
+        assert numba.get_num_threads() == two
+    np.testing.assert_array_equal(r1.dictionary, r2.dictionary)
+    np.testing.assert_allclose(r1.codes, r2.codes, rtol=1e-10, atol=1e-12)
+
+
+def test_ksvd_same_result_at_one_and_two_threads(small_problem):
+    import numba
+
+    from cs_toolkit._threads import limit_threads
+
+    X, _ = small_problem
+    with limit_threads(1):
+        r1 = ksvd(X, 18, n_nonzero_coefs=3, max_iter=3, rng=0)
+    with limit_threads(min(2, numba.config.NUMBA_NUM_THREADS)):
+        r2 = ksvd(X, 18, n_nonzero_coefs=3, max_iter=3, rng=0)
+    np.testing.assert_array_equal(r1.codes != 0, r2.codes != 0)
+    np.testing.assert_allclose(r1.dictionary, r2.dictionary, rtol=1e-9, atol=1e-11)

@@ -241,13 +241,17 @@ def make_coder(coder, *, n_nonzero_coefs=None, tol=None, lam=None, n_features, n
         if k is None and tol is None:
             raise ValidationError("coder='omp' needs n_nonzero_coefs or tol (an error target); got neither.")
 
-        def code_omp(D, X):
-            from ..solvers import omp_gram
+        opts.setdefault("precompute", True)  # Batch-OMP
 
-            G = D.T @ D
-            AtY = X @ D
-            y2 = np.einsum("ij,ij->i", X, X) if tol is not None else None
-            return np.ascontiguousarray(omp_gram(G, AtY, n_nonzero_coefs=k, tol=tol, y_norms2=y2, **opts))
+        def code_omp(D, X):
+            # the solver, not omp_gram on products formed here: with several threads it
+            # forms the correlations inside its parallel kernel on one BLAS thread each;
+            # a threaded product just before the kernel leaves OpenBLAS threads spinning
+            # on the cores the kernel needs (cs_toolkit._threads): on 2 cores the online
+            # learner's mini-batches of 256 were coded 4x slower than on one thread
+            from ..solvers import omp
+
+            return np.ascontiguousarray(omp(D, X, n_nonzero_coefs=k, tol=tol, **opts))
         return code_omp
     if coder == "threshold":
         k = check_sparsity(n_nonzero_coefs, n_features, n_atoms, required=True, coder=coder)
@@ -288,7 +292,8 @@ def sparse_encode(X, dictionary, *, coder="omp", n_nonzero_coefs=None, tol=None,
     n_nonzero_coefs, tol, lam : optional
         Parameters of the coder.
     coder_options : dict, optional
-        Extra keyword arguments of the coder function.
+        Extra keyword arguments of the coder function (:func:`cs_toolkit.solvers.omp`,
+        :func:`cs_toolkit.solvers.fista`).
 
     Returns
     -------

@@ -57,11 +57,13 @@ def ksvd_update(D, C, R, *, exact=True):
     np.cumsum(counts, out=indptr[1:])
     users = np.empty(int(indptr[-1]), dtype=np.int64)
     _users_by_atom(C, indptr, users)
+    # eigen-residual tolerance of the exact update: ~1e4 eps of the dtype
+    tol = 1e-12 if D.dtype == np.float64 else 1e-6
     if exact:
         with _serial_blas():
-            _ksvd_sweep(D, C, R, indptr, users, True)
+            _ksvd_sweep(D, C, R, indptr, users, True, tol)
     else:
-        _ksvd_sweep(D, C, R, indptr, users, False)
+        _ksvd_sweep(D, C, R, indptr, users, False, tol)
     return counts
 
 

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from .._threads import blas_single_thread, numba_threads
 from .._validation import check_int, check_scalar
 from ..exceptions import DeadAtomWarning, ValidationError
 from . import _checkpoint
@@ -184,56 +185,65 @@ def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, co
         bar = tqdm(total=total, initial=t, desc="online", leave=False)
     C = None
     try:
-        while t < total:
-            if order is None:
-                order = rng.permutation(n_signals) if shuffle else np.arange(n_signals)
-                b = 0
-            while b < n_batches_epoch and t < total:
-                idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
-                b += 1
-                Xb = X[idx]
-                Cb = code(D, Xb)
-                t += 1
-                beta = forget if forget is not None else _forget(t, batch_size)
-                _accumulate_stats(Xb, Cb, A, B, beta)
-                _bcd_update(D, A, B, n_sweeps, dead_flags)
-                if replace_dead and (t % 10 == 0 or t == total):
-                    diag = np.diag(A)
-                    unused = diag <= 1e-6 * max(float(diag.mean()), np.finfo(dt).tiny)
-                    Rb = Xb - Cb @ D.T
-                    counts = np.where(unused, 0, 1)
-                    rep = replace_dead_atoms(D, Cb, Rb, Xb, counts, rng)
-                    A[rep, :] = 0.0  # a new atom starts with no history
-                    A[:, rep] = 0.0
-                    B[:, rep] = 0.0
-                    n_rep = rep.size
-                    total_replaced += n_rep
-                    replaced_since += n_rep
-                if bar is not None:
-                    bar.update(1)
-                if ckpt is not None and t % every == 0 and t < total:
-                    t_save = time.perf_counter()
-                    state = {"iteration": t, "batch_in_epoch": b, "n_evaluations": len(hist["iteration"]),
-                             "history": hist, "total_replaced": total_replaced, "replaced_since": replaced_since,
-                             "train_time": t_save - t0 - eval_total}
-                    _checkpoint.save(ckpt, fp, state, {"dictionary": D, "A": A, "B": B,
-                                                       "order": np.asarray(order, dtype=np.int64)}, rng)
-                    eval_total += time.perf_counter() - t_save
-                if eval_every is not None and t % eval_every == 0 and b < n_batches_epoch and t < total:
-                    C, dt_eval = _evaluate(code, D, X, xnorm, hist, t, t0 + eval_total, replaced_since)
-                    eval_total += dt_eval
-                    replaced_since = 0
-            order = None
-            # end of an epoch (or of max_iter): exact error of the whole data set
-            C, dt_eval = _evaluate(code, D, X, xnorm, hist, t, t0 + eval_total, replaced_since)
-            eval_total += dt_eval
-            err = hist["error"][-1]
-            replaced_since = 0
-            if callback is not None:
-                info = {"error": err, "time": hist["time"][-1], "replaced": hist["replaced"][-1],
-                        "dictionary": D.copy()}
-                if callback(t, info):
-                    break
+        # one BLAS thread for the loop's products (those of a mini-batch are small; the coder
+        # forms its correlations inside its parallel kernel): a threaded product leaves
+        # OpenBLAS threads spinning on the cores the next parallel coding needs
+        # (cs_toolkit._threads); on 2 cores the dead-atom check's product every 10
+        # mini-batches made an epoch 1.8x slower than on one core. Mini-batches are coded on
+        # one numba thread: between the sequential dictionary updates, waking a second
+        # thread for each one cost more than it saved (batches of 256 to 4096, 2 cores)
+        with blas_single_thread():
+            while t < total:
+                if order is None:
+                    order = rng.permutation(n_signals) if shuffle else np.arange(n_signals)
+                    b = 0
+                while b < n_batches_epoch and t < total:
+                    idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
+                    b += 1
+                    Xb = X[idx]
+                    with numba_threads(1):  # see below
+                        Cb = code(D, Xb)
+                    t += 1
+                    beta = forget if forget is not None else _forget(t, batch_size)
+                    _accumulate_stats(Xb, Cb, A, B, beta)
+                    _bcd_update(D, A, B, n_sweeps, dead_flags)
+                    if replace_dead and (t % 10 == 0 or t == total):
+                        diag = np.diag(A)
+                        unused = diag <= 1e-6 * max(float(diag.mean()), np.finfo(dt).tiny)
+                        Rb = Xb - Cb @ D.T
+                        counts = np.where(unused, 0, 1)
+                        rep = replace_dead_atoms(D, Cb, Rb, Xb, counts, rng)
+                        A[rep, :] = 0.0  # a new atom starts with no history
+                        A[:, rep] = 0.0
+                        B[:, rep] = 0.0
+                        n_rep = rep.size
+                        total_replaced += n_rep
+                        replaced_since += n_rep
+                    if bar is not None:
+                        bar.update(1)
+                    if ckpt is not None and t % every == 0 and t < total:
+                        t_save = time.perf_counter()
+                        state = {"iteration": t, "batch_in_epoch": b, "n_evaluations": len(hist["iteration"]),
+                                 "history": hist, "total_replaced": total_replaced, "replaced_since": replaced_since,
+                                 "train_time": t_save - t0 - eval_total}
+                        _checkpoint.save(ckpt, fp, state, {"dictionary": D, "A": A, "B": B,
+                                                           "order": np.asarray(order, dtype=np.int64)}, rng)
+                        eval_total += time.perf_counter() - t_save
+                    if eval_every is not None and t % eval_every == 0 and b < n_batches_epoch and t < total:
+                        C, dt_eval = _evaluate(code, D, X, xnorm, hist, t, t0 + eval_total, replaced_since)
+                        eval_total += dt_eval
+                        replaced_since = 0
+                order = None
+                # end of an epoch (or of max_iter): exact error of the whole data set
+                C, dt_eval = _evaluate(code, D, X, xnorm, hist, t, t0 + eval_total, replaced_since)
+                eval_total += dt_eval
+                err = hist["error"][-1]
+                replaced_since = 0
+                if callback is not None:
+                    info = {"error": err, "time": hist["time"][-1], "replaced": hist["replaced"][-1],
+                            "dictionary": D.copy()}
+                    if callback(t, info):
+                        break
     finally:
         if bar is not None:
             bar.close()
