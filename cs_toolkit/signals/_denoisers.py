@@ -14,12 +14,10 @@ the image loops) and in float64 otherwise.
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 
 import numpy as np
 import pywt
-from scipy.ndimage import uniform_filter
 
 from .._threads import single_thread_blas
 from ..exceptions import ValidationError
@@ -45,23 +43,17 @@ def wiener_smooth(x: np.ndarray, size: int = 3) -> np.ndarray:
     ``scipy.signal.wiener`` (and MATLAB's ``wiener2``); borders are reflected
     instead of zero-padded, so block edges near the image border are not darkened.
     """
-    mean = uniform_filter(x, size, mode="reflect")
-    var = uniform_filter(x * x, size, mode="reflect") - mean * mean
-    np.maximum(var, 0.0, out=var)
-    noise = float(var.mean())
-    gain = np.zeros_like(var)
-    np.divide(var - noise, var, out=gain, where=var > noise)
-    return mean + gain * (x - mean)
+    from ._bcs_numba import _wiener_smooth
+
+    x = np.ascontiguousarray(x, dtype=np.float32 if np.asarray(x).dtype == np.float32 else np.float64)
+    out = np.empty_like(x)
+    _wiener_smooth(x, int(size), out)
+    return out
 
 
 def mad_sigma(detail: np.ndarray) -> float:
     """Robust noise level ``median(|d|) / 0.6745`` of a finest-scale wavelet subband (Donoho)."""
     return float(np.median(np.abs(detail))) / 0.6745
-
-
-def _parent(coarse: np.ndarray, shape) -> np.ndarray:
-    up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)
-    return up[: shape[0], : shape[1]]
 
 
 def bivariate_shrink(coeffs: list, lam: float, *, window: int = 7) -> list:
@@ -89,21 +81,21 @@ def bivariate_shrink(coeffs: list, lam: float, *, window: int = 7) -> list:
     finest diagonal band and ``sigma^2`` the local variance of ``w1`` minus ``sigma_n^2``.
     The coarsest detail level has no parent and gets ``w2 = 0`` (soft thresholding).
     """
+    from ._bcs_numba import _bivariate_band
+
     sigma_n = mad_sigma(coeffs[-1][2])
     out = [coeffs[0].copy()]
     n2 = sigma_n * sigma_n
     for lev in range(1, len(coeffs)):
         bands = []
         for o in range(3):
-            w1 = coeffs[lev][o]
-            w2 = _parent(coeffs[lev - 1][o], w1.shape) if lev > 1 else np.zeros_like(w1)
-            sig2 = uniform_filter(w1 * w1, window, mode="reflect") - n2
-            sig = np.sqrt(np.maximum(sig2, 1e-12))
-            T = lam * math.sqrt(3.0) * n2 / sig  # Python scalars keep a float32 band float32
-            r = np.sqrt(w1 * w1 + w2 * w2)
-            gain = np.zeros_like(r)
-            np.divide(np.maximum(r - T, 0.0), r, out=gain, where=r > 0)
-            bands.append(w1 * gain)
+            w1 = np.ascontiguousarray(coeffs[lev][o])
+            parent = np.ascontiguousarray(coeffs[lev - 1][o]) if lev > 1 else w1
+            if parent.dtype != w1.dtype:
+                parent = parent.astype(w1.dtype)
+            band = np.empty_like(w1)
+            _bivariate_band(w1, parent, lev > 1, n2, float(lam), int(window), band)
+            bands.append(band)
         out.append(tuple(bands))
     return out
 
