@@ -186,7 +186,7 @@ def test_patch_dct_threshold_against_naive(rng):
     np.testing.assert_allclose(den.patch_dct_threshold(flat, 50.0), flat, atol=1e-9)
 
 
-@pytest.mark.parametrize("shape,p", [((37, 29), 8), ((12, 61), 5), ((8, 8), 8)])
+@pytest.mark.parametrize("shape,p", [((37, 29), 8), ((12, 61), 5), ((8, 8), 8), ((9, 7), 3), ((6, 5), 2), ((4, 6), 1)])
 def test_patch_spectra_adjoint_and_coverage(rng, shape, p):
     """The separable kernels against the patch-matrix product, their adjoint identity, the serial
     and the parallel drivers against each other, and the footprint sum against a loop."""
