@@ -342,6 +342,47 @@ def test_bivariate_shrink_matches_the_scipy_reference(dtype):
                 np.testing.assert_allclose(out[lev][o], ref[lev][o], rtol=0, atol=tol * scale)
 
 
+@pytest.mark.parametrize("wavelet", [den.WAVELET, "db2", "haar"])
+@pytest.mark.parametrize("shape", [(64, 48), (8, 16), (4, 4)])
+def test_dwt2_kernels_match_pywavelets_periodization(wavelet, shape):
+    import pywt
+
+    x = np.random.default_rng(4).standard_normal(shape)
+    h, g, rh, rg = den._filters(wavelet)
+    cA, det = den._dwt2(x, h, g)
+    rA, rdet = pywt.dwt2(x, wavelet, mode="periodization")
+    np.testing.assert_allclose(cA, rA, rtol=0, atol=1e-12)
+    for a, b in zip(det, rdet):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    back = den._idwt2(cA, det, rh, rg)
+    np.testing.assert_allclose(back, pywt.idwt2((rA, rdet), wavelet, mode="periodization"), rtol=0, atol=1e-12)
+    if wavelet != den.WAVELET or min(shape) >= 8:
+        np.testing.assert_allclose(back, x, rtol=0, atol=1e-10)  # perfect reconstruction (to the filters)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_wavelet_shrink_fast_path_matches_pywavelets(dtype):
+    import pywt
+
+    rng = np.random.default_rng(5)
+    x = (np.cumsum(np.cumsum(rng.standard_normal((128, 96)), 0), 1) + 5 * rng.standard_normal((128, 96))).astype(dtype)
+    x0 = x.copy()
+    for lam, level in ((1.0, 4), (4.0, 2)):
+        out = den.wavelet_shrink(x, lam, level=level)
+        level = min(level, pywt.dwt_max_level(96, pywt.Wavelet(den.WAVELET).dec_len))  # 3: the clamp
+        c = pywt.wavedec2(x.astype(np.float64), den.WAVELET, mode="periodization", level=level)
+        ref = pywt.waverec2(den.bivariate_shrink(c, lam), den.WAVELET, mode="periodization")
+        assert out.dtype == dtype and out.shape == x.shape
+        tol = 1e-9 if dtype == np.float64 else 2e-3
+        np.testing.assert_allclose(out, ref, rtol=0, atol=tol * np.abs(x).max())
+    np.testing.assert_array_equal(x, x0)
+    # a side that is not a multiple of 2**level takes PyWavelets' path: the same result
+    y = x[:, :90].astype(np.float64)
+    c = pywt.wavedec2(y, den.WAVELET, mode="periodization", level=3)
+    ref = pywt.waverec2(den.bivariate_shrink(c, 2.0), den.WAVELET, mode="periodization")[:, :90]
+    np.testing.assert_allclose(den.wavelet_shrink(y, 2.0, level=3), ref, rtol=0, atol=1e-12)
+
+
 def test_wiener_flat_image_is_unchanged():
     x = np.full((20, 20), 7.0)
     np.testing.assert_allclose(den.wiener_smooth(x), x)

@@ -110,3 +110,55 @@ def _bivariate_band(w1, parent, has_parent, n2, lam, window, out):  # pragma: no
             r = np.sqrt(a * a + b * b)
             t = r - c / sig
             out[i, j] = a * (t / r) if (r > 0.0 and t > 0.0) else 0.0
+
+
+# ----------------------------------------------------------------------------------------
+# one level of the periodized wavelet transform along the rows (PyWavelets' "periodization"
+# mode for rows of even length and filters of even length)
+# ----------------------------------------------------------------------------------------
+@njit(**JIT)
+def _dwt_rows(X, h, g, A, D):  # pragma: no cover - compiled
+    """``A[r, i] = sum_k h[k] X[r, (2 i + F/2 - k) mod N]`` and the same with ``g`` into ``D``:
+    the approximation and detail halves of every row (``F`` the filter length, ``N`` the row's)."""
+    n_rows, N = X.shape
+    F = h.shape[0]
+    half = F // 2
+    for r in range(n_rows):
+        for i in range(N // 2):
+            base = 2 * i + half
+            sa = 0.0
+            sd = 0.0
+            if base - F + 1 >= 0 and base < N:
+                for k in range(F):
+                    v = X[r, base - k]
+                    sa += h[k] * v
+                    sd += g[k] * v
+            else:
+                for k in range(F):
+                    v = X[r, (base - k) % N]
+                    sa += h[k] * v
+                    sd += g[k] * v
+            A[r, i] = sa
+            D[r, i] = sd
+
+
+@njit(**JIT)
+def _idwt_rows(A, D, h, g, X):  # pragma: no cover - compiled
+    """The inverse of :func:`_dwt_rows` given the reconstruction filters ``h, g``:
+    ``X[r, (2 i - F/2 + 1 + k) mod N] += A[r, i] h[k] + D[r, i] g[k]`` (``X`` overwritten)."""
+    n_rows, N = X.shape
+    F = h.shape[0]
+    shift = F // 2 - 1
+    for r in range(n_rows):
+        for n in range(N):
+            X[r, n] = 0.0
+        for i in range(N // 2):
+            a = A[r, i]
+            d = D[r, i]
+            base = 2 * i - shift
+            if base >= 0 and base + F <= N:
+                for k in range(F):
+                    X[r, base + k] += a * h[k] + d * g[k]
+            else:
+                for k in range(F):
+                    X[r, (base + k) % N] += a * h[k] + d * g[k]

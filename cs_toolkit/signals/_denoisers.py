@@ -100,10 +100,72 @@ def bivariate_shrink(coeffs: list, lam: float, *, window: int = 7) -> list:
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _filters(wavelet: str, dtype=np.float64):
+    """The analysis and synthesis filters of ``wavelet`` (read-only arrays of ``dtype``)."""
+    w = pywt.Wavelet(wavelet)
+    out = tuple(np.array(f, dtype=dtype) for f in (w.dec_lo, w.dec_hi, w.rec_lo, w.rec_hi))
+    for f in out:
+        f.setflags(write=False)
+    return out
+
+
+def _dwt2(x, h, g):
+    """One level of the 2-D periodized DWT: ``(cA, (cH, cV, cD))`` as :func:`pywt.dwt2`."""
+    from ._bcs_numba import _dwt_rows
+
+    r, c = x.shape
+    L = np.empty((r, c // 2), x.dtype)
+    H = np.empty_like(L)
+    _dwt_rows(np.ascontiguousarray(x), h, g, L, H)  # along the rows
+    out = []
+    for B in (L, H):  # then along the columns, on the transposes
+        a = np.empty((c // 2, r // 2), x.dtype)
+        d = np.empty_like(a)
+        _dwt_rows(np.ascontiguousarray(B.T), h, g, a, d)
+        out.append((a.T, d.T))
+    (aa, da), (ad, dd) = out
+    return aa, (da, ad, dd)
+
+
+def _idwt2(cA, details, h, g):
+    """The inverse of :func:`_dwt2` (synthesis filters ``h, g``)."""
+    from ._bcs_numba import _idwt_rows
+
+    cH, cV, cD = details
+    r2, c2 = cA.shape
+    cols = []
+    for a, d in ((cA, cH), (cV, cD)):  # along the columns, on the transposes
+        t = np.empty((c2, 2 * r2), cA.dtype)
+        _idwt_rows(np.ascontiguousarray(a.T), np.ascontiguousarray(d.T), h, g, t)
+        cols.append(np.ascontiguousarray(t.T))
+    x = np.empty((2 * r2, 2 * c2), cA.dtype)
+    _idwt_rows(cols[0], cols[1], h, g, x)  # then along the rows
+    return x
+
+
 def wavelet_shrink(x: np.ndarray, lam: float, *, level: int = 4, wavelet: str = WAVELET) -> np.ndarray:
-    """Whole-image wavelet denoising by :func:`bivariate_shrink` (periodized transform)."""
+    """Whole-image wavelet denoising by :func:`bivariate_shrink` (periodized transform).
+
+    When both sides are multiples of ``2**level`` and the filters have even length (the default
+    wavelet's do), the transforms run in numba kernels (:func:`_dwt2`, :func:`_idwt2`: PyWavelets'
+    ``"periodization"`` mode to rounding); otherwise in PyWavelets.
+    """
     fit = pywt.dwt_max_level(min(x.shape), pywt.Wavelet(wavelet).dec_len)
     level = max(1, min(level, fit))
+    dt = np.float32 if np.asarray(x).dtype == np.float32 else np.float64
+    h, g, rh, rg = _filters(wavelet, dt)
+    if x.shape[0] % (1 << level) == 0 and x.shape[1] % (1 << level) == 0 and h.shape[0] % 2 == 0 and fit > 0:
+        c = []
+        a = np.asarray(x, dtype=dt)
+        for _ in range(level):
+            a, det = _dwt2(a, h, g)
+            c.append(det)
+        c = bivariate_shrink([a] + c[::-1], lam)
+        a = c[0]
+        for det in c[1:]:
+            a = _idwt2(a, det, rh, rg)
+        return a
     with warnings.catch_warnings():
         if fit == 0:  # an image shorter than the filter: one periodized level is still exact, say nothing
             warnings.simplefilter("ignore", UserWarning)
