@@ -201,7 +201,7 @@ def online_dictionary_learning(X, n_atoms, *, n_nonzero_coefs=None, lam=None, co
                     idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
                     b += 1
                     Xb = X[idx]
-                    with numba_threads(1):  # see below
+                    with numba_threads(1):  # see above
                         Cb = code(D, Xb)
                     t += 1
                     beta = forget if forget is not None else _forget(t, batch_size)

@@ -32,7 +32,7 @@ WAVELET = "bior4.4"
 
 
 def work_dtype(x) -> type:
-    """The floating type the patch denoisers compute ``x`` in: float32 for float32, else float64."""
+    """The floating type the denoisers compute ``x`` in: float32 for float32, else float64."""
     return np.float32 if np.asarray(x).dtype == np.float32 else np.float64
 
 
@@ -45,7 +45,7 @@ def wiener_smooth(x: np.ndarray, size: int = 3) -> np.ndarray:
     """
     from ._bcs_numba import _wiener_smooth
 
-    x = np.ascontiguousarray(x, dtype=np.float32 if np.asarray(x).dtype == np.float32 else np.float64)
+    x = np.ascontiguousarray(x, dtype=work_dtype(x))
     out = np.empty_like(x)
     _wiener_smooth(x, int(size), out)
     return out
@@ -151,10 +151,10 @@ def wavelet_shrink(x: np.ndarray, lam: float, *, level: int = 4, wavelet: str = 
     wavelet's do), the transforms run in numba kernels (:func:`_dwt2`, :func:`_idwt2`: PyWavelets'
     ``"periodization"`` mode to rounding); otherwise in PyWavelets.
     """
-    fit = pywt.dwt_max_level(min(x.shape), pywt.Wavelet(wavelet).dec_len)
+    dt = work_dtype(x)
+    h, g, rh, rg = _filters(wavelet, dt)  # cached: no Wavelet object per call
+    fit = pywt.dwt_max_level(min(x.shape), h.shape[0])
     level = max(1, min(level, fit))
-    dt = np.float32 if np.asarray(x).dtype == np.float32 else np.float64
-    h, g, rh, rg = _filters(wavelet, dt)
     if x.shape[0] % (1 << level) == 0 and x.shape[1] % (1 << level) == 0 and h.shape[0] % 2 == 0 and fit > 0:
         c = []
         a = np.asarray(x, dtype=dt)
