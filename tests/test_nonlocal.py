@@ -5,6 +5,7 @@ import pytest
 from scipy.fft import dct, dctn, idctn
 
 from cs_toolkit.data import load_image
+from cs_toolkit.exceptions import ValidationError
 from cs_toolkit.signals import _denoisers as den
 from cs_toolkit.signals import image_quality, measure_image, reconstruct_image
 from cs_toolkit.signals._image_loops import _pnp_nl
@@ -208,3 +209,49 @@ def test_float32_reconstruction_runs_in_float32_and_matches_float64(crop, monkey
         reconstruct_image(meas, method="pnp_nl", dtype="float16")
     with pytest.raises(ValueError, match="method 'pnp_tv' computes in float64"):
         reconstruct_image(meas, method="pnp_tv", dtype="float32")
+
+
+def test_a_reused_workspace_gives_what_fresh_buffers_give(rng):
+    # the loops pass one PatchWorkspace to every call: its buffers hold the previous call's
+    # numbers, and the parallel runs are cached per groups array; nothing of that may leak
+    ws = den.PatchWorkspace()
+    for shape, dtype in (((20, 17), np.float64), ((20, 17), np.float32), ((15, 22), np.float64)):
+        x = (rng.random(shape) * 255).astype(dtype)
+        pilot = (x + 10 * rng.standard_normal(shape)).astype(dtype)
+        for step in (2, 3):  # new groups: new runs
+            groups = den.match_patches(x, patch_size=4, step=step, radius=3, group_size=4, workspace=ws)
+            np.testing.assert_array_equal(groups, den.match_patches(x, patch_size=4, step=step, radius=3,
+                                                                    group_size=4))
+            for sigma in (5.0, 20.0):
+                for fn, args in ((den.group_dct_threshold, (x, sigma, groups)),
+                                 (den.group_dct_wiener, (x, pilot, sigma, groups)),
+                                 (den.group_dct_wiener, (x, x, sigma, groups)),
+                                 (den.patch_dct_threshold, (x, sigma)),
+                                 (den.patch_dct_wiener, (x, pilot, sigma)),
+                                 (den.patch_dct_wiener, (x, x, sigma))):
+                    got = fn(*args, patch_size=4, workspace=ws)
+                    assert got.dtype == dtype
+                    np.testing.assert_array_equal(got, fn(*args, patch_size=4))
+                    assert not np.shares_memory(got, ws.array("image", shape, dtype))  # a new array
+    # the buffers follow the shape and dtype asked for
+    a = ws.array("C", (3, 4), np.float32)
+    assert ws.array("C", (3, 4), np.float32) is a
+    assert ws.array("C", (3, 4), np.float64).dtype == np.float64
+    assert ws.array("C", (4, 3), np.float64).shape == (4, 3)
+
+
+def test_patch_spectra_write_into_out_and_refuse_a_wrong_one(rng):
+    x = rng.random((12, 10)) * 255
+    C = den.patch_spectra(x, 4)
+    out = np.full_like(C, np.nan)
+    assert den.patch_spectra(x, 4, out=out) is out
+    np.testing.assert_array_equal(out, C)
+    img = np.full(x.shape, np.nan)
+    assert den.patch_spectra_adjoint(C, x.shape, 4, out=img) is img  # overwritten, not added to
+    np.testing.assert_array_equal(img, den.patch_spectra_adjoint(C, x.shape, 4))
+    with pytest.raises(ValidationError, match="out must be a C-contiguous float64 array of shape"):
+        den.patch_spectra(x, 4, out=np.empty((C.shape[0], 15)))
+    with pytest.raises(ValidationError, match="out must be"):
+        den.patch_spectra(x, 4, out=np.empty(C.shape, np.float32))
+    with pytest.raises(ValidationError, match="out must be"):
+        den.patch_spectra_adjoint(C, x.shape, 4, out=np.empty((x.shape[1], x.shape[0])))

@@ -24,7 +24,7 @@ from ..exceptions import ValidationError
 
 __all__ = ["single_thread_blas", "work_dtype", "wiener_smooth", "mad_sigma", "bivariate_shrink", "wavelet_shrink", "tv_denoise",
            "patch_dct_matrix", "patch_spectra", "patch_spectra_adjoint", "patch_coverage", "patch_dct_threshold",
-           "patch_dct_wiener", "match_patches", "group_dct_threshold", "group_dct_wiener"]
+           "patch_dct_wiener", "match_patches", "group_dct_threshold", "group_dct_wiener", "PatchWorkspace"]
 
 
 #: Wavelet of the whole-image transforms: the CDF 9/7 biorthogonal wavelet (JPEG 2000).
@@ -211,11 +211,44 @@ def _dct_1d(p: int, dtype=np.float64) -> np.ndarray:
     return c
 
 
-def patch_spectra(x: np.ndarray, p: int, *, parallel: bool = True) -> np.ndarray:
+class PatchWorkspace:
+    """Buffers that the patch filters reuse from one call to the next within a loop.
+
+    A 256 x 256 image has 62,001 sliding 8 x 8 patches: their spectra fill 16 MB in float32 and
+    32 MB in float64, and a loop calling a filter 70 times would otherwise allocate (and the
+    system zero and map) several such arrays every time. The loops of the image pipeline create
+    one workspace and pass it to every call (``workspace=``); the buffers live as long as it does.
+    Not for sharing between threads. Also keeps the parallel runs (:func:`_runs`) of the last
+    groups it was given.
+    """
+
+    def __init__(self):
+        self._arrays: dict = {}
+        self._groups = None
+        self._bands = None
+
+    def array(self, name: str, shape, dtype) -> np.ndarray:
+        """The buffer ``name`` with this shape and dtype (uninitialised: a new one when either changed)."""
+        shape, dtype = tuple(int(v) for v in shape), np.dtype(dtype)
+        a = self._arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._arrays[name] = np.empty(shape, dtype)
+        return a
+
+    def bands(self, groups: np.ndarray, n_cols: int) -> np.ndarray:
+        """:func:`_runs` of ``groups``, computed once for the same array object."""
+        if self._groups is not groups:
+            self._bands = _runs(groups, n_cols)
+            self._groups = groups  # the reference keeps the object (and its id) alive
+        return self._bands
+
+
+def patch_spectra(x: np.ndarray, p: int, *, parallel: bool = True, out: np.ndarray | None = None) -> np.ndarray:
     """The 2-D DCT spectra of all sliding ``p x p`` patches of ``x``: ``_patches(x, p) @ T.T`` with
     ``T = patch_dct_matrix(p)``, computed separably by a numba kernel (about 7 times fewer flops
     than the product, and no copy of the patches). ``parallel=False``: one thread (for callers
-    that run images in threads of their own)."""
+    that run images in threads of their own). ``out``: an array of the result's shape and dtype
+    to write into (a :class:`PatchWorkspace` buffer)."""
     from numba import get_num_threads
 
     from ._image_numba import _patch_dct_parallel, _patch_dct_rows
@@ -223,7 +256,11 @@ def patch_spectra(x: np.ndarray, p: int, *, parallel: bool = True) -> np.ndarray
     dt = work_dtype(x)
     x = np.ascontiguousarray(x, dtype=dt)
     n_rows = x.shape[0] - p + 1
-    C = np.empty((n_rows * (x.shape[1] - p + 1), p * p), dt)
+    shape = (n_rows * (x.shape[1] - p + 1), p * p)
+    C = np.empty(shape, dt) if out is None else out
+    if C.shape != shape or C.dtype != dt or not C.flags.c_contiguous:
+        raise ValidationError(f"out must be a C-contiguous {np.dtype(dt).name} array of shape {shape}, "
+                              f"got {C.dtype} {C.shape}.")
     if parallel:
         _patch_dct_parallel(x, _dct_1d(p, dt), C, min(n_rows, 4 * get_num_threads()))
     else:
@@ -231,16 +268,24 @@ def patch_spectra(x: np.ndarray, p: int, *, parallel: bool = True) -> np.ndarray
     return C
 
 
-def patch_spectra_adjoint(C: np.ndarray, shape, p: int, *, parallel: bool = True) -> np.ndarray:
+def patch_spectra_adjoint(C: np.ndarray, shape, p: int, *, parallel: bool = True,
+                          out: np.ndarray | None = None) -> np.ndarray:
     """The adjoint of :func:`patch_spectra`: the image of shape ``shape`` in which every row's
-    patch (its inverse 2-D DCT) is added at its position."""
+    patch (its inverse 2-D DCT) is added at its position. ``out``: an array of that shape and
+    the dtype of ``C`` to overwrite with the result."""
     from numba import get_num_threads
 
     from ._image_numba import _patch_idct_parallel, _patch_idct_rows
 
     dt = work_dtype(C)
     C = np.ascontiguousarray(C, dtype=dt)
-    out = np.zeros(shape, dt)
+    if out is None:
+        out = np.zeros(shape, dt)
+    elif out.shape != tuple(shape) or out.dtype != dt or not out.flags.c_contiguous:
+        raise ValidationError(f"out must be a C-contiguous {np.dtype(dt).name} array of shape {tuple(shape)}, "
+                              f"got {out.dtype} {out.shape}.")
+    else:
+        out.fill(0.0)
     n_rows = shape[0] - p + 1
     if parallel:
         _patch_idct_parallel(C, _dct_1d(p, dt), out, max(p, -(-n_rows // (4 * get_num_threads()))))
@@ -261,13 +306,15 @@ def patch_coverage(weights: np.ndarray, shape, p: int) -> np.ndarray:
     return out
 
 
-def _weighted_average(S: np.ndarray, weights: np.ndarray, shape, p: int) -> np.ndarray:
+def _weighted_average(S: np.ndarray, weights: np.ndarray, shape, p: int, workspace=None) -> np.ndarray:
     """The weighted average of overlapping patch estimates given as their *weighted* spectra:
     row ``i`` of ``S`` is ``weights[i]`` times the 2-D DCT spectrum of patch ``i``'s estimate."""
-    return patch_spectra_adjoint(S, shape, p) / patch_coverage(weights, shape, p)
+    out = None if workspace is None else workspace.array("image", shape, S.dtype)
+    return patch_spectra_adjoint(S, shape, p, out=out) / patch_coverage(weights, shape, p)
 
 
-def patch_dct_threshold(x: np.ndarray, sigma: float, *, patch_size: int = 8, threshold: float = 2.7) -> np.ndarray:
+def patch_dct_threshold(x: np.ndarray, sigma: float, *, patch_size: int = 8, threshold: float = 2.7,
+                        workspace: PatchWorkspace | None = None) -> np.ndarray:
     """Sliding-window DCT denoising by hard thresholding (Yu & Sapiro 2011).
 
     Every overlapping ``patch_size x patch_size`` patch (step 1) is transformed by the
@@ -285,6 +332,8 @@ def patch_dct_threshold(x: np.ndarray, sigma: float, *, patch_size: int = 8, thr
     patch_size : int, default 8
     threshold : float, default 2.7
         Threshold in units of ``sigma``.
+    workspace : PatchWorkspace, optional
+        Buffers to reuse (a loop's); the result is a new array all the same.
 
     Returns
     -------
@@ -292,26 +341,40 @@ def patch_dct_threshold(x: np.ndarray, sigma: float, *, patch_size: int = 8, thr
     """
     from ._image_numba import _hard_threshold_rows
 
-    C = patch_spectra(x, patch_size)
-    w = np.empty(C.shape[0], C.dtype)
+    ws = PatchWorkspace() if workspace is None else workspace
+    C = _spectra_into(ws, "C", x, patch_size)
+    w = ws.array("w", C.shape[:1], C.dtype)
     _hard_threshold_rows(C, float(threshold * sigma), w)
-    return _weighted_average(C, w, x.shape, patch_size)
+    return _weighted_average(C, w, x.shape, patch_size, ws)
 
 
-def patch_dct_wiener(x: np.ndarray, pilot: np.ndarray, sigma: float, *, patch_size: int = 8) -> np.ndarray:
+def patch_dct_wiener(x: np.ndarray, pilot: np.ndarray, sigma: float, *, patch_size: int = 8,
+                     workspace: PatchWorkspace | None = None) -> np.ndarray:
     """Sliding-window DCT empirical Wiener filter of ``x`` guided by a ``pilot`` estimate.
 
     Each patch coefficient ``c`` of ``x`` becomes ``c * g``, ``g = q^2 / (q^2 + sigma^2)``
     with ``q`` the same coefficient of ``pilot`` (the second step of BM3D, without the
-    grouping); estimates are averaged with weights ``1 / sum(g^2)``.
+    grouping); estimates are averaged with weights ``1 / sum(g^2)``. ``workspace``: buffers to
+    reuse (:class:`PatchWorkspace`).
     """
     from ._image_numba import _wiener_rows
 
-    C = patch_spectra(x, patch_size)
-    Q = C.copy() if pilot is x else patch_spectra(np.asarray(pilot, dtype=C.dtype), patch_size)
-    w = np.empty(C.shape[0], C.dtype)
+    ws = PatchWorkspace() if workspace is None else workspace
+    C = _spectra_into(ws, "C", x, patch_size)
+    Q = ws.array("Q", C.shape, C.dtype)
+    if pilot is x:
+        Q[...] = C
+    else:
+        patch_spectra(np.asarray(pilot, dtype=C.dtype), patch_size, out=Q)
+    w = ws.array("w", C.shape[:1], C.dtype)
     _wiener_rows(C, Q, max(float(sigma), 1e-6) ** 2, w)
-    return _weighted_average(C, w, x.shape, patch_size)
+    return _weighted_average(C, w, x.shape, patch_size, ws)
+
+
+def _spectra_into(workspace: PatchWorkspace, name: str, x: np.ndarray, p: int) -> np.ndarray:
+    """:func:`patch_spectra` of ``x`` written into the workspace's buffer ``name``."""
+    shape = ((x.shape[0] - p + 1) * (x.shape[1] - p + 1), p * p)
+    return patch_spectra(x, p, out=workspace.array(name, shape, work_dtype(x)))
 
 
 # ----------------------------------------------------------------------------------------
@@ -324,7 +387,8 @@ def _reference_positions(n: int, step: int) -> np.ndarray:
 
 
 def match_patches(x: np.ndarray, *, patch_size: int = 8, step: int = 3, radius: int = 8,
-                  group_size: int = 16, n_features: int | None = None) -> np.ndarray:
+                  group_size: int = 16, n_features: int | None = None,
+                  workspace: PatchWorkspace | None = None) -> np.ndarray:
     """Groups of similar patches by block matching (Dabov et al. 2007).
 
     Reference patches sit every ``step`` pixels (the last row and column included); each
@@ -332,6 +396,7 @@ def match_patches(x: np.ndarray, *, patch_size: int = 8, step: int = 3, radius: 
     pixels, the reference first. Distances are squared distances between the patches (default)
     or, with ``n_features``, between their ``n_features`` lowest-frequency 2-D DCT coefficients
     (in zigzag order): a low-pass distance, cheaper and less misled by noise and artefacts.
+    ``workspace``: buffers to reuse (:class:`PatchWorkspace`).
 
     Returns
     -------
@@ -352,7 +417,8 @@ def match_patches(x: np.ndarray, *, patch_size: int = 8, step: int = 3, radius: 
     if n_features is None:
         F, cols = np.ascontiguousarray(_patches(x, p)), np.arange(p * p)
     else:
-        F, cols = patch_spectra(x, p), np.ascontiguousarray(_zigzag(p)[:n_features])
+        F = patch_spectra(x, p) if workspace is None else _spectra_into(workspace, "C", x, p)
+        cols = np.ascontiguousarray(_zigzag(p)[:n_features])
     rr, cc = np.meshgrid(_reference_positions(n_rows, step), _reference_positions(n_cols, step), indexing="ij")
     out = np.empty((rr.size, group_size), dtype=np.int64)
     _block_match(F, cols, n_rows, n_cols, rr.ravel(), cc.ravel(), int(radius), int(group_size), out)
@@ -390,37 +456,43 @@ def _runs(groups: np.ndarray, n_cols: int) -> np.ndarray:
     return np.searchsorted(band, np.arange(int(band[-1]) + 2 if len(groups) else 1)).astype(np.int64)
 
 
-def _group_filter(x, pilot, sigma, groups, patch_size, threshold):
-    from ._image_numba import _group_shrink
+def _group_filter(x, pilot, sigma, groups, patch_size, threshold, workspace):
+    from ._image_numba import _group_shrink, _zero
 
     p = patch_size
-    C = patch_spectra(x, p)
-    Q = C if pilot is None or pilot is x else patch_spectra(np.asarray(pilot, dtype=C.dtype), p)
-    S = np.zeros_like(C)
-    Wp = np.zeros(C.shape[0], C.dtype)
+    ws = PatchWorkspace() if workspace is None else workspace
+    C = _spectra_into(ws, "C", x, p)
+    Q = C if pilot is None or pilot is x else _spectra_into(ws, "Q", np.asarray(pilot, dtype=C.dtype), p)
+    S = ws.array("S", C.shape, C.dtype)
+    Wp = ws.array("w", C.shape[:1], C.dtype)
+    _zero(S)
+    Wp.fill(0.0)
     s = max(float(sigma), 1e-6)
+    bands = ws.bands(groups, x.shape[1] - p + 1)
     groups = np.ascontiguousarray(groups, dtype=np.int64)
     _group_shrink(C, Q, groups, _group_transform(groups.shape[1], C.dtype.type), threshold * s, s * s, pilot is not None,
-                  S, Wp, _runs(groups, x.shape[1] - p + 1), Q is C)
-    return _weighted_average(S, Wp, x.shape, p)  # S[row] holds the weighted sums, Wp[row] their weights
+                  S, Wp, bands, Q is C)
+    return _weighted_average(S, Wp, x.shape, p, ws)  # S[row] holds the weighted sums, Wp[row] their weights
 
 
 def group_dct_threshold(x: np.ndarray, sigma: float, groups: np.ndarray, *, patch_size: int = 8,
-                        threshold: float = 2.7) -> np.ndarray:
+                        threshold: float = 2.7, workspace: PatchWorkspace | None = None) -> np.ndarray:
     """Collaborative hard thresholding of groups of similar patches (the first step of BM3D).
 
     Each group of ``groups`` (from :func:`match_patches`) is stacked into a 3-D array, transformed
     by the 2-D DCT of its patches and a DCT along the group, thresholded at ``threshold *
     sigma`` (the group's mean kept), transformed back; the patch estimates are averaged with
     weights ``1 / kept coefficients`` of their group. Pixels in no group keep no estimate, so
-    the groups must cover the image (they do with ``step <= patch_size``).
+    the groups must cover the image (they do with ``step <= patch_size``). ``workspace``: buffers
+    to reuse (:class:`PatchWorkspace`).
     """
-    return _group_filter(x, None, sigma, groups, patch_size, threshold)
+    return _group_filter(x, None, sigma, groups, patch_size, threshold, workspace)
 
 
 def group_dct_wiener(x: np.ndarray, pilot: np.ndarray, sigma: float, groups: np.ndarray, *,
-                     patch_size: int = 8) -> np.ndarray:
+                     patch_size: int = 8, workspace: PatchWorkspace | None = None) -> np.ndarray:
     """Collaborative empirical Wiener filtering of groups of patches (the second step of BM3D):
     the 3-D spectrum of each group of ``x`` is scaled by ``q^2 / (q^2 + sigma^2)``, ``q`` the
-    same spectrum of ``pilot``; group weights ``1 / sum of squared gains``."""
-    return _group_filter(x, pilot, sigma, groups, patch_size, 0.0)
+    same spectrum of ``pilot``; group weights ``1 / sum of squared gains``. ``workspace``: buffers
+    to reuse (:class:`PatchWorkspace`)."""
+    return _group_filter(x, pilot, sigma, groups, patch_size, 0.0, workspace)

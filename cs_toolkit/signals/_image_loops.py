@@ -153,9 +153,10 @@ def _pnp_dct(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_
     so there is none.
     """
     p = min(8, shape[0], shape[1])
+    ws = den.PatchWorkspace()  # the filters' buffers, reused by every iteration
     return _pnp_two_phase(BlockConstraint(Y, A, P, shape, B), x0,
-                          lambda x, s, it: den.patch_dct_threshold(x, s, patch_size=p),
-                          lambda x, it: den.patch_dct_wiener(x, x, sigma_end, patch_size=p),
+                          lambda x, s, it: den.patch_dct_threshold(x, s, patch_size=p, workspace=ws),
+                          lambda x, it: den.patch_dct_wiener(x, x, sigma_end, patch_size=p, workspace=ws),
                           sigma0=sigma0, sigma_end=sigma_end, n_iter=n_iter, n_wiener=n_wiener, progress=progress)
 
 
@@ -173,15 +174,18 @@ def _pnp_nl(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_w
     p = min(8, shape[0], shape[1])
     k = min(16, (shape[0] - p + 1) * (shape[1] - p + 1))
     groups = []
+    ws = den.PatchWorkspace()  # the filters' buffers, reused by every iteration
 
     def grouped(x, it):
         if it % rematch == 0:
-            groups[:] = [den.match_patches(x, patch_size=p, group_size=k, step=step, n_features=n_features)]
+            groups[:] = [den.match_patches(x, patch_size=p, group_size=k, step=step, n_features=n_features,
+                                           workspace=ws)]
         return groups[0]
 
     return _pnp_two_phase(BlockConstraint(Y, A, P, shape, B), x0,
-                          lambda x, s, it: den.group_dct_threshold(x, s, grouped(x, it), patch_size=p),
-                          lambda x, it: den.group_dct_wiener(x, x, sigma_end, grouped(x, it), patch_size=p),
+                          lambda x, s, it: den.group_dct_threshold(x, s, grouped(x, it), patch_size=p, workspace=ws),
+                          lambda x, it: den.group_dct_wiener(x, x, sigma_end, grouped(x, it), patch_size=p,
+                                                             workspace=ws),
                           sigma0=sigma0, sigma_end=sigma_end, n_iter=n_iter, n_wiener=n_wiener, progress=progress)
 
 

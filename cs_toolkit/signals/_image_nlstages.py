@@ -191,22 +191,30 @@ class NonLocalStages:
                                       f"{type(constraint).__name__}.")
         return _Prepared(self, x0, constraint)
 
-    def _stage(self, t, x, prep, parallel=False):
+    def _stage(self, t, x, prep, parallel=False, workspace=None):
         """``(u, C, tau)``: the aggregated shrinkage output of stage ``t``, the patch spectra of ``x``
         and the stage's ``tau`` at the image's ratio. ``parallel``: the kernels use all threads
-        (inference; training runs images in threads of its own)."""
+        (inference; training runs images in threads of its own). ``workspace``: a
+        :class:`~cs_toolkit.signals._denoisers.PatchWorkspace` whose buffers hold ``C`` and the
+        sums (inference, where nothing keeps ``C``)."""
+        from ._image_numba import _zero
         from ._nlstages_numba import _shrink_forward, _shrink_forward_parallel
 
         p = self.patch_size
         H = den._group_transform(self.group_size, den.work_dtype(x))
         tau = np.exp(np.tensordot(prep.lam, self.theta[t], axes=1)).astype(H.dtype)
-        C = den.patch_spectra(x, p, parallel=parallel)
-        S = np.zeros_like(C)
+        if workspace is None:
+            C = den.patch_spectra(x, p, parallel=parallel)
+            S, out = np.zeros_like(C), None
+        else:
+            C = den._spectra_into(workspace, "C", x, p)
+            S, out = workspace.array("S", C.shape, C.dtype), workspace.array("image", x.shape, C.dtype)
+            _zero(S)
         if parallel:
             _shrink_forward_parallel(C, prep.groups, H, prep.w, tau, S, prep.bands)
         else:
             _shrink_forward(C, prep.groups, H, prep.w, tau, S)
-        return den.patch_spectra_adjoint(S, x.shape, p, parallel=parallel) / prep.cov, C, tau
+        return den.patch_spectra_adjoint(S, x.shape, p, parallel=parallel, out=out) / prep.cov, C, tau
 
     def forward(self, x0, constraint, *, return_all=False):
         """Run the stages from the classical result ``x0`` (2-D, [0, 255] scale) with the
@@ -219,11 +227,12 @@ class NonLocalStages:
         if not np.all(np.isfinite(x)):
             raise ValidationError("x0 contains NaN or Inf values.")
         prep = self.prepare(x, constraint)
+        ws = den.PatchWorkspace()
         outs = []
         for t in range(self.n_stages):
             a = float(prep.lam @ self.alpha[t])
             if a != 0.0:
-                u, _, _ = self._stage(t, x, prep, parallel=True)
+                u, _, _ = self._stage(t, x, prep, parallel=True, workspace=ws)
                 x = prep.project(x + a * (u - x))
             outs.append(x)
         return outs if return_all else outs[-1]

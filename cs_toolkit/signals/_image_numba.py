@@ -404,3 +404,12 @@ def _footprint_sum(w, p, out):  # pragma: no cover - compiled
         for u in range(p):
             for col in range(out.shape[1]):
                 out[r + u, col] += tmp[r, col]
+
+
+@njit(**JIT_PARALLEL)
+def _zero(S):  # pragma: no cover - compiled
+    """``S[...] = 0`` for a 2-D array, its rows shared between the threads (a large buffer is
+    zeroed at the memory bandwidth of both cores rather than one)."""
+    for i in prange(S.shape[0]):
+        for j in range(S.shape[1]):
+            S[i, j] = 0.0
