@@ -255,3 +255,22 @@ def test_patch_spectra_write_into_out_and_refuse_a_wrong_one(rng):
         den.patch_spectra(x, 4, out=np.empty(C.shape, np.float32))
     with pytest.raises(ValidationError, match="out must be"):
         den.patch_spectra_adjoint(C, x.shape, 4, out=np.empty((x.shape[1], x.shape[0])))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sparse_group_scatter_is_the_dense_one_exactly(rng, dtype):
+    # rows of every density: empty, a few entries (visited one by one), many (added whole)
+    from cs_toolkit.signals._image_numba import _group_scatter, _group_scatter_kept
+
+    k, n = 16, 64
+    H = den._group_transform(k, dtype)
+    Z = rng.standard_normal((k, n)).astype(dtype)
+    for a, keep in enumerate(np.linspace(0.0, 1.0, k)):
+        Z[a, rng.random(n) >= keep] = 0.0
+    rows = rng.permutation(40)[:k].astype(np.int64)
+    S1, S2 = (rng.standard_normal((40, n)).astype(dtype) for _ in range(2))
+    S2[...] = S1
+    W = np.empty((k, n), dtype)
+    _group_scatter(Z, rows, H, dtype(0.3), S1, W)
+    _group_scatter_kept(Z, rows, H, dtype(0.3), S2, W)
+    np.testing.assert_array_equal(S2, S1)
