@@ -41,6 +41,8 @@ def main(argv=None) -> int:
                    help="also train on the pictures' left-right mirror images (twice the time)")
     p.add_argument("--max-step", type=float, default=2.0,
                    help="bound of the stages' steps (default 2, the over-relaxation limit; 0: free steps)")
+    p.add_argument("--start", default="pnp_lr", choices=("pnp_nl", "pnp_lr"),
+                   help="the classical loop the stages continue (default pnp_lr, the best on the validation pictures)")
     p.add_argument("--jobs", type=int, default=2, help="threads (default 2)")
     p.add_argument("--out", default=str(DEFAULT_NL_MODEL), help="model file (default: the bundled one)")
     p.add_argument("--seed", type=int, default=0)
@@ -49,7 +51,7 @@ def main(argv=None) -> int:
                         "after an interruption resumes it bit for bit")
     p.add_argument("--evaluate", metavar="MODEL", nargs="+", default=None,
                    help="skip training: compare the stages saved in MODEL (one or more files, from the same "
-                        "pnp_nl starts) with pnp_nl on the test images")
+                        "classical starts) with pnp_nl on the test images")
     p.add_argument("--extra", action="store_true",
                    help="with --evaluate: on further held-out pictures (scikit-image's left stereo motorcycle "
                         "view and Shepp-Logan phantom, matplotlib's grace_hopper) instead of the test images")
@@ -82,7 +84,8 @@ def main(argv=None) -> int:
     model, hist = train_nlstages(train, validation=val, ratios=RATIOS, n_stages=args.stages,
                                  max_iter=args.iterations, objective=args.objective,
                                  max_step=args.max_step or None, rng=args.seed,
-                                 n_jobs=args.jobs, verbose=True, callback=save_best, checkpoint=args.checkpoint)
+                                 n_jobs=args.jobs, verbose=True, callback=save_best, checkpoint=args.checkpoint,
+                                 start=args.start)
     print(f"training: {hist['samples_s']:.0f} s of pnp_nl starts + {hist['time_s']:.0f} s of L-BFGS "
           f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "
           f"validation {model.training_record['start_val_psnr_db']:.3f} -> "
@@ -124,8 +127,8 @@ def extra_pictures():
 
 
 def compare(models, pictures="test") -> int:
-    """PSNR / SSIM of ``pnp_nl`` and of each model's stages after it (``models``: name -> stages,
-    all from the same ``pnp_nl`` start) on the test images (measurement seed 1), or on
+    """PSNR / SSIM of ``pnp_nl``, of the other classical loops the models start from, and of each
+    model's stages after its start (``models``: name -> stages) on the test images (measurement seed 1), or on
     :func:`extra_pictures` (``"extra"``) or :func:`synthetic_pictures` (``"synthetic"``)."""
     from cs_toolkit.data import load_image
     from cs_toolkit.metrics import psnr, ssim
@@ -135,8 +138,11 @@ def compare(models, pictures="test") -> int:
 
     print(f"load average {os.getloadavg()}", flush=True)
     names = list(models)
-    print("\n| image | ratio | pnp_nl | " + " | ".join(f"{n} (gain)" for n in names) + " | time of the stages |")
-    print("|---|---|---|" + "---|" * len(names) + "---|")
+    start_of = {n: (m.training_record or {}).get("start", "pnp_nl") for n, m in models.items()}
+    loops = ["pnp_nl"] + sorted(set(start_of.values()) - {"pnp_nl"})  # the classical loops, pnp_nl first
+    print("\n| image | ratio | " + " | ".join(loops) + " | " + " | ".join(f"{n} (gain over pnp_nl)" for n in names)
+          + " | time of the stages |")
+    print("|---|---|" + "---|" * (len(loops) + len(names) + 1))
     gains = {(n, r): [] for n in names for r in RATIOS}
     if pictures == "test":
         pics = {name: load_image(name) for name in TEST}
@@ -149,19 +155,20 @@ def compare(models, pictures="test") -> int:
         for r in RATIOS:
             meas = measure_image(x / 255.0, r, rng=1)
             Y, A, P, shape = meas.Y[0], meas.A, meas.pinv, meas.padded_shape
-            x0 = _tnrd_start(Y, A, P, shape, 32, "pnp_nl")  # BCS-SPL then pnp_nl, as in training
-            q0 = psnr(x, np.clip(x0, 0, 255), data_range=255.0)
-            s0 = ssim(x, np.clip(x0, 0, 255), data_range=255.0)
+            starts = {s: _tnrd_start(Y, A, P, shape, 32, s) for s in loops}  # BCS-SPL then the loop, as in training
+            q0 = psnr(x, np.clip(starts["pnp_nl"], 0, 255), data_range=255.0)
+            base = [f"{psnr(x, np.clip(x0, 0, 255), data_range=255.0):.2f} dB / "
+                    f"{ssim(x, np.clip(x0, 0, 255), data_range=255.0):.3f}" for x0 in starts.values()]
             cells, times = [], []
             for n, model in models.items():
                 t = time.perf_counter()
-                x1 = model.forward(x0, BlockConstraint(Y, A, P, shape, 32))
+                x1 = model.forward(starts[start_of[n]], BlockConstraint(Y, A, P, shape, 32))
                 times.append(time.perf_counter() - t)
                 q1 = psnr(x, np.clip(x1, 0, 255), data_range=255.0)
                 s1 = ssim(x, np.clip(x1, 0, 255), data_range=255.0)
                 gains[n, r].append(q1 - q0)
                 cells.append(f"{q1:.2f} dB / {s1:.3f} ({q1 - q0:+.2f})")
-            print(f"| {name} | {r} | {q0:.2f} dB / {s0:.3f} | " + " | ".join(cells)
+            print(f"| {name} | {r} | " + " | ".join(base) + " | " + " | ".join(cells)
                   + " | " + ", ".join(f"{t:.1f} s" for t in times) + " |", flush=True)
     for n in names:
         print(f"{n}: mean gain " + ", ".join(f"ratio {r}: {np.mean(gains[n, r]):+.2f} dB" for r in RATIOS)

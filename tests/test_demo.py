@@ -28,11 +28,11 @@ def test_demo_writes_figures_and_prints_quality_table(tmp_path):
     snrs = [float(v) for v in re.findall(r"\| SNR ([\d.]+) dB", log)]
     assert psnrs and min(psnrs) > 18.0, log  # documented floor for the quick demo image
     rows = {m: float(v) for m, v in re.findall(r"\| camera \| (\w+) \| PSNR ([\d.]+) dB", log)}
-    from cs_toolkit.signals import default_method
+    from cs_toolkit.signals import DEFAULT_IMAGE_METHOD, default_method
 
-    chosen = default_method("image", ratio=0.25)[0]  # the demo shows the learned default beside pnp_nl
-    learned_image = chosen if chosen != "pnp_nl" else "tnrd"
-    assert set(rows) == {"bcs_spl", "pnp_nl", learned_image}, log
+    chosen = default_method("image", ratio=0.25)[0]  # the demo shows the learned default beside the best classical
+    learned_image = chosen if chosen != DEFAULT_IMAGE_METHOD else "tnrd"
+    assert set(rows) == {"bcs_spl", DEFAULT_IMAGE_METHOD, learned_image}, log
     assert rows[learned_image] > rows["bcs_spl"], log  # the learned stages improve on their start
     assert snrs and max(snrs) > 10.0, log  # best audio method on the bundled clip
     speech = {m: float(v) for m, v in re.findall(r"\| 0_jackson_0 \| (\w+) \| SNR ([\d.]+) dB", log)}

@@ -157,7 +157,7 @@ def test_damaged_files_are_refused(tmp_path, damage):
 def test_method_registry_and_default(tmp_path, monkeypatch):
     from cs_toolkit.signals import methods
 
-    assert methods.list_methods("image")[:2] == ["pnp_nl", "pnp_dct"] and "tnrd" in methods.list_methods("image")
+    assert methods.list_methods("image")[:3] == ["pnp_lr", "pnp_nl", "pnp_dct"] and "tnrd" in methods.list_methods("image")
     assert "pnp_nl_learned" in methods.list_methods("image") and methods.get_method("image", "pnp_nl_learned").learned
     assert methods.list_methods("audio")[:2] == ["joint", "joint_learned"]
     assert "omp" in methods.list_methods("audio", solvers=True)
@@ -168,7 +168,7 @@ def test_method_registry_and_default(tmp_path, monkeypatch):
     # the bundled image stages serve their own settings only
     assert methods.default_method("image", ratio=0.25) == (
         "pnp_nl_learned", "the bundled learned model serves these settings")
-    classical = ("pnp_nl", "the best classical method (no bundled learned model serves these settings)")
+    classical = ("pnp_lr", "the best classical method (no bundled learned model serves these settings)")
     assert methods.default_method("image", ratio=0.6) == classical  # outside the model's ratios
     assert methods.default_method("image", ratio=0.25, block_size=16) == classical
     assert methods.default_method("image", ratio=0.25, matrix="bernoulli") == classical

@@ -131,6 +131,12 @@ def test_save_load_round_trip_and_bad_files(tmp_path, problem):
         load_nlstages(tmp_path / "pickled.npz")
     with pytest.raises(ModelFileError, match="does not exist"):
         load_nlstages(tmp_path / "missing.npz")
+    m.training_record = {"start": "pnp_magic"}  # a loop the toolkit does not know
+    m.save(tmp_path / "unknown_start.npz")
+    with pytest.raises(ModelFileError, match="names the start 'pnp_magic'"):
+        load_nlstages(tmp_path / "unknown_start.npz")
+    with pytest.raises(ValidationError, match="start must be one of"):
+        train_nlstages([np.zeros((32, 32))], start="pnp_dct")
 
 
 def test_other_settings_are_refused_with_a_clear_message():
@@ -149,10 +155,14 @@ def test_other_settings_are_refused_with_a_clear_message():
         reconstruct_image(meas, method="pnp_nl_learned", model=m)
 
 
-def test_untrained_method_reproduces_pnp_nl(crop_small):
+@pytest.mark.parametrize("start", [None, "pnp_nl", "pnp_lr"])
+def test_untrained_method_reproduces_the_loop_it_continues(crop_small, start):
     meas = measure_image(crop_small, 0.25, rng=3)
     m = NonLocalStages(2)
-    a = reconstruct_image(meas, method="pnp_nl", max_iter=6)
+    if start is not None:  # the loop is the one the training record names; pnp_nl without a record
+        m.training_record = {"start": start}
+    assert m.start == (start or "pnp_nl")
+    a = reconstruct_image(meas, method=m.start, max_iter=6)
     b = reconstruct_image(meas, method="pnp_nl_learned", model=m, max_iter=6)
     assert np.array_equal(a, b)
 

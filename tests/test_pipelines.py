@@ -112,10 +112,10 @@ def test_quality_floors_and_best_method_beats_bcs_spl(crop):
 
 
 @pytest.mark.slow
-def test_pnp_nl_is_the_default_and_beats_bcs_spl_and_pnp_tv(crop):
+def test_pnp_lr_is_the_default_and_beats_bcs_spl_and_pnp_tv(crop):
     from cs_toolkit.signals.image import DEFAULT_IMAGE_METHOD
 
-    assert DEFAULT_IMAGE_METHOD == "pnp_nl"
+    assert DEFAULT_IMAGE_METHOD == "pnp_lr"
     meas = measure_image(crop, 0.3, block_size=16, rng=0)
     spl = image_quality(crop, reconstruct_image(meas, method="bcs_spl", max_iter=60))["psnr"]
     tv = image_quality(crop, reconstruct_image(meas, method="pnp_tv", max_iter=40))["psnr"]

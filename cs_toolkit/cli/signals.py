@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--ratio", action=Given, type=float, default=0.25, help="measurement ratio in (0, 1] (default 0.25)")
     p.add_argument("--matrix", action=Given, default="gaussian", help="sensing matrix kind (default gaussian, orthonormal rows)")
     p.add_argument("--method", default=None,
-                   help="reconstruction method (default: the best for the input type); images: pnp_nl, pnp_dct, pnp_tv, bcs_spl, "
+                   help="reconstruction method (default: the best for the input type); images: pnp_lr, pnp_nl, pnp_dct, pnp_tv, bcs_spl, "
                         "whole (whole-image CS, --matrix srdct|srht|...), pnp_nl_learned, tnrd (learned), lista, or a solver "
                         "name (per block); "
                         "audio: joint, joint_learned (learned), lista, or a solver name (per frame)")
@@ -42,7 +42,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--seed", action=Given, type=int, default=0, help="seed of the sensing matrix (default 0)")
     p.add_argument("--float32", action="store_true",
-                   help="images, methods bcs_spl, pnp_dct, pnp_nl, pnp_nl_learned: compute in float32 (faster; "
+                   help="images, methods bcs_spl, pnp_dct, pnp_nl, pnp_lr, pnp_nl_learned: compute in float32 (faster; "
                         "within about 0.02 dB of float64)")
     p.set_defaults(func=_reconstruct)
     p.set_defaults(given=frozenset())
@@ -264,7 +264,7 @@ def _reconstruct(args) -> int:
             raise ValidationError(f"--float32 is for the image methods {', '.join(FLOAT32_METHODS)}; "
                                   f"got {kind} method {chosen}.")
         opts["dtype"] = "float32"
-    no_basis = ("pnp_nl", "pnp_nl_learned", "pnp_dct", "pnp_tv", "bcs_spl", "tnrd", "lista", "whole", "joint_learned")
+    no_basis = ("pnp_lr", "pnp_nl", "pnp_nl_learned", "pnp_dct", "pnp_tv", "bcs_spl", "tnrd", "lista", "whole", "joint_learned")
     if args.method in no_basis and not (isinstance(basis, str) and basis == "dct"):
         raise ValidationError(f"--basis is used by the per-block (per-frame) solvers and by joint; method "
                               f"{args.method} has its own transform and would ignore --basis {args.basis!r}.")

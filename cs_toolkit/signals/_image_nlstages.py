@@ -1,6 +1,7 @@
-"""Learned collaborative-filter stages: ``pnp_nl`` unrolled further with trained shrinkage.
+"""Learned collaborative-filter stages: a non-local loop unrolled further with trained shrinkage.
 
-Method ``"pnp_nl_learned"`` of the image pipeline. It runs the classical ``pnp_nl`` loop, then
+Method ``"pnp_nl_learned"`` of the image pipeline. It runs the classical loop its model names
+(:attr:`NonLocalStages.start`: ``pnp_nl``, or ``pnp_lr`` for the bundled model), then
 ``n_stages`` learned stages; every stage ``t``
 
     u = sum over groups of similar patches of  H^T f_t(H x_group)   (aggregated),
@@ -14,7 +15,7 @@ measurement ratio: one set per anchor ratio, interpolated linearly in ``log(rati
 (held constant outside), so that one model serves every ratio.
 
 Untrained (``alpha = 0``) every stage is the identity on the classical result: the network *is*
-``pnp_nl``, and training (end to end, analytic gradients, L-BFGS with the best validation iterate
+the classical loop, and training (end to end, analytic gradients, L-BFGS with the best validation iterate
 kept) starts from it. The groups and their aggregation weights are computed once per image, from
 the classical result (what ``pnp_nl`` itself would use next).
 
@@ -31,7 +32,7 @@ import os
 import numpy as np
 
 from .._atomic import atomic_savez
-from .._validation import check_int, check_rng, check_scalar
+from .._validation import check_int, check_option, check_rng, check_scalar
 from .._version import __version__
 from ..exceptions import ModelFileError, ValidationError
 from . import _denoisers as den
@@ -45,6 +46,8 @@ __all__ = ["NonLocalStages", "load_nlstages", "train_nlstages", "default_nl_mode
            "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "cs-toolkit-nonlocal-stages"
+#: The classical loops the stages can continue (the model's training record names its own).
+NL_STARTS = ("pnp_nl", "pnp_lr")
 FORMAT_VERSION = 1
 _MAX_META_BYTES = 1 << 16
 
@@ -93,7 +96,7 @@ def _spectra_adjoint(C, shape, p):
 
 
 class NonLocalStages:
-    """Learned collaborative-filter stages after ``pnp_nl`` (see the module docstring).
+    """Learned collaborative-filter stages after a non-local loop (see the module docstring).
 
     Parameters
     ----------
@@ -138,6 +141,16 @@ class NonLocalStages:
                              2.0 * math.log(self.sigma))
         self.alpha = np.zeros((self.n_stages, len(self.ratios)))
         self.training_record = None
+
+    @property
+    def start(self) -> str:
+        """The classical loop the stages continue (``"pnp_nl"`` or ``"pnp_lr"``): the one their
+        training record names, ``"pnp_nl"`` for stages without one (the loop of the first models)."""
+        s = (self.training_record or {}).get("start", "pnp_nl") if isinstance(self.training_record, dict) else "pnp_nl"
+        if s not in NL_STARTS:
+            raise ValidationError(f"the non-local stages' training record names the start {s!r}; "
+                                  f"expected one of {NL_STARTS}.")
+        return s
 
     def __repr__(self):
         return (f"NonLocalStages(n_stages={self.n_stages}, ratios={self.ratios}, patch_size={self.patch_size}, "
@@ -352,11 +365,15 @@ def load_nlstages(path) -> NonLocalStages:
         if model.max_step is not None and (np.any(model.alpha < 0) or np.any(model.alpha > model.max_step)):
             raise _bad(p, f"its steps 'alpha' lie outside its bounds [0, {model.max_step:g}]")
     model.training_record = meta.get("training") if isinstance(meta.get("training"), dict) else None
+    try:
+        model.start  # noqa: B018 - a start the toolkit does not know is a bad file, said at loading
+    except ValidationError as exc:
+        raise _bad(p, str(exc)) from None
     return model
 
 
 def warm_up_image_kernels(dtypes=("float64", "float32")) -> float:
-    """Compile the numba kernels of the image pipeline's default methods (``pnp_nl`` and the learned
+    """Compile the numba kernels of the image pipeline's default methods (``pnp_lr``, ``pnp_nl`` and the learned
     stages after it, ``pnp_dct``'s patch filters) for the working precisions ``dtypes`` into the
     on-disk cache by reconstructing a small picture; returns the seconds."""
     import time
@@ -370,6 +387,7 @@ def warm_up_image_kernels(dtypes=("float64", "float32")) -> float:
     meas = measure_image(img, 0.25, rng=0)
     for dt in dtypes:
         reconstruct_image(meas, method="pnp_nl_learned", model=stages, max_iter=2, dtype=dt)
+        reconstruct_image(meas, method="pnp_lr", max_iter=2, dtype=dt)
         reconstruct_image(meas, method="pnp_dct", max_iter=2, dtype=dt)
     return time.perf_counter() - t0
 
@@ -415,13 +433,13 @@ def nl_serves(settings, path=DEFAULT_NL_MODEL) -> bool:
 
 def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4, block_size=32,
                    matrix="gaussian", max_iter=100, objective="mse", max_step=None, rng=None, n_jobs=1,
-                   verbose=False, callback=None, checkpoint=None):
+                   verbose=False, callback=None, checkpoint=None, start="pnp_nl"):
     """Train :class:`NonLocalStages` (method ``"pnp_nl_learned"``) on grey pictures; returns ``(model, history)``.
 
     Every picture is measured at every ratio (its own sensing matrix from ``rng``) and
     reconstructed by ``pnp_nl``; the stages are trained end to end from those results by L-BFGS
     (:func:`cs_toolkit.learned.diffusion.train_diffusion`), keeping the iterate that scores best on
-    the ``validation`` pictures (the untrained model, ``pnp_nl`` itself, included). The anchor
+    the ``validation`` pictures (the untrained model, the classical loop itself, included). The anchor
     ratios of the model are ``ratios``. The model records its ratios, block size, matrix kind and
     training figures (``model.training_record``).
 
@@ -448,6 +466,8 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
     checkpoint : str or path, optional
         Log of the L-BFGS run, written after every iteration; an interrupted run started again
         with it resumes bit for bit (``train_diffusion``'s ``checkpoint``).
+    start : {"pnp_nl", "pnp_lr"}, default "pnp_nl"
+        The classical loop the stages continue (recorded in the model; ``reconstruct_image`` runs it).
     """
     import time
 
@@ -456,13 +476,14 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
 
     if not isinstance(images, list | tuple) or not images:
         raise ValidationError("images must be a non-empty list of grey images.")
+    check_option("start", start, NL_STARTS)
     ratios = tuple(sorted(float(check_scalar("ratios", r, low=0.0, high=1.0, low_inclusive=False)) for r in ratios))
     model = NonLocalStages(n_stages, ratios=ratios, max_step=max_step)
     rng = check_rng(rng)
     t0 = time.perf_counter()
 
     def prepared(pictures):
-        triples = training_samples(list(pictures), ratios, start="pnp_nl", block_size=block_size, matrix=matrix,
+        triples = training_samples(list(pictures), ratios, start=start, block_size=block_size, matrix=matrix,
                                    rng=rng, n_jobs=n_jobs)
         return [(x0, x, model.prepare(x0, c)) for x0, x, c in triples]
 
@@ -470,14 +491,14 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
     val_set = prepared(validation) if validation else None
     t_samples = time.perf_counter() - t0
     if verbose:
-        print(f"{len(train_set)} training and {len(val_set or ())} validation pnp_nl starts in {t_samples:.0f} s",
+        print(f"{len(train_set)} training and {len(val_set or ())} validation {start} starts in {t_samples:.0f} s",
               flush=True)
     hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, objective=objective,
                            n_threads=n_jobs, verbose=verbose, checkpoint=checkpoint,
                            callback=None if callback is None else lambda *a: callback(model, *a))
     hist["samples_s"] = t_samples
-    start_val = hist["start_val_psnr_db"] if val_set else None  # the untrained stages: pnp_nl itself
-    model.training_record = {"start": "pnp_nl", "ratios": list(ratios), "block_size": int(block_size),
+    start_val = hist["start_val_psnr_db"] if val_set else None  # the untrained stages: the loop itself
+    model.training_record = {"start": start, "ratios": list(ratios), "block_size": int(block_size),
                              "matrix": str(matrix), "objective": objective, "max_step": max_step,
                              "n_images": len(images),
                              "n_validation": len(validation), "iterations": len(hist["iterations"]),

@@ -13,7 +13,7 @@ import numpy as np
 from .._validation import check_int, check_option, check_rng, check_scalar
 from ..exceptions import ValidationError
 from ._denoisers import single_thread_blas
-from ._image_loops import BlockConstraint, _bcs_spl, _pnp_dct, _pnp_nl
+from ._image_loops import BlockConstraint, _bcs_spl, _pnp_dct, _pnp_lr, _pnp_nl
 from .methods import MODELS_DIR
 
 #: The bundled trained diffusion stages of method ``"tnrd"`` (package data, trained by ``benchmarks/tnrd_images.py``).
@@ -21,7 +21,7 @@ DEFAULT_TNRD_MODEL = MODELS_DIR / "tnrd_images.npz"
 
 
 #: Classical reconstructions the diffusion stages can start from.
-TNRD_STARTS = ("bcs_spl", "pnp_dct", "pnp_nl")
+TNRD_STARTS = ("bcs_spl", "pnp_dct", "pnp_nl", "pnp_lr")
 
 
 def default_tnrd_model(ratio: float) -> Path:
@@ -33,11 +33,11 @@ def default_tnrd_model(ratio: float) -> Path:
 
 def _tnrd_start(Y, A, P, shape, B, start, *, tol=1e-4, n_iter=None, progress=None):
     """The classical reconstruction the diffusion stages start from, the same in training and in
-    :func:`reconstruct_image`: BCS-SPL, followed by ``pnp_dct`` or ``pnp_nl`` (``n_iter``
-    iterations, default 60) when ``start`` names one."""
+    :func:`reconstruct_image`: BCS-SPL, followed by ``pnp_dct``, ``pnp_nl`` or ``pnp_lr``
+    (``n_iter`` iterations, default 60) when ``start`` names one."""
     x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=progress)
-    if start in ("pnp_dct", "pnp_nl"):
-        loop = _pnp_dct if start == "pnp_dct" else _pnp_nl
+    if start in ("pnp_dct", "pnp_nl", "pnp_lr"):
+        loop = {"pnp_dct": _pnp_dct, "pnp_nl": _pnp_nl, "pnp_lr": _pnp_lr}[start]
         x0 = loop(Y, A, P, shape, B, x0, n_iter=n_iter or 60, progress=progress)
     return x0
 
@@ -71,7 +71,7 @@ def training_samples(images, ratios, *, start="bcs_spl", block_size=32, matrix="
     images : list of ndarray (H, W)
         Grey images, ``uint8`` on [0, 255] or float on [0, 1]; at least one block each.
     ratios : sequence of float in (0, 1]
-    start : {"bcs_spl", "pnp_dct", "pnp_nl"}, default "bcs_spl"
+    start : {"bcs_spl", "pnp_dct", "pnp_nl", "pnp_lr"}, default "bcs_spl"
     block_size : int, default 32
     matrix : str, default "gaussian"
     rng : None, int or numpy.random.Generator

@@ -84,17 +84,21 @@ def _register(*methods):
 
 _register(
     ReconstructionMethod("pnp_nl", "image", False, "plug-and-play projected Landweber with non-local "
-                         "denoisers (groups of similar patches filtered in a 3-D DCT, BM3D-style), from BCS-SPL", rank=0),
+                         "denoisers (groups of similar patches filtered in a 3-D DCT, BM3D-style), from BCS-SPL", rank=1),
+    ReconstructionMethod("pnp_lr", "image", False, "plug-and-play projected Landweber with a low-rank "
+                         "collaborative filter (weighted nuclear norm shrinkage of groups of similar patches, "
+                         "NLR-CS-style), from BCS-SPL (about twice pnp_nl's time)", rank=0),
     ReconstructionMethod("pnp_dct", "image", False, "plug-and-play projected Landweber with the sliding "
-                         "8x8 patch-DCT denoisers, from BCS-SPL (about half pnp_nl's time)", rank=1),
+                         "8x8 patch-DCT denoisers, from BCS-SPL (about half pnp_nl's time)", rank=2),
     ReconstructionMethod("pnp_tv", "image", False, "plug-and-play projected Landweber with total-variation "
-                         "denoising and momentum, from BCS-SPL", rank=2),
+                         "denoising and momentum, from BCS-SPL", rank=3),
     ReconstructionMethod("bcs_spl", "image", False, "BCS-SPL: Wiener smoothing, projection, bivariate wavelet "
-                         "shrinkage (Mun & Fowler 2009)", rank=3),
+                         "shrinkage (Mun & Fowler 2009)", rank=4),
     ReconstructionMethod("tnrd", "image", True, "trained nonlinear diffusion stages with projections "
                          "(bundled models; below pnp_dct and pnp_nl on the held-out images)"),
-    ReconstructionMethod("pnp_nl_learned", "image", True, "pnp_nl followed by trained collaborative-filter "
-                         "stages (learned shrinkage of every 3-D frequency; bundled model)", serves=_nl_serves),
+    ReconstructionMethod("pnp_nl_learned", "image", True, "a non-local loop (pnp_lr for the bundled model, "
+                         "the one its model names) followed by trained collaborative-filter stages (learned "
+                         "shrinkage of every 3-D frequency)", serves=_nl_serves),
     ReconstructionMethod("lista", "image", True, "a learned per-block unrolled network (--model)"),
     ReconstructionMethod("joint", "audio", False, "all overlapping frames recovered together (DCT, FISTA)",
                          rank=0),
