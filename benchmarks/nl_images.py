@@ -52,6 +52,9 @@ def main(argv=None) -> int:
     p.add_argument("--evaluate", metavar="MODEL", nargs="+", default=None,
                    help="skip training: compare the stages saved in MODEL (one or more files, from the same "
                         "classical starts) with pnp_nl on the test images")
+    p.add_argument("--choose-default", metavar="MODEL", default=None,
+                   help="skip training: measure MODEL's gain over its start on the validation pictures at each anchor "
+                        "ratio and record up to which ratio it is the CLI default (done after every training)")
     p.add_argument("--extra", action="store_true",
                    help="with --evaluate: on further held-out pictures (scikit-image's left stereo motorcycle "
                         "view and Shepp-Logan phantom, matplotlib's grace_hopper) instead of the test images")
@@ -59,6 +62,13 @@ def main(argv=None) -> int:
                    help="with --evaluate: on held-out synthetic pictures (scikit-image's binary_blobs with seed 1, "
                         "its logo in grey, its checkerboard) instead of the test images")
     args = p.parse_args(argv)
+    if args.choose_default:
+        from cs_toolkit.signals import load_nlstages
+
+        model = load_nlstages(args.choose_default)
+        choose_default_ratios(model)
+        print(f"saved {model.save(args.choose_default)}")
+        return 0
     if args.evaluate:
         from cs_toolkit.signals import load_nlstages
 
@@ -91,11 +101,43 @@ def main(argv=None) -> int:
           f"validation {model.training_record['start_val_psnr_db']:.3f} -> "
           f"{model.training_record['best_val_psnr_db']:.3f} dB; load average {os.getloadavg()}", flush=True)
     model.training_record["pictures"] = {"train": TRAIN, "validation": VALIDATION, "mirrored": bool(args.augment)}
+    choose_default_ratios(model)
     path = model.save(args.out)
     print(f"saved {model!r} to {path}")
     if os.path.exists(partial):
         os.remove(partial)
     return compare({os.path.basename(args.out): model})
+
+
+def choose_default_ratios(model, seeds=(1, 2)) -> None:
+    """Record in ``model.training_record`` the largest anchor ratio up to which the stages beat their
+    start (mean PSNR gain > 0 on the validation pictures, measurement seeds ``seeds``, float32) at
+    every anchor ratio (``default_max_ratio``; None when not even at the smallest), with the gains:
+    the CLI makes the stages its default only there (``nl_serves``). Validation pictures only."""
+    from cs_toolkit.metrics import psnr
+    from cs_toolkit.signals.image import measure_image, reconstruct_image
+
+    gains = {}
+    for r in model.ratios:
+        g = []
+        for seed in seeds:
+            for name in VALIDATION:
+                x = skimage_picture(name)
+                meas = measure_image(x, r, rng=seed)
+                a = reconstruct_image(meas, method=model.start, dtype="float32")
+                b = reconstruct_image(meas, method="pnp_nl_learned", model=model, dtype="float32")
+                g.append(psnr(x, b, data_range=1.0) - psnr(x, a, data_range=1.0))
+        gains[r] = float(np.mean(g))
+        print(f"validation gain over {model.start} at ratio {r}: {gains[r]:+.3f} dB "
+              f"({', '.join(f'{v:+.2f}' for v in g)})", flush=True)
+    top = None
+    for r in model.ratios:
+        if gains[r] <= 0:
+            break
+        top = r
+    model.training_record["validation_gain_by_ratio_db"] = {str(r): round(v, 4) for r, v in gains.items()}
+    model.training_record["default_max_ratio"] = top
+    print(f"default up to ratio {top}", flush=True)
 
 
 def synthetic_pictures():

@@ -314,3 +314,21 @@ def test_cli_trains_and_uses_pnp_nl_learned(tmp_path):
             "--out", tmp_path / "rec2.png")
     assert r.returncode == 2 and "32x32 blocks" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_cli_default_follows_the_validation_record(tmp_path):
+    from cs_toolkit.signals._image_nlstages import nl_serves
+
+    m = NonLocalStages(1)
+    m.training_record = {"block_size": 32, "matrix": "gaussian", "beats_start_on_validation": True}
+    path = m.save(tmp_path / "m.npz")
+    assert nl_serves({"ratio": 0.5}, path) and nl_serves({"ratio": 0.1}, path)
+    m.training_record["default_max_ratio"] = 0.25  # beat its start on validation up to 0.25 only
+    m.save(path)
+    assert nl_serves({"ratio": 0.25}, path) and nl_serves({"ratio": 0.1}, path)
+    assert not nl_serves({"ratio": 0.3}, path) and not nl_serves({"ratio": 0.5}, path)
+    m.training_record["beats_start_on_validation"] = False
+    m.save(path)
+    assert not nl_serves({"ratio": 0.1}, path)
+    rec = load_nlstages(DEFAULT_NL_MODEL).training_record  # the bundled model: chosen on validation
+    assert rec["default_max_ratio"] == 0.25 and rec["validation_gain_by_ratio_db"]["0.5"] < 0

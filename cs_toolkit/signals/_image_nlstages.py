@@ -417,11 +417,18 @@ def check_nl_settings(net, *, ratio, block_size, matrix) -> None:
 
 def nl_serves(settings, path=DEFAULT_NL_MODEL) -> bool:
     """Whether the model file ``path`` (default: the bundled one) serves ``settings`` (ratio,
-    block_size, matrix) and its training record says it beat ``pnp_nl`` on its validation pictures."""
-    if not path.is_file():
+    block_size, matrix) and its training record says it beat its start on its validation pictures,
+    at this ratio: up to the record's ``default_max_ratio`` when it has one (the largest anchor ratio
+    up to which the stages beat their start on the validation pictures, ratio by ratio)."""
+    if not os.path.isfile(path):
         return False
     net = load_nlstages(path)
-    if not (net.training_record or {}).get("beats_start_on_validation"):
+    rec = net.training_record or {}
+    if not rec.get("beats_start_on_validation"):
+        return False
+    top = rec.get("default_max_ratio")
+    ratio = settings.get("ratio", 0.25)
+    if isinstance(top, int | float) and not isinstance(top, bool) and ratio > top + 1e-9:
         return False
     try:
         check_nl_settings(net, ratio=settings.get("ratio", 0.25), block_size=settings.get("block_size", 32),
