@@ -457,20 +457,29 @@ def _runs(groups: np.ndarray, n_cols: int) -> np.ndarray:
     return np.searchsorted(band, np.arange(int(band[-1]) + 2 if len(groups) else 1)).astype(np.int64)
 
 
-def _group_filter(x, pilot, sigma, groups, patch_size, threshold, workspace):
-    from ._image_numba import _group_shrink, _zero
+def _group_start(x, sigma, groups, p, workspace):
+    """What every collaborative filter starts with: ``(workspace, C, S, Wp, sigma, bands, groups)``,
+    the spectra ``C`` of ``x`` and the zeroed sums ``S`` and weights ``Wp`` in the workspace's
+    buffers (a new workspace for None), ``sigma`` floored at 1e-6, the parallel runs of the groups
+    and the groups as contiguous int64."""
+    from ._image_numba import _zero
 
-    p = patch_size
     ws = PatchWorkspace() if workspace is None else workspace
-    C = _spectra_into(ws, "C", x, p)
-    Q = C if pilot is None or pilot is x else _spectra_into(ws, "Q", np.asarray(pilot, dtype=C.dtype), p)
+    C = _spectra_into(ws, "C", np.asarray(x), p)
     S = ws.array("S", C.shape, C.dtype)
     Wp = ws.array("w", C.shape[:1], C.dtype)
     _zero(S)
     Wp.fill(0.0)
-    s = max(float(sigma), 1e-6)
     bands = ws.bands(groups, x.shape[1] - p + 1)
-    groups = np.ascontiguousarray(groups, dtype=np.int64)
+    return ws, C, S, Wp, max(float(sigma), 1e-6), bands, np.ascontiguousarray(groups, dtype=np.int64)
+
+
+def _group_filter(x, pilot, sigma, groups, patch_size, threshold, workspace):
+    from ._image_numba import _group_shrink
+
+    p = patch_size
+    ws, C, S, Wp, s, bands, groups = _group_start(x, sigma, groups, p, workspace)
+    Q = C if pilot is None or pilot is x else _spectra_into(ws, "Q", np.asarray(pilot, dtype=C.dtype), p)
     _group_shrink(C, Q, groups, _group_transform(groups.shape[1], C.dtype.type), threshold * s, s * s, pilot is not None,
                   S, Wp, bands, Q is C)
     return _weighted_average(S, Wp, x.shape, p, ws)  # S[row] holds the weighted sums, Wp[row] their weights
@@ -512,20 +521,12 @@ def group_lowrank_shrink(x: np.ndarray, sigma: float, groups: np.ndarray, *, pat
     ``sigma`` (9 was chosen for ``pnp_lr`` on the validation pictures). ``workspace``: buffers to
     reuse (:class:`PatchWorkspace`).
     """
-    from ._image_numba import _zero
     from ._lowrank_numba import _lowrank_parallel
 
     c = float(c)
     if not np.isfinite(c) or c < 0:
         raise ValidationError(f"c must be a finite number >= 0, got {c}.")
     p = patch_size
-    ws = PatchWorkspace() if workspace is None else workspace
-    C = _spectra_into(ws, "C", np.asarray(x), p)
-    S = ws.array("S", C.shape, C.dtype)
-    Wp = ws.array("w", C.shape[:1], C.dtype)
-    _zero(S)
-    Wp.fill(0.0)
-    s = max(float(sigma), 1e-6)
-    bands = ws.bands(groups, x.shape[1] - p + 1)
-    _lowrank_parallel(C, np.ascontiguousarray(groups, dtype=np.int64), c, s * s, S, Wp, bands)
+    ws, C, S, Wp, s, bands, groups = _group_start(x, sigma, groups, p, workspace)
+    _lowrank_parallel(C, groups, c, s * s, S, Wp, bands)
     return _weighted_average(S, Wp, x.shape, p, ws)
