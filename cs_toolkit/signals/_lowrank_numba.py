@@ -59,21 +59,27 @@ def _lowrank_run(C, groups, c_w, s2, S, Wp, g0, g1):  # pragma: no cover - compi
                     K[a, b] += v * Mt[j, b]
             for b in range(a):
                 K[b, a] = K[a, b]
-        lam, V = np.linalg.eigh(K)
+        trace = 0.0
+        for a in range(k):
+            trace += K[a, a]
         rank = 0
-        for i in range(k):
-            sv = np.sqrt(max(lam[i], 0.0))
-            est = np.sqrt(max(lam[i] - n * s2, 0.0))
-            w = c_w * root_k * s2 / (est + 1e-8)
-            f[i] = max(sv - w, 0.0) / sv if sv > 0.0 else 0.0
-            rank += 1 if f[i] > 0.0 else 0
-        for a in range(k):  # P = V diag(f) V^T: the shrinkage acting on the group's rows
-            for b in range(a + 1):
-                v = 0.0
-                for i in range(k):
-                    v += V[a, i] * f[i] * V[b, i]
-                P[a, b] = v
-                P[b, a] = v
+        if trace <= n * s2:  # every eigenvalue is at most the noise level: all are shrunk to zero
+            P[:, :] = 0.0  # (the same result as below, without the eigendecomposition)
+        else:
+            lam, V = np.linalg.eigh(K)
+            for i in range(k):
+                sv = np.sqrt(max(lam[i], 0.0))
+                est = np.sqrt(max(lam[i] - n * s2, 0.0))
+                w = c_w * root_k * s2 / (est + 1e-8)
+                f[i] = max(sv - w, 0.0) / sv if sv > 0.0 else 0.0
+                rank += 1 if f[i] > 0.0 else 0
+            for a in range(k):  # P = V diag(f) V^T: the shrinkage acting on the group's rows
+                for b in range(a + 1):
+                    v = 0.0
+                    for i in range(k):
+                        v += V[a, i] * f[i] * V[b, i]
+                    P[a, b] = v
+                    P[b, a] = v
         wg = 1.0 / (1.0 + rank)
         for a in range(k):
             r = rows[a]
