@@ -160,17 +160,11 @@ def _pnp_dct(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_
                           sigma0=sigma0, sigma_end=sigma_end, n_iter=n_iter, n_wiener=n_wiener, progress=progress)
 
 
-def _pnp_nl(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_wiener=10, rematch=4,
-            step=4, n_features=16, progress=None):
-    """Plug-and-play projected Landweber with non-local (grouped patch) denoisers.
-
-    The loop of :func:`_pnp_dct` with the BM3D-style collaborative filters: similar 8x8
-    patches are grouped by block matching on the current estimate (every ``rematch``
-    iterations of each phase; a reference patch every ``step`` pixels, distances between the
-    ``n_features`` lowest 2-D DCT frequencies), each group is hard thresholded in a 3-D DCT,
-    then ``n_wiener`` iterations of the collaborative empirical Wiener filter guided by the
-    current estimate.
-    """
+def _grouping(shape, rematch, step, n_features):
+    """``(p, workspace, grouped)`` of the non-local loops: the patch size, one
+    :class:`~cs_toolkit.signals._denoisers.PatchWorkspace` for every filter call, and
+    ``grouped(x, it)``, the groups of up to 16 similar patches matched on ``x`` at every
+    ``rematch``-th iteration ``it`` of a phase and kept in between."""
     p = min(8, shape[0], shape[1])
     k = min(16, (shape[0] - p + 1) * (shape[1] - p + 1))
     groups = []
@@ -182,6 +176,21 @@ def _pnp_nl(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_w
                                            workspace=ws)]
         return groups[0]
 
+    return p, ws, grouped
+
+
+def _pnp_nl(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, n_wiener=10, rematch=4,
+            step=4, n_features=16, progress=None):
+    """Plug-and-play projected Landweber with non-local (grouped patch) denoisers.
+
+    The loop of :func:`_pnp_dct` with the BM3D-style collaborative filters: similar 8x8
+    patches are grouped by block matching on the current estimate (every ``rematch``
+    iterations of each phase; a reference patch every ``step`` pixels, distances between the
+    ``n_features`` lowest 2-D DCT frequencies), each group is hard thresholded in a 3-D DCT,
+    then ``n_wiener`` iterations of the collaborative empirical Wiener filter guided by the
+    current estimate.
+    """
+    p, ws, grouped = _grouping(shape, rematch, step, n_features)
     return _pnp_two_phase(BlockConstraint(Y, A, P, shape, B), x0,
                           lambda x, s, it: den.group_dct_threshold(x, s, grouped(x, it), patch_size=p, workspace=ws),
                           lambda x, it: den.group_dct_wiener(x, x, sigma_end, grouped(x, it), patch_size=p,
@@ -199,19 +208,11 @@ def _pnp_lr(Y, A, P, shape, B, x0, *, sigma0=20.0, sigma_end=3.0, n_iter=60, rem
     ``sigma_end``; no Wiener phase (on the validation pictures it helped at ratio 0.1 and hurt at
     0.5 by as much).
     """
-    p = min(8, shape[0], shape[1])
-    k = min(16, (shape[0] - p + 1) * (shape[1] - p + 1))
-    groups = []
-    ws = den.PatchWorkspace()
-
-    def shrink(x, s, it):
-        if it % rematch == 0:
-            groups[:] = [den.match_patches(x, patch_size=p, group_size=k, step=step, n_features=n_features,
-                                           workspace=ws)]
-        return den.group_lowrank_shrink(x, s, groups[0], patch_size=p, c=c, workspace=ws)
-
-    return _pnp_two_phase(BlockConstraint(Y, A, P, shape, B), x0, shrink, None, sigma0=sigma0, sigma_end=sigma_end,
-                          n_iter=n_iter, n_wiener=0, progress=progress)
+    p, ws, grouped = _grouping(shape, rematch, step, n_features)
+    return _pnp_two_phase(BlockConstraint(Y, A, P, shape, B), x0,
+                          lambda x, s, it: den.group_lowrank_shrink(x, s, grouped(x, it), patch_size=p, c=c,
+                                                                    workspace=ws),
+                          None, sigma0=sigma0, sigma_end=sigma_end, n_iter=n_iter, n_wiener=0, progress=progress)
 
 
 def _block_solve(Y, A, D, solver, options):

@@ -146,7 +146,8 @@ class NonLocalStages:
     def start(self) -> str:
         """The classical loop the stages continue (``"pnp_nl"`` or ``"pnp_lr"``): the one their
         training record names, ``"pnp_nl"`` for stages without one (the loop of the first models)."""
-        s = (self.training_record or {}).get("start", "pnp_nl") if isinstance(self.training_record, dict) else "pnp_nl"
+        rec = self.training_record if isinstance(self.training_record, dict) else {}
+        s = rec.get("start", "pnp_nl")
         if s not in NL_STARTS:
             raise ValidationError(f"the non-local stages' training record names the start {s!r}; "
                                   f"expected one of {NL_STARTS}.")

@@ -32,14 +32,12 @@ def default_tnrd_model(ratio: float) -> Path:
 
 
 def _tnrd_start(Y, A, P, shape, B, start, *, tol=1e-4, n_iter=None, progress=None):
-    """The classical reconstruction the diffusion stages start from, the same in training and in
-    :func:`reconstruct_image`: BCS-SPL, followed by ``pnp_dct``, ``pnp_nl`` or ``pnp_lr``
-    (``n_iter`` iterations, default 60) when ``start`` names one."""
+    """A classical reconstruction: BCS-SPL, followed by ``pnp_dct``, ``pnp_nl`` or ``pnp_lr``
+    (``n_iter`` iterations, default 60) when ``start`` names one. What :func:`reconstruct_image`
+    runs for those methods, and the start of the learned stages, the same in training and there."""
     x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=progress)
-    if start in ("pnp_dct", "pnp_nl", "pnp_lr"):
-        loop = {"pnp_dct": _pnp_dct, "pnp_nl": _pnp_nl, "pnp_lr": _pnp_lr}[start]
-        x0 = loop(Y, A, P, shape, B, x0, n_iter=n_iter or 60, progress=progress)
-    return x0
+    loop = {"pnp_dct": _pnp_dct, "pnp_nl": _pnp_nl, "pnp_lr": _pnp_lr}.get(start)
+    return x0 if loop is None else loop(Y, A, P, shape, B, x0, n_iter=n_iter or 60, progress=progress)
 
 
 def _tnrd_model(model, ratio):

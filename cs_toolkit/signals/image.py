@@ -85,9 +85,6 @@ from ._image_loops import (
     _bcs_spl,
     _block_solve,
     _pnp,
-    _pnp_dct,
-    _pnp_lr,
-    _pnp_nl,
     _tv_half,
 )
 from ._image_tnrd import (
@@ -380,21 +377,16 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
             if method == "bcs_spl":
                 x, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0 if lam is None else lam,
                                 max_iter=max_iter or 200, tol=tol, progress=bar)
-            elif method in ("pnp_nl", "pnp_nl_learned", "pnp_dct", "pnp_tv", "pnp_lr"):
-                # the plug-and-play loops start from the BCS-SPL reconstruction
-                x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
-                loop = net.start if method == "pnp_nl_learned" else method  # the stages continue their model's loop
-                if loop == "pnp_nl":
-                    x = _pnp_nl(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
-                elif loop == "pnp_lr":
-                    x = _pnp_lr(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
-                elif loop == "pnp_dct":
-                    x = _pnp_dct(Y, A, P, shape, B, x0, n_iter=max_iter or 60, progress=bar)
-                else:
-                    x = _pnp(Y, A, P, shape, B, x0, denoiser=_tv_half, sigma0=10.0, sigma_end=0.5,
-                             n_iter=max_iter or 120, progress=bar)
+            elif method in ("pnp_nl", "pnp_nl_learned", "pnp_dct", "pnp_lr"):
+                # BCS-SPL, then the loop (the learned stages continue their model's loop)
+                loop = net.start if method == "pnp_nl_learned" else method
+                x = _tnrd_start(Y, A, P, shape, B, loop, tol=tol, n_iter=max_iter, progress=bar)
                 if method == "pnp_nl_learned":
                     x = net.forward(x, BlockConstraint(Y, A, P, shape, B))
+            elif method == "pnp_tv":  # from the BCS-SPL reconstruction too
+                x0, _ = _bcs_spl(Y, A, P, shape, B, lam=6.0, max_iter=200, tol=tol, progress=bar)
+                x = _pnp(Y, A, P, shape, B, x0, denoiser=_tv_half, sigma0=10.0, sigma_end=0.5,
+                         n_iter=max_iter or 120, progress=bar)
             elif method == "tnrd":
                 x0 = _tnrd_start(Y, A, P, shape, B, start, tol=tol, n_iter=max_iter, progress=bar)
                 x = net.forward(x0, BlockConstraint(Y, A, P, shape, B))
