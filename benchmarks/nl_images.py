@@ -43,6 +43,10 @@ def main(argv=None) -> int:
                    help="bound of the stages' steps (default 2, the over-relaxation limit; 0: free steps)")
     p.add_argument("--start", default="pnp_lr", choices=("pnp_nl", "pnp_lr"),
                    help="the classical loop the stages continue (default pnp_lr, the best on the validation pictures)")
+    p.add_argument("--basis", default="dct", choices=("dct", "pca"),
+                   help="the transform along a group of patches: the DCT (default) or the group's principal axes")
+    p.add_argument("--adapt", action="store_true",
+                   help="shrinkage that also follows the start's fine-detail level (a learned exponent per stage)")
     p.add_argument("--jobs", type=int, default=2, help="threads (default 2)")
     p.add_argument("--out", default=str(DEFAULT_NL_MODEL), help="model file (default: the bundled one)")
     p.add_argument("--seed", type=int, default=0)
@@ -95,7 +99,7 @@ def main(argv=None) -> int:
                                  max_iter=args.iterations, objective=args.objective,
                                  max_step=args.max_step or None, rng=args.seed,
                                  n_jobs=args.jobs, verbose=True, callback=save_best, checkpoint=args.checkpoint,
-                                 start=args.start)
+                                 start=args.start, basis=args.basis, adapt=args.adapt)
     print(f"training: {hist['samples_s']:.0f} s of pnp_nl starts + {hist['time_s']:.0f} s of L-BFGS "
           f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "
           f"validation {model.training_record['start_val_psnr_db']:.3f} -> "

@@ -101,8 +101,10 @@ def meta_positive(meta, key, path, bad, *, optional=False):
 def read_record(path, bad, *, fmt, version, arrays, max_meta_bytes=1 << 16):
     """Open an ``.npz`` record file: a JSON ``__metadata__`` record and float64 arrays.
 
-    The file must hold exactly ``__metadata__`` and the names in ``arrays``, a metadata record of at
-    most ``max_meta_bytes`` naming ``format == fmt`` and ``format_version == version``. Yields
+    The file must hold exactly ``__metadata__`` and the names in ``arrays`` (or ``arrays(meta)``,
+    names that depend on the metadata record), a metadata record of at
+    most ``max_meta_bytes`` naming ``format == fmt`` and ``format_version == version`` (or one of
+    ``version``, a tuple of the versions read). Yields
     ``(meta, read)``, ``read(name, shape)`` giving the array ``name`` checked (its stored size
     bounded before it is read, float64, of ``shape``, finite). Every failure, in the body too, is
     ``bad(path, why)``.
@@ -115,15 +117,19 @@ def read_record(path, bad, *, fmt, version, arrays, max_meta_bytes=1 << 16):
     with open_archive(path, bad) as npz:
         try:
             infos = {i.filename: i for i in npz.zip.infolist()}
-            names = {"__metadata__", *arrays}
-            if set(infos) != {f"{n}.npy" for n in names}:
-                raise bad(path, f"expected the arrays {sorted(names)}, found {sorted(npz.files)}")
+            if "__metadata__.npy" not in infos:
+                raise bad(path, f"expected a '__metadata__' record, found {sorted(npz.files)}")
             if infos["__metadata__.npy"].file_size > max_meta_bytes:
                 raise bad(path, "the metadata record is too large")
             meta = decode_json_record(npz["__metadata__"], path, bad)
-            if meta.get("format") != fmt or meta.get("format_version") != version:
-                raise bad(path, f"format must be {fmt!r} version {version}, got "
+            versions = version if isinstance(version, tuple) else (version,)
+            v = meta.get("format_version")
+            if meta.get("format") != fmt or isinstance(v, bool) or v not in versions:
+                raise bad(path, f"format must be {fmt!r} version {' or '.join(map(str, versions))}, got "
                                 f"{meta.get('format')!r} version {meta.get('format_version')!r}")
+            names = {"__metadata__", *(arrays(meta) if callable(arrays) else arrays)}
+            if set(infos) != {f"{n}.npy" for n in names}:
+                raise bad(path, f"expected the arrays {sorted(names)}, found {sorted(npz.files)}")
 
             def read(name, shape):
                 size = int(np.prod(shape))

@@ -48,25 +48,27 @@ def test_a_stage_with_the_classical_parameters_is_the_collaborative_wiener_filte
     assert np.allclose(m.forward(x0, prep), con.project(ref), atol=1e-9)
 
 
-def test_parallel_inference_stage_equals_the_serial_training_stage():
+@pytest.mark.parametrize("basis", ["dct", "pca"])
+def test_parallel_inference_stage_equals_the_serial_training_stage(basis):
     from skimage import data
 
     img = data.camera()[40:168, 60:188] / 255.0  # 128 x 128: several runs of groups in each parity
     meas = measure_image(img, 0.25, block_size=32, rng=0)
     con = BlockConstraint(meas.Y[0], meas.A, meas.pinv, meas.padded_shape, 32)
     x0 = con.project(img * 255.0 + 8.0 * np.random.default_rng(2).standard_normal(img.shape))
-    m = NonLocalStages(1)
+    m = NonLocalStages(1, basis=basis)
     m.theta += np.random.default_rng(3).normal(0.0, 1.0, m.theta.shape)
     prep = m.prepare(x0, con)
-    assert len(prep.bands) > 4
+    assert len(prep.bands) > 4 and prep.Hs.shape[0] == (1 if basis == "dct" else prep.groups.shape[0])
     u_serial, _, _ = m._stage(0, x0, prep)
     u_parallel, _, _ = m._stage(0, x0, prep, parallel=True)
     np.testing.assert_allclose(u_parallel, u_serial, rtol=0, atol=1e-10)
 
 
-def test_float32_inference_of_the_stages_stays_close_to_float64(problem):
+@pytest.mark.parametrize("basis", ["dct", "pca"])
+def test_float32_inference_of_the_stages_stays_close_to_float64(problem, basis):
     x, x0, con = problem
-    m = NonLocalStages(2)
+    m = NonLocalStages(2, basis=basis)
     m.theta += np.random.default_rng(4).normal(0.0, 1.0, m.theta.shape)
     m.alpha[:] = 1.5
     con32 = BlockConstraint(*(np.asarray(v, dtype=np.float32) for v in (con.Y, con.A, con.P)), con.shape, con.B)
@@ -76,17 +78,26 @@ def test_float32_inference_of_the_stages_stays_close_to_float64(problem):
     assert np.sqrt(np.mean((out32 - out64) ** 2)) < 1e-2 * np.sqrt(np.mean((out64 - x0) ** 2)) + 1e-3
 
 
-@pytest.mark.parametrize("objective", ["mse", "psnr"])
-def test_gradient_matches_central_differences(problem, objective):
+@pytest.mark.parametrize("objective,basis,adapt", [("mse", "dct", False), ("psnr", "dct", False),
+                                                   ("mse", "pca", False), ("mse", "dct", True)])
+def test_gradient_matches_central_differences(problem, objective, basis, adapt):
     x, x0, con = problem
     rng = np.random.default_rng(1)
-    m = NonLocalStages(2, ratios=(0.1, 0.4))
-    v = m.get_vector() + 0.3 * rng.standard_normal(m.get_vector().size)
-    v[-4:] = [0.5, 0.3, 0.8, 0.2]
-    m.set_vector(v)
+    m = NonLocalStages(2, ratios=(0.1, 0.4), basis=basis, adapt=adapt)
+    m.theta = m.theta + 0.3 * rng.standard_normal(m.theta.shape)
+    m.alpha = np.array([[0.5, 0.3], [0.8, 0.2]])
+    m.beta = np.array([[0.4, -0.2], [0.1, 0.3]])
+    v = m.get_vector()
+    n_th, n_al = m.theta.size, m.alpha.size
+    assert v.size == n_th + n_al + (m.beta.size if adapt else 0)
     samples = [(x0, x, m.prepare(x0, con))]
+    if adapt:
+        assert samples[0][2].ell != 0.0
     _, g = m.loss_and_grad(samples, objective=objective)
-    for i in [*rng.choice(v.size - 4, 5, replace=False), v.size - 4, v.size - 1]:
+    picks = [*rng.choice(n_th, 5, replace=False), n_th, n_th + n_al - 1]
+    if adapt:
+        picks += [n_th + n_al, v.size - 1]
+    for i in picks:
         e = 1e-5
         vals = []
         for s in (e, -e):
@@ -100,6 +111,43 @@ def test_gradient_matches_central_differences(problem, objective):
     l1, g1 = m.loss_and_grad(samples * 2, n_threads=1, objective=objective)
     l2, g2 = m.loss_and_grad(samples * 2, n_threads=2, objective=objective)
     assert np.isclose(l1, l2) and np.allclose(g1, g2)
+
+
+def test_adapted_shrinkage_follows_the_fine_detail_level_of_the_start(problem):
+    x, x0, con = problem
+    m = NonLocalStages(1, adapt=True)
+    prep = m.prepare(x, con)
+    d = x - den.group_lowrank_shrink(x, m.sigma, prep.groups, c=9.0)
+    assert np.isclose(prep.ell, np.log(np.mean(d * d) / m.sigma ** 2))
+    board = np.kron((np.indices((4, 4)).sum(axis=0) % 2) * 200.0 + 20.0, np.ones((16, 16)))
+    flat = m.prepare(board, con)  # piecewise constant: every group is of rank one, nothing below sigma
+    assert flat.ell < prep.ell - 3.0
+    prep = m.prepare(x0, con)
+    m.beta[:] = 1.0
+    _, _, tau = m._stage(0, x0, prep)
+    np.testing.assert_allclose(tau, m.sigma ** 2 * np.exp(prep.ell))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pca_bases_are_the_principal_axes_of_each_group(problem, dtype):
+    _, x0, con = problem
+    m = NonLocalStages(1, basis="pca")
+    prep = m.prepare(x0.astype(dtype), con)
+    C = den.patch_spectra(x0.astype(np.float64), 8)
+    tol = 1e-9 if dtype == np.float64 else 2e-4
+    k = m.group_size
+    assert prep.Hs.dtype == dtype
+    for g in range(0, prep.groups.shape[0], 7):
+        H = prep.Hs[g].astype(np.float64)
+        np.testing.assert_allclose(H @ H.T, np.eye(k), atol=tol)  # orthonormal
+        np.testing.assert_allclose(H[0], np.full(k, k ** -0.5), atol=tol)  # the mean first
+        M = C[prep.groups[g]]
+        Mc = M - M.mean(axis=0)
+        D = H @ Mc @ Mc.T @ H.T  # decorrelated rows, energy decreasing after the first
+        ref = np.sort(np.linalg.eigvalsh(Mc @ Mc.T))[::-1]
+        scale = max(ref[0], 1.0)
+        np.testing.assert_allclose(D - np.diag(np.diag(D)), 0.0, atol=100 * tol * scale)
+        np.testing.assert_allclose(np.diag(D)[1:], ref[:-1], atol=100 * tol * scale)
 
 
 def test_ratio_weights_interpolate_in_log_ratio():
@@ -120,7 +168,27 @@ def test_save_load_round_trip_and_bad_files(tmp_path, problem):
     path = m.save(tmp_path / "m.npz")
     m2 = load_nlstages(path)
     assert np.array_equal(m2.get_vector(), m.get_vector()) and m2.training_record == m.training_record
-    assert np.array_equal(m2.forward(x0, con), m.forward(x0, con))
+    assert np.array_equal(m2.forward(x0, con), m.forward(x0, con)) and m2.basis == "dct"
+    m.basis = "pca"
+    m3 = load_nlstages(m.save(tmp_path / "pca.npz"))
+    assert m3.basis == "pca" and np.array_equal(m3.forward(x0, con), m.forward(x0, con))
+    assert not np.array_equal(m3.forward(x0, con), m2.forward(x0, con))
+    m.basis, m.adapt = "dct", True
+    m.beta = np.random.default_rng(5).standard_normal(m.beta.shape)
+    m4 = load_nlstages(m.save(tmp_path / "adapt.npz"))
+    assert m4.adapt and np.array_equal(m4.beta, m.beta) and np.array_equal(m4.forward(x0, con), m.forward(x0, con))
+    _rewrite_record(tmp_path / "adapt.npz", tmp_path / "no_beta.npz", adapt=False)
+    with pytest.raises(ModelFileError, match="expected the arrays"):
+        load_nlstages(tmp_path / "no_beta.npz")
+    m.adapt = False
+    _rewrite_record(tmp_path / "pca.npz", tmp_path / "v1.npz", format_version=1)  # before the basis existed
+    assert load_nlstages(tmp_path / "v1.npz").basis == "dct"
+    _rewrite_record(tmp_path / "pca.npz", tmp_path / "v3.npz", format_version=3)
+    with pytest.raises(ModelFileError, match="version 1 or 2, got .* version 3"):
+        load_nlstages(tmp_path / "v3.npz")
+    _rewrite_record(tmp_path / "pca.npz", tmp_path / "odd_basis.npz", basis="wavelet")
+    with pytest.raises(ModelFileError, match="basis must be one of"):
+        load_nlstages(tmp_path / "odd_basis.npz")
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
     with pytest.raises(ModelFileError, match="not a valid non-local-stages file"):
@@ -137,6 +205,18 @@ def test_save_load_round_trip_and_bad_files(tmp_path, problem):
         load_nlstages(tmp_path / "unknown_start.npz")
     with pytest.raises(ValidationError, match="start must be one of"):
         train_nlstages([np.zeros((32, 32))], start="pnp_dct")
+
+
+def _rewrite_record(src, dst, **fields):
+    """A copy of the stages file ``src`` with ``fields`` of its metadata record changed."""
+    import json
+
+    with np.load(src) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays["__metadata__"].tobytes().decode("utf-8"))
+    meta.update(fields)
+    arrays["__metadata__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    np.savez(dst, **arrays)
 
 
 def test_other_settings_are_refused_with_a_clear_message():

@@ -7,17 +7,25 @@ Method ``"pnp_nl_learned"`` of the image pipeline. It runs the classical loop it
     u = sum over groups of similar patches of  H^T f_t(H x_group)   (aggregated),
     x <- P_y(x + alpha_t (u - x)),
 
-with ``H`` the 3-D DCT of a group of 8x8 patches (BM3D's collaborative transform), ``f_t`` a
-learned shrinkage ``f(z) = z^3 / (z^2 + tau_t)`` with its own ``tau`` for every one of the
-3-D frequencies (the empirical Wiener filter guided by the estimate, ``tau = sigma^2`` in the
+with ``H`` a 3-D transform of a group of 8x8 patches: the 2-D DCT of every patch, then along the
+group either the DCT (``basis="dct"``, BM3D's collaborative transform) or the group's principal
+axes in the start image (``basis="pca"``: the constant vector, then the eigenvectors of the centred
+group's Gram matrix by decreasing eigenvalue, the basis ``pnp_lr``'s low-rank filter shrinks in),
+``f_t`` a learned shrinkage ``f(z) = z^3 / (z^2 + tau_t)`` with its own ``tau`` for every one of the
+3-D coefficient positions (the empirical Wiener filter guided by the estimate, ``tau = sigma^2`` in the
 classical loop) and ``P_y`` the projection onto the measurements. The parameters depend on the
 measurement ratio: one set per anchor ratio, interpolated linearly in ``log(ratio)`` between them
-(held constant outside), so that one model serves every ratio.
+(held constant outside), so that one model serves every ratio. With ``adapt=True`` they also depend
+on the start image: ``log(tau_t)`` moves by ``beta_t * ell``, ``ell = log(d^2 / sigma^2)`` with
+``d`` the RMS change that ``pnp_lr``'s low-rank filter at ``sigma`` makes to the start: the
+energy of its fine detail at the level ``sigma`` (texture, and artefacts of that size), small
+for a piecewise-constant picture whose groups are of low rank (a checkerboard, a phantom), where
+shrinkage tuned on photographs only adds error; ``beta`` is learned.
 
 Untrained (``alpha = 0``) every stage is the identity on the classical result: the network *is*
 the classical loop, and training (end to end, analytic gradients, L-BFGS with the best validation iterate
-kept) starts from it. The groups and their aggregation weights are computed once per image, from
-the classical result (what ``pnp_nl`` itself would use next).
+kept) starts from it. The groups, their transforms and their aggregation weights are computed once
+per image, from the classical result (what ``pnp_nl`` itself would use next).
 
 Files: ``.npz`` with a JSON ``__metadata__`` record and two float64 arrays, read with
 ``allow_pickle=False`` and checked field by field (:func:`load_nlstages`).
@@ -48,7 +56,13 @@ __all__ = ["NonLocalStages", "load_nlstages", "train_nlstages", "default_nl_mode
 FORMAT = "cs-toolkit-nonlocal-stages"
 #: The classical loops the stages can continue (the model's training record names its own).
 NL_STARTS = ("pnp_nl", "pnp_lr")
-FORMAT_VERSION = 1
+#: The transforms along a group (see the module docstring).
+NL_BASES = ("dct", "pca")
+#: Version 2 adds ``basis`` and ``adapt`` (version 1 files, without them, are read as ``"dct"``
+#: and False).
+FORMAT_VERSION = 2
+_READ_VERSIONS = (1, 2)
+_ADAPT_C = 9.0  # the low-rank filter's constant, pnp_lr's
 _MAX_META_BYTES = 1 << 16
 
 
@@ -56,7 +70,7 @@ class _Prepared:
     """One image's fixed part of the stages: the constraint, groups, weights and ratio weights."""
 
     def __init__(self, model, x0, constraint):
-        from ._nlstages_numba import _group_weights
+        from ._nlstages_numba import _group_pca_bases, _group_weights
 
         x0 = np.ascontiguousarray(x0, dtype=den.work_dtype(x0))  # float32 inference stays float32
         p = model.patch_size
@@ -64,9 +78,17 @@ class _Prepared:
         self.groups = den.match_patches(x0, patch_size=p, group_size=model.group_size, step=model.step,
                                         n_features=model.n_features)
         C = _spectra(x0, p)
+        if model.basis == "pca":  # one transform per group
+            self.Hs = np.empty((self.groups.shape[0], model.group_size, model.group_size), C.dtype)
+            _group_pca_bases(C, self.groups, self.Hs)
+        else:  # the DCT for every group
+            self.Hs = den._group_transform(model.group_size, C.dtype.type)[None]
         self.w = np.empty(self.groups.shape[0], C.dtype)
-        _group_weights(C, self.groups, den._group_transform(model.group_size, C.dtype.type), model.sigma ** 2,
-                       self.w)
+        _group_weights(C, self.groups, self.Hs, model.sigma ** 2, self.w)
+        self.ell = 0.0
+        if model.adapt:  # the start's fine-detail level (module docstring)
+            d = x0 - den.group_lowrank_shrink(x0, model.sigma, self.groups, patch_size=p, c=_ADAPT_C)
+            self.ell = math.log(max(float(np.mean(np.square(d, dtype=np.float64))), 1e-12) / model.sigma ** 2)
         row_w = np.bincount(self.groups.ravel(), weights=np.repeat(self.w, self.groups.shape[1]),
                             minlength=C.shape[0])
         cov = den.patch_coverage(row_w, x0.shape, p)  # the weights covering each pixel
@@ -105,6 +127,10 @@ class NonLocalStages:
         Anchor measurement ratios, increasing; each has its own parameters.
     patch_size, group_size, step, n_features : int, default 8, 16, 4, 16
         Groups as ``pnp_nl`` makes them (:func:`match_patches`).
+    basis : {"dct", "pca"}, default "dct"
+        The transform along a group: the DCT, or the group's principal axes in the start image.
+    adapt : bool, default False
+        Make the shrinkage depend on the start's fine-detail level too (``beta``; module docstring).
     sigma : float, default 3.0
         The classical loop's final noise level: the start ``tau = sigma^2`` and the aggregation
         weights ``1 / sum(gain^2)`` of BM3D's Wiener step.
@@ -117,14 +143,18 @@ class NonLocalStages:
     Attributes
     ----------
     theta : ndarray (n_stages, n_ratios, group_size, patch_size**2)
-        ``log(tau)`` of every stage, anchor ratio and 3-D frequency.
+        ``log(tau)`` of every stage, anchor ratio and 3-D coefficient position (group-transform
+        row, 2-D DCT frequency).
     alpha : ndarray (n_stages, n_ratios)
         Step of every stage (0: the stage is the identity).
+    beta : ndarray (n_stages, n_ratios)
+        How far every stage's ``log(tau)`` follows the start's fine-detail level (with ``adapt``; a
+        parameter only then).
     training_record : dict or None
     """
 
     def __init__(self, n_stages=4, *, ratios=(0.1, 0.25, 0.5), patch_size=8, group_size=16, step=4, n_features=16,
-                 sigma=3.0, max_step=None):
+                 sigma=3.0, max_step=None, basis="dct", adapt=False):
         self.n_stages = check_int("n_stages", n_stages, low=1, high=100)
         r = np.asarray([check_scalar("ratios", v, low=0.0, high=1.0, low_inclusive=False) for v in ratios])
         if r.size == 0 or np.any(np.diff(r) <= 0):
@@ -134,12 +164,17 @@ class NonLocalStages:
         self.group_size = check_int("group_size", group_size, low=1, high=64)
         self.step = check_int("step", step, low=1, high=self.patch_size)
         self.n_features = check_int("n_features", n_features, low=1, high=self.patch_size ** 2)
+        self.basis = check_option("basis", basis, NL_BASES)
+        if not isinstance(adapt, bool | np.bool_):
+            raise ValidationError(f"adapt must be True or False, got {adapt!r}.")
+        self.adapt = bool(adapt)
         self.sigma = check_scalar("sigma", sigma, low=0.0, low_inclusive=False)
         self.max_step = None if max_step is None else check_scalar("max_step", max_step, low=0.0,
                                                                    low_inclusive=False)
         self.theta = np.full((self.n_stages, len(self.ratios), self.group_size, self.patch_size ** 2),
                              2.0 * math.log(self.sigma))
         self.alpha = np.zeros((self.n_stages, len(self.ratios)))
+        self.beta = np.zeros((self.n_stages, len(self.ratios)))
         self.training_record = None
 
     @property
@@ -155,27 +190,35 @@ class NonLocalStages:
 
     def __repr__(self):
         return (f"NonLocalStages(n_stages={self.n_stages}, ratios={self.ratios}, patch_size={self.patch_size}, "
-                f"group_size={self.group_size}"
+                f"group_size={self.group_size}" + ("" if self.basis == "dct" else f", basis={self.basis!r}")
+                + (", adapt=True" if self.adapt else "")
                 + ("" if self.max_step is None else f", max_step={self.max_step:g}") + ")")
 
     # -- parameters ------------------------------------------------------------------
+    def _parameters(self):
+        """The names of the trained arrays, in the order of :meth:`get_vector`."""
+        return ("theta", "alpha", "beta") if self.adapt else ("theta", "alpha")
+
     def get_vector(self) -> np.ndarray:
-        return np.concatenate([self.theta.ravel(), self.alpha.ravel()])
+        return np.concatenate([getattr(self, name).ravel() for name in self._parameters()])
 
     def set_vector(self, v) -> None:
         v = np.asarray(v, dtype=np.float64)
-        n = self.theta.size
-        if v.shape != (n + self.alpha.size,):
-            raise ValidationError(f"v must have shape ({n + self.alpha.size},), got {v.shape}.")
-        self.theta = v[:n].reshape(self.theta.shape).copy()
-        self.alpha = v[n:].reshape(self.alpha.shape).copy()
+        sizes = [getattr(self, name).size for name in self._parameters()]
+        if v.shape != (sum(sizes),):
+            raise ValidationError(f"v must have shape ({sum(sizes)},), got {v.shape}.")
+        i = 0
+        for name, n in zip(self._parameters(), sizes):
+            setattr(self, name, v[i:i + n].reshape(getattr(self, name).shape).copy())
+            i += n
 
     def bounds(self):
         """``(low, high)`` of every entry of :meth:`get_vector` for a bounded optimiser (None: free):
         the steps in ``[0, max_step]`` when ``max_step`` is set, else None (nothing bounded)."""
         if self.max_step is None:
             return None
-        return [(None, None)] * self.theta.size + [(0.0, self.max_step)] * self.alpha.size
+        return ([(None, None)] * self.theta.size + [(0.0, self.max_step)] * self.alpha.size
+                + [(None, None)] * (self.beta.size if self.adapt else 0))
 
     def ratio_weights(self, ratio) -> np.ndarray:
         """Weights of the anchor ratios for ``ratio``: linear in ``log(ratio)`` between the two
@@ -215,8 +258,8 @@ class NonLocalStages:
         from ._nlstages_numba import _shrink_forward, _shrink_forward_parallel
 
         p = self.patch_size
-        H = den._group_transform(self.group_size, den.work_dtype(x))
-        tau = np.exp(np.tensordot(prep.lam, self.theta[t], axes=1)).astype(H.dtype)
+        shift = prep.ell * float(prep.lam @ self.beta[t]) if self.adapt else 0.0
+        tau = np.exp(np.tensordot(prep.lam, self.theta[t], axes=1) + shift).astype(prep.Hs.dtype)
         if workspace is None:
             C = den.patch_spectra(x, p, parallel=parallel)
             S, out = np.zeros_like(C), None
@@ -225,9 +268,9 @@ class NonLocalStages:
             S, out = workspace.array("S", C.shape, C.dtype), workspace.array("image", x.shape, C.dtype)
             _zero(S)
         if parallel:
-            _shrink_forward_parallel(C, prep.groups, H, prep.w, tau, S, prep.bands)
+            _shrink_forward_parallel(C, prep.groups, prep.Hs, prep.w, tau, S, prep.bands)
         else:
-            _shrink_forward(C, prep.groups, H, prep.w, tau, S)
+            _shrink_forward(C, prep.groups, prep.Hs, prep.w, tau, S)
         return den.patch_spectra_adjoint(S, x.shape, p, parallel=parallel, out=out) / prep.cov, C, tau
 
     def forward(self, x0, constraint, *, return_all=False):
@@ -267,9 +310,9 @@ class NonLocalStages:
         from ._nlstages_numba import _shrink_backward
 
         p = self.patch_size
-        H = den._group_transform(self.group_size)
         g_theta = np.zeros_like(self.theta)
         g_alpha = np.zeros_like(self.alpha)
+        g_beta = np.zeros_like(self.beta)
         total = 0.0
         for x0, x_true, prep in samples:
             prep = self.prepare(x0, prep)
@@ -296,10 +339,12 @@ class NonLocalStages:
                 GS = _spectra(a * gv / prep.cov, p)
                 GC = np.zeros_like(C)
                 gth = np.zeros(tau.shape)
-                _shrink_backward(C, prep.groups, H, prep.w, tau, GS, GC, gth)
+                _shrink_backward(C, prep.groups, prep.Hs, prep.w, tau, GS, GC, gth)
                 g_theta[t] += prep.lam[:, None, None] * gth[None]
+                g_beta[t] += prep.lam * (prep.ell * float(gth.sum()))
                 g = (1.0 - a) * gv + _spectra_adjoint(GC, xin.shape, p)
-        return total, np.concatenate([g_theta.ravel(), g_alpha.ravel()])
+        grads = {"theta": g_theta, "alpha": g_alpha, "beta": g_beta}
+        return total, np.concatenate([grads[name].ravel() for name in self._parameters()])
 
     # -- files -----------------------------------------------------------------------
     def save(self, path) -> str:
@@ -307,11 +352,11 @@ class NonLocalStages:
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
                 "n_stages": self.n_stages, "ratios": list(self.ratios), "patch_size": self.patch_size,
                 "group_size": self.group_size, "step": self.step, "n_features": self.n_features,
-                "sigma": self.sigma, "max_step": self.max_step, "training": self.training_record}
+                "sigma": self.sigma, "max_step": self.max_step, "basis": self.basis, "adapt": self.adapt,
+                "training": self.training_record}
         return atomic_savez(path, {
             "__metadata__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
-            "theta": np.ascontiguousarray(self.theta, dtype=np.float64),
-            "alpha": np.ascontiguousarray(self.alpha, dtype=np.float64),
+            **{name: np.ascontiguousarray(getattr(self, name), dtype=np.float64) for name in self._parameters()},
         })
 
 
@@ -344,7 +389,10 @@ def load_nlstages(path) -> NonLocalStages:
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise ModelFileError(f"non-local-stages file {p!s} does not exist.")
-    with read_record(p, _bad, fmt=FORMAT, version=FORMAT_VERSION, arrays=("theta", "alpha"),
+    def arrays(meta):
+        return ("theta", "alpha", "beta") if meta.get("adapt") is True else ("theta", "alpha")
+
+    with read_record(p, _bad, fmt=FORMAT, version=_READ_VERSIONS, arrays=arrays,
                      max_meta_bytes=_MAX_META_BYTES) as (meta, read):
         dims = {key: meta_int(meta, key, low, high, p, _bad) for key, low, high in (
             ("n_stages", 1, 100), ("patch_size", 2, 32), ("group_size", 1, 64), ("step", 1, 32),
@@ -355,13 +403,15 @@ def load_nlstages(path) -> NonLocalStages:
             raise _bad(p, f"metadata 'ratios' must be a list of numbers, got {ratios!r}")
         sigma = meta_positive(meta, "sigma", p, _bad)
         max_step = meta_positive(meta, "max_step", p, _bad, optional=True)
+        v2 = meta["format_version"] >= 2
+        basis, adapt = (meta.get("basis", "dct"), meta.get("adapt", False)) if v2 else ("dct", False)
         try:
             model = NonLocalStages(dims["n_stages"], ratios=ratios, patch_size=dims["patch_size"],
                                    group_size=dims["group_size"], step=dims["step"], n_features=dims["n_features"],
-                                   sigma=sigma, max_step=max_step)
+                                   sigma=sigma, max_step=max_step, basis=basis, adapt=adapt)
         except ValidationError as exc:
             raise _bad(p, str(exc)) from None
-        for name in ("theta", "alpha"):
+        for name in model._parameters():
             setattr(model, name, read(name, getattr(model, name).shape))
         if model.max_step is not None and (np.any(model.alpha < 0) or np.any(model.alpha > model.max_step)):
             raise _bad(p, f"its steps 'alpha' lie outside its bounds [0, {model.max_step:g}]")
@@ -441,7 +491,7 @@ def nl_serves(settings, path=DEFAULT_NL_MODEL) -> bool:
 
 def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4, block_size=32,
                    matrix="gaussian", max_iter=100, objective="mse", max_step=None, rng=None, n_jobs=1,
-                   verbose=False, callback=None, checkpoint=None, start="pnp_nl"):
+                   verbose=False, callback=None, checkpoint=None, start="pnp_nl", basis="dct", adapt=False):
     """Train :class:`NonLocalStages` (method ``"pnp_nl_learned"``) on grey pictures; returns ``(model, history)``.
 
     Every picture is measured at every ratio (its own sensing matrix from ``rng``) and
@@ -476,6 +526,10 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
         with it resumes bit for bit (``train_diffusion``'s ``checkpoint``).
     start : {"pnp_nl", "pnp_lr"}, default "pnp_nl"
         The classical loop the stages continue (recorded in the model; ``reconstruct_image`` runs it).
+    basis : {"dct", "pca"}, default "dct"
+        The transform along a group (:class:`NonLocalStages`).
+    adapt : bool, default False
+        Shrinkage that also follows the start's fine-detail level (:class:`NonLocalStages`).
     """
     import time
 
@@ -486,7 +540,7 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
         raise ValidationError("images must be a non-empty list of grey images.")
     check_option("start", start, NL_STARTS)
     ratios = tuple(sorted(float(check_scalar("ratios", r, low=0.0, high=1.0, low_inclusive=False)) for r in ratios))
-    model = NonLocalStages(n_stages, ratios=ratios, max_step=max_step)
+    model = NonLocalStages(n_stages, ratios=ratios, max_step=max_step, basis=basis, adapt=adapt)
     rng = check_rng(rng)
     t0 = time.perf_counter()
 

@@ -1,7 +1,10 @@
 """Numba kernels of the learned collaborative-filter stages (:mod:`cs_toolkit.signals._image_nlstages`).
 
 A group is ``k`` patch rows of ``C`` (2-D DCT spectra of ``p x p`` patches, ``n = p * p``
-columns); its 3-D spectrum is ``Z = H @ C[rows]`` with the orthonormal group transform ``H``.
+columns); its 3-D spectrum is ``Z = H @ C[rows]`` with an orthonormal ``k x k`` group transform
+``H``: ``Hs`` holds either one transform for every group, the DCT of size ``k`` (BM3D's; its
+symmetry halves the work, :func:`~cs_toolkit.signals._image_numba._group_spectrum`), or one per
+group, ``Hs[g]`` (the principal axes of the group in the start image, :func:`_group_pca_bases`).
 The learned shrinkage of every 3-D coefficient is the Wiener-shaped ``f(z) = z^3 / (z^2 + tau)``
 (``tau = exp(theta)`` per coefficient position), the empirical Wiener filter guided by the
 estimate itself. Serial kernels (``nogil``): threads share the training images; inference filters
@@ -19,14 +22,93 @@ from ._image_numba import _group_spectrum as _spectrum
 
 
 @njit(**JIT)
-def _group_weights(C, groups, H, s2, w):  # pragma: no cover - compiled
+def _transform(C, rows, Hs, g, Z, W):  # pragma: no cover - compiled
+    """``Z = H @ C[rows]`` with group ``g``'s transform: ``Hs[0]`` (the DCT) when ``Hs`` holds one,
+    else ``Hs[g]`` (any orthonormal matrix, dense)."""
+    if Hs.shape[0] == 1:
+        _spectrum(C, rows, Hs[0], Z, W)
+        return
+    H = Hs[g]
+    k, n = rows.shape[0], C.shape[1]
+    Z[:, :] = 0.0
+    for b in range(k):
+        row = rows[b]
+        for a in range(k):
+            h = H[a, b]
+            for c in range(n):
+                Z[a, c] += h * C[row, c]
+
+
+@njit(**JIT)
+def _transform_adjoint(Z, rows, Hs, g, w, S, W):  # pragma: no cover - compiled
+    """``S[rows] += w * H.T @ Z``, the adjoint of :func:`_transform`, added in place."""
+    if Hs.shape[0] == 1:
+        _scatter(Z, rows, Hs[0], w, S, W)
+        return
+    H = Hs[g]
+    k, n = rows.shape[0], Z.shape[1]
+    for b in range(k):
+        row = rows[b]
+        for a in range(k):
+            h = w * H[a, b]
+            for c in range(n):
+                S[row, c] += h * Z[a, c]
+
+
+@njit(**JIT)
+def _group_pca_bases(C, groups, Hs):  # pragma: no cover - compiled
+    """``Hs[g]``: the principal axes of group ``g`` along the group (rows: the constant vector
+    ``1 / sqrt(k)`` first, the mean patch's axis, then the eigenvectors of the Gram matrix of the
+    centred group by decreasing eigenvalue): the basis in which the group's rows are decorrelated,
+    the one the low-rank filter shrinks in. Each eigenvector's sign makes its largest entry positive
+    (the result is independent of LAPACK's sign choice)."""
+    k, n = groups.shape[1], C.shape[1]
+    dt = C.dtype
+    M = np.empty((k, n), dt)
+    K = np.empty((k, k), dt)
+    for g in range(groups.shape[0]):
+        rows = groups[g]
+        for c in range(n):
+            m = 0.0
+            for a in range(k):
+                m += C[rows[a], c]
+            m /= k
+            for a in range(k):
+                M[a, c] = C[rows[a], c] - m
+        trace = 0.0
+        for a in range(k):
+            for b in range(a + 1):
+                v = 0.0
+                for c in range(n):
+                    v += M[a, c] * M[b, c]
+                K[a, b] = v
+                K[b, a] = v
+            trace += K[a, a]
+        big = (trace + 1.0) / k  # the constant vector becomes the leading eigenvector (K 1 = 0)
+        for a in range(k):
+            for b in range(k):
+                K[a, b] += big
+        lam, V = np.linalg.eigh(K)
+        for i in range(k):
+            col = k - 1 - i  # eigh's order is increasing
+            j_max = 0
+            for a in range(1, k):
+                if abs(V[a, col]) > abs(V[j_max, col]):
+                    j_max = a
+            sgn = 1.0 if V[j_max, col] >= 0.0 else -1.0
+            for a in range(k):
+                Hs[g, i, a] = sgn * V[a, col]
+
+
+@njit(**JIT)
+def _group_weights(C, groups, Hs, s2, w):  # pragma: no cover - compiled
     """``w[g] = 1 / sum(gain^2)``, the empirical Wiener gains ``z^2 / (z^2 + s2)`` of group ``g``
     (the aggregation weights of BM3D's second step)."""
     k, n = groups.shape[1], C.shape[1]
     Z = np.empty((k, n), C.dtype)
     W = np.empty((k, n), C.dtype)
     for g in range(groups.shape[0]):
-        _spectrum(C, groups[g], H, Z, W)
+        _transform(C, groups[g], Hs, g, Z, W)
         e = 0.0
         for a in range(k):
             for c in range(n):
@@ -37,24 +119,24 @@ def _group_weights(C, groups, H, s2, w):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
-def _shrink_forward(C, groups, H, w, tau, S, g0=0, g1=-1):  # pragma: no cover - compiled
+def _shrink_forward(C, groups, Hs, w, tau, S, g0=0, g1=-1):  # pragma: no cover - compiled
     """``S[rows_g] += w_g H^T f(H C[rows_g])`` for every group ``g`` (of ``g0:g1``; ``g1 = -1``: to
     the last), ``f(z) = z^3 / (z^2 + tau)``."""
     k, n = groups.shape[1], C.shape[1]
     Z = np.empty((k, n), C.dtype)
     W = np.empty((k, n), C.dtype)
     for g in range(g0, groups.shape[0] if g1 < 0 else g1):
-        _spectrum(C, groups[g], H, Z, W)
+        _transform(C, groups[g], Hs, g, Z, W)
         for a in range(k):
             for c in range(n):
                 z = Z[a, c]
                 z2 = z * z
                 Z[a, c] = z * z2 / (z2 + tau[a, c])
-        _scatter(Z, groups[g], H, w[g], S, W)
+        _transform_adjoint(Z, groups[g], Hs, g, w[g], S, W)
 
 
 @njit(parallel=True, **JIT)
-def _shrink_forward_parallel(C, groups, H, w, tau, S, bands):  # pragma: no cover - compiled
+def _shrink_forward_parallel(C, groups, Hs, w, tau, S, bands):  # pragma: no cover - compiled
     """:func:`_shrink_forward` with the runs of groups ``bands[b]:bands[b + 1]`` in parallel, the
     even runs, then the odd ones (runs two apart write to different rows of ``S``; the bands of
     :func:`cs_toolkit.signals._denoisers._runs`)."""
@@ -62,11 +144,11 @@ def _shrink_forward_parallel(C, groups, H, w, tau, S, bands):  # pragma: no cove
         n_runs = (bands.shape[0] - 1 - parity + 1) // 2
         for i in prange(n_runs):
             b = parity + 2 * i
-            _shrink_forward(C, groups, H, w, tau, S, bands[b], bands[b + 1])
+            _shrink_forward(C, groups, Hs, w, tau, S, bands[b], bands[b + 1])
 
 
 @njit(**JIT)
-def _shrink_backward(C, groups, H, w, tau, GS, GC, gtheta):  # pragma: no cover - compiled
+def _shrink_backward(C, groups, Hs, w, tau, GS, GC, gtheta):  # pragma: no cover - compiled
     """The adjoint of :func:`_shrink_forward` at ``C``: ``GC += dL/dC`` and ``gtheta += dL/dtheta``
     (``tau = exp(theta)``) from ``GS = dL/dS``."""
     k, n = groups.shape[1], C.shape[1]
@@ -74,8 +156,8 @@ def _shrink_backward(C, groups, H, w, tau, GS, GC, gtheta):  # pragma: no cover 
     G = np.empty((k, n), C.dtype)
     W = np.empty((k, n), C.dtype)
     for g in range(groups.shape[0]):
-        _spectrum(C, groups[g], H, Z, W)
-        _spectrum(GS, groups[g], H, G, W)
+        _transform(C, groups[g], Hs, g, Z, W)
+        _transform(GS, groups[g], Hs, g, G, W)
         wg = w[g]
         for a in range(k):
             for c in range(n):
@@ -87,4 +169,4 @@ def _shrink_backward(C, groups, H, w, tau, GS, GC, gtheta):  # pragma: no cover 
                 inv = 1.0 / (d * d)
                 gtheta[a, c] -= gz * z * z2 * t * inv
                 G[a, c] = gz * (z2 * z2 + 3.0 * z2 * t) * inv
-        _scatter(G, groups[g], H, 1.0, GC, W)
+        _transform_adjoint(G, groups[g], Hs, g, 1.0, GC, W)
