@@ -29,6 +29,9 @@ import time
 import numpy as np
 from tnrd_images import RATIOS, TEST, TRAIN, VALIDATION, skimage_picture
 
+#: The training pictures of 512 pixels or more a side, from which ``--more-crops`` takes a second crop.
+MORE_CROPS = ["moon", "grass", "gravel", "rocket", "cell", "hubble_deep_field", "immunohistochemistry", "retina"]
+
 
 def main(argv=None) -> int:
     from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL, train_nlstages
@@ -47,6 +50,9 @@ def main(argv=None) -> int:
                    help="the transform along a group of patches: the DCT (default) or the group's principal axes")
     p.add_argument("--adapt", action="store_true",
                    help="shrinkage that also follows the start's fine-detail level (a learned exponent per stage)")
+    p.add_argument("--more-crops", action="store_true",
+                   help="also train on a second crop (a quarter of the way from the top left) of every training picture "
+                        "of 512 pixels or more a side (MORE_CROPS; about 1.7 times the training time)")
     p.add_argument("--jobs", type=int, default=2, help="threads (default 2)")
     p.add_argument("--out", default=str(DEFAULT_NL_MODEL), help="model file (default: the bundled one)")
     p.add_argument("--seed", type=int, default=0)
@@ -81,6 +87,8 @@ def main(argv=None) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     print(f"load average {os.getloadavg()}", flush=True)
     train = [skimage_picture(n) for n in TRAIN]
+    if args.more_crops:
+        train += [skimage_picture(n, at=(0.25, 0.25)) for n in MORE_CROPS]
     if args.augment:
         train += [np.ascontiguousarray(x[:, ::-1]) for x in train]
     val = [skimage_picture(n) for n in VALIDATION]
@@ -104,7 +112,8 @@ def main(argv=None) -> int:
           f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "
           f"validation {model.training_record['start_val_psnr_db']:.3f} -> "
           f"{model.training_record['best_val_psnr_db']:.3f} dB; load average {os.getloadavg()}", flush=True)
-    model.training_record["pictures"] = {"train": TRAIN, "validation": VALIDATION, "mirrored": bool(args.augment)}
+    model.training_record["pictures"] = {"train": TRAIN, "validation": VALIDATION, "mirrored": bool(args.augment),
+                                         "second_crops": MORE_CROPS if args.more_crops else []}
     choose_default_ratios(model)
     path = model.save(args.out)
     print(f"saved {model!r} to {path}")

@@ -32,8 +32,10 @@ TEST = ["camera", "astronaut_gray", "coins", "brick"]
 RATIOS = (0.1, 0.25, 0.5)
 
 
-def skimage_picture(name, size=256):
-    """A scikit-image picture, grey, on [0, 1], its centre ``size x size`` crop (padded when smaller)."""
+def skimage_picture(name, size=256, at=(0.5, 0.5)):
+    """A scikit-image picture, grey, on [0, 1], its ``size x size`` crop (padded when smaller); ``at``:
+    where the crop lies, as fractions of the rows and columns it can move over (0: top or left, 1:
+    bottom or right; default the centre)."""
     from skimage import color
     from skimage import data as skd
 
@@ -45,7 +47,7 @@ def skimage_picture(name, size=256):
         x = x / 255.0
     pad = [(0, max(0, size - n)) for n in x.shape]
     x = np.pad(x, pad, mode="symmetric")
-    i, j = (x.shape[0] - size) // 2, (x.shape[1] - size) // 2
+    i, j = (int(f * (n - size)) for f, n in zip(at, x.shape))
     return np.ascontiguousarray(x[i:i + size, j:j + size])
 
 

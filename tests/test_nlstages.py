@@ -379,7 +379,8 @@ def test_cli_trains_and_uses_pnp_nl_learned(tmp_path):
             "--out", tmp_path / "m.npz", "--checkpoint", tmp_path / "log.npz")
     assert r.returncode == 0, r.stderr
     assert "4 training and 1 validation images" in r.stdout
-    assert load_nlstages(tmp_path / "m.npz").training_record["ratios"] == [0.25]
+    m = load_nlstages(tmp_path / "m.npz")  # the bundled model's recipe
+    assert m.training_record["ratios"] == [0.25] and (m.start, m.basis, m.max_step) == ("pnp_lr", "pca", 2.0)
     assert (tmp_path / "log.npz").is_file()  # the rerun replays the logged run: the same model
     r = run("train", "--model", "pnp_nl_learned", "--data", d, "--ratios", "0.25", "--stages", "1", "--quick",
             "--out", tmp_path / "m2.npz", "--checkpoint", tmp_path / "log.npz")
@@ -411,4 +412,10 @@ def test_the_cli_default_follows_the_validation_record(tmp_path):
     m.save(path)
     assert not nl_serves({"ratio": 0.1}, path)
     rec = load_nlstages(DEFAULT_NL_MODEL).training_record  # the bundled model: chosen on validation
-    assert rec["default_max_ratio"] == 0.25 and rec["validation_gain_by_ratio_db"]["0.5"] < 0
+    gains = sorted((float(r), g) for r, g in rec["validation_gain_by_ratio_db"].items())
+    top = None
+    for r, g in gains:  # the largest anchor ratio up to which every validation gain is positive
+        if g <= 0:
+            break
+        top = r
+    assert top is not None and rec["default_max_ratio"] == top

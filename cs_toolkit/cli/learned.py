@@ -21,7 +21,9 @@ versions of the images in ``DIR`` are measured in 32 x 32 blocks at every
 turn those starts into the images (``--iterations`` L-BFGS iterations; every
 fifth image, when there are at least five, is held out for validation).
 ``--model pnp_nl_learned --data DIR`` trains the learned non-local stages the same
-way, from ``pnp_nl`` reconstructions (``reconstruct --method pnp_nl_learned --model FILE``).
+way, by default as the bundled model was trained: from ``pnp_lr`` reconstructions
+(``--start``), filtering each group of patches in its principal axes (``--basis``), steps
+bounded by 2 (``reconstruct --method pnp_nl_learned --model FILE``).
 
 ``--pretrain`` (``lista``, ``lista_cp``, ``lista_cpss``) trains the tied ALISTA
 form of the network first and then fine-tunes every weight in one stage
@@ -61,6 +63,11 @@ def register(sub) -> None:
     p.add_argument("--ratios", default="0.1,0.25,0.5", help="measurement ratios of --model tnrd / pnp_nl_learned (default 0.1,0.25,0.5)")
     p.add_argument("--stages", type=int, default=5, help="stages of --model tnrd / pnp_nl_learned (default 5)")
     p.add_argument("--iterations", type=int, default=100, help="L-BFGS iterations of --model tnrd / pnp_nl_learned (default 100)")
+    p.add_argument("--start", default="pnp_lr", choices=("pnp_lr", "pnp_nl"),
+                   help="--model pnp_nl_learned: the classical loop the stages continue (default pnp_lr)")
+    p.add_argument("--basis", default="pca", choices=("pca", "dct"),
+                   help="--model pnp_nl_learned: the transform along a group of patches, its principal axes "
+                        "(default) or the DCT")
     p.add_argument("--m", type=int, default=250, help="measurements of the synthetic problem (default 250)")
     p.add_argument("--n", type=int, default=500, help="code length of the synthetic problem (default 500)")
     p.add_argument("--p", type=float, default=0.1, help="non-zero probability of synthetic codes (default 0.1)")
@@ -193,9 +200,12 @@ def _train_image_stages(args) -> int:
               f"{len(train_imgs)} training images, ratios {ratios}; no validation set (fewer than 5 images): "
               "the last iterate is kept")
     # without a validation set the progress lines would show 'validation nan dB': a summary instead
-    trainer = train_tnrd if args.model == "tnrd" else train_nlstages
+    if args.model == "tnrd":
+        trainer, extra = train_tnrd, {}
+    else:  # the bundled model's recipe by default (steps bounded by the over-relaxation limit 2)
+        trainer, extra = train_nlstages, {"start": args.start, "basis": args.basis, "max_step": 2.0}
     model, hist = trainer(train_imgs, validation=val, ratios=ratios, n_stages=stages, max_iter=iters,
-                          rng=args.seed, verbose=verbose and bool(val), checkpoint=args.checkpoint)
+                          rng=args.seed, verbose=verbose and bool(val), checkpoint=args.checkpoint, **extra)
     if verbose and not val:
         print(f"trained {stages} stages ({len(hist['iterations'])} L-BFGS iterations) in "
               f"{hist['time_s'] + hist['samples_s']:.0f} s")

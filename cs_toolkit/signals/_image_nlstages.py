@@ -81,8 +81,8 @@ class _Prepared:
         if model.basis == "pca":  # one transform per group
             self.Hs = np.empty((self.groups.shape[0], model.group_size, model.group_size), C.dtype)
             _group_pca_bases(C, self.groups, self.Hs)
-        else:  # the DCT for every group
-            self.Hs = den._group_transform(model.group_size, C.dtype.type)[None]
+        else:  # the DCT for every group (a writable copy: the kernels see one array type for both bases)
+            self.Hs = den._group_transform(model.group_size, C.dtype.type)[None].copy()
         self.w = np.empty(self.groups.shape[0], C.dtype)
         _group_weights(C, self.groups, self.Hs, model.sigma ** 2, self.w)
         self.ell = 0.0
@@ -433,7 +433,7 @@ def warm_up_image_kernels(dtypes=("float64", "float32")) -> float:
 
     t0 = time.perf_counter()
     img = np.random.default_rng(0).random((64, 64))
-    stages = NonLocalStages(1)
+    stages = NonLocalStages(1, basis="pca", adapt=True)  # the kernels of the bundled model's kind
     stages.alpha[:] = 0.5  # a zero step skips the stage (and its kernels)
     meas = measure_image(img, 0.25, rng=0)
     for dt in dtypes:
