@@ -1,18 +1,21 @@
 """Train the learned non-local stages (method ``"pnp_nl_learned"``) bundled as
 ``cs_toolkit/learned/models/nl_stages_images.npz``, then compare them with ``pnp_nl`` on the test images.
 
-The stages (:class:`cs_toolkit.signals.NonLocalStages`) continue the classical ``pnp_nl`` loop
-with learned shrinkage of every 3-D frequency of the groups of similar patches, one set of
-parameters per anchor ratio (0.1 / 0.25 / 0.5, interpolated in between). 32 x 32 blocks, Gaussian
+The stages (:class:`cs_toolkit.signals.NonLocalStages`) continue a classical non-local loop
+(``--start``, default ``pnp_lr``) with learned shrinkage of every coefficient of the groups of
+similar patches in a 3-D transform (``--basis``: by default each group's principal axes in the
+start times the patches' 2-D DCT), one set of parameters per anchor ratio (0.1 / 0.25 / 0.5,
+interpolated in between). 32 x 32 blocks, Gaussian
 sensing matrices with orthonormal rows. Training pictures: scikit-image's bundled pictures *other
 than* the toolkit's test images (camera, astronaut, coins, brick are never seen), grey, centre
 256 x 256 crops (``--augment``: each also flipped left-right, twice the training time); chelsea and coffee are the
 validation pictures that pick the kept L-BFGS iterate. Then every test image is reconstructed by
-``pnp_nl`` and by the trained stages from the same measurements and the PSNR/SSIM are printed.
+``pnp_nl``, by the start and by the trained stages from the same measurements and the PSNR/SSIM
+are printed.
 
 Run from the repository root::
 
-    python benchmarks/nl_images.py                  # train (about 35 min on 2 cores), save, compare
+    python benchmarks/nl_images.py                  # train (about 20 min on 2 cores), save, compare
     python benchmarks/nl_images.py --iterations 2 --out smoke.npz   # smoke test
     python benchmarks/nl_images.py --evaluate a.npz b.npz [--extra | --synthetic]  # compare saved stages
 
@@ -46,8 +49,9 @@ def main(argv=None) -> int:
                    help="bound of the stages' steps (default 2, the over-relaxation limit; 0: free steps)")
     p.add_argument("--start", default="pnp_lr", choices=("pnp_nl", "pnp_lr"),
                    help="the classical loop the stages continue (default pnp_lr, the best on the validation pictures)")
-    p.add_argument("--basis", default="dct", choices=("dct", "pca"),
-                   help="the transform along a group of patches: the DCT (default) or the group's principal axes")
+    p.add_argument("--basis", default="pca", choices=("pca", "dct"),
+                   help="the transform along a group of patches: its principal axes in the start (default, the "
+                        "bundled model's) or the DCT")
     p.add_argument("--adapt", action="store_true",
                    help="shrinkage that also follows the start's fine-detail level (a learned exponent per stage)")
     p.add_argument("--more-crops", action="store_true",

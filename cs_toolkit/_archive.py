@@ -49,7 +49,7 @@ def open_archive(path, bad):
 def decode_json_record(raw, path, bad) -> dict:
     """The JSON object stored as a 1-D ``uint8`` record of an ``.npz``; ``bad(path, why)`` makes the
     error of each kind of file."""
-    if raw.dtype != np.uint8 or raw.ndim != 1:
+    if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1:  # bytes: not an .npy member
         raise bad(path, "the metadata record is not a byte array")
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))

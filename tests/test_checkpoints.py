@@ -378,3 +378,21 @@ def test_cli_train_dict_checkpoint_resume(tmp_path, monkeypatch, capsys):
     assert read_image(tmp_path / "img.png").shape == (64, 64)
     assert main(["train-dict", *common, "--checkpoint-every", "2"]) == 2
     assert "--checkpoint-every needs --checkpoint" in capsys.readouterr().err
+
+
+def test_settings_derived_from_a_matrix_match_to_rounding_only():
+    """A float setting (the step 1 / ||A||^2) may differ in its last bits between machines; a real
+    change of setting is still told apart, and named."""
+    import math
+
+    from cs_toolkit.learned.checkpoint import _diff
+
+    step = 1.0 / 3.0
+    a = {"hyperparameters": {"step": step, "lam": 0.1}, "stages": [[1, 2.5]], "dtype": "float64"}
+    b = {"hyperparameters": {"step": math.nextafter(step, 1.0), "lam": 0.1}, "stages": [[1, 2.5]],
+         "dtype": "float64"}
+    assert _diff(a, b) == []
+    b["hyperparameters"]["step"] = step * (1 + 1e-6)
+    b["stages"] = [[1, 2.6]]
+    assert _diff(a, b) == ["hyperparameters.step", "stages"]
+    assert _diff(a, {**a, "dtype": "float32"}) == ["dtype"]

@@ -118,12 +118,18 @@ def _bad(path, why):
 
 
 def _diff(a, b, prefix=""):
-    """Keys (dotted) where two JSON records differ."""
+    """Keys (dotted) where two JSON records differ. Floats are compared to a relative 1e-12: a
+    setting derived from a matrix (the step ``1 / ||A||^2``) can differ in its last bits between
+    machines whose LAPACK takes other code paths, and is the same setting."""
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b)):
             out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
         return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [] if not any(_diff(u, v) for u, v in zip(a, b)) else [prefix.rstrip(".")]
+    if isinstance(a, float) and isinstance(b, float):
+        return [] if math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0) else [prefix.rstrip(".")]
     return [] if a == b else [prefix.rstrip(".")]
 
 
@@ -165,8 +171,9 @@ def load_checkpoint(path, model, fingerprint, bit_generator=np.random.PCG64) -> 
             if meta.get("format_version") != FORMAT_VERSION:
                 raise _bad(p, f"unsupported format_version {meta.get('format_version')!r}")
             fp = meta.get("fingerprint")
-            if fp != json.loads(json.dumps(fingerprint)):
-                diff = _diff(fp, json.loads(json.dumps(fingerprint))) if isinstance(fp, dict) else ["fingerprint"]
+            want = json.loads(json.dumps(fingerprint))
+            diff = _diff(fp, want) if isinstance(fp, dict) else ["fingerprint"]
+            if diff:
                 raise ValidationError(
                     f"checkpoint {p} was written by a training run with other settings (differing: "
                     f"{', '.join(diff)}); use another checkpoint path or delete the file to start afresh."

@@ -31,15 +31,17 @@ registered solver, batch-solved) or jointly as a whole image:
     ``pnp_dct`` at every ratio there); on the bundled test images +0.44 / +0.12 / -0.04 dB
     over ``pnp_dct`` at ratios 0.1 / 0.25 / 0.5 (-0.6 to +0.7 dB per image; it loses on the
     periodic brick texture at 0.25 and 0.5), in 1.3 to 2 times its time.
-``"pnp_nl_learned"`` (the default of ``cs-toolkit reconstruct`` where its bundled model serves: ratios 0.1 to 0.25)
+``"pnp_nl_learned"`` (the default of ``cs-toolkit reconstruct`` where its bundled model serves: ratios 0.1 to 0.5)
     A non-local loop (the one its model names: ``pnp_lr`` for the bundled model) followed by trained
     collaborative-filter stages
-    (:class:`~cs_toolkit.signals.NonLocalStages`: a learned shrinkage of every 3-D frequency of
-    the groups, a learned step, the projection), one model for ratios 0.1 to 0.5, 32x32 blocks,
-    Gaussian sensing (``cs_toolkit/learned/models/nl_stages_images.npz``, trained by
-    ``benchmarks/nl_images.py``, steps bounded to [0, 2]); +0.25 / +0.21 / +0.12 dB over ``pnp_lr``
-    at ratios 0.1 / 0.25 / 0.5 on average on the bundled test images, which it never saw (the
-    CLI uses it up to 0.25, where it beat ``pnp_lr`` on the validation pictures).
+    (:class:`~cs_toolkit.signals.NonLocalStages`: a learned shrinkage of every coefficient of the
+    groups in a 3-D transform, for the bundled model each group's principal axes in the start
+    times the 2-D DCT of the patches, a learned step, the projection), one model for ratios 0.1
+    to 0.5, 32x32 blocks, Gaussian sensing (``cs_toolkit/learned/models/nl_stages_images.npz``,
+    trained by ``benchmarks/nl_images.py``, steps bounded to [0, 2]); +0.29 / +0.49 / +0.49 dB
+    over ``pnp_lr`` at ratios 0.1 / 0.25 / 0.5 on average on the bundled test images, which it
+    never saw (above it on each of them; the CLI uses it at every ratio 0.1 to 0.5, where it beat
+    ``pnp_lr`` on the validation pictures).
 ``"pnp_tv"``
     The same loop with a total-variation denoiser (Chambolle), Nesterov momentum
     and a decreasing denoising strength. About 1.3-2 dB above BCS-SPL.
