@@ -128,6 +128,32 @@ def _group_shrink_runs(C, Q, groups, H, thr, s2, wiener, S, Wp, bands, parity, s
 
 
 @njit(**JIT)
+def _group_spectrum_dense(C, rows, H, Z):  # pragma: no cover - compiled
+    """``Z = H @ C[rows]`` for any ``k x k`` matrix ``H`` (no symmetry used)."""
+    k, n = rows.shape[0], C.shape[1]
+    Z[:, :] = 0.0
+    for b in range(k):
+        row = rows[b]
+        for a in range(k):
+            h = H[a, b]
+            for c in range(n):
+                Z[a, c] += h * C[row, c]
+
+
+@njit(**JIT)
+def _group_scatter_dense(Z, rows, H, w, S):  # pragma: no cover - compiled
+    """``S[rows] += w * H.T @ Z`` for any ``k x k`` matrix ``H``: the adjoint of
+    :func:`_group_spectrum_dense`, added in place."""
+    k, n = rows.shape[0], Z.shape[1]
+    for b in range(k):
+        row = rows[b]
+        for a in range(k):
+            h = w * H[a, b]
+            for c in range(n):
+                S[row, c] += h * Z[a, c]
+
+
+@njit(**JIT)
 def _group_spectrum(C, rows, H, Z, W):  # pragma: no cover - compiled
     """``Z = H @ C[rows]``: the 3-D spectrum of a group (transform along the group of its rows).
 
@@ -138,13 +164,7 @@ def _group_spectrum(C, rows, H, Z, W):  # pragma: no cover - compiled
     k = rows.shape[0]
     n = C.shape[1]
     if k % 2:
-        Z[:, :] = 0.0
-        for b in range(k):
-            row = rows[b]
-            for a in range(k):
-                h = H[a, b]
-                for c in range(n):
-                    Z[a, c] += h * C[row, c]
+        _group_spectrum_dense(C, rows, H, Z)
         return
     half = k // 2
     for b in range(half):
@@ -189,12 +209,7 @@ def _group_scatter(Z, rows, H, w, S, W):  # pragma: no cover - compiled
     k = rows.shape[0]
     n = Z.shape[1]
     if k % 2:
-        for b in range(k):
-            row = rows[b]
-            for a in range(k):
-                h = w * H[a, b]
-                for c in range(n):
-                    S[row, c] += h * Z[a, c]
+        _group_scatter_dense(Z, rows, H, w, S)
         return
     half = k // 2
     W[:, :] = 0.0

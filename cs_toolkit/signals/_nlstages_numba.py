@@ -18,7 +18,9 @@ from numba import njit, prange
 
 from .._config import JIT
 from ._image_numba import _group_scatter as _scatter
+from ._image_numba import _group_scatter_dense as _scatter_dense
 from ._image_numba import _group_spectrum as _spectrum
+from ._image_numba import _group_spectrum_dense as _spectrum_dense
 
 
 @njit(**JIT)
@@ -27,16 +29,8 @@ def _transform(C, rows, Hs, g, Z, W):  # pragma: no cover - compiled
     else ``Hs[g]`` (any orthonormal matrix, dense)."""
     if Hs.shape[0] == 1:
         _spectrum(C, rows, Hs[0], Z, W)
-        return
-    H = Hs[g]
-    k, n = rows.shape[0], C.shape[1]
-    Z[:, :] = 0.0
-    for b in range(k):
-        row = rows[b]
-        for a in range(k):
-            h = H[a, b]
-            for c in range(n):
-                Z[a, c] += h * C[row, c]
+    else:
+        _spectrum_dense(C, rows, Hs[g], Z)
 
 
 @njit(**JIT)
@@ -44,15 +38,8 @@ def _transform_adjoint(Z, rows, Hs, g, w, S, W):  # pragma: no cover - compiled
     """``S[rows] += w * H.T @ Z``, the adjoint of :func:`_transform`, added in place."""
     if Hs.shape[0] == 1:
         _scatter(Z, rows, Hs[0], w, S, W)
-        return
-    H = Hs[g]
-    k, n = rows.shape[0], Z.shape[1]
-    for b in range(k):
-        row = rows[b]
-        for a in range(k):
-            h = w * H[a, b]
-            for c in range(n):
-                S[row, c] += h * Z[a, c]
+    else:
+        _scatter_dense(Z, rows, Hs[g], w, S)
 
 
 @njit(**JIT)
