@@ -27,7 +27,8 @@ the classical loop, and training (end to end, analytic gradients, L-BFGS with th
 kept) starts from it. The groups, their transforms and their aggregation weights are computed once
 per image, from the classical result (what ``pnp_nl`` itself would use next).
 
-Files: ``.npz`` with a JSON ``__metadata__`` record and two float64 arrays, read with
+Files: ``.npz`` with a JSON ``__metadata__`` record and the float64 arrays ``theta``, ``alpha``
+(and ``beta`` with ``adapt``), read with
 ``allow_pickle=False`` and checked field by field (:func:`load_nlstages`).
 """
 
