@@ -63,8 +63,12 @@ NL_BASES = ("dct", "pca")
 #: and False).
 FORMAT_VERSION = 2
 _READ_VERSIONS = (1, 2)
-_ADAPT_C = 9.0  # the low-rank filter's constant, pnp_lr's
 _MAX_META_BYTES = 1 << 16
+
+
+def _parameter_names(adapt):
+    """The trained arrays of stages with or without ``adapt`` (a file holds the same ones)."""
+    return ("theta", "alpha", "beta") if adapt else ("theta", "alpha")
 
 
 class _Prepared:
@@ -88,7 +92,7 @@ class _Prepared:
         _group_weights(C, self.groups, self.Hs, model.sigma ** 2, self.w)
         self.ell = 0.0
         if model.adapt:  # the start's fine-detail level (module docstring)
-            d = x0 - den.group_lowrank_shrink(x0, model.sigma, self.groups, patch_size=p, c=_ADAPT_C)
+            d = x0 - den.group_lowrank_shrink(x0, model.sigma, self.groups, patch_size=p)  # pnp_lr's c
             self.ell = math.log(max(float(np.mean(np.square(d, dtype=np.float64))), 1e-12) / model.sigma ** 2)
         row_w = np.bincount(self.groups.ravel(), weights=np.repeat(self.w, self.groups.shape[1]),
                             minlength=C.shape[0])
@@ -198,7 +202,7 @@ class NonLocalStages:
     # -- parameters ------------------------------------------------------------------
     def _parameters(self):
         """The names of the trained arrays, in the order of :meth:`get_vector`."""
-        return ("theta", "alpha", "beta") if self.adapt else ("theta", "alpha")
+        return _parameter_names(self.adapt)
 
     def get_vector(self) -> np.ndarray:
         return np.concatenate([getattr(self, name).ravel() for name in self._parameters()])
@@ -390,10 +394,8 @@ def load_nlstages(path) -> NonLocalStages:
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise ModelFileError(f"non-local-stages file {p!s} does not exist.")
-    def arrays(meta):
-        return ("theta", "alpha", "beta") if meta.get("adapt") is True else ("theta", "alpha")
-
-    with read_record(p, _bad, fmt=FORMAT, version=_READ_VERSIONS, arrays=arrays,
+    with read_record(p, _bad, fmt=FORMAT, version=_READ_VERSIONS,
+                     arrays=lambda meta: _parameter_names(meta.get("adapt") is True),
                      max_meta_bytes=_MAX_META_BYTES) as (meta, read):
         dims = {key: meta_int(meta, key, low, high, p, _bad) for key, low, high in (
             ("n_stages", 1, 100), ("patch_size", 2, 32), ("group_size", 1, 64), ("step", 1, 32),

@@ -19,6 +19,42 @@ from .._config import JIT
 
 
 @njit(**JIT)
+def _centred_gram(C, rows, M, Mt, K, mean):  # pragma: no cover - compiled
+    """The group ``C[rows]`` less its mean row: ``mean`` (n), ``M`` (k x n), ``Mt`` its transpose and
+    ``K = M M^T`` (k x k); returns the trace of ``K`` (the group's centred energy)."""
+    k, n = rows.shape[0], C.shape[1]
+    for j in range(n):
+        mean[j] = 0.0
+    for a in range(k):
+        r = rows[a]
+        for j in range(n):
+            v = C[r, j]
+            M[a, j] = v
+            mean[j] += v
+    for j in range(n):
+        mean[j] /= k
+    for a in range(k):
+        for j in range(n):
+            M[a, j] -= mean[j]
+    for a in range(k):  # K = M M^T, each entry summed over j in order; the inner loop runs along
+        for j in range(n):  # a row of M^T (contiguous, vectorised) instead of a dot product (a chain)
+            Mt[j, a] = M[a, j]
+    for a in range(k):
+        for b in range(a + 1):
+            K[a, b] = 0.0
+        for j in range(n):
+            v = M[a, j]
+            for b in range(a + 1):
+                K[a, b] += v * Mt[j, b]
+        for b in range(a):
+            K[b, a] = K[a, b]
+    trace = 0.0
+    for a in range(k):
+        trace += K[a, a]
+    return trace
+
+
+@njit(**JIT)
 def _lowrank_run(C, groups, c_w, s2, S, Wp, g0, g1):  # pragma: no cover - compiled
     """Filter groups ``g0:g1``: ``S[rows] += w * estimate`` and ``Wp[rows] += w`` with the group
     weight ``w = 1 / (1 + rank kept)``. The singular vectors come from the eigendecomposition of
@@ -34,34 +70,7 @@ def _lowrank_run(C, groups, c_w, s2, S, Wp, g0, g1):  # pragma: no cover - compi
     root_k = np.sqrt(k)
     for g in range(g0, g1):
         rows = groups[g]
-        for j in range(n):
-            mean[j] = 0.0
-        for a in range(k):
-            r = rows[a]
-            for j in range(n):
-                v = C[r, j]
-                M[a, j] = v
-                mean[j] += v
-        for j in range(n):
-            mean[j] /= k
-        for a in range(k):
-            for j in range(n):
-                M[a, j] -= mean[j]
-        for a in range(k):  # K = M M^T, each entry summed over j in order; the inner loop runs along
-            for j in range(n):  # a row of M^T (contiguous, vectorised) instead of a dot product (a chain)
-                Mt[j, a] = M[a, j]
-        for a in range(k):
-            for b in range(a + 1):
-                K[a, b] = 0.0
-            for j in range(n):
-                v = M[a, j]
-                for b in range(a + 1):
-                    K[a, b] += v * Mt[j, b]
-            for b in range(a):
-                K[b, a] = K[a, b]
-        trace = 0.0
-        for a in range(k):
-            trace += K[a, a]
+        trace = _centred_gram(C, rows, M, Mt, K, mean)
         rank = 0
         if trace <= n * s2:  # every eigenvalue is at most the noise level: all are shrunk to zero
             P[:, :] = 0.0  # (the same result as below, without the eigendecomposition)

@@ -21,6 +21,7 @@ from ._image_numba import _group_scatter as _scatter
 from ._image_numba import _group_scatter_dense as _scatter_dense
 from ._image_numba import _group_spectrum as _spectrum
 from ._image_numba import _group_spectrum_dense as _spectrum_dense
+from ._lowrank_numba import _centred_gram
 
 
 @njit(**JIT)
@@ -52,25 +53,11 @@ def _group_pca_bases(C, groups, Hs):  # pragma: no cover - compiled
     k, n = groups.shape[1], C.shape[1]
     dt = C.dtype
     M = np.empty((k, n), dt)
+    Mt = np.empty((n, k), dt)
     K = np.empty((k, k), dt)
+    mean = np.empty(n, dt)
     for g in range(groups.shape[0]):
-        rows = groups[g]
-        for c in range(n):
-            m = 0.0
-            for a in range(k):
-                m += C[rows[a], c]
-            m /= k
-            for a in range(k):
-                M[a, c] = C[rows[a], c] - m
-        trace = 0.0
-        for a in range(k):
-            for b in range(a + 1):
-                v = 0.0
-                for c in range(n):
-                    v += M[a, c] * M[b, c]
-                K[a, b] = v
-                K[b, a] = v
-            trace += K[a, a]
+        trace = _centred_gram(C, groups[g], M, Mt, K, mean)  # the low-rank filter's Gram matrix
         big = (trace + 1.0) / k  # the constant vector becomes the leading eigenvector (K 1 = 0)
         for a in range(k):
             for b in range(k):
