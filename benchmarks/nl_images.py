@@ -54,6 +54,12 @@ def main(argv=None) -> int:
                         "bundled model's) or the DCT")
     p.add_argument("--adapt", action="store_true",
                    help="shrinkage that also follows the start's fine-detail level (a learned exponent per stage)")
+    p.add_argument("--local", action="store_true",
+                   help="every group's shrinkage scaled by its tail variance in the start (needs --basis pca)")
+    p.add_argument("--tau-factor", type=float, default=None,
+                   help="keep every learned tau within this factor of its start (default: free)")
+    p.add_argument("--theta-scale", type=float, default=None,
+                   help="L-BFGS preconditioner: works on log(tau) / THETA_SCALE (default: none)")
     p.add_argument("--more-crops", action="store_true",
                    help="also train on a second crop (a quarter of the way from the top left) of every training picture "
                         "of 512 pixels or more a side (MORE_CROPS; about 1.7 times the training time)")
@@ -111,7 +117,8 @@ def main(argv=None) -> int:
                                  max_iter=args.iterations, objective=args.objective,
                                  max_step=args.max_step or None, rng=args.seed,
                                  n_jobs=args.jobs, verbose=True, callback=save_best, checkpoint=args.checkpoint,
-                                 start=args.start, basis=args.basis, adapt=args.adapt)
+                                 start=args.start, basis=args.basis, adapt=args.adapt, local=args.local,
+                                 tau_factor=args.tau_factor, theta_scale=args.theta_scale)
     print(f"training: {hist['samples_s']:.0f} s of pnp_nl starts + {hist['time_s']:.0f} s of L-BFGS "
           f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "
           f"validation {model.training_record['start_val_psnr_db']:.3f} -> "

@@ -78,12 +78,14 @@ def test_float32_inference_of_the_stages_stays_close_to_float64(problem, basis):
     assert np.sqrt(np.mean((out32 - out64) ** 2)) < 1e-2 * np.sqrt(np.mean((out64 - x0) ** 2)) + 1e-3
 
 
-@pytest.mark.parametrize("objective,basis,adapt", [("mse", "dct", False), ("psnr", "dct", False),
-                                                   ("mse", "pca", False), ("mse", "dct", True)])
-def test_gradient_matches_central_differences(problem, objective, basis, adapt):
+@pytest.mark.parametrize("objective,basis,adapt,local", [("mse", "dct", False, False), ("psnr", "dct", False, False),
+                                                         ("mse", "pca", False, False), ("mse", "dct", True, False),
+                                                         ("mse", "pca", False, True)])
+def test_gradient_matches_central_differences(problem, objective, basis, adapt, local):
     x, x0, con = problem
     rng = np.random.default_rng(1)
-    m = NonLocalStages(2, ratios=(0.1, 0.4), basis=basis, adapt=adapt)
+    m = NonLocalStages(2, ratios=(0.1, 0.4), basis=basis, adapt=adapt, local=local,
+                       sigma=15.0 if local else 3.0)  # (local: many groups' tail variances below sigma^2)
     m.theta = m.theta + 0.3 * rng.standard_normal(m.theta.shape)
     m.alpha = np.array([[0.5, 0.3], [0.8, 0.2]])
     m.beta = np.array([[0.4, -0.2], [0.1, 0.3]])
@@ -93,6 +95,8 @@ def test_gradient_matches_central_differences(problem, objective, basis, adapt):
     samples = [(x0, x, m.prepare(x0, con))]
     if adapt:
         assert samples[0][2].ell != 0.0
+    if local:
+        assert np.ptp(samples[0][2].s) > 0.1  # groups scaled differently
     _, g = m.loss_and_grad(samples, objective=objective)
     picks = [*rng.choice(n_th, 5, replace=False), n_th, n_th + n_al - 1]
     if adapt:
@@ -150,6 +154,42 @@ def test_pca_bases_are_the_principal_axes_of_each_group(problem, dtype):
         np.testing.assert_allclose(np.diag(D)[1:], ref[:-1], atol=100 * tol * scale)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_local_scale_is_each_groups_tail_variance(problem, dtype):
+    _, x0, con = problem
+    m = NonLocalStages(1, basis="pca", local=True, sigma=10.0)  # x0's noise: 10 grey levels
+    prep = m.prepare(x0.astype(dtype), con)
+    assert np.mean(prep.s < 0.5) > 0.2 and np.ptp(prep.s) > 0.2
+    capped = NonLocalStages(1, basis="pca", local=True, sigma=3.0).prepare(x0, con)  # every group noisier
+    assert np.all(capped.s == 1.0)
+    C = den.patch_spectra(x0.astype(np.float64), 8)
+    k, n = m.group_size, m.patch_size ** 2
+    assert prep.s.dtype == dtype and prep.s.shape == (prep.groups.shape[0],)
+    for g in range(0, prep.groups.shape[0], 5):
+        M = C[prep.groups[g]]
+        lam = np.linalg.eigvalsh((M - M.mean(axis=0)) @ (M - M.mean(axis=0)).T)  # increasing; the
+        nu = np.clip(np.mean(np.maximum(lam[1:1 + k // 2], 0.0)) / n, 1e-4, m.sigma ** 2)  # first: the mean's 0
+        assert np.isclose(prep.s[g], nu / m.sigma ** 2, rtol=1e-6 if dtype == np.float64 else 2e-2, atol=1e-6)
+    plain = NonLocalStages(1, basis="pca").prepare(x0, con)
+    assert np.all(plain.s == 1.0)
+
+
+def test_local_stages_leave_a_piecewise_constant_picture_almost_unchanged():
+    """Shrinkage tuned for photographs smooths the edges of a picture the start already recovers: with
+    ``local`` a group whose principal axes leave nothing to noise keeps its coefficients."""
+    board = np.kron((np.indices((4, 4)).sum(axis=0) % 2) * 200.0 + 20.0, np.ones((16, 16)))
+    meas = measure_image(board / 255.0, 0.25, block_size=32, rng=0)
+    con = BlockConstraint(meas.Y[0], meas.A, meas.pinv, meas.padded_shape, 32)
+    err = {}
+    for local in (False, True):
+        m = NonLocalStages(2, basis="pca", local=local)
+        m.theta[:] = np.log(400.0)  # strong shrinkage, as for a photograph at a low ratio
+        m.alpha[:] = 2.0
+        out = m.forward(board, con)
+        err[local] = np.sqrt(np.mean((out - board) ** 2))
+    assert err[True] < 1e-2 < err[False]
+
+
 def test_ratio_weights_interpolate_in_log_ratio():
     m = NonLocalStages(1, ratios=(0.1, 0.25, 0.5))
     assert np.array_equal(m.ratio_weights(0.1), [1, 0, 0]) and np.array_equal(m.ratio_weights(0.5), [0, 0, 1])
@@ -183,9 +223,24 @@ def test_save_load_round_trip_and_bad_files(tmp_path, problem):
     m.adapt = False
     _rewrite_record(tmp_path / "pca.npz", tmp_path / "v1.npz", format_version=1)  # before the basis existed
     assert load_nlstages(tmp_path / "v1.npz").basis == "dct"
-    _rewrite_record(tmp_path / "pca.npz", tmp_path / "v3.npz", format_version=3)
-    with pytest.raises(ModelFileError, match="version 1 or 2, got .* version 3"):
-        load_nlstages(tmp_path / "v3.npz")
+    m.basis, m.local, m.sigma = "pca", True, 10.0  # (x0's noise: 10; a smaller sigma caps every group's scale)
+    m5 = load_nlstages(m.save(tmp_path / "local.npz"))
+    assert m5.local and np.array_equal(m5.forward(x0, con), m.forward(x0, con))
+    m.local = False
+    assert not np.array_equal(m5.forward(x0, con), m.forward(x0, con))
+    m.local = True
+    _rewrite_record(tmp_path / "local.npz", tmp_path / "local_v2.npz", format_version=2)  # before local
+    assert not load_nlstages(tmp_path / "local_v2.npz").local
+    _rewrite_record(tmp_path / "local.npz", tmp_path / "local_dct.npz", basis="dct")
+    with pytest.raises(ModelFileError, match="local=True needs basis='pca'"):
+        load_nlstages(tmp_path / "local_dct.npz")
+    _rewrite_record(tmp_path / "local.npz", tmp_path / "local_odd.npz", local="yes")
+    with pytest.raises(ModelFileError, match="local must be True or False"):
+        load_nlstages(tmp_path / "local_odd.npz")
+    m.basis, m.local, m.sigma = "dct", False, 3.0
+    _rewrite_record(tmp_path / "pca.npz", tmp_path / "v4.npz", format_version=4)
+    with pytest.raises(ModelFileError, match="version 1 or 2 or 3, got .* version 4"):
+        load_nlstages(tmp_path / "v4.npz")
     _rewrite_record(tmp_path / "pca.npz", tmp_path / "odd_basis.npz", basis="wavelet")
     with pytest.raises(ModelFileError, match="basis must be one of"):
         load_nlstages(tmp_path / "odd_basis.npz")
@@ -338,6 +393,78 @@ def test_bounded_steps_stay_in_their_bounds_and_the_bound_is_saved(tmp_path):
         np.savez(tmp_path / "d.npz", **{**arrays, "__metadata__": np.frombuffer(json.dumps(meta).encode(), np.uint8)})
         with pytest.raises(ModelFileError, match="'max_step' must be a positive number or null"):
             load_nlstages(tmp_path / "d.npz")
+
+
+def test_tau_bounds_and_the_preconditioner_of_training():
+    from skimage import data
+
+    with pytest.raises(ValidationError, match="tau_factor"):
+        NonLocalStages(1, tau_factor=1.0)
+    with pytest.raises(ValidationError, match="theta_scale"):
+        NonLocalStages(1, theta_scale=0.0)
+    m = NonLocalStages(2, tau_factor=np.e, theta_scale=10.0)
+    c = 2.0 * np.log(m.sigma)
+    assert m.bounds()[0] == pytest.approx((c - 1.0, c + 1.0)) and m.bounds()[-1] == (None, None)
+    d = m.parameter_scales()
+    assert d.shape == m.get_vector().shape and np.all(d[:m.theta.size] == 10.0) and np.all(d[m.theta.size:] == 1.0)
+    assert NonLocalStages(2).parameter_scales() is None
+    pics = [data.moon()[:64, :64]]
+    val = [data.chelsea()[:64, :64, 0]]
+    m, _ = train_nlstages(pics, validation=val, ratios=(0.25,), n_stages=2, max_iter=4, max_step=2.0, rng=0,
+                          tau_factor=1.05, theta_scale=10.0)
+    assert np.all(np.abs(m.theta - c) <= np.log(1.05) + 1e-12) and np.all((m.alpha >= 0) & (m.alpha <= 2.0))
+    assert np.any(m.theta != c)
+    assert m.training_record["tau_factor"] == 1.05 and m.training_record["theta_scale"] == 10.0
+
+
+class _Quadratic:
+    """``L(v) = sum(h (v - t)^2)`` with the training interface of :func:`train_diffusion`."""
+
+    def __init__(self, h, t, scales, bounds):
+        self.h, self.t, self.v, self.scales, self.b, self.seen = h, t, np.zeros_like(t), scales, bounds, []
+
+    def get_vector(self):
+        return self.v.copy()
+
+    def set_vector(self, v):
+        self.v = np.array(v, dtype=np.float64)
+
+    def loss_and_grad(self, samples, n_threads=1, objective="mse"):
+        r = self.v - self.t
+        self.seen.append(self.v.copy())
+        return float(np.sum(self.h * r * r)), 2.0 * self.h * r
+
+    def forward(self, x0, c):
+        return x0
+
+    def bounds(self):
+        return self.b
+
+    def parameter_scales(self):
+        return self.scales
+
+
+def test_the_preconditioner_changes_the_path_not_the_problem(tmp_path):
+    from cs_toolkit.learned.diffusion import train_diffusion
+
+    h = np.array([1.0, 1e-4, 1e-4, 1e-4])  # one stiff variable, three of small gradient
+    t = np.array([1.0, 2.0, -3.0, 50.0])
+    samples = [(np.zeros(4), np.zeros(4), None)]
+    box = [(None, None), (None, None), (None, None), (-10.0, 10.0)]
+    runs = {}
+    for name, sc in (("plain", None), ("scaled", np.array([1.0, 100.0, 100.0, 100.0]))):
+        q = _Quadratic(h, t, sc, box)
+        train_diffusion(q, samples, max_iter=3, checkpoint=tmp_path / f"{name}.npz")
+        runs[name] = q
+        assert np.all(q.v[3] <= 10.0 + 1e-12) and all(np.all(np.abs(v[3]) <= 10.0 + 1e-12) for v in q.seen)
+    # the scaled run moves the small-gradient variables toward their targets, the plain one hardly
+    err = {k: np.abs(q.v[1:3] - t[1:3]).max() for k, q in runs.items()}
+    assert err["scaled"] < 0.1 * err["plain"]
+    assert runs["scaled"].v[3] == pytest.approx(10.0)  # at its bound, which the scale does not move
+    # a log written with other scales is refused
+    q = _Quadratic(h, t, np.array([1.0, 10.0, 10.0, 10.0]), box)
+    with pytest.raises(ValidationError, match="other settings or data"):
+        train_diffusion(q, samples, max_iter=3, checkpoint=tmp_path / "scaled.npz")
 
 
 @pytest.mark.skipif(not DEFAULT_NL_MODEL.is_file(), reason="no bundled model")

@@ -311,7 +311,11 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
     ----------
     model : DiffusionStages or another model with the same training interface
         (``get_vector``, ``set_vector``, ``loss_and_grad``, ``forward``), e.g. ``NonLocalStages``;
-        a model with a ``bounds()`` method is kept inside the ``(low, high)`` pairs it returns
+        a model with a ``bounds()`` method is kept inside the ``(low, high)`` pairs it returns;
+        one with a ``parameter_scales()`` method (an array like ``get_vector()``, or None) is
+        optimised in the variables ``v / scales`` (a diagonal preconditioner: L-BFGS starts from
+        steepest descent, which moves every variable by its own gradient; a scale makes the
+        parameters of small gradients take larger steps)
     samples : list of (x0, x_true, constraint)
         Training images: the start (a classical reconstruction), the truth, and the
         measurement constraint (``project`` / ``null_project``; None for denoising).
@@ -368,18 +372,24 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
     best = {"val": val_psnr(), "v": model.get_vector()}
     last = {"loss": None}
     log = None if checkpoint is None else _evaluation_log(checkpoint, model, samples, validation, max_iter, objective)
+    # (the log holds the optimiser's variables: with scales, v / scales; its fingerprint has the scales)
     t0 = time.perf_counter()
 
-    def compute(v):
-        model.set_vector(v)
-        return model.loss_and_grad(samples, n_threads=n_threads, objective=objective)
+    scales = model.parameter_scales() if hasattr(model, "parameter_scales") else None
+    d = np.ones(model.get_vector().size) if scales is None else np.asarray(scales, dtype=np.float64)
+
+    def compute(u):
+        model.set_vector(d * u)
+        loss, g = model.loss_and_grad(samples, n_threads=n_threads, objective=objective)
+        return loss, d * g
 
     def fun(v):
         loss, g = compute(v) if log is None else log.evaluate(v, compute)
         last["loss"] = loss
         return loss, g
 
-    def cb(v):
+    def cb(u):
+        v = d * u
         model.set_vector(v)
         it = len(hist["iterations"]) + 1
         tr = train_psnr(last["loss"])
@@ -399,7 +409,10 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
 
     start_val = best["val"]
     bounds = model.bounds() if hasattr(model, "bounds") else None
-    minimize(fun, model.get_vector(), jac=True, method="L-BFGS-B", callback=cb, bounds=bounds,
+    if bounds is not None:
+        bounds = [(None if lo is None else lo / di, None if hi is None else hi / di)
+                  for (lo, hi), di in zip(bounds, d)]
+    minimize(fun, model.get_vector() / d, jac=True, method="L-BFGS-B", callback=cb, bounds=bounds,
              options={"maxiter": max_iter, "maxcor": 20})
     model.set_vector(best["v"])
     hist["start_val_psnr_db"] = start_val
@@ -421,4 +434,7 @@ def _evaluation_log(path, model, samples, validation, max_iter, objective):
                    "max_iter": int(max_iter), "objective": objective,
                    "train_data": sha256_of(*[a for x0, xt, _ in samples for a in (x0, xt)]),
                    "validation_data": sha256_of(*[a for x0, xt, _ in (validation or ()) for a in (x0, xt)])}
+    scales = model.parameter_scales() if hasattr(model, "parameter_scales") else None
+    if scales is not None:  # (absent without: the logs of earlier runs stay valid)
+        fingerprint["scales"] = sha256_of(np.asarray(scales, dtype=np.float64))
     return EvaluationLog(path, fingerprint, v0.size)

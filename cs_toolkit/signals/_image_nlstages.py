@@ -60,10 +60,13 @@ NL_STARTS = ("pnp_nl", "pnp_lr")
 #: The transforms along a group (see the module docstring).
 NL_BASES = ("dct", "pca")
 #: Version 2 adds ``basis`` and ``adapt`` (version 1 files, without them, are read as ``"dct"``
-#: and False).
-FORMAT_VERSION = 2
-_READ_VERSIONS = (1, 2)
+#: and False); version 3 adds ``local`` (False before).
+FORMAT_VERSION = 3
+_READ_VERSIONS = (1, 2, 3)
 _MAX_META_BYTES = 1 << 16
+#: The least tail variance of a group with ``local`` (grey levels squared on [0, 255]): a group of
+#: identical patches keeps a positive ``tau``.
+_NU_FLOOR = 1e-4
 
 
 def _parameter_names(adapt):
@@ -83,9 +86,13 @@ class _Prepared:
         self.groups = den.match_patches(x0, patch_size=p, group_size=model.group_size, step=model.step,
                                         n_features=model.n_features)
         C = _spectra(x0, p)
+        self.s = np.ones(self.groups.shape[0], C.dtype)  # every group's scale of tau
         if model.basis == "pca":  # one transform per group
             self.Hs = np.empty((self.groups.shape[0], model.group_size, model.group_size), C.dtype)
-            _group_pca_bases(C, self.groups, self.Hs)
+            nu = np.empty(self.groups.shape[0], C.dtype)
+            _group_pca_bases(C, self.groups, self.Hs, nu)
+            if model.local:  # tau follows the group's tail variance (module docstring)
+                self.s = (np.clip(nu, _NU_FLOOR, model.sigma ** 2) / model.sigma ** 2).astype(C.dtype)
         else:  # the DCT for every group (a writable copy: the kernels see one array type for both bases)
             self.Hs = den._group_transform(model.group_size, C.dtype.type)[None].copy()
         self.w = np.empty(self.groups.shape[0], C.dtype)
@@ -144,6 +151,16 @@ class NonLocalStages:
         over-relaxation limit of the classical averaged-operator iteration
         ``x <- x + alpha (D(x) - x)`` (Krasnosel'skii-Mann with a firmly non-expansive ``D``).
         None: the steps are free.
+    local : bool, default False
+        With ``basis="pca"``: every group's ``tau`` is multiplied by ``min(nu_g, sigma^2) / sigma^2``,
+        ``nu_g`` the group's tail variance in the start (what its principal axes leave to noise and
+        fine detail): a group the start already recovers cleanly is shrunk less.
+    tau_factor : float or None, default None
+        Training only (not saved): keeps every ``tau`` within a factor ``tau_factor`` of its start
+        ``sigma^2`` (:meth:`bounds`). None: free.
+    theta_scale : float or None, default None
+        Training only (not saved): L-BFGS works on ``theta / theta_scale`` (:meth:`parameter_scales`),
+        so that the many ``theta``, each with a small gradient, move as far as the few steps do.
 
     Attributes
     ----------
@@ -159,7 +176,7 @@ class NonLocalStages:
     """
 
     def __init__(self, n_stages=4, *, ratios=(0.1, 0.25, 0.5), patch_size=8, group_size=16, step=4, n_features=16,
-                 sigma=3.0, max_step=None, basis="dct", adapt=False):
+                 sigma=3.0, max_step=None, basis="dct", adapt=False, local=False, tau_factor=None, theta_scale=None):
         self.n_stages = check_int("n_stages", n_stages, low=1, high=100)
         r = np.asarray([check_scalar("ratios", v, low=0.0, high=1.0, low_inclusive=False) for v in ratios])
         if r.size == 0 or np.any(np.diff(r) <= 0):
@@ -173,9 +190,19 @@ class NonLocalStages:
         if not isinstance(adapt, bool | np.bool_):
             raise ValidationError(f"adapt must be True or False, got {adapt!r}.")
         self.adapt = bool(adapt)
+        if not isinstance(local, bool | np.bool_):
+            raise ValidationError(f"local must be True or False, got {local!r}.")
+        if local and self.basis != "pca":
+            raise ValidationError(f"local=True needs basis='pca' (the groups' principal axes give their tail "
+                                  f"variance), got basis={self.basis!r}.")
+        self.local = bool(local)
         self.sigma = check_scalar("sigma", sigma, low=0.0, low_inclusive=False)
         self.max_step = None if max_step is None else check_scalar("max_step", max_step, low=0.0,
                                                                    low_inclusive=False)
+        self.tau_factor = None if tau_factor is None else check_scalar("tau_factor", tau_factor, low=1.0,
+                                                                       low_inclusive=False)
+        self.theta_scale = None if theta_scale is None else check_scalar("theta_scale", theta_scale, low=0.0,
+                                                                         low_inclusive=False)
         self.theta = np.full((self.n_stages, len(self.ratios), self.group_size, self.patch_size ** 2),
                              2.0 * math.log(self.sigma))
         self.alpha = np.zeros((self.n_stages, len(self.ratios)))
@@ -196,8 +223,10 @@ class NonLocalStages:
     def __repr__(self):
         return (f"NonLocalStages(n_stages={self.n_stages}, ratios={self.ratios}, patch_size={self.patch_size}, "
                 f"group_size={self.group_size}" + ("" if self.basis == "dct" else f", basis={self.basis!r}")
-                + (", adapt=True" if self.adapt else "")
-                + ("" if self.max_step is None else f", max_step={self.max_step:g}") + ")")
+                + (", adapt=True" if self.adapt else "") + (", local=True" if self.local else "")
+                + ("" if self.max_step is None else f", max_step={self.max_step:g}")
+                + ("" if self.tau_factor is None else f", tau_factor={self.tau_factor:g}")
+                + ("" if self.theta_scale is None else f", theta_scale={self.theta_scale:g}") + ")")
 
     # -- parameters ------------------------------------------------------------------
     def _parameters(self):
@@ -219,11 +248,22 @@ class NonLocalStages:
 
     def bounds(self):
         """``(low, high)`` of every entry of :meth:`get_vector` for a bounded optimiser (None: free):
-        the steps in ``[0, max_step]`` when ``max_step`` is set, else None (nothing bounded)."""
-        if self.max_step is None:
+        the steps in ``[0, max_step]`` when ``max_step`` is set, every ``theta`` within
+        ``log(tau_factor)`` of ``2 log(sigma)`` when ``tau_factor`` is set; None when neither is."""
+        if self.max_step is None and self.tau_factor is None:
             return None
-        return ([(None, None)] * self.theta.size + [(0.0, self.max_step)] * self.alpha.size
-                + [(None, None)] * (self.beta.size if self.adapt else 0))
+        c, f = 2.0 * math.log(self.sigma), math.log(self.tau_factor or math.inf)
+        th = (None, None) if self.tau_factor is None else (c - f, c + f)
+        al = (None, None) if self.max_step is None else (0.0, self.max_step)
+        return [th] * self.theta.size + [al] * self.alpha.size + [(None, None)] * (self.beta.size if self.adapt else 0)
+
+    def parameter_scales(self):
+        """The preconditioner of training (:func:`~cs_toolkit.learned.diffusion.train_diffusion`):
+        ``theta_scale`` for every ``theta``, 1 for the rest; None without ``theta_scale``."""
+        if self.theta_scale is None:
+            return None
+        return np.concatenate([np.full(self.theta.size, self.theta_scale),
+                               np.ones(self.get_vector().size - self.theta.size)])
 
     def ratio_weights(self, ratio) -> np.ndarray:
         """Weights of the anchor ratios for ``ratio``: linear in ``log(ratio)`` between the two
@@ -273,9 +313,9 @@ class NonLocalStages:
             S, out = workspace.array("S", C.shape, C.dtype), workspace.array("image", x.shape, C.dtype)
             _zero(S)
         if parallel:
-            _shrink_forward_parallel(C, prep.groups, prep.Hs, prep.w, tau, S, prep.bands)
+            _shrink_forward_parallel(C, prep.groups, prep.Hs, prep.w, tau, prep.s, S, prep.bands)
         else:
-            _shrink_forward(C, prep.groups, prep.Hs, prep.w, tau, S)
+            _shrink_forward(C, prep.groups, prep.Hs, prep.w, tau, prep.s, S)
         return den.patch_spectra_adjoint(S, x.shape, p, parallel=parallel, out=out) / prep.cov, C, tau
 
     def forward(self, x0, constraint, *, return_all=False):
@@ -344,7 +384,7 @@ class NonLocalStages:
                 GS = _spectra(a * gv / prep.cov, p)
                 GC = np.zeros_like(C)
                 gth = np.zeros(tau.shape)
-                _shrink_backward(C, prep.groups, prep.Hs, prep.w, tau, GS, GC, gth)
+                _shrink_backward(C, prep.groups, prep.Hs, prep.w, tau, prep.s, GS, GC, gth)
                 g_theta[t] += prep.lam[:, None, None] * gth[None]
                 g_beta[t] += prep.lam * (prep.ell * float(gth.sum()))
                 g = (1.0 - a) * gv + _spectra_adjoint(GC, xin.shape, p)
@@ -357,7 +397,7 @@ class NonLocalStages:
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
                 "n_stages": self.n_stages, "ratios": list(self.ratios), "patch_size": self.patch_size,
                 "group_size": self.group_size, "step": self.step, "n_features": self.n_features,
-                "sigma": self.sigma, "max_step": self.max_step, "basis": self.basis, "adapt": self.adapt,
+                "sigma": self.sigma, "max_step": self.max_step, "basis": self.basis, "adapt": self.adapt, "local": self.local,
                 "training": self.training_record}
         return atomic_savez(path, {
             "__metadata__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
@@ -408,10 +448,12 @@ def load_nlstages(path) -> NonLocalStages:
         max_step = meta_positive(meta, "max_step", p, _bad, optional=True)
         v2 = meta["format_version"] >= 2
         basis, adapt = (meta.get("basis", "dct"), meta.get("adapt", False)) if v2 else ("dct", False)
+        local = meta.get("local", False) if meta["format_version"] >= 3 else False
         try:
             model = NonLocalStages(dims["n_stages"], ratios=ratios, patch_size=dims["patch_size"],
                                    group_size=dims["group_size"], step=dims["step"], n_features=dims["n_features"],
-                                   sigma=sigma, max_step=max_step, basis=basis, adapt=adapt)
+                                   sigma=sigma, max_step=max_step, basis=basis, adapt=adapt,
+                                   local=local)
         except ValidationError as exc:
             raise _bad(p, str(exc)) from None
         for name in model._parameters():
@@ -494,7 +536,8 @@ def nl_serves(settings, path=DEFAULT_NL_MODEL) -> bool:
 
 def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4, block_size=32,
                    matrix="gaussian", max_iter=100, objective="mse", max_step=None, rng=None, n_jobs=1,
-                   verbose=False, callback=None, checkpoint=None, start="pnp_nl", basis="dct", adapt=False):
+                   verbose=False, callback=None, checkpoint=None, start="pnp_nl", basis="dct", adapt=False,
+                   local=False, tau_factor=None, theta_scale=None):
     """Train :class:`NonLocalStages` (method ``"pnp_nl_learned"``) on grey pictures; returns ``(model, history)``.
 
     Every picture is measured at every ratio (its own sensing matrix from ``rng``) and
@@ -543,7 +586,8 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
         raise ValidationError("images must be a non-empty list of grey images.")
     check_option("start", start, NL_STARTS)
     ratios = tuple(sorted(float(check_scalar("ratios", r, low=0.0, high=1.0, low_inclusive=False)) for r in ratios))
-    model = NonLocalStages(n_stages, ratios=ratios, max_step=max_step, basis=basis, adapt=adapt)
+    model = NonLocalStages(n_stages, ratios=ratios, max_step=max_step, basis=basis, adapt=adapt, local=local,
+                           tau_factor=tau_factor, theta_scale=theta_scale)
     rng = check_rng(rng)
     t0 = time.perf_counter()
 
@@ -565,6 +609,7 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
     start_val = hist["start_val_psnr_db"] if val_set else None  # the untrained stages: the loop itself
     model.training_record = {"start": start, "ratios": list(ratios), "block_size": int(block_size),
                              "matrix": str(matrix), "objective": objective, "max_step": max_step,
+                             "tau_factor": tau_factor, "theta_scale": theta_scale,
                              "n_images": len(images),
                              "n_validation": len(validation), "iterations": len(hist["iterations"]),
                              "time_s": hist["time_s"] + t_samples,

@@ -44,12 +44,14 @@ def _transform_adjoint(Z, rows, Hs, g, w, S, W):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
-def _group_pca_bases(C, groups, Hs):  # pragma: no cover - compiled
+def _group_pca_bases(C, groups, Hs, nu):  # pragma: no cover - compiled
     """``Hs[g]``: the principal axes of group ``g`` along the group (rows: the constant vector
     ``1 / sqrt(k)`` first, the mean patch's axis, then the eigenvectors of the Gram matrix of the
     centred group by decreasing eigenvalue): the basis in which the group's rows are decorrelated,
     the one the low-rank filter shrinks in. Each eigenvector's sign makes its largest entry positive
-    (the result is independent of LAPACK's sign choice)."""
+    (the result is independent of LAPACK's sign choice). ``nu[g]``: the group's tail variance, the
+    mean of the ``k // 2`` smallest eigenvalues of that Gram matrix per coefficient (divided by
+    ``n``): what the group's principal axes leave to noise and fine detail."""
     k, n = groups.shape[1], C.shape[1]
     dt = C.dtype
     M = np.empty((k, n), dt)
@@ -63,6 +65,10 @@ def _group_pca_bases(C, groups, Hs):  # pragma: no cover - compiled
             for b in range(k):
                 K[a, b] += big
         lam, V = np.linalg.eigh(K)
+        tail = 0.0
+        for i in range(k // 2):
+            tail += max(lam[i], 0.0)
+        nu[g] = tail / (max(k // 2, 1) * n)
         for i in range(k):
             col = k - 1 - i  # eigh's order is increasing
             j_max = 0
@@ -93,24 +99,25 @@ def _group_weights(C, groups, Hs, s2, w):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
-def _shrink_forward(C, groups, Hs, w, tau, S, g0=0, g1=-1):  # pragma: no cover - compiled
+def _shrink_forward(C, groups, Hs, w, tau, s, S, g0=0, g1=-1):  # pragma: no cover - compiled
     """``S[rows_g] += w_g H^T f(H C[rows_g])`` for every group ``g`` (of ``g0:g1``; ``g1 = -1``: to
-    the last), ``f(z) = z^3 / (z^2 + tau)``."""
+    the last), ``f(z) = z^3 / (z^2 + s_g tau)`` (``s``: every group's scale of ``tau``)."""
     k, n = groups.shape[1], C.shape[1]
     Z = np.empty((k, n), C.dtype)
     W = np.empty((k, n), C.dtype)
     for g in range(g0, groups.shape[0] if g1 < 0 else g1):
         _transform(C, groups[g], Hs, g, Z, W)
+        sg = s[g]
         for a in range(k):
             for c in range(n):
                 z = Z[a, c]
                 z2 = z * z
-                Z[a, c] = z * z2 / (z2 + tau[a, c])
+                Z[a, c] = z * z2 / (z2 + sg * tau[a, c])
         _transform_adjoint(Z, groups[g], Hs, g, w[g], S, W)
 
 
 @njit(parallel=True, **JIT)
-def _shrink_forward_parallel(C, groups, Hs, w, tau, S, bands):  # pragma: no cover - compiled
+def _shrink_forward_parallel(C, groups, Hs, w, tau, s, S, bands):  # pragma: no cover - compiled
     """:func:`_shrink_forward` with the runs of groups ``bands[b]:bands[b + 1]`` in parallel, the
     even runs, then the odd ones (runs two apart write to different rows of ``S``; the bands of
     :func:`cs_toolkit.signals._denoisers._runs`)."""
@@ -118,11 +125,11 @@ def _shrink_forward_parallel(C, groups, Hs, w, tau, S, bands):  # pragma: no cov
         n_runs = (bands.shape[0] - 1 - parity + 1) // 2
         for i in prange(n_runs):
             b = parity + 2 * i
-            _shrink_forward(C, groups, Hs, w, tau, S, bands[b], bands[b + 1])
+            _shrink_forward(C, groups, Hs, w, tau, s, S, bands[b], bands[b + 1])
 
 
 @njit(**JIT)
-def _shrink_backward(C, groups, Hs, w, tau, GS, GC, gtheta):  # pragma: no cover - compiled
+def _shrink_backward(C, groups, Hs, w, tau, s, GS, GC, gtheta):  # pragma: no cover - compiled
     """The adjoint of :func:`_shrink_forward` at ``C``: ``GC += dL/dC`` and ``gtheta += dL/dtheta``
     (``tau = exp(theta)``) from ``GS = dL/dS``."""
     k, n = groups.shape[1], C.shape[1]
@@ -133,11 +140,12 @@ def _shrink_backward(C, groups, Hs, w, tau, GS, GC, gtheta):  # pragma: no cover
         _transform(C, groups[g], Hs, g, Z, W)
         _transform(GS, groups[g], Hs, g, G, W)
         wg = w[g]
+        sg = s[g]
         for a in range(k):
             for c in range(n):
                 z = Z[a, c]
                 z2 = z * z
-                t = tau[a, c]
+                t = sg * tau[a, c]
                 d = z2 + t
                 gz = wg * G[a, c]
                 inv = 1.0 / (d * d)
