@@ -5,7 +5,10 @@ The stages (:class:`cs_toolkit.signals.NonLocalStages`) continue a classical non
 (``--start``, default ``pnp_lr``) with learned shrinkage of every coefficient of the groups of
 similar patches in a 3-D transform (``--basis``: by default each group's principal axes in the
 start times the patches' 2-D DCT), one set of parameters per anchor ratio (0.1 / 0.25 / 0.5,
-interpolated in between). 32 x 32 blocks, Gaussian
+interpolated in between), trained with the recipe ``NL_RECIPE`` of
+``cs_toolkit.signals._image_nlstages`` (the defaults of the options below: the mean PSNR over the
+pictures as the loss, L-BFGS preconditioned on the log-thresholds, which stay within a factor 20
+of their start). 32 x 32 blocks, Gaussian
 sensing matrices with orthonormal rows. Training pictures: scikit-image's bundled pictures *other
 than* the toolkit's test images (camera, astronaut, coins, brick are never seen), grey, centre
 256 x 256 crops (``--augment``: each also flipped left-right, twice the training time); chelsea and coffee are the
@@ -37,29 +40,33 @@ MORE_CROPS = ["moon", "grass", "gravel", "rocket", "cell", "hubble_deep_field", 
 
 
 def main(argv=None) -> int:
-    from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL, train_nlstages
+    from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL, NL_RECIPE, train_nlstages
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--iterations", type=int, default=20, help="L-BFGS iterations (default 20)")
-    p.add_argument("--stages", type=int, default=8, help="learned stages (default 8)")
-    p.add_argument("--objective", default="mse", help="training loss: mse (default) or psnr")
+    p.add_argument("--stages", type=int, default=12, help="learned stages (default 12)")
+    p.add_argument("--objective", default=NL_RECIPE["objective"], choices=("mse", "psnr"),
+                   help=f"training loss (default {NL_RECIPE['objective']}: the mean PSNR over the pictures)")
     p.add_argument("--augment", action="store_true",
                    help="also train on the pictures' left-right mirror images (twice the time)")
-    p.add_argument("--max-step", type=float, default=2.0,
+    p.add_argument("--max-step", type=float, default=NL_RECIPE["max_step"],
                    help="bound of the stages' steps (default 2, the over-relaxation limit; 0: free steps)")
-    p.add_argument("--start", default="pnp_lr", choices=("pnp_nl", "pnp_lr"),
+    p.add_argument("--start", default=NL_RECIPE["start"], choices=("pnp_nl", "pnp_lr"),
                    help="the classical loop the stages continue (default pnp_lr, the best on the validation pictures)")
-    p.add_argument("--basis", default="pca", choices=("pca", "dct"),
+    p.add_argument("--basis", default=NL_RECIPE["basis"], choices=("pca", "dct"),
                    help="the transform along a group of patches: its principal axes in the start (default, the "
                         "bundled model's) or the DCT")
     p.add_argument("--adapt", action="store_true",
                    help="shrinkage that also follows the start's fine-detail level (a learned exponent per stage)")
-    p.add_argument("--local", action="store_true",
-                   help="every group's shrinkage scaled by its tail variance in the start (needs --basis pca)")
-    p.add_argument("--tau-factor", type=float, default=None,
-                   help="keep every learned tau within this factor of its start (default: free)")
-    p.add_argument("--theta-scale", type=float, default=None,
-                   help="L-BFGS preconditioner: works on log(tau) / THETA_SCALE (default: none)")
+    p.add_argument("--local", action=argparse.BooleanOptionalAction, default=NL_RECIPE["local"],
+                   help="every group's shrinkage scaled by its tail variance in the start (needs --basis pca; "
+                        f"default {NL_RECIPE['local']})")
+    p.add_argument("--tau-factor", type=float, default=NL_RECIPE["tau_factor"],
+                   help=f"keep every learned tau within this factor of its start (default {NL_RECIPE['tau_factor']:g}; "
+                        "0: free)")
+    p.add_argument("--theta-scale", type=float, default=NL_RECIPE["theta_scale"],
+                   help="L-BFGS preconditioner: works on log(tau) / THETA_SCALE (default "
+                        f"{NL_RECIPE['theta_scale']:g}; 0: none)")
     p.add_argument("--more-crops", action="store_true",
                    help="also train on a second crop (a quarter of the way from the top left) of every training picture "
                         "of 512 pixels or more a side (MORE_CROPS; about 1.7 times the training time)")
@@ -118,7 +125,7 @@ def main(argv=None) -> int:
                                  max_step=args.max_step or None, rng=args.seed,
                                  n_jobs=args.jobs, verbose=True, callback=save_best, checkpoint=args.checkpoint,
                                  start=args.start, basis=args.basis, adapt=args.adapt, local=args.local,
-                                 tau_factor=args.tau_factor, theta_scale=args.theta_scale)
+                                 tau_factor=args.tau_factor or None, theta_scale=args.theta_scale or None)
     print(f"training: {hist['samples_s']:.0f} s of pnp_nl starts + {hist['time_s']:.0f} s of L-BFGS "
           f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "
           f"validation {model.training_record['start_val_psnr_db']:.3f} -> "

@@ -508,6 +508,10 @@ def test_cli_trains_and_uses_pnp_nl_learned(tmp_path):
     assert "4 training and 1 validation images" in r.stdout
     m = load_nlstages(tmp_path / "m.npz")  # the bundled model's recipe
     assert m.training_record["ratios"] == [0.25] and (m.start, m.basis, m.max_step) == ("pnp_lr", "pca", 2.0)
+    from cs_toolkit.signals._image_nlstages import NL_RECIPE
+
+    rec = {k: m.training_record[k] for k in ("objective", "tau_factor", "theta_scale")}
+    assert rec == {k: NL_RECIPE[k] for k in rec} and m.local == NL_RECIPE["local"]
     assert (tmp_path / "log.npz").is_file()  # the rerun replays the logged run: the same model
     r = run("train", "--model", "pnp_nl_learned", "--data", d, "--ratios", "0.25", "--stages", "1", "--quick",
             "--out", tmp_path / "m2.npz", "--checkpoint", tmp_path / "log.npz")

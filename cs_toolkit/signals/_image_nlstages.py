@@ -59,6 +59,14 @@ FORMAT = "cs-toolkit-nonlocal-stages"
 NL_STARTS = ("pnp_nl", "pnp_lr")
 #: The transforms along a group (see the module docstring).
 NL_BASES = ("dct", "pca")
+#: How the bundled model is trained (``benchmarks/nl_images.py``'s and ``cs-toolkit train --model
+#: pnp_nl_learned``'s defaults; :func:`train_nlstages`'s arguments): from ``pnp_lr``, in the groups'
+#: principal axes, steps bounded by 2, on the mean PSNR over the training pictures (the mean squared
+#: error lets the few worst-recovered pictures choose the parameters), every ``tau`` within a factor 20
+#: of its start and L-BFGS preconditioned by 30 on ``theta`` (each ``theta`` has a gradient about 30
+#: times smaller than a step's).
+NL_RECIPE = {"start": "pnp_lr", "basis": "pca", "local": False, "max_step": 2.0, "objective": "psnr",
+             "tau_factor": 20.0, "theta_scale": 30.0}
 #: Version 2 adds ``basis`` and ``adapt`` (version 1 files, without them, are read as ``"dct"``
 #: and False); version 3 adds ``local`` (False before).
 FORMAT_VERSION = 3
