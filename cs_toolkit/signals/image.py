@@ -38,10 +38,10 @@ registered solver, batch-solved) or jointly as a whole image:
     groups in a 3-D transform, for the bundled model each group's principal axes in the start
     times the 2-D DCT of the patches, a learned step, the projection), one model for ratios 0.1
     to 0.5, 32x32 blocks, Gaussian sensing (``cs_toolkit/learned/models/nl_stages_images.npz``,
-    trained by ``benchmarks/nl_images.py``, steps bounded to [0, 2]); +0.29 / +0.49 / +0.49 dB
-    over ``pnp_lr`` at ratios 0.1 / 0.25 / 0.5 on average on the bundled test images, which it
-    never saw (above it on each of them; the CLI uses it at every ratio 0.1 to 0.5, where it beat
-    ``pnp_lr`` on the validation pictures).
+    trained by ``benchmarks/nl_images.py``: 12 stages, steps bounded to [0, 2]); +0.39 / +0.72 /
+    +0.97 dB over ``pnp_lr`` at ratios 0.1 / 0.25 / 0.5 on average on the bundled test images,
+    which it never saw (-0.04 to +2.9 dB per image; the CLI uses it at every ratio 0.1 to 0.5,
+    where it beat ``pnp_lr`` on the validation pictures).
 ``"pnp_tv"``
     The same loop with a total-variation denoiser (Chambolle), Nesterov momentum
     and a decreasing denoising strength. About 1.3-2 dB above BCS-SPL.
