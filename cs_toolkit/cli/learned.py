@@ -23,8 +23,8 @@ fifth image, when there are at least five, is held out for validation).
 ``--model pnp_nl_learned --data DIR`` trains the learned non-local stages the same
 way, by default as the bundled model was trained: from ``pnp_lr`` reconstructions
 (``--start``), filtering each group of patches in its principal axes (``--basis``), steps
-bounded by 2, on the mean PSNR of the pictures, L-BFGS preconditioned (``NL_RECIPE`` in
-``cs_toolkit.signals._image_nlstages``; ``reconstruct --method pnp_nl_learned --model FILE``).
+bounded by 2, on the mean PSNR of the pictures, L-BFGS preconditioned
+(``cs_toolkit.signals.NL_RECIPE``; ``reconstruct --method pnp_nl_learned --model FILE``).
 
 ``--pretrain`` (``lista``, ``lista_cp``, ``lista_cpss``) trains the tied ALISTA
 form of the network first and then fine-tunes every weight in one stage
@@ -171,7 +171,7 @@ def _read_images(path):
 def _train_image_stages(args) -> int:
     """``--model tnrd`` or ``--model pnp_nl_learned``: stages trained on the pictures of ``--data``."""
     from .._validation import check_int, check_scalar
-    from ..signals import train_nlstages
+    from ..signals import NL_RECIPE, train_nlstages
     from ..signals.image import train_tnrd
 
     if args.data is None:
@@ -204,8 +204,6 @@ def _train_image_stages(args) -> int:
     if args.model == "tnrd":
         trainer, extra = train_tnrd, {}
     else:  # the bundled model's recipe by default
-        from ..signals._image_nlstages import NL_RECIPE
-
         trainer, extra = train_nlstages, {**NL_RECIPE, "start": args.start, "basis": args.basis,
                                           "local": NL_RECIPE["local"] and args.basis == "pca"}
     model, hist = trainer(train_imgs, validation=val, ratios=ratios, n_stages=stages, max_iter=iters,

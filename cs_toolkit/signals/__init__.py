@@ -1,6 +1,7 @@
 """Signals: synthetic sparse-recovery problems, and the image and audio pipelines."""
 
 from ._image_nlstages import (
+    NL_RECIPE,
     NonLocalStages,
     is_nlstages_file,
     load_nlstages,
@@ -43,7 +44,7 @@ from .synthetic import (
 __all__ = [
     "DEFAULT_IMAGE_METHOD", "BlockMeasurements", "compressive_image", "image_quality", "measure_image",
     "reconstruct_image", "whole_image_cs", "BlockConstraint", "train_tnrd", "training_samples",
-    "NonLocalStages", "load_nlstages", "train_nlstages", "is_nlstages_file", "warm_up_image_kernels", "DEFAULT_AUDIO_METHOD", "AudioMeasurements", "audio_quality", "compressive_audio",
+    "NonLocalStages", "NL_RECIPE", "load_nlstages", "train_nlstages", "is_nlstages_file", "warm_up_image_kernels", "DEFAULT_AUDIO_METHOD", "AudioMeasurements", "audio_quality", "compressive_audio",
     "measure_audio", "reconstruct_audio", "ReconstructionMethod", "default_method", "get_method", "list_methods",
     "DISTRIBUTIONS",
     "Problem",

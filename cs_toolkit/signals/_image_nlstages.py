@@ -20,7 +20,10 @@ on the start image: ``log(tau_t)`` moves by ``beta_t * ell``, ``ell = log(d^2 / 
 ``d`` the RMS change that ``pnp_lr``'s low-rank filter at ``sigma`` makes to the start: the
 energy of its fine detail at the level ``sigma`` (texture, and artefacts of that size), small
 for a piecewise-constant picture whose groups are of low rank (a checkerboard, a phantom), where
-shrinkage tuned on photographs only adds error; ``beta`` is learned.
+shrinkage tuned on photographs only adds error; ``beta`` is learned. With ``local=True`` (and
+``basis="pca"``) every group's ``tau`` is multiplied by ``min(nu_g, sigma^2) / sigma^2``, ``nu_g``
+the group's tail variance in the start (the mean of the smaller half of its centred Gram matrix's
+eigenvalues per coefficient): a group the start already recovers cleanly is shrunk less.
 
 Untrained (``alpha = 0``) every stage is the identity on the classical result: the network *is*
 the classical loop, and training (end to end, analytic gradients, L-BFGS with the best validation iterate
@@ -37,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from types import MappingProxyType
 
 import numpy as np
 
@@ -50,7 +54,7 @@ from .methods import MODELS_DIR
 #: The bundled model of method ``"pnp_nl_learned"`` (package data, trained by ``benchmarks/nl_images.py``).
 DEFAULT_NL_MODEL = MODELS_DIR / "nl_stages_images.npz"
 
-__all__ = ["NonLocalStages", "load_nlstages", "train_nlstages", "default_nl_model", "DEFAULT_NL_MODEL",
+__all__ = ["NonLocalStages", "NL_RECIPE", "load_nlstages", "train_nlstages", "default_nl_model", "DEFAULT_NL_MODEL",
            "warm_up_image_kernels",
            "FORMAT", "FORMAT_VERSION"]
 
@@ -65,8 +69,8 @@ NL_BASES = ("dct", "pca")
 #: error lets the few worst-recovered pictures choose the parameters), every ``tau`` within a factor 20
 #: of its start and L-BFGS preconditioned by 30 on ``theta`` (each ``theta`` has a gradient about 30
 #: times smaller than a step's).
-NL_RECIPE = {"start": "pnp_lr", "basis": "pca", "local": False, "max_step": 2.0, "objective": "psnr",
-             "tau_factor": 20.0, "theta_scale": 30.0}
+NL_RECIPE = MappingProxyType({"start": "pnp_lr", "basis": "pca", "local": False, "max_step": 2.0,
+                              "objective": "psnr", "tau_factor": 20.0, "theta_scale": 30.0})  # read-only
 #: Version 2 adds ``basis`` and ``adapt`` (version 1 files, without them, are read as ``"dct"``
 #: and False); version 3 adds ``local`` (False before).
 FORMAT_VERSION = 3
