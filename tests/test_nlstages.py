@@ -465,6 +465,9 @@ def test_the_preconditioner_changes_the_path_not_the_problem(tmp_path):
     q = _Quadratic(h, t, np.array([1.0, 10.0, 10.0, 10.0]), box)
     with pytest.raises(ValidationError, match="other settings or data"):
         train_diffusion(q, samples, max_iter=3, checkpoint=tmp_path / "scaled.npz")
+    for bad in (np.array([1.0, 0.0, 1.0, 1.0]), np.ones(3), np.array([1.0, np.nan, 1.0, 1.0])):
+        with pytest.raises(ValidationError, match="parameter_scales"):
+            train_diffusion(_Quadratic(h, t, bad, box), samples, max_iter=3)
 
 
 @pytest.mark.skipif(not DEFAULT_NL_MODEL.is_file(), reason="no bundled model")

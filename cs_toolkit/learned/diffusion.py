@@ -371,12 +371,18 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
     hist = {"iterations": [], "train_psnr_db": [], "val_psnr_db": []}
     best = {"val": val_psnr(), "v": model.get_vector()}
     last = {"loss": None}
-    log = None if checkpoint is None else _evaluation_log(checkpoint, model, samples, validation, max_iter, objective)
-    # (the log holds the optimiser's variables: with scales, v / scales; its fingerprint has the scales)
-    t0 = time.perf_counter()
-
+    n = model.get_vector().size
     scales = model.parameter_scales() if hasattr(model, "parameter_scales") else None
-    d = np.ones(model.get_vector().size) if scales is None else np.asarray(scales, dtype=np.float64)
+    if scales is not None:
+        scales = np.asarray(scales, dtype=np.float64)
+        if scales.shape != (n,) or not np.all(np.isfinite(scales) & (scales > 0)):
+            raise ValidationError(f"model.parameter_scales() must give {n} positive finite numbers, got an array "
+                                  f"of shape {scales.shape}.")
+    d = np.ones(n) if scales is None else scales  # (times 1.0: without scales the run is the unscaled one)
+    # the log holds the optimiser's variables (v / scales); its fingerprint has the scales
+    log = None if checkpoint is None else _evaluation_log(checkpoint, model, samples, validation, max_iter, objective,
+                                                          scales)
+    t0 = time.perf_counter()
 
     def compute(u):
         model.set_vector(d * u)
@@ -423,7 +429,7 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
     return hist
 
 
-def _evaluation_log(path, model, samples, validation, max_iter, objective):
+def _evaluation_log(path, model, samples, validation, max_iter, objective, scales=None):
     """The :class:`~cs_toolkit.learned._lbfgs_log.EvaluationLog` of a :func:`train_diffusion` run:
     its fingerprint is the model (its repr and start vector), the options and a hash of the data."""
     from ._layers import sha256_of
@@ -434,7 +440,6 @@ def _evaluation_log(path, model, samples, validation, max_iter, objective):
                    "max_iter": int(max_iter), "objective": objective,
                    "train_data": sha256_of(*[a for x0, xt, _ in samples for a in (x0, xt)]),
                    "validation_data": sha256_of(*[a for x0, xt, _ in (validation or ()) for a in (x0, xt)])}
-    scales = model.parameter_scales() if hasattr(model, "parameter_scales") else None
     if scales is not None:  # (absent without: the logs of earlier runs stay valid)
-        fingerprint["scales"] = sha256_of(np.asarray(scales, dtype=np.float64))
+        fingerprint["scales"] = sha256_of(scales)
     return EvaluationLog(path, fingerprint, v0.size)
