@@ -5,8 +5,7 @@ The stages (:class:`cs_toolkit.signals.NonLocalStages`) continue a classical non
 (``--start``, default ``pnp_lr``) with learned shrinkage of every coefficient of the groups of
 similar patches in a 3-D transform (``--basis``: by default each group's principal axes in the
 start times the patches' 2-D DCT), one set of parameters per anchor ratio (0.1 / 0.25 / 0.5,
-interpolated in between), trained with the recipe ``NL_RECIPE`` of
-``cs_toolkit.signals._image_nlstages`` (the defaults of the options below: the mean PSNR over the
+interpolated in between), trained with the recipe ``cs_toolkit.signals.NL_RECIPE`` (the defaults of the options below: the mean PSNR over the
 pictures as the loss, L-BFGS preconditioned on the log-thresholds, which stay within a factor 20
 of their start). 32 x 32 blocks, Gaussian
 sensing matrices with orthonormal rows. Training pictures: scikit-image's bundled pictures *other
@@ -40,7 +39,8 @@ MORE_CROPS = ["moon", "grass", "gravel", "rocket", "cell", "hubble_deep_field", 
 
 
 def main(argv=None) -> int:
-    from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL, NL_RECIPE, train_nlstages
+    from cs_toolkit.signals import NL_RECIPE, train_nlstages
+    from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--iterations", type=int, default=20, help="L-BFGS iterations (default 20)")

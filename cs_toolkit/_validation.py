@@ -242,6 +242,14 @@ def check_option(name: str, value, options: Iterable[str]) -> str:
     return value
 
 
+def check_bool(name: str, value) -> bool:
+    """``value`` as a bool: True or False (a NumPy bool too), anything else a ``ValidationError``
+    naming ``name`` (``1`` or ``"yes"`` are not taken for True)."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValidationError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
+
+
 def check_rng(rng) -> np.random.Generator:
     """Turn ``None``, an int seed or a Generator into a ``numpy.random.Generator``."""
     if rng is None or isinstance(rng, numbers.Integral | np.integer):

@@ -11,8 +11,8 @@ from cs_toolkit.signals._image_nlstages import (
     NonLocalStages,
     check_nl_settings,
     load_nlstages,
-    train_nlstages,
 )
+from cs_toolkit.signals._nlstages_train import train_nlstages
 from cs_toolkit.signals.image import measure_image, reconstruct_image
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .._validation import check_int, check_option, check_rng, check_scalar, dense_matrix
+from .._validation import check_bool, check_int, check_option, check_rng, check_scalar, dense_matrix
 from ..exceptions import ValidationError
 
 __all__ = ["ProblemFamily", "SolverConfig", "as_solver_configs", "default_solver_config", "STRUCTURES"]
@@ -98,8 +98,7 @@ class ProblemFamily:
         check_option("dtype", self.dtype, _DTYPES)
         if self.snr_db is not None:
             check_scalar("snr_db", self.snr_db)
-        if not isinstance(self.normalize, bool | np.bool_):
-            raise ValidationError(f"normalize must be True or False, got {self.normalize!r}.")
+        check_bool("normalize", self.normalize)
         check_option("structure", self.structure, STRUCTURES)
         check_int("block_size", self.block_size, low=1)
         if self.structure == "block" and (self.n % self.block_size or self.k % self.block_size):

@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._threads import blas_threads
-from .._validation import check_int, check_option, check_rng, check_scalar, check_signals
+from .._validation import (
+    check_bool,
+    check_int,
+    check_option,
+    check_rng,
+    check_scalar,
+    check_signals,
+)
 from ..exceptions import ValidationError
 from ..metrics import nmse
 from .data import ArraySource
@@ -528,8 +535,7 @@ def train_reconstructor(signals, A, dictionary=None, *, kind="alista", n_layers=
         Of the layer-wise training (with ``pretrain``: of the fine-tuning).
     """
     check_option("kind", kind, MODEL_KINDS)
-    if not isinstance(pretrain, bool | np.bool_):
-        raise ValidationError(f"pretrain must be True or False, got {pretrain!r}.")
+    check_bool("pretrain", pretrain)
     if pretrain and kind not in PRETRAIN_KINDS:
         raise ValidationError(f"pretrain=True needs kind 'lista', 'lista_cp' or 'lista_cpss', got {kind!r}.")
     rng = check_rng(rng)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_array, check_int, check_rng, check_scalar
+from .._validation import check_array, check_bool, check_int, check_rng, check_scalar
 from ..exceptions import ValidationError
 
 __all__ = ["UniformQuantizer", "QuantizedMeasurements", "quantize", "one_bit"]
@@ -130,9 +130,7 @@ class UniformQuantizer:
         self.low, self.high = float(low), float(high)
         self.levels = 2 ** self.bits
         self.bin_width = (self.high - self.low) / self.levels
-        if not isinstance(dither, bool | np.bool_):
-            raise ValidationError(f"dither must be True or False, got {dither!r}.")
-        self.dither = bool(dither)
+        self.dither = check_bool("dither", dither)
         self._rng = check_rng(rng)
 
     def __repr__(self):

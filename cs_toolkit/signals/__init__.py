@@ -5,9 +5,9 @@ from ._image_nlstages import (
     NonLocalStages,
     is_nlstages_file,
     load_nlstages,
-    train_nlstages,
     warm_up_image_kernels,
 )
+from ._nlstages_train import train_nlstages
 from .audio import (
     DEFAULT_AUDIO_METHOD,
     AudioMeasurements,

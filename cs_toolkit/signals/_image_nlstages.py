@@ -45,7 +45,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .._atomic import atomic_savez
-from .._validation import check_int, check_option, check_rng, check_scalar
+from .._validation import check_bool, check_int, check_option, check_scalar
 from .._version import __version__
 from ..exceptions import ModelFileError, ValidationError
 from . import _denoisers as den
@@ -54,7 +54,7 @@ from .methods import MODELS_DIR
 #: The bundled model of method ``"pnp_nl_learned"`` (package data, trained by ``benchmarks/nl_images.py``).
 DEFAULT_NL_MODEL = MODELS_DIR / "nl_stages_images.npz"
 
-__all__ = ["NonLocalStages", "NL_RECIPE", "load_nlstages", "train_nlstages", "default_nl_model", "DEFAULT_NL_MODEL",
+__all__ = ["NonLocalStages", "NL_RECIPE", "load_nlstages", "default_nl_model", "DEFAULT_NL_MODEL",
            "warm_up_image_kernels",
            "FORMAT", "FORMAT_VERSION"]
 
@@ -64,7 +64,7 @@ NL_STARTS = ("pnp_nl", "pnp_lr")
 #: The transforms along a group (see the module docstring).
 NL_BASES = ("dct", "pca")
 #: How the bundled model is trained (``benchmarks/nl_images.py``'s and ``cs-toolkit train --model
-#: pnp_nl_learned``'s defaults; :func:`train_nlstages`'s arguments): from ``pnp_lr``, in the groups'
+#: pnp_nl_learned``'s defaults; :func:`~cs_toolkit.signals.train_nlstages`'s arguments): from ``pnp_lr``, in the groups'
 #: principal axes, steps bounded by 2, on the mean PSNR over the training pictures (the mean squared
 #: error lets the few worst-recovered pictures choose the parameters), every ``tau`` within a factor 20
 #: of its start and L-BFGS preconditioned by 30 on ``theta`` (each ``theta`` has a gradient about 30
@@ -199,12 +199,8 @@ class NonLocalStages:
         self.step = check_int("step", step, low=1, high=self.patch_size)
         self.n_features = check_int("n_features", n_features, low=1, high=self.patch_size ** 2)
         self.basis = check_option("basis", basis, NL_BASES)
-        if not isinstance(adapt, bool | np.bool_):
-            raise ValidationError(f"adapt must be True or False, got {adapt!r}.")
-        self.adapt = bool(adapt)
-        if not isinstance(local, bool | np.bool_):
-            raise ValidationError(f"local must be True or False, got {local!r}.")
-        if local and self.basis != "pca":
+        self.adapt = check_bool("adapt", adapt)
+        if check_bool("local", local) and self.basis != "pca":
             raise ValidationError(f"local=True needs basis='pca' (the groups' principal axes give their tail "
                                   f"variance), got basis={self.basis!r}.")
         self.local = bool(local)
@@ -544,88 +540,3 @@ def nl_serves(settings, path=DEFAULT_NL_MODEL) -> bool:
     except ValidationError:
         return False
     return True
-
-
-def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4, block_size=32,
-                   matrix="gaussian", max_iter=100, objective="mse", max_step=None, rng=None, n_jobs=1,
-                   verbose=False, callback=None, checkpoint=None, start="pnp_nl", basis="dct", adapt=False,
-                   local=False, tau_factor=None, theta_scale=None):
-    """Train :class:`NonLocalStages` (method ``"pnp_nl_learned"``) on grey pictures; returns ``(model, history)``.
-
-    Every picture is measured at every ratio (its own sensing matrix from ``rng``) and
-    reconstructed by ``pnp_nl``; the stages are trained end to end from those results by L-BFGS
-    (:func:`cs_toolkit.learned.diffusion.train_diffusion`), keeping the iterate that scores best on
-    the ``validation`` pictures (the untrained model, the classical loop itself, included). The anchor
-    ratios of the model are ``ratios``. The model records its ratios, block size, matrix kind and
-    training figures (``model.training_record``).
-
-    Parameters
-    ----------
-    images, validation : list of ndarray (H, W)
-        Grey pictures (``uint8`` or float on [0, 1]).
-    ratios : sequence of float, default (0.1, 0.25, 0.5)
-    n_stages : int, default 4
-    block_size : int, default 32
-    matrix : str, default "gaussian"
-    max_iter : int, default 100
-        L-BFGS iterations.
-    objective : {"mse", "psnr"}, default "mse"
-    max_step : float or None, default None
-        Bound of the stages' steps (:class:`NonLocalStages`); None: free steps.
-    rng : None, int or numpy.random.Generator
-    n_jobs : int, default 1
-        Threads for the classical starts and the gradient evaluations.
-    verbose : bool, default False
-    callback : callable, optional
-        ``callback(model, iteration, train_psnr_db, val_psnr_db)`` after every L-BFGS iteration
-        (the model holds that iteration's parameters), e.g. to save the best model so far.
-    checkpoint : str or path, optional
-        Log of the L-BFGS run, written after every iteration; an interrupted run started again
-        with it resumes bit for bit (``train_diffusion``'s ``checkpoint``).
-    start : {"pnp_nl", "pnp_lr"}, default "pnp_nl"
-        The classical loop the stages continue (recorded in the model; ``reconstruct_image`` runs it).
-    basis : {"dct", "pca"}, default "dct"
-        The transform along a group (:class:`NonLocalStages`).
-    adapt : bool, default False
-        Shrinkage that also follows the start's fine-detail level (:class:`NonLocalStages`).
-    """
-    import time
-
-    from ..learned.diffusion import train_diffusion
-    from ._image_tnrd import training_samples
-
-    if not isinstance(images, list | tuple) or not images:
-        raise ValidationError("images must be a non-empty list of grey images.")
-    check_option("start", start, NL_STARTS)
-    ratios = tuple(sorted(float(check_scalar("ratios", r, low=0.0, high=1.0, low_inclusive=False)) for r in ratios))
-    model = NonLocalStages(n_stages, ratios=ratios, max_step=max_step, basis=basis, adapt=adapt, local=local,
-                           tau_factor=tau_factor, theta_scale=theta_scale)
-    rng = check_rng(rng)
-    t0 = time.perf_counter()
-
-    def prepared(pictures):
-        triples = training_samples(list(pictures), ratios, start=start, block_size=block_size, matrix=matrix,
-                                   rng=rng, n_jobs=n_jobs)
-        return [(x0, x, model.prepare(x0, c)) for x0, x, c in triples]
-
-    train_set = prepared(images)
-    val_set = prepared(validation) if validation else None
-    t_samples = time.perf_counter() - t0
-    if verbose:
-        print(f"{len(train_set)} training and {len(val_set or ())} validation {start} starts in {t_samples:.0f} s",
-              flush=True)
-    hist = train_diffusion(model, train_set, validation=val_set, max_iter=max_iter, objective=objective,
-                           n_threads=n_jobs, verbose=verbose, checkpoint=checkpoint,
-                           callback=None if callback is None else lambda *a: callback(model, *a))
-    hist["samples_s"] = t_samples
-    start_val = hist["start_val_psnr_db"] if val_set else None  # the untrained stages: the loop itself
-    model.training_record = {"start": start, "ratios": list(ratios), "block_size": int(block_size),
-                             "matrix": str(matrix), "objective": objective, "max_step": max_step,
-                             "tau_factor": tau_factor, "theta_scale": theta_scale,
-                             "n_images": len(images),
-                             "n_validation": len(validation), "iterations": len(hist["iterations"]),
-                             "time_s": hist["time_s"] + t_samples,
-                             "start_val_psnr_db": start_val,
-                             "best_val_psnr_db": hist["best_val_psnr_db"] if val_set else None,
-                             "beats_start_on_validation": bool(val_set and hist["best_val_psnr_db"] > start_val)}
-    return model, hist

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from .._threads import blas_single_thread
-from .._validation import check_array, check_int, check_scalar
+from .._validation import check_array, check_bool, check_int, check_scalar
 from ..exceptions import ValidationError
 from ._common import _check_sparsity, _check_tol, prepare
 from ._greedy_driver import _finish, _row_norms, _warn_not_converged
@@ -135,8 +135,7 @@ def biht(A, Y, *, n_nonzero_coefs, step=None, max_iter=500, tol=1e-6, normalize=
     k = _check_k(n_nonzero_coefs, n)
     max_iter = check_int("max_iter", max_iter, low=1)
     tol = _check_tol(tol)
-    if not isinstance(normalize, bool | np.bool_):
-        raise ValidationError(f"normalize must be True or False, got {normalize!r}.")
+    check_bool("normalize", normalize)
     if step is None:
         sigma = float(np.linalg.norm(A)) / np.sqrt(m * n)
         mu = np.sqrt(np.pi / 2) / (m * sigma) if sigma > 0 else 1.0
