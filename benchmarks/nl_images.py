@@ -40,7 +40,7 @@ MORE_CROPS = ["moon", "grass", "gravel", "rocket", "cell", "hubble_deep_field", 
 
 def main(argv=None) -> int:
     from cs_toolkit.signals import NL_RECIPE, train_nlstages
-    from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL
+    from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL, NL_BASES, NL_STARTS
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--iterations", type=int, default=20, help="L-BFGS iterations (default 20)")
@@ -51,9 +51,9 @@ def main(argv=None) -> int:
                    help="also train on the pictures' left-right mirror images (twice the time)")
     p.add_argument("--max-step", type=float, default=NL_RECIPE["max_step"],
                    help="bound of the stages' steps (default 2, the over-relaxation limit; 0: free steps)")
-    p.add_argument("--start", default=NL_RECIPE["start"], choices=("pnp_nl", "pnp_lr"),
+    p.add_argument("--start", default=NL_RECIPE["start"], choices=NL_STARTS,
                    help="the classical loop the stages continue (default pnp_lr, the best on the validation pictures)")
-    p.add_argument("--basis", default=NL_RECIPE["basis"], choices=("pca", "dct"),
+    p.add_argument("--basis", default=NL_RECIPE["basis"], choices=NL_BASES,
                    help="the transform along a group of patches: its principal axes in the start (default, the "
                         "bundled model's) or the DCT")
     p.add_argument("--adapt", action="store_true",

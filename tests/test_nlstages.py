@@ -531,6 +531,19 @@ def test_cli_trains_and_uses_pnp_nl_learned(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_the_cli_train_choices_are_the_recipes():
+    """The CLI writes the stages' starts, bases and recipe defaults out (its parser imports no
+    signals module); they must stay those of the package."""
+    from cs_toolkit.cli import build_parser
+    from cs_toolkit.signals import NL_RECIPE
+    from cs_toolkit.signals._image_nlstages import NL_BASES, NL_STARTS
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    acts = {a.dest: a for a in train._actions}
+    assert sorted(acts["start"].choices) == sorted(NL_STARTS) and acts["start"].default == NL_RECIPE["start"]
+    assert sorted(acts["basis"].choices) == sorted(NL_BASES) and acts["basis"].default == NL_RECIPE["basis"]
+
+
 def test_the_cli_default_follows_the_validation_record(tmp_path):
     from cs_toolkit.signals._image_nlstages import nl_serves
 

@@ -64,7 +64,9 @@ def register(sub) -> None:
     p.add_argument("--ratios", default="0.1,0.25,0.5", help="measurement ratios of --model tnrd / pnp_nl_learned (default 0.1,0.25,0.5)")
     p.add_argument("--stages", type=int, default=5, help="stages of --model tnrd / pnp_nl_learned (default 5)")
     p.add_argument("--iterations", type=int, default=100, help="L-BFGS iterations of --model tnrd / pnp_nl_learned (default 100)")
-    p.add_argument("--start", default="pnp_lr", choices=("pnp_lr", "pnp_nl"),
+    # NL_RECIPE's start and basis and the NL_STARTS / NL_BASES choices, written out so that the parser
+    # does not import cs_toolkit.signals (start-up time); a test keeps them equal.
+    p.add_argument("--start", default="pnp_lr", choices=("pnp_nl", "pnp_lr"),
                    help="--model pnp_nl_learned: the classical loop the stages continue (default pnp_lr)")
     p.add_argument("--basis", default="pca", choices=("pca", "dct"),
                    help="--model pnp_nl_learned: the transform along a group of patches, its principal axes "
