@@ -17,6 +17,7 @@ Run from the repository root::
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -68,7 +69,13 @@ def _wall(cmd, env, repeat=5):
 def main(argv=None):
     from cs_toolkit.solvers import list_solvers
 
-    names = (argv if argv is not None else sys.argv[1:]) or list_solvers()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("solvers", nargs="*", metavar="SOLVER",
+                   help=f"registered solvers to measure (default: all of them: {', '.join(list_solvers())})")
+    names = p.parse_args(argv).solvers or list_solvers()
+    unknown = sorted(set(names) - set(list_solvers()))
+    if unknown:
+        p.error(f"unknown solver(s) {', '.join(unknown)}; expected registered solvers")
     env = dict(os.environ)
     print(f"load average at start: {os.getloadavg()}")
     bare = _wall([sys.executable, "-c", "pass"], env)
