@@ -26,6 +26,12 @@ from ._version import __version__
 # on 2 cores. Passive waiting removes that contention. Set here, before numba first loads libgomp;
 # a value the user has already set is kept.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenBLAS's worker threads likewise spin for 2^28 cycles (about 0.1 s) after every multi-threaded
+# product before they sleep, and take the second core from the numba kernel that follows it (batch
+# OMP at 2 threads right after a product: 47 instead of 28 ms). 2^16 cycles (tens of microseconds)
+# keeps back-to-back products fast. OpenBLAS reads it when it loads, with NumPy: it applies when
+# cs_toolkit is imported first (the CLI, or a script that imports it before NumPy).
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
 
 #: Subpackages and modules, imported on first use (``cs_toolkit.solvers`` or ``from cs_toolkit
 #: import solvers``): ``import cs_toolkit`` and ``cs-toolkit --help`` stay fast because numba,

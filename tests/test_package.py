@@ -56,3 +56,20 @@ def test_solver_aliases_resolve_to_registered_solvers():
         assert get_solver(alias) is get_solver(name)
     with pytest.raises(ValidationError, match="method must be one of"):
         get_solver("lassoo")
+
+
+def test_import_sets_the_thread_waiting_defaults_before_numpy_and_keeps_the_users():
+    """``import cs_toolkit`` sets OpenMP's passive waiting and OpenBLAS's short spin before NumPy
+    (and so OpenBLAS, which reads the variable when it loads) is imported, unless the user set them."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys; import cs_toolkit; print('numpy' in sys.modules, "
+            "os.environ['OMP_WAIT_POLICY'], os.environ['OPENBLAS_THREAD_TIMEOUT'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "PASSIVE", "16"]
+    env.update(OMP_WAIT_POLICY="ACTIVE", OPENBLAS_THREAD_TIMEOUT="28")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "ACTIVE", "28"]
