@@ -9,6 +9,11 @@ single  one signal, A 64 x 256, k = 8: microseconds per call.
 scaling 1 -> 2 thread speed-ups on A and B (contenders interleaved, one thread count at a time): a
         dense BLAS product (the correlations ``Y D``, the best a compute-bound kernel can do
         here), our pursuit kernel alone (``omp_gram``: Gram matrix and correlations given), our whole ``omp`` and SPAMS's.
+spin    our pursuit kernel alone on A and B at 1 and 2 threads, after an idle pause and right after a
+        2-thread BLAS product: OpenBLAS's workers spin after a product (2^OPENBLAS_THREAD_TIMEOUT
+        cycles, 2^28 by default) and take the cores of the kernel that follows. This script imports
+        NumPy before cs_toolkit, so OpenBLAS sees the shell's setting: compare a run with
+        ``OPENBLAS_THREAD_TIMEOUT=16`` (what ``import cs_toolkit`` sets when it comes first).
 jit     first-call (compile) time per solver in a fresh process with an empty
         numba cache, then a second process's import + first call with that cache warm
         (with --quick: only the warm second process, on the package's own cache).
@@ -25,6 +30,7 @@ Usage::
     python benchmarks/solvers.py                    # everything, 1 and 2 threads
     python benchmarks/solvers.py --workloads A,single
     python benchmarks/solvers.py --quick            # tiny sizes (smoke test)
+    OPENBLAS_THREAD_TIMEOUT=16 python benchmarks/solvers.py --workloads spin
 """
 
 from __future__ import annotations
@@ -305,17 +311,46 @@ def _scaling_one(name, shape, rounds, spams):
         print(f"  {label:40s} {t1:12.4f} {t2:13.4f} {t1 / t2:9.2f}")
 
 
+def run_spin(rounds, quick, shell_timeout):
+    """Our pursuit kernel at 1 and 2 threads after a pause and right after a 2-thread product."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    from cs_toolkit.solvers import omp_gram
+
+    print(f"\nspin: OPENBLAS_THREAD_TIMEOUT in the shell: {shell_timeout or 'unset (OpenBLAS: 28)'}; {load()}")
+    print(f"  {'workload':8s} {'threads':>7s} {'after a pause [s]':>18s} {'after a product [s]':>20s}")
+    for name, (m, n, N, k_true, k, noise) in (QUICK if quick else WORKLOADS).items():
+        D, Y, _ = make_problem(m, n, N, k_true, noise)
+        G, AtY = D.T @ D, Y @ D
+        y2 = np.einsum("ij,ij->i", Y, Y)
+        kernel = partial(omp_gram, G, AtY, n_nonzero_coefs=k, y_norms2=y2)
+        for t in (1, 2):
+            numba.set_num_threads(t)
+            best = [np.inf, np.inf]
+            with threadpool_limits(limits=2):
+                kernel()
+                for _ in range(rounds):
+                    time.sleep(0.3)  # every worker asleep
+                    best[0] = min(best[0], _timed(kernel)[0])
+                    Y @ D  # OpenBLAS's two workers, spinning after it
+                    best[1] = min(best[1], _timed(kernel)[0])
+            print(f"  {name:8s} {t:7d} {best[0]:18.4f} {best[1]:20.4f}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--workloads", default="A,B,single,scaling,jit", help="comma list of A, B, single, scaling, jit")
+    p.add_argument("--workloads", default="A,B,single,scaling,jit",
+                   help="comma list of A, B, single, scaling, spin, jit (default all but spin)")
     p.add_argument("--threads", default="1,2", help="comma list of thread counts (default 1,2)")
     p.add_argument("--rounds", type=int, default=5, help="timed rounds after warm-up (minimum reported)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     args = p.parse_args(argv)
     names = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    bad = sorted(set(names) - {"A", "B", "single", "scaling", "jit"})
+    bad = sorted(set(names) - {"A", "B", "single", "scaling", "spin", "jit"})
     if bad:
-        p.error(f"unknown workload(s) {bad}; choose from A, B, single, scaling, jit")
+        p.error(f"unknown workload(s) {bad}; choose from A, B, single, scaling, spin, jit")
+    shell_timeout = os.environ.get("OPENBLAS_THREAD_TIMEOUT")  # before cs_toolkit sets its default
     threads = [int(t) for t in args.threads.split(",")]
     rounds = 2 if args.quick else args.rounds
     print(f"cs-toolkit solver benchmark; {os.cpu_count()} CPUs; {load()}")
@@ -326,6 +361,8 @@ def main(argv=None):
             run_single(rounds, args.quick)
         elif w == "scaling":
             run_scaling(rounds, args.quick)
+        elif w == "spin":
+            run_spin(rounds, args.quick, shell_timeout)
         elif w == "jit":
             run_jit(args.quick)
     return 0
