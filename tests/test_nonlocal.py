@@ -313,6 +313,32 @@ def test_group_lowrank_shrink_against_naive(rng, sigma):
     np.testing.assert_allclose(g32, got, atol=0.05)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_frobenius_early_out_is_sound_and_skips_groups_the_trace_test_keeps(rng, dtype):
+    """Groups the Frobenius bound declares all-shrunk really have every singular value shrunk to
+    zero (the eigendecomposition agrees), and the bound skips groups the trace test does not."""
+    from cs_toolkit.signals._lowrank_numba import _SKIP_MARGIN, _all_shrunk_to_zero
+
+    k, n, c = 16, 64, 9.0
+    skipped_beyond_trace = 0
+    for _ in range(400):
+        s2 = float(rng.uniform(1.0, 400.0))
+        # a group of noise at a random level plus a few components of random strength
+        M = rng.normal(0, np.sqrt(s2) * rng.uniform(0.2, 1.5), (k, n))
+        r = int(rng.integers(0, 4))
+        M += rng.normal(0, 1, (k, r)) @ rng.normal(0, np.sqrt(s2) * rng.uniform(0, 3), (r, n))
+        M -= M.mean(axis=0)
+        K = (M @ M.T).astype(dtype)
+        lam = np.linalg.eigvalsh(K.astype(np.float64))
+        sv = np.sqrt(np.maximum(lam, 0))
+        w = c * np.sqrt(k) * s2 / (np.sqrt(np.maximum(lam - n * s2, 0)) + 1e-8)
+        survivors = int(np.sum(sv > w))
+        if _all_shrunk_to_zero(K, dtype(n * s2), dtype(c * np.sqrt(k) * s2 * (1 - _SKIP_MARGIN))):
+            assert survivors == 0
+            skipped_beyond_trace += np.trace(K) > n * s2
+    assert skipped_beyond_trace >= 20
+
+
 def test_group_lowrank_shrink_keeps_constants_and_refuses_bad_c(rng):
     flat = np.full((12, 12), 40.0)
     np.testing.assert_allclose(den.group_lowrank_shrink(flat, 30.0, den.match_patches(flat)), flat, atol=1e-9)

@@ -54,6 +54,28 @@ def _centred_gram(C, rows, M, Mt, K, mean):  # pragma: no cover - compiled
     return trace
 
 
+#: Relative margin of :func:`_all_shrunk_to_zero`'s test, far above the rounding of the
+#: eigenvalues and of the shrinkage's own comparison in float32.
+_SKIP_MARGIN = 1e-4
+
+
+@njit(**JIT)
+def _all_shrunk_to_zero(K, noise, keep_above):  # pragma: no cover - compiled
+    """Whether the shrinkage of :func:`_lowrank_run` sets every singular value of the group to zero,
+    known without the eigendecomposition: a singular value ``sqrt(lam)`` survives only if
+    ``sqrt(lam) (sqrt(max(lam - noise, 0)) + 1e-8)`` exceeds ``c sqrt(k) sigma^2``, which grows with
+    ``lam``, and every eigenvalue of the Gram matrix ``K`` is at most its Frobenius norm; so when that
+    bound does not survive (by ``keep_above``, the threshold less a margin), none does. Most groups
+    of a smooth region while ``sigma`` is large."""
+    k = K.shape[0]
+    f2 = 0.0
+    for a in range(k):
+        for b in range(k):
+            f2 += K[a, b] * K[a, b]
+    bound = np.sqrt(f2)
+    return np.sqrt(bound) * (np.sqrt(max(bound - noise, 0.0)) + 1e-8) <= keep_above
+
+
 @njit(**JIT)
 def _lowrank_run(C, groups, c_w, s2, S, Wp, g0, g1):  # pragma: no cover - compiled
     """Filter groups ``g0:g1``: ``S[rows] += w * estimate`` and ``Wp[rows] += w`` with the group
@@ -68,11 +90,12 @@ def _lowrank_run(C, groups, c_w, s2, S, Wp, g0, g1):  # pragma: no cover - compi
     mean = np.empty(n, dt)
     f = np.empty(k, dt)
     root_k = np.sqrt(k)
+    keep_above = c_w * root_k * s2 * (1.0 - _SKIP_MARGIN)
     for g in range(g0, g1):
         rows = groups[g]
         trace = _centred_gram(C, rows, M, Mt, K, mean)
         rank = 0
-        if trace <= n * s2:  # every eigenvalue is at most the noise level: all are shrunk to zero
+        if trace <= n * s2 or _all_shrunk_to_zero(K, n * s2, keep_above):
             P[:, :] = 0.0  # (the same result as below, without the eigendecomposition)
         else:
             lam, V = np.linalg.eigh(K)
