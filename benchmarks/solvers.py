@@ -277,21 +277,30 @@ def run_scaling(rounds, quick):
         _scaling_one(name, shape, rounds, spams)
 
 
+def _pursuit_problem(shape):
+    """The workload ``shape``'s dictionary ``D`` and signals ``Y``, and our pursuit kernel alone
+    on them (``omp_gram`` with the Gram matrix, correlations and signal norms computed here)."""
+    from cs_toolkit.solvers import omp_gram
+
+    m, n, N, k_true, k, noise = shape
+    D, Y, _ = make_problem(m, n, N, k_true, noise)
+    G, AtY = D.T @ D, Y @ D
+    return D, Y, partial(omp_gram, G, AtY, n_nonzero_coefs=k, y_norms2=np.einsum("ij,ij->i", Y, Y))
+
+
 def _scaling_one(name, shape, rounds, spams):
     """:func:`run_scaling` on one workload."""
     import numba
     from threadpoolctl import threadpool_limits
 
-    from cs_toolkit.solvers import omp, omp_gram
+    from cs_toolkit.solvers import omp
 
     m, n, N, k_true, k, noise = shape
-    D, Y, _ = make_problem(m, n, N, k_true, noise)
-    G, AtY = D.T @ D, Y @ D
-    y2 = np.einsum("ij,ij->i", Y, Y)
+    D, Y, kernel = _pursuit_problem(shape)
     Yf, Df = Y.T, np.asfortranarray(D)
 
     parts = [("BLAS product Y D (correlations)", lambda t: Y @ D),
-             ("our Batch-OMP kernel alone (omp_gram)", lambda t: omp_gram(G, AtY, n_nonzero_coefs=k, y_norms2=y2)),
+             ("our Batch-OMP kernel alone (omp_gram)", lambda t: kernel()),
              ("our omp() in all", lambda t: omp(D, Y, n_nonzero_coefs=k))]
     if spams is not None:
         parts.append(("SPAMS omp", lambda t: spams.omp(Yf, Df, L=k, numThreads=t)))
@@ -316,15 +325,10 @@ def run_spin(rounds, quick, shell_timeout):
     import numba
     from threadpoolctl import threadpool_limits
 
-    from cs_toolkit.solvers import omp_gram
-
     print(f"\nspin: OPENBLAS_THREAD_TIMEOUT in the shell: {shell_timeout or 'unset (OpenBLAS: 28)'}; {load()}")
     print(f"  {'workload':8s} {'threads':>7s} {'after a pause [s]':>18s} {'after a product [s]':>20s}")
-    for name, (m, n, N, k_true, k, noise) in (QUICK if quick else WORKLOADS).items():
-        D, Y, _ = make_problem(m, n, N, k_true, noise)
-        G, AtY = D.T @ D, Y @ D
-        y2 = np.einsum("ij,ij->i", Y, Y)
-        kernel = partial(omp_gram, G, AtY, n_nonzero_coefs=k, y_norms2=y2)
+    for name, shape in (QUICK if quick else WORKLOADS).items():
+        D, Y, kernel = _pursuit_problem(shape)
         for t in (1, 2):
             numba.set_num_threads(t)
             best = [np.inf, np.inf]

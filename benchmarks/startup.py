@@ -69,11 +69,12 @@ def _wall(cmd, env, repeat=5):
 def main(argv=None):
     from cs_toolkit.solvers import list_solvers
 
+    known = list_solvers()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("solvers", nargs="*", metavar="SOLVER",
-                   help=f"registered solvers to measure (default: all of them: {', '.join(list_solvers())})")
-    names = p.parse_args(argv).solvers or list_solvers()
-    unknown = sorted(set(names) - set(list_solvers()))
+                   help=f"registered solvers to measure (default: all of them: {', '.join(known)})")
+    names = p.parse_args(argv).solvers or known
+    unknown = sorted(set(names) - set(known))
     if unknown:
         p.error(f"unknown solver(s) {', '.join(unknown)}; expected registered solvers")
     env = dict(os.environ)
