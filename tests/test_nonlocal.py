@@ -346,6 +346,8 @@ def test_group_lowrank_shrink_keeps_constants_and_refuses_bad_c(rng):
     g = den.match_patches(x, patch_size=4, step=2, radius=3, group_size=5)
     # no shrinkage (c = 0): every group is itself, the image comes back
     np.testing.assert_allclose(den.group_lowrank_shrink(x, 10.0, g, patch_size=4, c=0.0), x, atol=1e-9)
+    # also where every group's energy is far below the noise level (no early-out may fire then)
+    np.testing.assert_allclose(den.group_lowrank_shrink(x, 1e4, g, patch_size=4, c=0.0), x, atol=1e-9)
     with pytest.raises(ValidationError, match="c must be a finite number >= 0"):
         den.group_lowrank_shrink(x, 10.0, g, patch_size=4, c=-1.0)
 

@@ -66,7 +66,8 @@ def _all_shrunk_to_zero(K, noise, keep_above):  # pragma: no cover - compiled
     ``sqrt(lam) (sqrt(max(lam - noise, 0)) + 1e-8)`` exceeds ``c sqrt(k) sigma^2``, which grows with
     ``lam``, and every eigenvalue of the Gram matrix ``K`` is at most its Frobenius norm; so when that
     bound does not survive (by ``keep_above``, the threshold less a margin), none does. Most groups
-    of a smooth region while ``sigma`` is large."""
+    of a smooth region while ``sigma`` is large. Exact for every ``c >= 0``: with ``c = 0`` it
+    skips only an all-zero group, so every other group comes back unchanged."""
     k = K.shape[0]
     f2 = 0.0
     for a in range(k):
@@ -93,9 +94,9 @@ def _lowrank_run(C, groups, c_w, s2, S, Wp, g0, g1):  # pragma: no cover - compi
     keep_above = c_w * root_k * s2 * (1.0 - _SKIP_MARGIN)
     for g in range(g0, g1):
         rows = groups[g]
-        trace = _centred_gram(C, rows, M, Mt, K, mean)
+        _centred_gram(C, rows, M, Mt, K, mean)
         rank = 0
-        if trace <= n * s2 or _all_shrunk_to_zero(K, n * s2, keep_above):
+        if _all_shrunk_to_zero(K, n * s2, keep_above):
             P[:, :] = 0.0  # (the same result as below, without the eigendecomposition)
         else:
             lam, V = np.linalg.eigh(K)
