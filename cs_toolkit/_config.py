@@ -15,6 +15,10 @@ import numpy as np
 JIT = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 #: Flags for kernels that ``prange`` over signals.
 JIT_PARALLEL = dict(cache=True, nogil=True, fastmath=False, error_model="numpy", parallel=True)
+#: Flags for the few small kernels that only sum, whose additions may be reordered: a strict
+#: left-to-right float sum is one dependent addition per entry (latency-bound, not vectorised);
+#: reordering changes the sum by rounding only.
+JIT_SUMS = dict(JIT, fastmath={"reassoc"})
 
 #: dtypes the numeric code keeps; anything else becomes float64.
 FLOAT_DTYPES = (np.float32, np.float64)

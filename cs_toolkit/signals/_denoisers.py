@@ -227,6 +227,7 @@ class PatchWorkspace:
         self._arrays: dict = {}
         self._groups = None
         self._bands = None
+        self._extra = 0
 
     def array(self, name: str, shape, dtype) -> np.ndarray:
         """The buffer ``name`` with this shape and dtype (uninitialised: a new one when either changed)."""
@@ -236,11 +237,11 @@ class PatchWorkspace:
             a = self._arrays[name] = np.empty(shape, dtype)
         return a
 
-    def bands(self, groups: np.ndarray, n_cols: int) -> np.ndarray:
-        """:func:`_runs` of ``groups``, computed once for the same array object."""
-        if self._groups is not groups:
-            self._bands = _runs(groups, n_cols)
-            self._groups = groups  # the reference keeps the object (and its id) alive
+    def bands(self, groups: np.ndarray, n_cols: int, extra: int = 0) -> np.ndarray:
+        """:func:`_runs` of ``groups``, computed once for the same array object and ``extra``."""
+        if self._groups is not groups or self._extra != extra:
+            self._bands = _runs(groups, n_cols, extra)
+            self._groups, self._extra = groups, extra  # the reference keeps the object (and its id) alive
         return self._bands
 
 
@@ -442,15 +443,16 @@ def _group_transform(k: int, dtype=np.float64) -> np.ndarray:
     return H
 
 
-def _runs(groups: np.ndarray, n_cols: int) -> np.ndarray:
+def _runs(groups: np.ndarray, n_cols: int, extra: int = 0) -> np.ndarray:
     """Boundaries of runs of consecutive groups that can be filtered in parallel, every other run
-    at a time: a group writes to the patch rows of its members; runs span enough rows that a run
+    at a time: a group writes to the patch rows of its members (and ``extra`` rows below them: the
+    pixel rows of a patch reach ``p - 1`` below its position); runs span enough rows that a run
     and the run after next never write to the same row (groups must be ordered by reference row,
     as :func:`match_patches` gives them)."""
     rows = groups // n_cols
     ref, lo, hi = rows[:, 0], rows.min(axis=1), rows.max(axis=1)
     reach = int(max((ref - lo).max(), (hi - ref).max())) if len(groups) else 0
-    height = 2 * reach + 1
+    height = 2 * reach + 1 + extra
     band = ref // height
     if len(groups) and np.any(np.diff(band) < 0):
         raise ValidationError("groups must be ordered by the row of their reference patch.")
@@ -527,6 +529,14 @@ def group_lowrank_shrink(x: np.ndarray, sigma: float, groups: np.ndarray, *, pat
     if not np.isfinite(c) or c < 0:
         raise ValidationError(f"c must be a finite number >= 0, got {c}.")
     p = patch_size
-    ws, C, S, Wp, s, bands, groups = _group_start(x, sigma, groups, p, workspace)
-    _lowrank_parallel(C, groups, c, s * s, S, Wp, bands)
-    return _weighted_average(S, Wp, x.shape, p, ws)
+    ws = PatchWorkspace() if workspace is None else workspace
+    x = np.ascontiguousarray(x, dtype=work_dtype(x))
+    S = ws.array("image_sums", x.shape, x.dtype)
+    W = ws.array("image_weights", x.shape, x.dtype)
+    S.fill(0.0)
+    W.fill(0.0)
+    groups = np.ascontiguousarray(groups, dtype=np.int64)
+    s = max(float(sigma), 1e-6)
+    # the pixel rows a group writes reach p - 1 beyond its patch rows
+    _lowrank_parallel(x, p, groups, c, s * s, S, W, ws.bands(groups, x.shape[1] - p + 1, extra=p - 1))
+    return S / W

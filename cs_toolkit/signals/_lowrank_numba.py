@@ -1,13 +1,14 @@
 """Numba kernels of the low-rank collaborative filter (:func:`cs_toolkit.signals._denoisers.group_lowrank_shrink`).
 
-A group is ``k`` patch rows of ``C`` (2-D DCT spectra of ``p x p`` patches, ``n = p * p``
-columns; an orthonormal transform of the pixels, so it leaves the singular values and the low-rank
-approximation of the group matrix unchanged). The group matrix less its mean row is shrunk in its
-singular values with the weights of weighted nuclear norm minimisation (Gu, Zhang, Zuo & Feng 2014;
-used for compressive sensing by Dong, Shi, Li, Ma & Huang 2014, NLR-CS): a singular value ``s``
-becomes ``max(s - c sqrt(k) sigma^2 / (s_hat + eps), 0)`` with ``s_hat = sqrt(max(s^2 - n sigma^2,
-0))`` the estimate of the clean one, so large (structure) components are shrunk little and small
-(noise) ones removed. Every kernel works in the floating type of ``C``.
+A group is ``k`` patches of ``p x p`` pixels, read from the image as the rows of a ``k x n``
+matrix (``n = p * p``); the estimates are summed into the image directly. (No patch transform:
+the filter depends on the group matrix only through its singular values and vectors, which an
+orthonormal transform of the patches leaves as they are.) The group matrix less its mean row is
+shrunk in its singular values with the weights of weighted nuclear norm minimisation (Gu, Zhang,
+Zuo & Feng 2014; used for compressive sensing by Dong, Shi, Li, Ma & Huang 2014, NLR-CS): a
+singular value ``s`` becomes ``max(s - c sqrt(k) sigma^2 / (s_hat + eps), 0)`` with ``s_hat =
+sqrt(max(s^2 - n sigma^2, 0))`` the estimate of the clean one, so large (structure) components are
+shrunk little and small (noise) ones removed. Every kernel works in the floating type of the image.
 """
 
 from __future__ import annotations
@@ -15,13 +16,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._config import JIT
+from .._config import JIT, JIT_SUMS
+
+
+@njit(**JIT_SUMS)
+def _row_dot(M, a, b):  # pragma: no cover - compiled
+    """``M[a] . M[b]`` summed in float64 (reordered: vectorised)."""
+    s = 0.0
+    for j in range(M.shape[1]):
+        s += M[a, j] * M[b, j]
+    return s
 
 
 @njit(**JIT)
-def _centred_gram(C, rows, M, Mt, K, mean):  # pragma: no cover - compiled
-    """The group ``C[rows]`` less its mean row: ``mean`` (n), ``M`` (k x n), ``Mt`` its transpose and
-    ``K = M M^T`` (k x k); returns the trace of ``K`` (the group's centred energy)."""
+def _centred_gram(C, rows, M, K, mean):  # pragma: no cover - compiled
+    """The group ``C[rows]`` less its mean row: ``mean`` (n), ``M`` (k x n) and ``K = M M^T``
+    (k x k); returns the trace of ``K`` (the group's centred energy)."""
     k, n = rows.shape[0], C.shape[1]
     for j in range(n):
         mean[j] = 0.0
@@ -36,20 +46,10 @@ def _centred_gram(C, rows, M, Mt, K, mean):  # pragma: no cover - compiled
     for a in range(k):
         for j in range(n):
             M[a, j] -= mean[j]
-    for a in range(k):  # K = M M^T, each entry summed over j in order; the inner loop runs along
-        for j in range(n):  # a row of M^T (contiguous, vectorised) instead of a dot product (a chain)
-            Mt[j, a] = M[a, j]
-    for a in range(k):
-        for b in range(a + 1):
-            K[a, b] = 0.0
-        for j in range(n):
-            v = M[a, j]
-            for b in range(a + 1):
-                K[a, b] += v * Mt[j, b]
-        for b in range(a):
-            K[b, a] = K[a, b]
     trace = 0.0
     for a in range(k):
+        for b in range(a + 1):
+            K[a, b] = K[b, a] = _row_dot(M, a, b)
         trace += K[a, a]
     return trace
 
@@ -78,60 +78,80 @@ def _all_shrunk_to_zero(K, noise, keep_above):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
-def _lowrank_run(C, groups, c_w, s2, S, Wp, g0, g1):  # pragma: no cover - compiled
-    """Filter groups ``g0:g1``: ``S[rows] += w * estimate`` and ``Wp[rows] += w`` with the group
-    weight ``w = 1 / (1 + rank kept)``. The singular vectors come from the eigendecomposition of
-    the ``k x k`` Gram matrix of the centred group (``k`` = group size, at most the ``n`` columns)."""
-    k, n = groups.shape[1], C.shape[1]
-    dt = C.dtype
+def _gather(x, n_cols, p, rows, G):  # pragma: no cover - compiled
+    """``G[a] = `` the ``p x p`` patch of ``x`` at position ``rows[a]`` (row-major positions,
+    ``n_cols`` a row), flattened row by row."""
+    for a in range(rows.shape[0]):
+        r, q = divmod(rows[a], n_cols)
+        for u in range(p):
+            for v in range(p):
+                G[a, u * p + v] = x[r + u, q + v]
+
+
+@njit(**JIT)
+def _lowrank_run(x, n_cols, p, groups, c_w, s2, S, W, g0, g1):  # pragma: no cover - compiled
+    """Filter groups ``g0:g1`` of the image ``x``: for every member patch, ``S[patch] += w *
+    estimate`` and ``W[patch] += w`` (pixel sums, ``x``'s shape) with the group weight ``w = 1 /
+    (1 + rank kept)``. The singular vectors come from the eigendecomposition of the ``k x k``
+    Gram matrix of the centred group (``k`` = group size, at most the ``n = p * p`` columns): with
+    ``M = U s V^T``, ``K = M M^T = U s^2 U^T``, and the shrunk group is ``sum_i f_i u_i (u_i^T M)``
+    over the kept components (``f_i`` = shrunk / original singular value), most often a few."""
+    k, n = groups.shape[1], p * p
+    dt = x.dtype
+    G = np.empty((k, n), dt)
     M = np.empty((k, n), dt)
-    Mt = np.empty((n, k), dt)
     K = np.empty((k, k), dt)
-    P = np.empty((k, k), dt)
+    Q = np.empty((k, n), dt)  # row t: f_i u_i^T M of the t-th kept component i
+    U = np.empty((k, k), dt)  # column t: its u_i
     mean = np.empty(n, dt)
-    f = np.empty(k, dt)
+    est = np.empty(n, dt)
+    identity = np.arange(k)
     root_k = np.sqrt(k)
     keep_above = c_w * root_k * s2 * (1.0 - _SKIP_MARGIN)
     for g in range(g0, g1):
         rows = groups[g]
-        _centred_gram(C, rows, M, Mt, K, mean)
+        _gather(x, n_cols, p, rows, G)
+        _centred_gram(G, identity, M, K, mean)
         rank = 0
-        if _all_shrunk_to_zero(K, n * s2, keep_above):
-            P[:, :] = 0.0  # (the same result as below, without the eigendecomposition)
-        else:
+        if not _all_shrunk_to_zero(K, n * s2, keep_above):  # (else every component is removed)
             lam, V = np.linalg.eigh(K)
             for i in range(k):
                 sv = np.sqrt(max(lam[i], 0.0))
-                est = np.sqrt(max(lam[i] - n * s2, 0.0))
-                w = c_w * root_k * s2 / (est + 1e-8)
-                f[i] = max(sv - w, 0.0) / sv if sv > 0.0 else 0.0
-                rank += 1 if f[i] > 0.0 else 0
-            for a in range(k):  # P = V diag(f) V^T: the shrinkage acting on the group's rows
-                for b in range(a + 1):
-                    v = 0.0
-                    for i in range(k):
-                        v += V[a, i] * f[i] * V[b, i]
-                    P[a, b] = v
-                    P[b, a] = v
+                e = np.sqrt(max(lam[i] - n * s2, 0.0))
+                w = c_w * root_k * s2 / (e + 1e-8)
+                fi = max(sv - w, 0.0) / sv if sv > 0.0 else 0.0
+                if fi > 0.0:
+                    for j in range(n):
+                        Q[rank, j] = 0.0
+                    for b in range(k):
+                        vb = fi * V[b, i]
+                        for j in range(n):
+                            Q[rank, j] += vb * M[b, j]
+                    for a in range(k):
+                        U[a, rank] = V[a, i]
+                    rank += 1
         wg = 1.0 / (1.0 + rank)
         for a in range(k):
-            r = rows[a]
-            Wp[r] += wg
             for j in range(n):
-                S[r, j] += wg * mean[j]
-            for b in range(k):
-                pw = wg * P[a, b]
-                if pw != 0.0:
-                    for j in range(n):
-                        S[r, j] += pw * M[b, j]
+                est[j] = mean[j]
+            for t in range(rank):
+                ua = U[a, t]
+                for j in range(n):
+                    est[j] += ua * Q[t, j]
+            r, q = divmod(rows[a], n_cols)
+            for u in range(p):
+                for v in range(p):
+                    S[r + u, q + v] += wg * est[u * p + v]
+                    W[r + u, q + v] += wg
 
 
 @njit(parallel=True, **JIT)
-def _lowrank_parallel(C, groups, c_w, s2, S, Wp, bands):  # pragma: no cover - compiled
+def _lowrank_parallel(x, p, groups, c_w, s2, S, W, bands):  # pragma: no cover - compiled
     """:func:`_lowrank_run` over all groups, the runs ``bands[b]:bands[b + 1]`` in parallel, the even
-    runs, then the odd ones (runs two apart write to different rows of ``S``)."""
+    runs, then the odd ones (runs two apart write to different pixel rows of ``S`` and ``W``)."""
+    n_cols = x.shape[1] - p + 1
     for parity in range(2):
         n_runs = (bands.shape[0] - 1 - parity + 1) // 2
         for i in prange(n_runs):
             b = parity + 2 * i
-            _lowrank_run(C, groups, c_w, s2, S, Wp, bands[b], bands[b + 1])
+            _lowrank_run(x, n_cols, p, groups, c_w, s2, S, W, bands[b], bands[b + 1])

@@ -55,11 +55,10 @@ def _group_pca_bases(C, groups, Hs, nu):  # pragma: no cover - compiled
     k, n = groups.shape[1], C.shape[1]
     dt = C.dtype
     M = np.empty((k, n), dt)
-    Mt = np.empty((n, k), dt)
     K = np.empty((k, k), dt)
     mean = np.empty(n, dt)
     for g in range(groups.shape[0]):
-        trace = _centred_gram(C, groups[g], M, Mt, K, mean)  # the low-rank filter's Gram matrix
+        trace = _centred_gram(C, groups[g], M, K, mean)  # the low-rank filter's Gram matrix
         big = (trace + 1.0) / k  # the constant vector becomes the leading eigenvector (K 1 = 0)
         for a in range(k):
             for b in range(k):

@@ -50,22 +50,20 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._config import JIT, JIT_PARALLEL
+from .._config import JIT, JIT_PARALLEL, JIT_SUMS
 from ._common import Status
 from ._prox import _prox_l1
 
-#: The three sums of a row are the only reassociated arithmetic (``fastmath={"reassoc"}``):
-#: a strict left-to-right float64 sum is one dependent addition per entry and made the
-#: whole step latency-bound (about 4x slower than its memory traffic). Reordering changes
-#: the sums by rounding only; they feed the stopping and divergence tests, never the iterates.
-_JIT_SUMS = dict(JIT, fastmath={"reassoc"})
+# The three sums of a row are the only reassociated arithmetic (``JIT_SUMS``): a strict
+# left-to-right float64 sum made the whole step latency-bound (about 4x slower than its memory
+# traffic). They feed the stopping and divergence tests, never the iterates.
 
 #: the status codes the kernels write (:class:`~cs_toolkit.solvers._common.Status`), as ints for numba
 _RUNNING, _CONVERGED, _NONFINITE, _GREW = (int(Status.RUNNING), int(Status.CONVERGED), int(Status.NONFINITE),
                                          int(Status.GREW))
 
 
-@njit(**_JIT_SUMS)
+@njit(**JIT_SUMS)
 def _row_sums(w, x, z):
     """``||w - x||^2``, ``||w||^2`` and ``(z - w).(w - x)`` in float64, reassociated."""
     d2 = 0.0

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._config import JIT
+from .._config import JIT, JIT_SUMS
 
 __all__ = ["soft_threshold", "nonneg_soft_threshold", "hard_threshold", "keep_largest", "prox_l1", "shrink",
            "shrink_thresh_grad",
@@ -233,7 +233,7 @@ def _group_hard_row(v, out, order, starts, t):
             out[j] = v[j] if keep else 0.0
 
 
-@njit(**dict(JIT, fastmath={"reassoc"}))
+@njit(**JIT_SUMS)
 def _sumsq(v, a, b):
     """``sum v[a:b]^2`` in float64; the only reassociated arithmetic of the group kernels (a
     strict left-to-right sum is one dependent addition per entry; reordering changes the norm by
