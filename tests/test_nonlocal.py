@@ -360,3 +360,71 @@ def test_pnp_lr_is_consistent_with_the_measurements_and_beats_bcs_spl(crop):
     rec = reconstruct_image(meas, method="pnp_lr", max_iter=30)
     assert image_quality(crop, rec)["psnr"] > spl + 2.0
     np.testing.assert_array_equal(reconstruct_image(meas, method="pnp_lr", max_iter=30), rec)  # deterministic
+
+
+def _planted_gram(rng, kind, n):
+    """A symmetric positive semi-definite n x n matrix of one of the shapes the low-rank filter
+    meets: a centred noise group, a few strong components plus weak noise, exactly repeated
+    eigenvalues, a group of duplicated patches (rank deficient)."""
+    if kind == "cluster":
+        Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+        lam = np.concatenate([[5.0] * min(3, n), [2.0] * min(2, max(n - 3, 0)), rng.uniform(0, 1, max(n - 5, 0))])
+        return (Q * lam[:n]) @ Q.T
+    if kind == "noise":
+        M = rng.standard_normal((n, 64))
+    elif kind == "lowrank":
+        r = int(rng.integers(1, 5))
+        M = rng.standard_normal((n, r)) @ rng.standard_normal((r, 64)) * rng.uniform(1, 100)
+        M += 0.01 * rng.standard_normal((n, 64))
+    else:
+        M = rng.standard_normal((4, 64))[rng.integers(0, 4, n)]
+    M -= M.mean(axis=0)
+    return M @ M.T
+
+
+@pytest.mark.parametrize("n", [2, 5, 16])
+def test_top_eigenpairs_against_eigh(rng, n):
+    from cs_toolkit.signals._topeig_numba import top_eigenpairs, topeig_workspace
+
+    work = topeig_workspace(n)
+    lam, V = np.empty(n), np.empty((n, n))
+    found = 0
+    for trial in range(400):
+        kind = ["noise", "lowrank", "cluster", "duplicates", "near cluster"][trial % 5]
+        K = _planted_gram(rng, kind.split()[-1], n)
+        if kind == "near cluster":  # eigenvalues 1e-7 apart: the vectors mix inside, the weighted projector barely moves
+            K = K.astype(np.float32)  # (and computed in float64 whatever comes in)
+        w, U = np.linalg.eigh(K.astype(np.float64))
+        above = float(rng.uniform(-0.1, 1.0) * w[-1])
+        sel = w > above
+        tol = 1e-6 if kind == "near cluster" else 1e-11
+        before = K.copy()
+        m = top_eigenpairs(K, above, lam, V, work, n)
+        np.testing.assert_array_equal(K, before)
+        assert m == sel.sum(), (trial, m, w, above)
+        if m == 0:
+            continue
+        found += m
+        scale = w[-1]
+        np.testing.assert_allclose(np.sort(lam[:m]), w[sel], rtol=tol, atol=tol * scale)
+        np.testing.assert_allclose(V[:, :m].T @ V[:, :m], np.eye(m), atol=1e-11)
+        # the weighted projector sum_i lam_i v_i v_i^T is unique even inside a cluster
+        np.testing.assert_allclose((V[:, :m] * lam[:m]) @ V[:, :m].T, (U[:, sel] * w[sel]) @ U[:, sel].T,
+                                   atol=10 * tol * scale)
+        if m > 1:  # more than `most` above: none computed, their number returned negated
+            assert top_eigenpairs(K, above, lam, V, work, m - 1) == -m
+    assert found > 200 * min(n, 4) // 4
+
+
+def test_lowest_kept_is_below_every_eigenvalue_the_shrinkage_keeps(rng):
+    from cs_toolkit.signals._lowrank_numba import _lowest_kept
+
+    for _ in range(300):
+        noise = float(10 ** rng.uniform(-3, 5))
+        threshold = float(rng.choice([0.0, 10 ** rng.uniform(-12, -6), 10 ** rng.uniform(-3, 6)]))
+        bound = _lowest_kept(noise, threshold)
+        lam = np.concatenate([np.geomspace(1e-12, 1e14, 4000), bound * (1 + np.linspace(-1e-2, 1e-2, 201))])
+        kept = np.sqrt(lam) * (np.sqrt(np.maximum(lam - noise, 0.0)) + 1e-8) > threshold
+        assert np.all(lam[kept] > bound), (noise, threshold, bound)
+        first = lam[kept].min()
+        assert bound >= 0.99 * first or first < 1e-11, (noise, threshold, bound, first)  # and close below
