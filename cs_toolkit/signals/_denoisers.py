@@ -532,11 +532,11 @@ def group_lowrank_shrink(x: np.ndarray, sigma: float, groups: np.ndarray, *, pat
     ws = PatchWorkspace() if workspace is None else workspace
     x = np.ascontiguousarray(x, dtype=work_dtype(x))
     S = ws.array("image_sums", x.shape, x.dtype)
-    W = ws.array("image_weights", x.shape, x.dtype)
+    Wp = ws.array("w", ((x.shape[0] - p + 1) * (x.shape[1] - p + 1),), x.dtype)
     S.fill(0.0)
-    W.fill(0.0)
+    Wp.fill(0.0)
     groups = np.ascontiguousarray(groups, dtype=np.int64)
     s = max(float(sigma), 1e-6)
     # the pixel rows a group writes reach p - 1 beyond its patch rows
-    _lowrank_parallel(x, p, groups, c, s * s, S, W, ws.bands(groups, x.shape[1] - p + 1, extra=p - 1))
-    return S / W
+    _lowrank_parallel(x, p, groups, c, s * s, S, Wp, ws.bands(groups, x.shape[1] - p + 1, extra=p - 1))
+    return S / patch_coverage(Wp, x.shape, p)

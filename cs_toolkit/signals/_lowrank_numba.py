@@ -33,15 +33,22 @@ def _row_dot(M, a, b):  # pragma: no cover - compiled
 def _centred_gram(C, rows, M, K, mean):  # pragma: no cover - compiled
     """The group ``C[rows]`` less its mean row: ``mean`` (n), ``M`` (k x n) and ``K = M M^T``
     (k x k); returns the trace of ``K`` (the group's centred energy)."""
-    k, n = rows.shape[0], C.shape[1]
+    for a in range(rows.shape[0]):
+        r = rows[a]
+        for j in range(C.shape[1]):
+            M[a, j] = C[r, j]
+    return _centre_gram(M, K, mean)
+
+
+@njit(**JIT)
+def _centre_gram(M, K, mean):  # pragma: no cover - compiled
+    """:func:`_centred_gram` of the group already in ``M`` (centred in place)."""
+    k, n = M.shape
     for j in range(n):
         mean[j] = 0.0
     for a in range(k):
-        r = rows[a]
         for j in range(n):
-            v = C[r, j]
-            M[a, j] = v
-            mean[j] += v
+            mean[j] += M[a, j]
     for j in range(n):
         mean[j] /= k
     for a in range(k):
@@ -106,16 +113,15 @@ def _gather(x, n_cols, p, rows, G):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
-def _lowrank_run(x, n_cols, p, groups, c_w, s2, S, W, g0, g1):  # pragma: no cover - compiled
+def _lowrank_run(x, n_cols, p, groups, c_w, s2, S, Wp, g0, g1):  # pragma: no cover - compiled
     """Filter groups ``g0:g1`` of the image ``x``: for every member patch, ``S[patch] += w *
-    estimate`` and ``W[patch] += w`` (pixel sums, ``x``'s shape) with the group weight ``w = 1 /
-    (1 + rank kept)``. The singular vectors come from the eigendecomposition of the ``k x k``
+    estimate`` (pixel sums, ``x``'s shape) and ``Wp[position] += w`` with the group weight ``w = 1
+    / (1 + rank kept)``. The singular vectors come from the eigendecomposition of the ``k x k``
     Gram matrix of the centred group (``k`` = group size, at most the ``n = p * p`` columns): with
     ``M = U s V^T``, ``K = M M^T = U s^2 U^T``, and the shrunk group is ``sum_i f_i u_i (u_i^T M)``
     over the kept components (``f_i`` = shrunk / original singular value), most often a few."""
     k, n = groups.shape[1], p * p
     dt = x.dtype
-    G = np.empty((k, n), dt)
     M = np.empty((k, n), dt)
     K = np.empty((k, k), dt)
     Q = np.empty((k, n), dt)  # row t: f_i u_i^T M of the t-th kept component i
@@ -125,13 +131,12 @@ def _lowrank_run(x, n_cols, p, groups, c_w, s2, S, W, g0, g1):  # pragma: no cov
     lam = np.empty(k)
     V = np.empty((k, k))
     work = topeig_workspace(k)
-    identity = np.arange(k)
     root_k = np.sqrt(k)
     keep_above = c_w * root_k * s2 * (1.0 - _SKIP_MARGIN)
     for g in range(g0, g1):
         rows = groups[g]
-        _gather(x, n_cols, p, rows, G)
-        _centred_gram(G, identity, M, K, mean)
+        _gather(x, n_cols, p, rows, M)
+        _centre_gram(M, K, mean)
         rank = 0
         if not _all_shrunk_to_zero(K, n * s2, keep_above):  # (else every component is removed)
             m = top_eigenpairs(K, _lowest_kept(n * s2, c_w * root_k * s2), lam, V, work, _FEW)
@@ -165,20 +170,21 @@ def _lowrank_run(x, n_cols, p, groups, c_w, s2, S, W, g0, g1):  # pragma: no cov
                 ua = U[a, t]
                 for j in range(n):
                     est[j] += ua * Q[t, j]
+            Wp[rows[a]] += wg
             r, q = divmod(rows[a], n_cols)
             for u in range(p):
                 for v in range(p):
                     S[r + u, q + v] += wg * est[u * p + v]
-                    W[r + u, q + v] += wg
 
 
 @njit(parallel=True, **JIT)
-def _lowrank_parallel(x, p, groups, c_w, s2, S, W, bands):  # pragma: no cover - compiled
+def _lowrank_parallel(x, p, groups, c_w, s2, S, Wp, bands):  # pragma: no cover - compiled
     """:func:`_lowrank_run` over all groups, the runs ``bands[b]:bands[b + 1]`` in parallel, the even
-    runs, then the odd ones (runs two apart write to different pixel rows of ``S`` and ``W``)."""
+    runs, then the odd ones (runs two apart write to different pixel rows of ``S`` and rows of
+    ``Wp``)."""
     n_cols = x.shape[1] - p + 1
     for parity in range(2):
         n_runs = (bands.shape[0] - 1 - parity + 1) // 2
         for i in prange(n_runs):
             b = parity + 2 * i
-            _lowrank_run(x, n_cols, p, groups, c_w, s2, S, W, bands[b], bands[b + 1])
+            _lowrank_run(x, n_cols, p, groups, c_w, s2, S, Wp, bands[b], bands[b + 1])
