@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT, JIT_SUMS
+from .._linalg_numba import orthogonalise_twice
 
 #: Points of one multisection step (eight: one AVX-512 vector of float64).
 _POINTS = 8
@@ -189,13 +190,7 @@ def _inverse_iteration(d, e, sigma, Y, t, scale, dd, du, du2, dl, swap, y):  # p
             if i + 2 < n:
                 v -= du2[i] * y[i + 2]
             y[i] = v / dd[i]
-        for s in range(t):  # orthogonal to the eigenvectors found before (twice is enough)
-            for _rep in range(2):
-                dot = 0.0
-                for i in range(n):
-                    dot += Y[s, i] * y[i]
-                for i in range(n):
-                    y[i] -= dot * Y[s, i]
+        orthogonalise_twice(y, Y, t)  # orthogonal to the eigenvectors found before
         norm = 0.0
         for i in range(n):
             norm += y[i] * y[i]

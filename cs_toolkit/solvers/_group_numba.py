@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, JIT_PARALLEL
+from .._linalg_numba import orthogonalise_twice
 from ._common import Status
 from ._prox import _group_threshold_row, _is_identity
 
@@ -87,13 +88,7 @@ def _gomp_problem(A, Yp, order, starts, max_groups, tol2, rel_dep, sel, nsel, st
                 v = np.float64(A[i, j])
                 score[i] = v
                 n0 += v * v
-            for _ in range(2):  # modified Gram-Schmidt, twice
-                for t in range(nq):
-                    d = 0.0
-                    for i in range(m):
-                        d += Q[t, i] * score[i]
-                    for i in range(m):
-                        score[i] -= d * Q[t, i]
+            orthogonalise_twice(score, Q, nq)
             nv = 0.0
             for i in range(m):
                 nv += score[i] * score[i]
