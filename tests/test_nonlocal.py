@@ -313,6 +313,25 @@ def test_group_lowrank_shrink_against_naive(rng, sigma):
     np.testing.assert_allclose(g32, got, atol=0.05)
 
 
+@pytest.mark.parametrize("sigma, many", [(0.5, True), (15.0, False)])
+def test_group_lowrank_shrink_against_naive_on_both_eigen_paths(rng, sigma, many):
+    """Groups of 16 patches of 4 x 4: at sigma 0.5 they keep 9-15 components (LAPACK's full
+    eigendecomposition), at 15 one to four (only the kept eigenpairs, :mod:`_topeig_numba`)."""
+    from cs_toolkit.signals._lowrank_numba import _FEW
+
+    i, j = np.mgrid[0:40, 0:40]
+    x = 120 + 60 * np.sin(i / 3.0) * np.cos(j / 4.0) + 8 * rng.standard_normal((40, 40))
+    groups = den.match_patches(x, patch_size=4, step=2, radius=6, group_size=16)
+    n_cols, kept = x.shape[1] - 3, []
+    for g in groups:
+        M = np.stack([x[r:r + 4, q:q + 4].ravel() for r, q in (divmod(int(v), n_cols) for v in g)])
+        sv = np.linalg.svd(M - M.mean(axis=0), compute_uv=False)
+        kept.append(np.sum(sv > 2.0 * 4 * sigma ** 2 / (np.sqrt(np.maximum(sv ** 2 - 16 * sigma ** 2, 0)) + 1e-8)))
+    assert (min(kept) > _FEW) if many else (0 < max(kept) <= _FEW)
+    got = den.group_lowrank_shrink(x, sigma, groups, patch_size=4, c=2.0)
+    np.testing.assert_allclose(got, _lowrank_naive(x, groups, 4, sigma, 2.0), rtol=1e-9, atol=1e-8)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_frobenius_early_out_is_sound_and_skips_groups_the_trace_test_keeps(rng, dtype):
     """Groups the Frobenius bound declares all-shrunk really have every singular value shrunk to
