@@ -430,8 +430,11 @@ def test_top_eigenpairs_against_eigh(rng, n):
         # the weighted projector sum_i lam_i v_i v_i^T is unique even inside a cluster
         np.testing.assert_allclose((V[:, :m] * lam[:m]) @ V[:, :m].T, (U[:, sel] * w[sel]) @ U[:, sel].T,
                                    atol=10 * tol * scale)
-        if m > 1:  # more than `most` above: none computed, their number returned negated
-            assert top_eigenpairs(K, above, lam, V, work, m - 1) == -m
+        if m > 1:  # more than `most` above: all n eigenpairs (implicit QR on the tridiagonal form)
+            assert top_eigenpairs(K, above, lam, V, work, m - 1) == n
+            np.testing.assert_allclose(np.sort(lam), w, rtol=tol, atol=tol * scale)
+            np.testing.assert_allclose(V.T @ V, np.eye(n), atol=1e-11)
+            np.testing.assert_allclose((V * lam) @ V.T, K, atol=10 * tol * scale)
     assert found > 200 * min(n, 4) // 4
 
 

@@ -85,9 +85,10 @@ def _all_shrunk_to_zero(K, noise, keep_above):  # pragma: no cover - compiled
     return np.sqrt(bound) * (np.sqrt(max(bound - noise, 0.0)) + 1e-8) <= keep_above
 
 
-#: Up to this many kept components, they are computed alone (:func:`top_eigenpairs`, about
-#: 5.5 + 3 per component us for a 16 x 16 group); beyond, by a full eigendecomposition (23 us).
-_FEW = 6
+#: Up to this many kept components, they are computed alone (:func:`top_eigenpairs`: about
+#: 5.5 us plus 3 per component for a 16 x 16 group); beyond, all of them by implicit QR steps on
+#: the same tridiagonal form (about 19 us; LAPACK's eigendecomposition takes 23).
+_FEW = 4
 
 
 @njit(**JIT)
@@ -140,13 +141,6 @@ def _lowrank_run(x, n_cols, p, groups, c_w, s2, S, Wp, g0, g1):  # pragma: no co
         rank = 0
         if not _all_shrunk_to_zero(K, n * s2, keep_above):  # (else every component is removed)
             m = top_eigenpairs(K, _lowest_kept(n * s2, c_w * root_k * s2), lam, V, work, _FEW)
-            if m < 0:  # many components kept: all of them from LAPACK
-                lam_all, V_all = np.linalg.eigh(K)
-                m = k
-                for i in range(k):
-                    lam[i] = lam_all[i]
-                    for a in range(k):
-                        V[a, i] = V_all[a, i]
             for i in range(m):
                 sv = np.sqrt(max(lam[i], 0.0))
                 e = np.sqrt(max(lam[i] - n * s2, 0.0))

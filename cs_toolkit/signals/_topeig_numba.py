@@ -16,6 +16,9 @@ sections 8.3-8.4; Demmel, *Applied Numerical Linear Algebra*, 5.3):
    quotient the eigenvalue: to rounding for an eigenvalue separated from the others by much more
    than 1e-7 of its size, within the cluster's width otherwise;
 4. the reflectors map them back: ``v = Q y``.
+
+When many eigenvalues pass, step 3 gives way to implicit symmetric QR steps with Wilkinson shifts
+on ``T`` (Golub & Van Loan 8.3), which find all eigenpairs at once.
 """
 
 from __future__ import annotations
@@ -210,13 +213,63 @@ def _inverse_iteration(d, e, sigma, Y, t, scale, dd, du, du2, dl, swap, y):  # p
 
 
 @njit(**JIT)
+def _tridiagonal_eigen(d, e, Y):  # pragma: no cover - compiled
+    """All eigenpairs of the tridiagonal ``(d, e)`` (both overwritten: ``d`` becomes the
+    eigenvalues, unordered) by implicit symmetric QR steps with Wilkinson shifts, deflating at the
+    bottom (Golub & Van Loan, algorithms 8.3.2-8.3.3); ``Y[t]``: the unit eigenvector of ``d[t]``
+    (the rotations accumulated on the rows of ``Y``, which starts as the identity)."""
+    n = d.shape[0]
+    for a in range(n):
+        for i in range(n):
+            Y[a, i] = 1.0 if a == i else 0.0
+    eps = 2.3e-16
+    hi = n - 1
+    steps = 0
+    while hi > 0 and steps < 30 * n:
+        if abs(e[hi - 1]) <= eps * (abs(d[hi - 1]) + abs(d[hi])):
+            e[hi - 1] = 0.0
+            hi -= 1
+            continue
+        lo = hi - 1
+        while lo > 0 and abs(e[lo - 1]) > eps * (abs(d[lo - 1]) + abs(d[lo])):
+            lo -= 1
+        if lo > 0:
+            e[lo - 1] = 0.0
+        delta = 0.5 * (d[hi - 1] - d[hi])
+        f = e[hi - 1]
+        root = np.sqrt(delta * delta + f * f)
+        mu = d[hi] - f * f / (delta + (root if delta >= 0.0 else -root))
+        x, z = d[lo] - mu, e[lo]
+        for k in range(lo, hi):  # chase the bulge down; rotation (c, s) on rows and columns k, k + 1
+            r = np.sqrt(x * x + z * z)
+            if r == 0.0:
+                break
+            c, sn = x / r, z / r
+            if k > lo:
+                e[k - 1] = r
+            a, b, f = d[k], d[k + 1], e[k]
+            d[k] = c * c * a + 2.0 * c * sn * f + sn * sn * b
+            d[k + 1] = sn * sn * a - 2.0 * c * sn * f + c * c * b
+            e[k] = c * sn * (b - a) + (c * c - sn * sn) * f
+            if k < hi - 1:
+                x, z = e[k], sn * e[k + 1]
+                e[k + 1] *= c
+            for i in range(n):
+                yk, yk1 = Y[k, i], Y[k + 1, i]
+                Y[k, i] = c * yk + sn * yk1
+                Y[k + 1, i] = c * yk1 - sn * yk
+        steps += 1
+
+
+@njit(**JIT)
 def top_eigenpairs(A, above, lam, V, work, most):  # pragma: no cover - compiled
     """The eigenpairs of the symmetric ``n x n`` matrix ``A`` whose eigenvalues exceed ``above``:
     returns their number ``m``, ``lam[:m]`` (decreasing, but for the order inside a cluster of
     eigenvalues closer than 1e-7 of their size) and ``V[:, :m]`` (orthonormal columns). ``A`` is
     not modified; computed in float64 whatever its type; ``work`` from :func:`topeig_workspace`.
-    When there are more than ``most`` such eigenvalues, returns ``-m`` and computes none (a full
-    eigendecomposition is then cheaper)."""
+    When there are more than ``most`` such eigenvalues, returns ``n`` and all the eigenpairs
+    (unordered), from implicit QR steps on the tridiagonal form: cheaper then than one inverse
+    iteration per pair."""
     n = A.shape[0]
     B, H, Y = work[:n, :n], work[n:2 * n, :n], work[2 * n:3 * n, :n]
     r0 = 3 * n
@@ -235,13 +288,17 @@ def top_eigenpairs(A, above, lam, V, work, most):  # pragma: no cover - compiled
     pivmin = max(1e-290, 1e-30 * scale * scale)
     hi += 1e-14 * scale + pivmin  # strictly above every eigenvalue
     m = n - _count_below(d, e, above, pivmin)
-    if m > most:
-        return -m
-    for t in range(m):
-        sigma = _multisect(d, e2, max(above, lo), hi, n - 1 - t, pivmin, 1e-7,
-                           work[r0 + 3, :_POINTS], work[r0 + 4, :_POINTS], work[r0 + 5, :_POINTS])
-        lam[t] = _inverse_iteration(d, e, sigma, Y, t, scale, work[r0 + 3, :n], work[r0 + 4, :n],
-                                    work[r0 + 5, :n], work[r0 + 6, :n], work[r0 + 7, :n], work[r0 + 8, :n])
+    if m > most:  # all of them, from implicit QR steps on T
+        _tridiagonal_eigen(d, e, Y)
+        m = n
+        for t in range(n):
+            lam[t] = d[t]
+    else:
+        for t in range(m):
+            sigma = _multisect(d, e2, max(above, lo), hi, n - 1 - t, pivmin, 1e-7,
+                               work[r0 + 3, :_POINTS], work[r0 + 4, :_POINTS], work[r0 + 5, :_POINTS])
+            lam[t] = _inverse_iteration(d, e, sigma, Y, t, scale, work[r0 + 3, :n], work[r0 + 4, :n],
+                                        work[r0 + 5, :n], work[r0 + 6, :n], work[r0 + 7, :n], work[r0 + 8, :n])
     for t in range(m):  # v = H_0 (H_1 (... H_{n-3} y))
         for i in range(n):
             V[i, t] = Y[t, i]
