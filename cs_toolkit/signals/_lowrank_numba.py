@@ -132,19 +132,20 @@ def _lowrank_run(x, n_cols, p, groups, c_w, s2, S, Wp, g0, g1):  # pragma: no co
     lam = np.empty(k)
     V = np.empty((k, k))
     work = topeig_workspace(k)
-    root_k = np.sqrt(k)
-    keep_above = c_w * root_k * s2 * (1.0 - _SKIP_MARGIN)
+    threshold = c_w * np.sqrt(k) * s2  # a singular value s is kept when s - threshold / (s_hat + eps) > 0
+    keep_above = threshold * (1.0 - _SKIP_MARGIN)
+    lowest = _lowest_kept(n * s2, threshold)
     for g in range(g0, g1):
         rows = groups[g]
         _gather(x, n_cols, p, rows, M)
         _centre_gram(M, K, mean)
         rank = 0
         if not _all_shrunk_to_zero(K, n * s2, keep_above):  # (else every component is removed)
-            m = top_eigenpairs(K, _lowest_kept(n * s2, c_w * root_k * s2), lam, V, work, _FEW)
+            m = top_eigenpairs(K, lowest, lam, V, work, _FEW)
             for i in range(m):
                 sv = np.sqrt(max(lam[i], 0.0))
                 e = np.sqrt(max(lam[i] - n * s2, 0.0))
-                w = c_w * root_k * s2 / (e + 1e-8)
+                w = threshold / (e + 1e-8)
                 fi = max(sv - w, 0.0) / sv if sv > 0.0 else 0.0
                 if fi > 0.0:
                     for j in range(n):

@@ -37,7 +37,7 @@ _POINTS = 8
 def topeig_workspace(n):  # pragma: no cover - compiled
     """The float64 work array :func:`top_eigenpairs` takes for matrices of size ``n`` (allocate
     once per thread, reuse for every matrix)."""
-    return np.empty((3 * n + 11, max(n, _POINTS)))
+    return np.empty((3 * n + 9, max(n, _POINTS)))  # B, H, Y (n rows each), then 9 vectors
 
 
 @njit(**JIT_SUMS)
@@ -91,18 +91,19 @@ def _tridiagonalize(A, d, e, H, p):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
-def _count_below(d, e, lam, pivmin):  # pragma: no cover - compiled
-    """How many eigenvalues of the tridiagonal ``(d, e)`` lie below ``lam`` (Sturm: the negative
-    pivots of ``T - lam I = L D L^T``; a pivot smaller than ``pivmin`` taken as ``-pivmin``)."""
-    n = d.shape[0]
-    q = d[0] - lam
-    if abs(q) < pivmin:
-        q = -pivmin
+def _pivot(v, pivmin):  # pragma: no cover - compiled
+    """A pivot of the Sturm recurrence, one smaller than ``pivmin`` in size taken as ``-pivmin``."""
+    return -pivmin if abs(v) < pivmin else v
+
+
+@njit(**JIT)
+def _count_below(d, e2, lam, pivmin):  # pragma: no cover - compiled
+    """How many eigenvalues of the tridiagonal ``T`` (diagonal ``d``, squared off-diagonal ``e2``)
+    lie below ``lam``: the negative pivots of ``T - lam I = L D L^T`` (Sturm)."""
+    q = _pivot(d[0] - lam, pivmin)
     count = 1 if q < 0.0 else 0
-    for i in range(1, n):
-        q = d[i] - lam - e[i - 1] * e[i - 1] / q
-        if abs(q) < pivmin:
-            q = -pivmin
+    for i in range(1, d.shape[0]):
+        q = _pivot(d[i] - lam - e2[i - 1] / q, pivmin)
         if q < 0.0:
             count += 1
     return count
@@ -119,18 +120,12 @@ def _multisect(d, e2, a, b, j, pivmin, rel, x, q, c):  # pragma: no cover - comp
         h = (b - a) / (_POINTS + 1)
         for t in range(_POINTS):
             x[t] = a + (t + 1) * h
-            v = d[0] - x[t]
-            if abs(v) < pivmin:
-                v = -pivmin
-            q[t] = v
-            c[t] = 1.0 if v < 0.0 else 0.0
-        for i in range(1, n):
+            q[t] = _pivot(d[0] - x[t], pivmin)
+            c[t] = 1.0 if q[t] < 0.0 else 0.0
+        for i in range(1, n):  # the recurrence of _count_below at the eight points
             for t in range(_POINTS):
-                v = d[i] - x[t] - e2[i - 1] / q[t]
-                if abs(v) < pivmin:
-                    v = -pivmin
-                q[t] = v
-                c[t] += 1.0 if v < 0.0 else 0.0
+                q[t] = _pivot(d[i] - x[t] - e2[i - 1] / q[t], pivmin)
+                c[t] += 1.0 if q[t] < 0.0 else 0.0
         na, nb = a, b
         for t in range(_POINTS):
             if c[t] <= j:
@@ -287,7 +282,7 @@ def top_eigenpairs(A, above, lam, V, work, most):  # pragma: no cover - compiled
     scale = max(abs(lo), abs(hi))
     pivmin = max(1e-290, 1e-30 * scale * scale)
     hi += 1e-14 * scale + pivmin  # strictly above every eigenvalue
-    m = n - _count_below(d, e, above, pivmin)
+    m = n - _count_below(d, e2, above, pivmin)
     if m > most:  # all of them, from implicit QR steps on T
         _tridiagonal_eigen(d, e, Y)
         m = n
