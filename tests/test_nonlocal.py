@@ -315,8 +315,8 @@ def test_group_lowrank_shrink_against_naive(rng, sigma):
 
 @pytest.mark.parametrize("sigma, many", [(0.5, True), (15.0, False)])
 def test_group_lowrank_shrink_against_naive_on_both_eigen_paths(rng, sigma, many):
-    """Groups of 16 patches of 4 x 4: at sigma 0.5 they keep 9-15 components (LAPACK's full
-    eigendecomposition), at 15 one to four (only the kept eigenpairs, :mod:`_topeig_numba`)."""
+    """Groups of 16 patches of 4 x 4: at sigma 0.5 they keep 9-15 components (all eigenpairs, by
+    implicit QR steps), at 15 one to four (only the kept eigenpairs, by inverse iteration)."""
     from cs_toolkit.signals._lowrank_numba import _FEW
 
     i, j = np.mgrid[0:40, 0:40]
