@@ -511,6 +511,7 @@ def test_cli_trains_and_uses_pnp_nl_learned(tmp_path):
     assert "4 training and 1 validation images" in r.stdout
     m = load_nlstages(tmp_path / "m.npz")  # the bundled model's recipe
     assert m.training_record["ratios"] == [0.25] and (m.start, m.basis, m.max_step) == ("pnp_lr", "pca", 2.0)
+    assert m.sigma == 1.5  # the stages continue pnp_lr where its schedule ends (tau starts at 1.5^2)
     from cs_toolkit.signals import NL_RECIPE
 
     rec = {k: m.training_record[k] for k in ("objective", "tau_factor", "theta_scale")}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .._validation import check_option, check_rng, check_scalar
 from ..exceptions import ValidationError
+from ._image_loops import FINAL_SIGMA
 from ._image_nlstages import NL_STARTS, NonLocalStages
 
 __all__ = ["train_nlstages"]
@@ -18,7 +19,8 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
     """Train :class:`NonLocalStages` (method ``"pnp_nl_learned"``) on grey pictures; returns ``(model, history)``.
 
     Every picture is measured at every ratio (its own sensing matrix from ``rng``) and
-    reconstructed by ``pnp_nl``; the stages are trained end to end from those results by L-BFGS
+    reconstructed by the ``start`` loop; the stages (their ``sigma`` the noise level at which that loop
+    ends) are trained end to end from those results by L-BFGS
     (:func:`cs_toolkit.learned.diffusion.train_diffusion`), keeping the iterate that scores best on
     the ``validation`` pictures (the untrained model, the classical loop itself, included). The anchor
     ratios of the model are ``ratios``. The model records its ratios, block size, matrix kind and
@@ -67,8 +69,8 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
         raise ValidationError("images must be a non-empty list of grey images.")
     check_option("start", start, NL_STARTS)
     ratios = tuple(sorted(float(check_scalar("ratios", r, low=0.0, high=1.0, low_inclusive=False)) for r in ratios))
-    model = NonLocalStages(n_stages, ratios=ratios, max_step=max_step, basis=basis, adapt=adapt, local=local,
-                           tau_factor=tau_factor, theta_scale=theta_scale)
+    model = NonLocalStages(n_stages, ratios=ratios, sigma=FINAL_SIGMA[start], max_step=max_step, basis=basis,
+                           adapt=adapt, local=local, tau_factor=tau_factor, theta_scale=theta_scale)
     rng = check_rng(rng)
     t0 = time.perf_counter()
 
