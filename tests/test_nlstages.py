@@ -412,6 +412,7 @@ def test_tau_bounds_and_the_preconditioner_of_training():
     val = [data.chelsea()[:64, :64, 0]]
     m, _ = train_nlstages(pics, validation=val, ratios=(0.25,), n_stages=2, max_iter=4, max_step=2.0, rng=0,
                           tau_factor=1.05, theta_scale=10.0)
+    c = 2.0 * np.log(m.sigma)  # the level at which the start loop ends
     assert np.all(np.abs(m.theta - c) <= np.log(1.05) + 1e-12) and np.all((m.alpha >= 0) & (m.alpha <= 2.0))
     assert np.any(m.theta != c)
     assert m.training_record["tau_factor"] == 1.05 and m.training_record["theta_scale"] == 10.0

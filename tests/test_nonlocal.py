@@ -8,7 +8,7 @@ from cs_toolkit.data import load_image
 from cs_toolkit.exceptions import ValidationError
 from cs_toolkit.signals import _denoisers as den
 from cs_toolkit.signals import image_quality, measure_image, reconstruct_image
-from cs_toolkit.signals._image_loops import _bcs_spl, _pnp_lr, _pnp_nl
+from cs_toolkit.signals._image_loops import _bcs_spl, _pnp_dct, _pnp_lr, _pnp_nl
 from cs_toolkit.transforms import image_to_tiles
 
 # the parallel matching and filtering kernels take 20-30 s to compile the first time
@@ -381,10 +381,14 @@ def test_pnp_lr_is_consistent_with_the_measurements_and_beats_bcs_spl(crop):
     np.testing.assert_array_equal(reconstruct_image(meas, method="pnp_lr", max_iter=30), rec)  # deterministic
 
 
-def test_pnp_lr_default_schedule_settles_on_smooth_pictures():
-    """The default schedule (sigma 40 -> 1.5) against the former one (20 -> 3), from the same BCS-SPL
-    start: on smooth pictures the former ended before the loop had settled, below its own start on
-    the ramp (42.2 dB against 44.7), where the default reaches 47.3 dB (57.8 against 52.7 on blobs)."""
+@pytest.mark.parametrize("loop", [_pnp_lr, _pnp_nl, _pnp_dct])
+def test_default_schedules_settle_on_smooth_pictures(loop):
+    """Each loop's default schedule (``pnp_lr`` 40 -> 1.5, ``pnp_nl`` 20 -> 1.5, ``pnp_dct`` 30 -> 1.5)
+    against the former one (20 -> 3), from the same BCS-SPL start: on smooth pictures the former
+    ended before the loop had settled, below its own start on the ramp (``pnp_lr`` 42.2 dB against
+    44.7, where the default reaches 47.3; ``pnp_nl`` 42.8 -> 48.7, ``pnp_dct`` 39.9 -> 44.5; on the
+    blobs 52.7 -> 57.8, 58.2 -> 63.1, 54.6 -> 57.3). The non-local loops also end far above the
+    start; ``pnp_dct`` (a fixed patch basis) near it on the ramp."""
     yy, xx = np.mgrid[0:64, 0:64] / 64.0
     ramp = 0.1 + 0.6 * xx * yy + 0.2 * (((yy - 0.5) ** 2 + (xx - 0.5) ** 2) < 0.08)
     blobs = 0.2 + 0.5 * np.exp(-((yy - 0.3) ** 2 + (xx - 0.6) ** 2) / 0.02) + 0.3 * np.exp(
@@ -394,8 +398,10 @@ def test_pnp_lr_default_schedule_settles_on_smooth_pictures():
         args = (meas.Y[0], meas.A, meas.pinv, meas.padded_shape, 16)
         x0, _ = _bcs_spl(*args, lam=6.0, max_iter=200, tol=1e-4)
         quality = [image_quality(img, np.clip(x / 255.0, 0, 1))["psnr"]
-                   for x in (x0, _pnp_lr(*args, x0, sigma0=20.0, sigma_end=3.0), _pnp_lr(*args, x0))]
-        assert quality[2] > max(quality[0], quality[1]) + 2.5, quality
+                   for x in (x0, loop(*args, x0, sigma0=20.0, sigma_end=3.0), loop(*args, x0))]
+        assert quality[2] > quality[1] + 2.0, quality
+        if loop is not _pnp_dct:
+            assert quality[2] > quality[0] + 2.5, quality
 
 
 def _planted_gram(rng, kind, n):

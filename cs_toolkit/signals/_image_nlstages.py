@@ -49,6 +49,7 @@ from .._validation import check_bool, check_int, check_option, check_scalar
 from .._version import __version__
 from ..exceptions import ModelFileError, ValidationError
 from . import _denoisers as den
+from ._image_loops import FINAL_SIGMA
 from .methods import MODELS_DIR
 
 #: The bundled model of method ``"pnp_nl_learned"`` (package data, trained by ``benchmarks/nl_images.py``).
@@ -155,9 +156,10 @@ class NonLocalStages:
         The transform along a group: the DCT, or the group's principal axes in the start image.
     adapt : bool, default False
         Make the shrinkage depend on the start's fine-detail level too (``beta``; module docstring).
-    sigma : float, default 3.0
-        The classical loop's final noise level: the start ``tau = sigma^2`` and the aggregation
-        weights ``1 / sum(gain^2)`` of BM3D's Wiener step.
+    sigma : float, default 1.5
+        The classical loop's final noise level (1.5 for every loop, ``FINAL_SIGMA``; 3 in models
+        trained before the schedules ended at 1.5, recorded in their files): the start ``tau =
+        sigma^2`` and the aggregation weights ``1 / sum(gain^2)`` of BM3D's Wiener step.
     max_step : float or None, default None
         Training keeps every step ``alpha`` in ``[0, max_step]`` (:meth:`bounds`); 2 is the
         over-relaxation limit of the classical averaged-operator iteration
@@ -188,7 +190,7 @@ class NonLocalStages:
     """
 
     def __init__(self, n_stages=4, *, ratios=(0.1, 0.25, 0.5), patch_size=8, group_size=16, step=4, n_features=16,
-                 sigma=3.0, max_step=None, basis="dct", adapt=False, local=False, tau_factor=None, theta_scale=None):
+                 sigma=FINAL_SIGMA["pnp_nl"], max_step=None, basis="dct", adapt=False, local=False, tau_factor=None, theta_scale=None):
         self.n_stages = check_int("n_stages", n_stages, low=1, high=100)
         r = np.asarray([check_scalar("ratios", v, low=0.0, high=1.0, low_inclusive=False) for v in ratios])
         if r.size == 0 or np.any(np.diff(r) <= 0):
