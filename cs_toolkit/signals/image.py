@@ -31,9 +31,11 @@ registered solver, batch-solved) or jointly as a whole image:
     The same loop with non-local denoisers (BM3D-style, Dabov et al. 2007): similar 8x8
     patches grouped by block matching (on their lowest DCT frequencies), each group hard
     thresholded, then Wiener filtered, in a 3-D DCT. Chosen on validation pictures (above
-    ``pnp_dct`` at every ratio there); on the bundled test images +0.44 / +0.12 / -0.04 dB
-    over ``pnp_dct`` at ratios 0.1 / 0.25 / 0.5 (-0.6 to +0.7 dB per image; it loses on the
-    periodic brick texture at 0.25 and 0.5), in 1.3 to 2 times its time.
+    ``pnp_dct`` at every ratio there); on the bundled test images +0.71 / +0.09 / -0.05 dB
+    over ``pnp_dct`` at ratios 0.1 / 0.25 / 0.5 (-0.5 to +1.2 dB per image; it loses on the
+    periodic brick texture at 0.25 and 0.5), in about 1.6 times its time. Both loops' noise
+    levels fall to 1.5 (``pnp_dct`` from 30, ``pnp_nl`` from 20; chosen on the training and
+    validation pictures).
 ``"pnp_nl_learned"`` (the default of ``cs-toolkit reconstruct`` where its bundled model serves: ratios 0.1 to 0.5)
     A non-local loop (the one its model names: ``pnp_lr`` for the bundled model) followed by trained
     collaborative-filter stages
@@ -347,8 +349,9 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
     ``"pnp_dct"`` starts from the BCS-SPL result and iterates ``x <- P(H_sigma(x))``,
     ``H`` hard thresholding at ``2.7 sigma`` of the 2-D DCT of every overlapping 8x8
     patch with weighted averaging of the patches (Yu & Sapiro 2011; Dabov et al. 2007),
-    ``sigma`` decreasing geometrically from 20 to 3 (0-255 scale), then 10 iterations
-    ``x <- P(W(x))`` with the patch-DCT Wiener filter guided by ``x`` itself.
+    ``sigma`` decreasing geometrically from 30 to 1.5 (0-255 scale) over 60 iterations, then 10
+    iterations ``x <- P(W(x))`` with the patch-DCT Wiener filter guided by ``x`` itself.
+    ``"pnp_nl"`` runs it with the grouped 3-D DCT filters, ``sigma`` from 20 to 1.5.
     ``"pnp_lr"`` runs the same projected loop with the low-rank collaborative filter in place of
     ``H``, ``sigma`` decreasing geometrically from 40 to 1.5 over 60 iterations, no Wiener phase.
     ``"pnp_tv"`` starts from the BCS-SPL result and iterates ``x <- P(D_sigma(z))``,
