@@ -20,6 +20,7 @@ Run from the repository root::
     python benchmarks/nl_images.py                  # train (about 20 min on 2 cores), save, compare
     python benchmarks/nl_images.py --iterations 2 --out smoke.npz   # smoke test
     python benchmarks/nl_images.py --evaluate a.npz b.npz [--extra | --synthetic]  # compare saved stages
+    python benchmarks/nl_images.py --oracle MODEL   # the stages with the true picture's groups and axes
 
 The best model so far is saved after every L-BFGS iteration that improves the validation score
 (``OUT`` with ``.partial.npz``), so an interrupted run leaves a usable model.
@@ -88,7 +89,14 @@ def main(argv=None) -> int:
     p.add_argument("--synthetic", action="store_true",
                    help="with --evaluate: on held-out synthetic pictures (scikit-image's binary_blobs with seed 1, "
                         "its logo in grey, its checkerboard) instead of the test images")
+    p.add_argument("--oracle", metavar="MODEL", default=None,
+                   help="skip training: a diagnostic on the validation pictures and two training pictures: MODEL's "
+                        "stages with the groups and axes of the true picture instead of its start's")
     args = p.parse_args(argv)
+    if args.oracle:
+        from cs_toolkit.signals import load_nlstages
+
+        return oracle(load_nlstages(args.oracle))
     if args.choose_default:
         from cs_toolkit.signals import load_nlstages
 
@@ -169,6 +177,29 @@ def choose_default_ratios(model, seeds=(1, 2)) -> None:
     model.training_record["validation_gain_by_ratio_db"] = {str(r): round(v, 4) for r, v in gains.items()}
     model.training_record["default_max_ratio"] = top
     print(f"default up to ratio {top}", flush=True)
+
+
+def oracle(model, names=(*VALIDATION, "moon", "gravel")) -> int:
+    """PSNR of the start, of ``model``'s stages, and of the stages prepared (groups, axes, weights)
+    on the true picture instead of the start (an oracle): how much better groups and axes could add.
+    Measurement seed 1; validation and training pictures only (a diagnostic, never a choice)."""
+    from cs_toolkit.metrics import psnr
+    from cs_toolkit.signals._image_loops import BlockConstraint
+    from cs_toolkit.signals._image_tnrd import _tnrd_start
+    from cs_toolkit.signals.image import measure_image
+
+    print(f"| picture | ratio | {model.start} | stages | stages with the true picture's groups and axes |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        x = skimage_picture(name)
+        for r in RATIOS:
+            meas = measure_image(x, r, rng=1)
+            c = BlockConstraint(meas.Y[0], meas.A, meas.pinv, meas.padded_shape, 32)
+            x0 = _tnrd_start(meas.Y[0], meas.A, meas.pinv, meas.padded_shape, 32, model.start)
+            q = [psnr(255.0 * x, np.clip(v, 0, 255), data_range=255.0)
+                 for v in (x0, model.forward(x0, c), model.forward(x0, model.prepare(255.0 * x, c)))]
+            print(f"| {name} | {r} | " + " | ".join(f"{v:.2f} dB" for v in q) + " |", flush=True)
+    return 0
 
 
 def synthetic_pictures():
