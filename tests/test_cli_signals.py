@@ -56,6 +56,14 @@ def test_reconstruct_audio_text_output_default_name(files):
     assert "SNR" in r.stdout and "method omp" in r.stdout
     x, _ = read_wav(files / "clip_cs.wav")
     assert x.shape == (2048,)
+    # without --method the text output names the method chosen and why, in a sentence
+    r = _run("reconstruct", files / "clip.wav", "--ratio", "0.25", "--out", files / "t.wav")
+    from cs_toolkit.signals import default_method
+
+    best, why = default_method("audio", ratio=0.25)
+    assert r.returncode == 0 and f"(no --method given: {best} is {why})" in r.stdout, r.stdout
+    assert why in ("the learned method, whose bundled model serves these settings",
+                   "the best classical method (no bundled learned model serves these settings)")
 
 
 @pytest.mark.slow

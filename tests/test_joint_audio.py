@@ -167,13 +167,13 @@ def test_method_registry_and_default(tmp_path, monkeypatch):
         methods.list_methods("video")
     # the bundled image stages serve their own settings only
     assert methods.default_method("image", ratio=0.25) == (
-        "pnp_nl_learned", "the bundled learned model serves these settings")
+        "pnp_nl_learned", "the learned method, whose bundled model serves these settings")
     classical = ("pnp_lr", "the best classical method (no bundled learned model serves these settings)")
     assert methods.default_method("image", ratio=0.6) == classical  # outside the model's ratios
     from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL, load_nlstages
 
     top = load_nlstages(DEFAULT_NL_MODEL).training_record["default_max_ratio"]  # beat pnp_lr on validation up to it
-    learned = ("pnp_nl_learned", "the bundled learned model serves these settings")
+    learned = ("pnp_nl_learned", "the learned method, whose bundled model serves these settings")
     assert methods.default_method("image", ratio=0.5) == (learned if top >= 0.5 else classical)
     assert methods.default_method("image", ratio=0.25, block_size=16) == classical
     assert methods.default_method("image", ratio=0.25, matrix="bernoulli") == classical

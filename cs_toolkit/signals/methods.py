@@ -162,6 +162,6 @@ def default_method(signal, **settings) -> tuple[str, str]:
     _check_signal(signal)
     for m in _REGISTRY.values():
         if m.signal == signal and m.learned and m.serves is not None and m.serves(settings):
-            return m.name, "the bundled learned model serves these settings"
+            return m.name, "the learned method, whose bundled model serves these settings"
     best = min((m for m in _REGISTRY.values() if m.signal == signal and not m.learned), key=lambda m: m.rank)
     return best.name, "the best classical method (no bundled learned model serves these settings)"
