@@ -37,27 +37,6 @@ def _load(speakers):
     return [read_wav(f)[0] for f in files]
 
 
-def validation_joint_snr(val, ratio):
-    """Mean SNR of the classical method "joint" on the validation clips (matrix seed = clip index)."""
-    return float(np.mean([audio_quality(x, reconstruct_audio(measure_audio(x, ratio, rng=i), method="joint"))["snr"]
-                          for i, x in enumerate(val)]))
-
-
-def record_default_ratios(net, val):
-    """Write into the network's training record the validation SNR of "joint" per ratio and the
-    ratios at which the network beats it there (``default_ratios``): ``cs-toolkit reconstruct``
-    picks "joint_learned" by default only at those (``cs_toolkit.signals.methods``). Validation
-    clips only: the test speakers play no part in the choice."""
-    joint = [validation_joint_snr(val, float(r)) for r in net.ratios]
-    tail = net.training_record.get("tail") or {}
-    best = [tail[f"{r:g}"]["snr_db"] if net.n_tail and f"{r:g}" in tail else b  # what reconstruct runs
-            for r, b in zip(net.ratios, net.training_record["best_val_snr_db"], strict=True)]
-    net.training_record["joint_val_snr_db"] = joint
-    net.training_record["default_ratios"] = [float(r) for r, b, j in zip(net.ratios, best, joint, strict=True) if b > j]
-    print("validation SNR, network vs joint: " + ", ".join(
-        f"{r:g}: {b:.2f} vs {j:.2f} dB" for r, b, j in zip(net.ratios, best, joint, strict=True)))
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train", action="store_true", help="train a network (else evaluate --model)")
@@ -79,7 +58,7 @@ def main(argv=None) -> int:
     model = args.model
     if args.train:
         from cs_toolkit.learned import train_joint_audio
-        from cs_toolkit.learned.joint_audio import tune_tail
+        from cs_toolkit.learned.joint_audio import record_default_ratios, tune_tail
 
         clips = _load(TRAIN_SPEAKERS)
         val = clips[5::10]
@@ -94,7 +73,7 @@ def main(argv=None) -> int:
                                       max_steps=args.steps, batch_size=args.batch, lr=args.lr,
                                       rng=args.seed, verbose=True, callback=save)
         tune_tail(net, val, verbose=True)
-        record_default_ratios(net, val)
+        record_default_ratios(net, val, verbose=True)
         path = net.save(args.out)
         if os.path.exists(partial):
             os.remove(partial)
@@ -103,12 +82,12 @@ def main(argv=None) -> int:
         model = path
     if args.finish:
         from cs_toolkit.learned import load_joint_audio
-        from cs_toolkit.learned.joint_audio import tune_tail
+        from cs_toolkit.learned.joint_audio import record_default_ratios, tune_tail
 
         clips = _load(TRAIN_SPEAKERS)
         net = load_joint_audio(args.finish)
         tune_tail(net, clips[5::10], verbose=True)
-        record_default_ratios(net, clips[5::10])
+        record_default_ratios(net, clips[5::10], verbose=True)
         model = net.save(args.out)
         print(f"written to {model}")
     test = _load(TEST_SPEAKERS)

@@ -153,6 +153,46 @@ def test_cli_trains_a_speech_model_and_reconstructs_a_held_out_speaker(tmp_path,
 
 
 @pytest.mark.slow
+def test_cli_trains_the_joint_speech_network_and_reconstructs_a_held_out_speaker(tmp_path, capsys):
+    """`cs-toolkit train --model joint_learned` on one speaker's clips (the four bundled nicolas clips
+    cut in halves: 8 clips, every fifth held out for validation), then `reconstruct --model` of
+    jackson's clip at ratio 0.25: above the floor and above the classical `joint` on it (measured
+    16.8 against 15.2 dB with 10 layers and 30 steps)."""
+    from cs_toolkit.cli import main
+    from cs_toolkit.data import read_wav, write_wav
+    from cs_toolkit.learned import JointAudioNet, load_joint_audio
+    from cs_toolkit.signals.audio import audio_quality
+
+    train = tmp_path / "train"
+    train.mkdir()
+    for f in sorted(data_dir().glob("*_nicolas_0.wav")):
+        x, rate = read_wav(f)
+        write_wav(train / f"{f.stem}_a.wav", x[: x.size // 2], rate)
+        write_wav(train / f"{f.stem}_b.wav", x[x.size // 2:], rate)
+    model = tmp_path / "joint.npz"
+    argv = ["train", "--model", "joint_learned", "--data", str(train), "--ratios", "0.25,0.5", "--layers", "10",
+            "--max-steps", "30", "--out", str(model)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "7 training and 1 validation clips" in out and "validation SNR, network vs joint" in out
+    net = load_joint_audio(model)
+    assert isinstance(net, JointAudioNet) and net.n_layers == 10 and list(net.ratios) == [0.25, 0.5]
+    assert net.n_tail > 0 and "default_ratios" in net.training_record  # tuned and chosen on validation
+    held_out = data_dir() / "0_jackson_0.wav"
+    assert main(["reconstruct", str(held_out), "--model", str(model), "--ratio", "0.25", "--json",
+                 "--out", str(tmp_path / "rec.wav")]) == 0
+    q = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    x = read_wav(held_out)[0]
+    joint = audio_quality(x, reconstruct_audio(measure_audio(x, 0.25, rng=0), method="joint"))["snr"]
+    assert q["method"] == "joint_learned" and q["snr"] > max(SPEECH_SNR_FLOOR, joint), (q["snr"], joint)
+    # a checkpoint is refused (not supported for this network), as is a missing --data, in one line
+    assert main(argv + ["--checkpoint", str(tmp_path / "c.npz")]) == 2
+    assert main(["train", "--model", "joint_learned", "--out", str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--checkpoint" in err[0] and "--data" in err[1], err
+
+
+@pytest.mark.slow
 def test_cli_image_model_round_trip(tmp_path, capsys):
     from skimage import io as skio
 

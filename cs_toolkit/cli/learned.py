@@ -25,6 +25,12 @@ way, by default as the bundled model was trained: from ``pnp_lr`` reconstruction
 (``--start``), filtering each group of patches in its principal axes (``--basis``), steps
 bounded by 2, on the mean PSNR of the pictures, L-BFGS preconditioned
 (``cs_toolkit.signals.NL_RECIPE``; ``reconstruct --method pnp_nl_learned --model FILE``).
+``--model joint_learned --data DIR`` trains the learned speech reconstructor on the ``.wav``
+clips of ``DIR`` (the joint overlapping-frame recovery unrolled, ``--layers`` layers with
+per-frequency thresholds, steps and momenta per ratio of ``--ratios``; frames of ``block**2``
+samples, hop half a frame; ``--max-steps`` Adam steps of ``--batch-size`` clips; every fifth clip,
+when there are at least five, held out for validation, which keeps the best stages and tunes the
+tail; ``reconstruct --method joint_learned --model FILE``).
 
 ``--pretrain`` (``lista``, ``lista_cp``, ``lista_cpss``) trains the tied ALISTA
 form of the network first and then fine-tunes every weight in one stage
@@ -55,13 +61,14 @@ _IMAGE_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 def register(sub) -> None:
     p = sub.add_parser(
         "train",
-        help="train a learned unrolled reconstructor (LISTA family) and save it to .npz",
+        help="train a learned reconstructor (LISTA family, image stages, speech network) and save it to .npz",
         description=__doc__.split("\n\n", 1)[1],
     )
     p.add_argument("--model", default="alista",
                    help="lista, lista_cp, lista_cpss, alista, fista, lamp, or tnrd / pnp_nl_learned "
-                        "(images, with --data; default alista)")
-    p.add_argument("--ratios", default="0.1,0.25,0.5", help="measurement ratios of --model tnrd / pnp_nl_learned (default 0.1,0.25,0.5)")
+                        "(images, with --data), or joint_learned (speech, with --data; default alista)")
+    p.add_argument("--ratios", default="0.1,0.25,0.5",
+                   help="measurement ratios of --model tnrd / pnp_nl_learned / joint_learned (default 0.1,0.25,0.5)")
     p.add_argument("--stages", type=int, default=5, help="stages of --model tnrd / pnp_nl_learned (default 5)")
     p.add_argument("--iterations", type=int, default=100, help="L-BFGS iterations of --model tnrd / pnp_nl_learned (default 100)")
     # NL_RECIPE's start and basis and the NL_STARTS / NL_BASES choices, written out so that the parser
@@ -74,7 +81,7 @@ def register(sub) -> None:
     p.add_argument("--m", type=int, default=250, help="measurements of the synthetic problem (default 250)")
     p.add_argument("--n", type=int, default=500, help="code length of the synthetic problem (default 500)")
     p.add_argument("--p", type=float, default=0.1, help="non-zero probability of synthetic codes (default 0.1)")
-    p.add_argument("--layers", type=int, default=16, help="number of layers (default 16)")
+    p.add_argument("--layers", type=int, default=None, help="number of layers (default 16; joint_learned 40)")
     p.add_argument("--snr", type=float, default=None, help="measurement SNR in dB (default: noiseless)")
     p.add_argument("--data", default=None, help="directory of images and/or .wav files to train on")
     p.add_argument("--ratio", type=float, default=0.25, help="measurement ratio m / block**2 with --data")
@@ -82,8 +89,9 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output model file (.npz)")
     p.add_argument("--quick", action="store_true", help="tiny schedule (smoke test)")
     p.add_argument("--seed", type=int, default=0, help="random seed (matrix, data, training)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the weight matrices (default 1e-3)")
-    p.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default 64)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate of the weight matrices (default 1e-3; joint_learned: of its parameters, 0.01)")
+    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default 64; joint_learned 4 clips)")
     p.add_argument("--max-steps", type=int, default=None, help="most steps per stage (default 400, quick 30)")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in steps (default 100)")
     p.add_argument("--lr-scalar", type=float, default=0.05,
@@ -170,21 +178,82 @@ def _read_images(path):
     return [np.asarray(im, dtype=np.float64) for im in read_grey([os.path.join(path, n) for n in names])], names
 
 
+def _ratios(text):
+    """The ratios of ``--ratios`` (a comma-separated list, each in (0, 1])."""
+    from .._validation import check_scalar
+
+    try:
+        ratios = [float(r) for r in text.split(",") if r.strip()]
+    except ValueError:
+        raise ValidationError(f"--ratios must be a comma-separated list of numbers, got {text!r}.") from None
+    ratios = [check_scalar("--ratios", r, low=0.0, high=1.0, low_inclusive=False) for r in ratios]
+    if not ratios:
+        raise ValidationError("--ratios must name at least one ratio.")
+    return ratios
+
+
+def _train_speech(args) -> int:
+    """``--model joint_learned``: the joint overlapping-frame speech network (:class:`~cs_toolkit.learned.JointAudioNet`)
+    trained on the ``.wav`` clips of ``--data`` (frames of ``--block**2`` samples, hop half a frame); every fifth
+    clip, when there are at least five, is held out for validation, which keeps each ratio's best stages, tunes
+    the tail and records the ratios where the network beat ``joint`` (``reconstruct --method joint_learned
+    --model FILE``)."""
+    from .._validation import check_int, check_scalar
+    from ..data import read_wav
+    from ..learned import train_joint_audio
+    from ..learned.joint_audio import record_default_ratios, tune_tail
+
+    if args.data is None:
+        raise ValidationError("--model joint_learned trains on speech: give --data DIR of .wav files.")
+    if args.checkpoint is not None:
+        raise ValidationError("--checkpoint is not available for --model joint_learned (its training keeps the "
+                              "best stages in memory); leave it out.")
+    ratios = _ratios(args.ratios)
+    N = check_int("--block", args.block, low=2, high=64) ** 2
+    layers = check_int("--layers", 40 if args.layers is None else args.layers, low=1)
+    steps = check_int("--max-steps", args.max_steps if args.max_steps is not None else 20 if args.quick else 400, low=1)
+    batch = check_int("--batch-size", 4 if args.batch_size is None else args.batch_size, low=1)
+    lr = check_scalar("--lr", 0.01 if args.lr is None else args.lr, low=0.0, low_inclusive=False)
+    check_int("--seed", args.seed, low=0)
+    check_output_file(args.out, "--out", exts={".npz"}, what="a model")
+    if not os.path.isdir(args.data):
+        raise ValidationError(f"--data must be a directory of .wav files, got {args.data!r}.")
+    clips = []
+    for name in sorted(os.listdir(args.data)):
+        if name.lower().endswith(".wav"):
+            x = read_wav(os.path.join(args.data, name))[0]
+            x = x.mean(axis=1) if x.ndim == 2 else x
+            if x.size >= N and np.any(x):
+                clips.append(np.asarray(x, dtype=np.float64))
+    if not clips:
+        raise ValidationError(f"--data {args.data!r} holds no .wav clip of at least one frame ({N} samples) "
+                              "that is not silent.")
+    val = clips[4::5] if len(clips) >= 5 else []
+    train_clips = [x for i, x in enumerate(clips) if not (len(clips) >= 5 and i % 5 == 4)]
+    verbose = not args.quiet
+    if verbose:
+        print(f"{len(train_clips)} training and {len(val)} validation clips, frames of {N} samples, ratios {ratios}"
+              + ("" if val else "; no validation set (fewer than 5 clips): the last stages are kept"))
+    net, hist = train_joint_audio(train_clips, validation=val, ratios=ratios, n_layers=layers, frame_length=N,
+                                  max_steps=steps, batch_size=batch, lr=lr, rng=args.seed, verbose=verbose)
+    if val:
+        tune_tail(net, val, verbose=verbose)
+        record_default_ratios(net, val, verbose=verbose)
+    path = net.save(args.out)
+    if verbose:
+        print(f"trained in {hist['time_s']:.0f} s; saved {net!r} to {path}")
+    return 0
+
+
 def _train_image_stages(args) -> int:
     """``--model tnrd`` or ``--model pnp_nl_learned``: stages trained on the pictures of ``--data``."""
-    from .._validation import check_int, check_scalar
+    from .._validation import check_int
     from ..signals import NL_RECIPE, train_nlstages
     from ..signals.image import train_tnrd
 
     if args.data is None:
         raise ValidationError(f"--model {args.model} trains on images: give --data DIR.")
-    try:
-        ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
-    except ValueError:
-        raise ValidationError(f"--ratios must be a comma-separated list of numbers, got {args.ratios!r}.") from None
-    ratios = [check_scalar("--ratios", r, low=0.0, high=1.0, low_inclusive=False) for r in ratios]
-    if not ratios:
-        raise ValidationError("--ratios must name at least one ratio.")
+    ratios = _ratios(args.ratios)
     stages = check_int("--stages", args.stages, low=1, high=100)
     iters = check_int("--iterations", 3 if args.quick else args.iterations, low=1)
     check_int("--seed", args.seed, low=0)
@@ -235,9 +304,14 @@ def _train_cmd(args) -> int:
 
     if args.model in ("tnrd", "pnp_nl_learned"):
         return _train_image_stages(args)
+    if args.model == "joint_learned":
+        return _train_speech(args)
     if args.model not in MODEL_KINDS:
-        raise ValidationError(f"--model must be one of {', '.join(MODEL_KINDS)}, tnrd or pnp_nl_learned; "
-                              f"got {args.model!r}.")
+        raise ValidationError(f"--model must be one of {', '.join(MODEL_KINDS)}, tnrd, pnp_nl_learned or "
+                              f"joint_learned; got {args.model!r}.")
+    args.layers = 16 if args.layers is None else args.layers
+    args.lr = 1e-3 if args.lr is None else args.lr
+    args.batch_size = 64 if args.batch_size is None else args.batch_size
     layers = check_int("--layers", args.layers, low=1)
     check_int("--seed", args.seed, low=0)
     opts = dict(lr=check_scalar("--lr", args.lr, low=0.0, low_inclusive=False),

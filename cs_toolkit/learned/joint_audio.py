@@ -50,7 +50,8 @@ from .._validation import check_int, check_scalar
 from .._version import __version__
 from ..exceptions import ModelFileError, ValidationError
 
-__all__ = ["JointAudioNet", "load_joint_audio", "train_joint_audio", "tune_tail", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["JointAudioNet", "load_joint_audio", "train_joint_audio", "tune_tail", "record_default_ratios", "FORMAT",
+           "FORMAT_VERSION"]
 
 FORMAT = "cs-toolkit-joint-audio"
 FORMAT_VERSION = 1
@@ -544,3 +545,28 @@ def tune_tail(net, clips, *, n_tail=100, scales=(1.0, 0.3, 0.1, 0.03, 0.01, 0.00
         net.training_record = {}
     net.training_record["tail"] = {"n_tail": n_tail, **{f"{r:g}": v for r, v in out.items()}}
     return out
+
+
+def record_default_ratios(net, clips, *, verbose=False) -> list:
+    """Record in ``net.training_record`` the mean SNR of the classical method ``"joint"`` on ``clips``
+    per ratio (matrix seed = clip index) and the ratios at which the network beat it there
+    (``default_ratios``: the network's best validation SNR, with its tail when :func:`tune_tail` set
+    one); returns those ratios. ``cs-toolkit reconstruct`` makes a bundled network its default only
+    at them. ``clips``: validation clips, never the ones you evaluate on."""
+    from ..signals.audio import audio_quality, measure_audio, reconstruct_audio
+
+    N = net.frame_length
+    joint = [float(np.mean([audio_quality(x, reconstruct_audio(measure_audio(x, float(r), frame_length=N, hop=N // 2,
+                                                                             rng=i), method="joint"))["snr"]
+                            for i, x in enumerate(clips)])) for r in net.ratios]
+    rec = net.training_record if isinstance(net.training_record, dict) else {}
+    tail = rec.get("tail") or {}
+    best = [tail[f"{r:g}"]["snr_db"] if net.n_tail and f"{r:g}" in tail else b  # what reconstruct runs
+            for r, b in zip(net.ratios, rec.get("best_val_snr_db") or [-np.inf] * len(net.ratios), strict=True)]
+    rec["joint_val_snr_db"] = joint
+    rec["default_ratios"] = [float(r) for r, b, j in zip(net.ratios, best, joint, strict=True) if b > j]
+    net.training_record = rec
+    if verbose:
+        print("validation SNR, network vs joint: " + ", ".join(
+            f"{r:g}: {b:.2f} vs {j:.2f} dB" for r, b, j in zip(net.ratios, best, joint, strict=True)), flush=True)
+    return rec["default_ratios"]
