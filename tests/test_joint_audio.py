@@ -277,3 +277,48 @@ def test_determined_measurements_give_the_clip_exactly(monkeypatch):
     assert audio._least_squares_finish(est, *args) is not est
     monkeypatch.setattr(audio, "LS_MAX_BAND", meas.frame_length * x.size - 1)
     assert audio._least_squares_finish(est, *args) is est
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_training_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
+    """A run stopped after its second evaluation and run again with the same checkpoint ends with the
+    network and history of a run never stopped (the last evaluation's mean loss needs the losses saved
+    before the stop: max_steps is not a multiple of eval_every); other settings and a damaged file are
+    refused; without validation clips the checkpoint is written too."""
+    rng = np.random.default_rng(3)
+    train, val = _clips(rng, (70, 60, 50)), _clips(rng, (64,))
+    kw = dict(validation=val, ratios=(0.25, 0.5), n_layers=3, frame_length=N, max_steps=10, batch_size=2,
+              eval_every=4, rng=0)
+    ref, ref_hist = train_joint_audio(train, **kw)
+    ck = tmp_path / "ck.npz"
+
+    def stop(step, net, hist):
+        if step == 8:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_joint_audio(train, checkpoint=ck, callback=stop, **kw)
+    assert ck.exists()
+    net, hist = train_joint_audio(train, checkpoint=ck, **kw)
+    for k, v in ref.parameters().items():
+        np.testing.assert_array_equal(net.parameters()[k], v)
+    assert hist["step"] == ref_hist["step"] == [4, 8, 10]
+    assert hist["train_loss"] == ref_hist["train_loss"] and hist["val_snr_db"] == ref_hist["val_snr_db"]
+    assert net.training_record["best_val_snr_db"] == ref.training_record["best_val_snr_db"]
+    with pytest.raises(ValidationError, match=r"other settings \(lr\)"):
+        train_joint_audio(train, checkpoint=ck, **{**kw, "lr": 0.02})
+    with pytest.raises(ValidationError, match="start_sha256"):  # another seed: another starting network
+        train_joint_audio(train, checkpoint=ck, **{**kw, "rng": 1})
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ModelFileError, match="not a valid joint-audio training checkpoint"):
+        train_joint_audio(train, checkpoint=bad, **kw)
+    ck2 = tmp_path / "noval.npz"
+    net2, _ = train_joint_audio(train, checkpoint=ck2, **{**kw, "validation": ()})
+    assert ck2.exists()
+    again, _ = train_joint_audio(train, checkpoint=ck2, **{**kw, "validation": ()})  # resumes after the last step
+    for k, v in net2.parameters().items():
+        np.testing.assert_array_equal(again.parameters()[k], v)

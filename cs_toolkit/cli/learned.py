@@ -43,7 +43,8 @@ command again after an interruption resumes from it and ends with the same
 model as an uninterrupted run (with ``--pretrain`` the fine-tuning writes
 ``PATH`` with ``-finetune`` added to its stem). For ``tnrd`` and ``pnp_nl_learned``
 the checkpoint is the log of the L-BFGS run, written after every iteration
-(``--checkpoint-every`` does not apply); the rerun replays it and goes on, bit for bit.
+(``--checkpoint-every`` does not apply); the rerun replays it and goes on, bit for bit. For
+``joint_learned`` it is written after every evaluation (every 25 steps).
 """
 
 from __future__ import annotations
@@ -205,9 +206,6 @@ def _train_speech(args) -> int:
 
     if args.data is None:
         raise ValidationError("--model joint_learned trains on speech: give --data DIR of .wav files.")
-    if args.checkpoint is not None:
-        raise ValidationError("--checkpoint is not available for --model joint_learned (its training keeps the "
-                              "best stages in memory); leave it out.")
     ratios = _ratios(args.ratios)
     N = check_int("--block", args.block, low=2, high=64) ** 2
     layers = check_int("--layers", 40 if args.layers is None else args.layers, low=1)
@@ -216,6 +214,8 @@ def _train_speech(args) -> int:
     lr = check_scalar("--lr", 0.01 if args.lr is None else args.lr, low=0.0, low_inclusive=False)
     check_int("--seed", args.seed, low=0)
     check_output_file(args.out, "--out", exts={".npz"}, what="a model")
+    if args.checkpoint is not None:  # written after every evaluation, gone on from on a rerun
+        check_output_file(args.checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")
     if not os.path.isdir(args.data):
         raise ValidationError(f"--data must be a directory of .wav files, got {args.data!r}.")
     clips = []
@@ -235,7 +235,8 @@ def _train_speech(args) -> int:
         print(f"{len(train_clips)} training and {len(val)} validation clips, frames of {N} samples, ratios {ratios}"
               + ("" if val else "; no validation set (fewer than 5 clips): the last stages are kept"))
     net, hist = train_joint_audio(train_clips, validation=val, ratios=ratios, n_layers=layers, frame_length=N,
-                                  max_steps=steps, batch_size=batch, lr=lr, rng=args.seed, verbose=verbose)
+                                  max_steps=steps, batch_size=batch, lr=lr, rng=args.seed, verbose=verbose,
+                                  checkpoint=args.checkpoint)
     if val:
         tune_tail(net, val, verbose=verbose)
         record_default_ratios(net, val, verbose=verbose)

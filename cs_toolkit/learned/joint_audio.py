@@ -49,6 +49,7 @@ from .._atomic import atomic_savez
 from .._validation import check_int, check_scalar
 from .._version import __version__
 from ..exceptions import ModelFileError, ValidationError
+from ._joint_checkpoint import joint_fingerprint, load_joint_checkpoint, save_joint_checkpoint
 
 __all__ = ["JointAudioNet", "load_joint_audio", "train_joint_audio", "tune_tail", "record_default_ratios", "FORMAT",
            "FORMAT_VERSION"]
@@ -386,7 +387,7 @@ def _clip_batch(clips, A, N, rng=None):
 
 def train_joint_audio(clips, *, validation=(), ratios=(0.25, 0.5), n_layers=40, frame_length=256,
                       max_steps=600, batch_size=8, lr=0.01, eval_every=25, lam=None, continuation=10.0,
-                      rng=None, verbose=False, callback=None):
+                      rng=None, verbose=False, callback=None, checkpoint=None):
     """Train a :class:`JointAudioNet` on speech clips; returns ``(net, history)``.
 
     Every step draws ``batch_size`` clips, a ratio and a fresh Gaussian matrix with orthonormal
@@ -411,7 +412,11 @@ def train_joint_audio(clips, *, validation=(), ratios=(0.25, 0.5), n_layers=40, 
     rng : None, int or numpy.random.Generator
     verbose : bool
     callback : callable, optional
-        ``callback(step, net, history)`` after every evaluation (for checkpoints).
+        ``callback(step, net, history)`` after every evaluation.
+    checkpoint : str or path, optional
+        A file written atomically after every evaluation (``.npz``, no pickle); when it exists, the run
+        goes on from it and ends with the same network as a run that was never stopped (the same
+        clips, settings and ``rng`` seed; a checkpoint of other settings is refused).
 
     Notes
     -----
@@ -469,8 +474,25 @@ def train_joint_audio(clips, *, validation=(), ratios=(0.25, 0.5), n_layers=40, 
     hist["start_val_snr_db"] = list(best) if best else None
     opt = Adam(net.parameters(), lr=lr)
     t0 = time.perf_counter()
-    losses = []
-    for step in range(1, max_steps + 1):
+    losses, first, fp, before = [], 1, None, 0.0
+    if checkpoint is not None:
+        fp = joint_fingerprint(net, clips, list(validation), ratios=[float(r) for r in ratios], n_layers=n_layers,
+                               frame_length=N, max_steps=max_steps, batch_size=batch_size, lr=float(lr),
+                               eval_every=eval_every, continuation=float(continuation))
+        if os.path.exists(checkpoint):
+            st = load_joint_checkpoint(checkpoint, net, fp, type(rng.bit_generator))
+            for k, v in net.parameters().items():
+                v[...] = st[f"param.{k}"]
+                opt.m[k][...], opt.v[k][...] = st[f"adam_m.{k}"], st[f"adam_v.{k}"]
+                for j in range(len(ratios)):
+                    best_params[j][k] = st[f"best.{k}"][j].copy()
+            opt.t, best, losses = st["adam_t"], st["best"], list(st["recent_losses"])
+            hist.update(st["hist"])
+            rng.bit_generator.state = st["rng_state"]
+            first, before = st["step"] + 1, st["elapsed_s"]
+            if verbose:
+                print(f"resumed from {checkpoint} after step {st['step']}", flush=True)
+    for step in range(first, max_steps + 1):
         j = int(rng.integers(len(ratios)))
         A, _ = pipeline_matrix("gaussian", max(1, round(ratios[j] * N)), N, rng)
         idx = rng.choice(len(clips), size=min(batch_size, len(clips)), replace=False)
@@ -483,7 +505,9 @@ def train_joint_audio(clips, *, validation=(), ratios=(0.25, 0.5), n_layers=40, 
         opt.step(net.parameters(), full, layers=slice(j, j + 1))
         np.clip(net.gamma, 0.05, 2.0, out=net.gamma)
         np.clip(net.beta, -0.5, 1.5, out=net.beta)
-        if val and (step % eval_every == 0 or step == max_steps):
+        if not (step % eval_every == 0 or step == max_steps):
+            continue
+        if val:
             snrs = [val_snr(jj) for jj in range(len(ratios))]
             for jj, v in enumerate(snrs):
                 if v > best[jj]:
@@ -495,13 +519,17 @@ def train_joint_audio(clips, *, validation=(), ratios=(0.25, 0.5), n_layers=40, 
             if verbose:
                 print(f"step {step}: train -SNR {hist['train_loss'][-1]:.2f} dB; validation SNR "
                       + ", ".join(f"{v:.2f}" for v in snrs) + f" dB ({time.perf_counter() - t0:.0f} s)", flush=True)
-            if callback is not None:
-                callback(step, net, hist)
+        if checkpoint is not None:  # after every evaluation (every eval_every steps, with or without validation)
+            save_joint_checkpoint(checkpoint, net, fp, step=step, rng=rng, opt=opt, best=best, best_params=best_params,
+                                  hist=hist, recent_losses=losses[-eval_every:],
+                                  elapsed_s=before + time.perf_counter() - t0)
+        if val and callback is not None:
+            callback(step, net, hist)
     if val:
         for jj in range(len(ratios)):
             for k, p in net.parameters().items():
                 p[jj] = best_params[jj][k]
-    hist["time_s"] = time.perf_counter() - t0
+    hist["time_s"] = before + time.perf_counter() - t0
     hist["best_val_snr_db"] = best
     net.training_record = {"ratios": list(ratios), "n_clips": len(clips), "n_validation": len(validation),
                            "steps": max_steps, "batch_size": batch_size, "lr": lr,
