@@ -4,9 +4,10 @@ Setting of the literature (Mun & Fowler 2009): B = 32 blocks, one Gaussian
 sensing matrix with orthonormal rows, images on [0, 255], ratios 0.1 / 0.25 / 0.5.
 Contenders: per-block FISTA in the 2-D DCT (no smoothing), our BCS-SPL (DWT,
 bivariate shrinkage), plug-and-play with a TV denoiser (``pnp_tv``) or with patch-DCT
-denoisers (``pnp_dct``), and the learned reconstructor ``tnrd`` (BCS-SPL followed
-by the bundled trained diffusion stages, trained on other pictures by
-``benchmarks/tnrd_images.py``). Images: the bundled samples (``cs_toolkit.data``) at
+denoisers (``pnp_dct``) or non-local ones (``pnp_nl``, ``pnp_lr``, the best classical method), the
+learned diffusion stages ``tnrd`` (BCS-SPL followed by the bundled trained stages, trained on other
+pictures by ``benchmarks/tnrd_images.py``) and the learned default ``pnp_nl_learned`` (``pnp_lr``
+followed by the bundled learned non-local stages, ``benchmarks/nl_images.py``). Images: the bundled samples (``cs_toolkit.data``) at
 256x256, plus camera at 512x512. ``--methods`` picks the contenders (bcs_spl always).
 
 Run from the repository root::
@@ -41,8 +42,9 @@ METHODS = {
     "pnp_tv": dict(method="pnp_tv"),
     "pnp_dct": dict(method="pnp_dct"),
     "pnp_nl": dict(method="pnp_nl"),
-    "tnrd": dict(method="tnrd"),  # the learned reconstructor (bundled model, cs_toolkit/learned/models/)
-    DEFAULT_IMAGE_METHOD: dict(method=DEFAULT_IMAGE_METHOD),
+    "tnrd": dict(method="tnrd"),  # the learned diffusion stages (bundled model, cs_toolkit/learned/models/)
+    DEFAULT_IMAGE_METHOD: dict(method=DEFAULT_IMAGE_METHOD),  # the best classical method
+    "pnp_nl_learned": dict(method="pnp_nl_learned"),  # the learned default of cs-toolkit reconstruct
 }
 
 
@@ -86,7 +88,8 @@ def main(argv=None) -> int:
     print()
     print("| method | " + " | ".join(f"ratio {r}: PSNR / SSIM / s" for r in RATIOS) + " |")
     print("|---|" + "---|" * len(RATIOS))
-    for label in dict.fromkeys(["tnrd", DEFAULT_IMAGE_METHOD, "pnp_nl", "pnp_dct", "pnp_tv", "bcs_spl", "fista_dct"]):
+    for label in dict.fromkeys(["pnp_nl_learned", DEFAULT_IMAGE_METHOD, "pnp_nl", "pnp_dct", "tnrd", "pnp_tv", "bcs_spl",
+                                "fista_dct"]):
         if label not in methods:
             continue
         cells = []
