@@ -236,6 +236,9 @@ CLI_CASES = [
     (["reconstruct", "{wav}", "--out", "{txt}/x.wav"], r"--out '.*notes\.txt/x\.wav': '.*notes\.txt' is a file, not a folder"),
     (["reconstruct", "{wav}", "--out", "a.png"], r"--out 'a\.png': an audio reconstruction is written as \.wav"),
     (["train", "--quick", "--out", "t.txt"], r"--out 't\.txt': a model is written as \.npz, got '\.txt'"),
+    (["train", "--model", "joint_learned", "--out", "m.npz"], r"--model joint_learned trains on speech: give --data"),
+    (["train", "--model", "joint_learned", "--data", "{txt}", "--out", "m.npz"], r"--data must be a directory of \.wav"),
+    (["train", "--model", "joint_learned", "--data", ".", "--layers", "0", "--out", "m.npz"], r"--layers must be >= 1"),
     # a --basis the method would ignore; text files named .npz (no allow_pickle hint)
     (["reconstruct", "{img}", "--method", "pnp_dct", "--basis", "wavelet"], r"method pnp_dct .*ignore --basis 'wavelet'"),
     (["reconstruct", "{img}", "--model", "{fake}"], r"fake\.npz.*another kind of file, not an \.npz archive"),
