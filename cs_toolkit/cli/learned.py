@@ -82,7 +82,7 @@ def register(sub) -> None:
     p.add_argument("--m", type=int, default=250, help="measurements of the synthetic problem (default 250)")
     p.add_argument("--n", type=int, default=500, help="code length of the synthetic problem (default 500)")
     p.add_argument("--p", type=float, default=0.1, help="non-zero probability of synthetic codes (default 0.1)")
-    p.add_argument("--layers", type=int, default=None, help="number of layers (default 16; joint_learned 40)")
+    p.add_argument("--layers", type=int, default=None, help="number of layers (default 16; joint_learned 40, with --quick 10)")
     p.add_argument("--snr", type=float, default=None, help="measurement SNR in dB (default: noiseless)")
     p.add_argument("--data", default=None, help="directory of images and/or .wav files to train on")
     p.add_argument("--ratio", type=float, default=0.25, help="measurement ratio m / block**2 with --data")
@@ -208,7 +208,7 @@ def _train_speech(args) -> int:
         raise ValidationError("--model joint_learned trains on speech: give --data DIR of .wav files.")
     ratios = _ratios(args.ratios)
     N = check_int("--block", args.block, low=2, high=64) ** 2
-    layers = check_int("--layers", 40 if args.layers is None else args.layers, low=1)
+    layers = check_int("--layers", (10 if args.quick else 40) if args.layers is None else args.layers, low=1)
     steps = check_int("--max-steps", args.max_steps if args.max_steps is not None else 20 if args.quick else 400, low=1)
     batch = check_int("--batch-size", 4 if args.batch_size is None else args.batch_size, low=1)
     lr = check_scalar("--lr", 0.01 if args.lr is None else args.lr, low=0.0, low_inclusive=False)
