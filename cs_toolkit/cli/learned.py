@@ -114,17 +114,31 @@ def _dct_matrix(b):
     return dct(np.eye(b), norm="ortho", axis=0)
 
 
+def _read_clips(path, names, length):
+    """The ``.wav`` files among ``names`` in the folder ``path``, mono (channels averaged), of at
+    least ``length`` samples, in the order of ``names``."""
+    from ..data import read_wav
+
+    clips = []
+    for name in names:
+        if name.lower().endswith(".wav"):
+            x = read_wav(os.path.join(path, name))[0]
+            x = x.mean(axis=1) if x.ndim == 2 else x
+            if x.size >= length:
+                clips.append(x)
+    return clips
+
+
 def _load_dir(path, block):
     """The training signals of a folder and their kind: image blocks (``block x block`` pixels on
     [0, 1], rows) or, for ``.wav`` files, one array per clip of its windowed frames of
     ``block**2`` samples (hop half a frame, sine window: how ``reconstruct`` cuts a clip)."""
-    from ..data import read_wav
     from ..transforms import frames
     from .signals import read_grey
 
     if not os.path.isdir(path):
         raise ValidationError(f"--data must be a directory of images or .wav files, got {path!r}.")
-    patches, clips = [], []
+    patches = []
     L = block * block
     names = sorted(os.listdir(path))
     pictures = [os.path.join(path, n) for n in names if n.lower().endswith(_IMAGE_EXT)]
@@ -133,14 +147,7 @@ def _load_dir(path, block):
         if h and w:
             P = img[:h, :w].reshape(h // block, block, w // block, block).swapaxes(1, 2)
             patches.append(P.reshape(-1, block * block))
-    for name in names:
-        full = os.path.join(path, name)
-        if name.lower().endswith(".wav"):
-            x = read_wav(full)[0]
-            if x.ndim == 2:
-                x = x.mean(axis=1)
-            if x.size >= L:
-                clips.append(frames(x, L, L // 2, window="sine"))
+    clips = [frames(x, L, L // 2, window="sine") for x in _read_clips(path, names, L)]
     if patches and clips:
         raise ValidationError(f"--data {path!r} mixes images and .wav files; use one kind per directory.")
     if not patches and not clips:
@@ -200,7 +207,6 @@ def _train_speech(args) -> int:
     the tail and records the ratios where the network beat ``joint`` (``reconstruct --method joint_learned
     --model FILE``)."""
     from .._validation import check_int, check_scalar
-    from ..data import read_wav
     from ..learned import train_joint_audio
     from ..learned.joint_audio import record_default_ratios, tune_tail
 
@@ -218,13 +224,8 @@ def _train_speech(args) -> int:
         check_output_file(args.checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")
     if not os.path.isdir(args.data):
         raise ValidationError(f"--data must be a directory of .wav files, got {args.data!r}.")
-    clips = []
-    for name in sorted(os.listdir(args.data)):
-        if name.lower().endswith(".wav"):
-            x = read_wav(os.path.join(args.data, name))[0]
-            x = x.mean(axis=1) if x.ndim == 2 else x
-            if x.size >= N and np.any(x):
-                clips.append(np.asarray(x, dtype=np.float64))
+    clips = [np.asarray(x, dtype=np.float64) for x in _read_clips(args.data, sorted(os.listdir(args.data)), N)
+             if np.any(x)]
     if not clips:
         raise ValidationError(f"--data {args.data!r} holds no .wav clip of at least one frame ({N} samples) "
                               "that is not silent.")
@@ -310,13 +311,10 @@ def _train_cmd(args) -> int:
     if args.model not in MODEL_KINDS:
         raise ValidationError(f"--model must be one of {', '.join(MODEL_KINDS)}, tnrd, pnp_nl_learned or "
                               f"joint_learned; got {args.model!r}.")
-    args.layers = 16 if args.layers is None else args.layers
-    args.lr = 1e-3 if args.lr is None else args.lr
-    args.batch_size = 64 if args.batch_size is None else args.batch_size
-    layers = check_int("--layers", args.layers, low=1)
+    layers = check_int("--layers", 16 if args.layers is None else args.layers, low=1)
     check_int("--seed", args.seed, low=0)
-    opts = dict(lr=check_scalar("--lr", args.lr, low=0.0, low_inclusive=False),
-                batch_size=check_int("--batch-size", args.batch_size, low=1),
+    opts = dict(lr=check_scalar("--lr", 1e-3 if args.lr is None else args.lr, low=0.0, low_inclusive=False),
+                batch_size=check_int("--batch-size", 64 if args.batch_size is None else args.batch_size, low=1),
                 max_steps=30 if args.quick else 400, patience=15 if args.quick else 100,
                 eval_every=5 if args.quick else 20,
                 lr_scalar=check_scalar("--lr-scalar", args.lr_scalar, low=0.0, low_inclusive=False),
