@@ -305,6 +305,14 @@ def test_training_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
     net, hist = train_joint_audio(train, checkpoint=ck, **kw)
     for k, v in ref.parameters().items():
         np.testing.assert_array_equal(net.parameters()[k], v)
+    bare = tmp_path / "bare"  # a name without .npz: written as bare.npz and found there on the rerun
+    with pytest.raises(_Stop):
+        train_joint_audio(train, checkpoint=bare, callback=stop, **kw)
+    steps_seen = []
+    resumed, _ = train_joint_audio(train, checkpoint=bare, callback=lambda s, n, h: steps_seen.append(s), **kw)
+    assert (tmp_path / "bare.npz").exists() and steps_seen == [10]  # went on after step 8
+    for k, v in ref.parameters().items():
+        np.testing.assert_array_equal(resumed.parameters()[k], v)
     assert hist["step"] == ref_hist["step"] == [4, 8, 10]
     assert hist["train_loss"] == ref_hist["train_loss"] and hist["val_snr_db"] == ref_hist["val_snr_db"]
     assert net.training_record["best_val_snr_db"] == ref.training_record["best_val_snr_db"]

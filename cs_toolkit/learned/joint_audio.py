@@ -414,7 +414,7 @@ def train_joint_audio(clips, *, validation=(), ratios=(0.25, 0.5), n_layers=40, 
     callback : callable, optional
         ``callback(step, net, history)`` after every evaluation.
     checkpoint : str or path, optional
-        A file written atomically after every evaluation (``.npz``, no pickle); when it exists, the run
+        A file written atomically after every evaluation (``.npz`` appended when missing, no pickle); when it exists, the run
         goes on from it and ends with the same network as a run that was never stopped (the same
         clips, settings and ``rng`` seed; a checkpoint of other settings is refused).
 
@@ -479,6 +479,8 @@ def train_joint_audio(clips, *, validation=(), ratios=(0.25, 0.5), n_layers=40, 
         fp = joint_fingerprint(net, clips, list(validation), ratios=[float(r) for r in ratios], n_layers=n_layers,
                                frame_length=N, max_steps=max_steps, batch_size=batch_size, lr=float(lr),
                                eval_every=eval_every, continuation=float(continuation))
+        checkpoint = os.fspath(checkpoint)
+        checkpoint += "" if checkpoint.endswith(".npz") else ".npz"  # the name the checkpoint is written under
         if os.path.exists(checkpoint):
             st = load_joint_checkpoint(checkpoint, net, fp, type(rng.bit_generator))
             for k, v in net.parameters().items():
