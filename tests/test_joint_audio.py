@@ -330,3 +330,22 @@ def test_training_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
     again, _ = train_joint_audio(train, checkpoint=ck2, **{**kw, "validation": ()})  # resumes after the last step
     for k, v in net2.parameters().items():
         np.testing.assert_array_equal(again.parameters()[k], v)
+
+
+def test_record_default_ratios_keeps_the_ratios_where_the_network_beat_joint():
+    """Planted validation scores: far above `joint` at 0.25, far below at 0.5 -> only 0.25 is recorded;
+    the measured `joint` SNRs are recorded per ratio; bad arguments are refused."""
+    from cs_toolkit.learned.joint_audio import record_default_ratios
+
+    rng = np.random.default_rng(4)
+    clips = _clips(rng, (64, 48))
+    net = JointAudioNet(2, frame_length=N, ratios=(0.25, 0.5))
+    net.training_record = {"best_val_snr_db": [1e9, -1e9]}
+    assert record_default_ratios(net, clips) == [0.25]
+    rec = net.training_record
+    assert rec["default_ratios"] == [0.25] and len(rec["joint_val_snr_db"]) == 2
+    assert all(np.isfinite(v) for v in rec["joint_val_snr_db"])
+    with pytest.raises(ValidationError, match="clips must be a non-empty list"):
+        record_default_ratios(net, [])
+    with pytest.raises(ValidationError, match="net must be a JointAudioNet"):
+        record_default_ratios(object(), clips)

@@ -585,6 +585,10 @@ def record_default_ratios(net, clips, *, verbose=False) -> list:
     at them. ``clips``: validation clips, never the ones you evaluate on."""
     from ..signals.audio import audio_quality, measure_audio, reconstruct_audio
 
+    if not isinstance(net, JointAudioNet):
+        raise ValidationError(f"net must be a JointAudioNet, got {type(net).__name__}.")
+    if isinstance(clips, np.ndarray) or len(clips) == 0:
+        raise ValidationError("clips must be a non-empty list of 1-D clips (the validation clips).")
     N = net.frame_length
     joint = [float(np.mean([audio_quality(x, reconstruct_audio(measure_audio(x, float(r), frame_length=N, hop=N // 2,
                                                                              rng=i), method="joint"))["snr"]
