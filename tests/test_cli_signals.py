@@ -1,6 +1,7 @@
 """End-to-end tests of ``cs-toolkit reconstruct`` / ``demo`` / ``train-dict`` through the real command."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -157,6 +158,14 @@ def _run_capped(*args, cwd, cap=3 * 2**30):
         (["reconstruct", "clip.wav", "--frame-length", "100000"], "clip.wav has 2048 samples, fewer than one frame"),
         (["reconstruct", "long.wav", "--frame-length", "150000", "--hop", "75000"], "GiB of memory"),
         (["reconstruct", "big.png", "--block-size", "256", "--ratio", "1"], "GiB of memory"),
+        # the default (learned, patch-based) method holds ~1,500 bytes per pixel: 6 GiB here
+        (["reconstruct", "huge.png", "--ratio", "0.25"], "GiB of memory"),
+        (["reconstruct", "huge.png", "--ratio", "0.25", "--method", "pnp_dct"], "GiB of memory"),
+        # training keeps every stage's patch spectra of a picture: 25 GiB for this one
+        (["train", "--model", "pnp_nl_learned", "--data", "huge", "--out", "m.npz"], "GiB of memory"),
+        (["train", "--model", "tnrd", "--data", "huge", "--out", "m.npz"], "GiB of memory"),
+        # the speech network keeps every layer's frames of every clip of a batch: 6 GiB for one clip of 2e6 samples
+        (["train", "--model", "joint_learned", "--data", "longclips", "--out", "m.npz"], "GiB of memory"),
         (["train-dict", "long.wav", "--kind", "audio", "--frame-length", "100000", "--atoms", "5000"], "GiB of memory"),
     ],
 )
@@ -164,6 +173,12 @@ def test_sizes_that_cannot_fit_are_refused_up_front_under_a_memory_cap(files, ar
     if not (files / "long.wav").exists():
         write_wav(files / "long.wav", 0.5 * np.sin(np.arange(200_000) * 0.05), 8000)
         write_image(files / "big.png", np.random.default_rng(0).random((256, 256)))
+    if not (files / "huge.png").exists():
+        write_image(files / "huge.png", np.random.default_rng(1).random((2048, 2048)))
+        (files / "huge").mkdir()
+        shutil.copy(files / "huge.png", files / "huge" / "huge.png")
+        (files / "longclips").mkdir()
+        write_wav(files / "longclips" / "long.wav", 0.5 * np.sin(np.arange(2_000_000) * 0.05), 8000)
     r = _run_capped(*args, cwd=files)
     assert r.returncode == 2, r.stderr  # not 137 (killed) nor 1 (MemoryError)
     assert match in r.stderr and "MemoryError" not in r.stderr and "Traceback" not in r.stderr

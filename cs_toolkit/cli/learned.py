@@ -209,6 +209,7 @@ def _train_speech(args) -> int:
     from .._validation import check_int, check_scalar
     from ..learned import train_joint_audio
     from ..learned.joint_audio import record_default_ratios, tune_tail
+    from .signals import _check_memory
 
     if args.data is None:
         raise ValidationError("--model joint_learned trains on speech: give --data DIR of .wav files.")
@@ -231,6 +232,12 @@ def _train_speech(args) -> int:
                               "that is not silent.")
     val = clips[4::5] if len(clips) >= 5 else []
     train_clips = [x for i, x in enumerate(clips) if not (len(clips) >= 5 and i % 5 == 4)]
+    # measured peaks: 250 + 64 * layers bytes per sample of every clip of a batch (each layer's frames kept
+    # for the gradient); the clips themselves besides
+    longest = max(x.size for x in clips)
+    _check_memory((min(batch, len(train_clips)) * longest * (300 + 70 * layers) + 16 * sum(x.size for x in clips)) / 8,
+                  f"training {layers} layers on batches of {batch} clips of --data (the longest {longest} samples; "
+                  f"cut the clips shorter, or use a smaller --batch-size or fewer --layers)")
     verbose = not args.quiet
     if verbose:
         print(f"{len(train_clips)} training and {len(val)} validation clips, frames of {N} samples, ratios {ratios}"
@@ -252,6 +259,7 @@ def _train_image_stages(args) -> int:
     from .._validation import check_int
     from ..signals import NL_RECIPE, train_nlstages
     from ..signals.image import train_tnrd
+    from .signals import _check_memory
 
     if args.data is None:
         raise ValidationError(f"--model {args.model} trains on images: give --data DIR.")
@@ -266,6 +274,12 @@ def _train_image_stages(args) -> int:
     small = [n for n, im in zip(names, imgs) if min(im.shape[:2]) < 32]
     if small:
         raise ValidationError(f"--data: images smaller than one 32x32 block: {', '.join(small)}.")
+    # measured peaks: 4.1-9.1 kB per pixel of the picture in training (its stages' caches, its patch
+    # spectra), about 250 bytes per pixel of every picture and ratio kept between evaluations
+    big = max(im.shape[0] * im.shape[1] for im in imgs)
+    _check_memory((big * (1500 + 900 * stages) + 300 * len(ratios) * sum(im.size for im in imgs)) / 8,
+                  f"training {stages} stages on the pictures of --data (the largest {big / 1e6:.1f} megapixels; "
+                  f"crop or downscale them, or use fewer --stages)")
     val = imgs[4::5] if len(imgs) >= 5 else []
     train_imgs = [im for i, im in enumerate(imgs) if not (len(imgs) >= 5 and i % 5 == 4)]
     verbose = not args.quiet

@@ -221,6 +221,7 @@ def _reconstruct(args) -> int:
     from ..data import read_wav, wav_format, write_image, write_wav
     from ..signals.audio import DEFAULT_AUDIO_METHOD, audio_quality, compressive_audio
     from ..signals.image import DEFAULT_IMAGE_METHOD, compressive_image, whole_image_cs
+    from ..signals.methods import get_method, list_methods
 
     path = Path(args.input)
     kind = _kind_of(path)
@@ -291,7 +292,8 @@ def _reconstruct(args) -> int:
         n = args.block_size**2
         m = max(1, int(round(args.ratio * n)))
         n_px = -(-H // args.block_size) * -(-W // args.block_size) * n  # padded to whole blocks
-        _check_memory(40 * H * W if method == "whole" else 8 * m * n + n * n + n_px // n * m + 30 * n_px,
+        per_pixel = get_method("image", method).floats_per_pixel if method in list_methods("image") else 30
+        _check_memory(40 * H * W if method == "whole" else 8 * m * n + n * n + n_px // n * m + per_pixel * n_px,
                       f"reconstructing the {H}x{W} image {path.name} in blocks of --block-size {args.block_size}")
         if method == "whole":  # whole-image CS with a structured operator (--matrix srdct, srht, ...)
             operator = "srdct" if args.matrix == "gaussian" else args.matrix

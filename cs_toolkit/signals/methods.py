@@ -44,6 +44,11 @@ class ReconstructionMethod:
     serves : callable or None
         ``serves(settings) -> bool``: whether the bundled model handles measurements taken with
         ``settings`` (``ratio``, ``block_size`` or ``frame_length`` and ``hop``, ``matrix``, ``basis``).
+    floats_per_pixel : int
+        Peak working memory of an image method in float64 values per pixel, rounded up from its
+        measured peak (the patch methods hold the 2-D DCT spectra of every sliding 8x8 patch, 64
+        values per pixel, more than once: 1,300-1,530 bytes per pixel at 512 to 2,048 pixels a
+        side); the CLI refuses an image that would not fit before it starts.
     """
 
     name: str
@@ -52,6 +57,7 @@ class ReconstructionMethod:
     summary: str
     rank: int = 99
     serves: object = field(default=None, repr=False, compare=False)
+    floats_per_pixel: int = 30
 
 
 def _joint_audio_serves(s) -> bool:
@@ -75,6 +81,8 @@ def _nl_serves(s) -> bool:
 
 
 _REGISTRY: dict[tuple[str, str], ReconstructionMethod] = {}
+#: :attr:`ReconstructionMethod.floats_per_pixel` of the methods that filter sliding 8x8 patches.
+_PATCHES = 200
 
 
 def _register(*methods):
@@ -84,21 +92,23 @@ def _register(*methods):
 
 _register(
     ReconstructionMethod("pnp_nl", "image", False, "plug-and-play projected Landweber with non-local "
-                         "denoisers (groups of similar patches filtered in a 3-D DCT, BM3D-style), from BCS-SPL", rank=1),
+                         "denoisers (groups of similar patches filtered in a 3-D DCT, BM3D-style), from BCS-SPL", rank=1, floats_per_pixel=_PATCHES),
     ReconstructionMethod("pnp_lr", "image", False, "plug-and-play projected Landweber with a low-rank "
                          "collaborative filter (weighted nuclear norm shrinkage of groups of similar patches, "
-                         "NLR-CS-style), from BCS-SPL (about twice pnp_nl's time)", rank=0),
+                         "NLR-CS-style), from BCS-SPL (about twice pnp_nl's time)", rank=0,
+                         floats_per_pixel=_PATCHES),
     ReconstructionMethod("pnp_dct", "image", False, "plug-and-play projected Landweber with the sliding "
-                         "8x8 patch-DCT denoisers, from BCS-SPL (about half pnp_nl's time)", rank=2),
+                         "8x8 patch-DCT denoisers, from BCS-SPL (about half pnp_nl's time)", rank=2,
+                         floats_per_pixel=_PATCHES),
     ReconstructionMethod("pnp_tv", "image", False, "plug-and-play projected Landweber with total-variation "
                          "denoising and momentum, from BCS-SPL", rank=3),
     ReconstructionMethod("bcs_spl", "image", False, "BCS-SPL: Wiener smoothing, projection, bivariate wavelet "
                          "shrinkage (Mun & Fowler 2009)", rank=4),
     ReconstructionMethod("tnrd", "image", True, "trained nonlinear diffusion stages with projections "
-                         "(bundled models; below pnp_dct and pnp_nl on the held-out images)"),
+                         "(bundled models; below pnp_dct and pnp_nl on the held-out images)", floats_per_pixel=_PATCHES),
     ReconstructionMethod("pnp_nl_learned", "image", True, "a non-local loop (pnp_lr for the bundled model, "
                          "the one its model names) followed by trained collaborative-filter stages (learned "
-                         "shrinkage of every 3-D frequency)", serves=_nl_serves),
+                         "shrinkage of every 3-D frequency)", serves=_nl_serves, floats_per_pixel=_PATCHES),
     ReconstructionMethod("lista", "image", True, "a learned per-block unrolled network (--model)"),
     ReconstructionMethod("joint", "audio", False, "all overlapping frames recovered together (DCT, FISTA)",
                          rank=0),
