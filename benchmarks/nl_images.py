@@ -40,7 +40,7 @@ MORE_CROPS = ["moon", "grass", "gravel", "rocket", "cell", "hubble_deep_field", 
 
 
 def main(argv=None) -> int:
-    from cs_toolkit.signals import NL_RECIPE, train_nlstages
+    from cs_toolkit.signals import NL_RECIPE, load_nlstages, train_nlstages
     from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL, NL_BASES, NL_STARTS
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -68,6 +68,11 @@ def main(argv=None) -> int:
     p.add_argument("--theta-scale", type=float, default=NL_RECIPE["theta_scale"],
                    help="L-BFGS preconditioner: works on log(tau) / THETA_SCALE (default "
                         f"{NL_RECIPE['theta_scale']:g}; 0: none)")
+    p.add_argument("--curve", action="store_true",
+                   help="learn the shape of the shrinkage too (a gain curve per stage, ratio and group-transform row)")
+    p.add_argument("--init", metavar="MODEL", default=None,
+                   help="start from the stages in MODEL (the same loop, stages, ratios and basis) instead of the "
+                        "classical loop: fine-tuning")
     p.add_argument("--more-crops", action="store_true",
                    help="also train on a second crop (a quarter of the way from the top left) of every training picture "
                         "of 512 pixels or more a side (MORE_CROPS; about 1.7 times the training time)")
@@ -133,6 +138,7 @@ def main(argv=None) -> int:
                                  max_step=args.max_step or None, rng=args.seed,
                                  n_jobs=args.jobs, verbose=True, callback=save_best, checkpoint=args.checkpoint,
                                  start=args.start, basis=args.basis, adapt=args.adapt, local=args.local,
+                                 curve=args.curve, init=load_nlstages(args.init) if args.init else None,
                                  tau_factor=args.tau_factor or None, theta_scale=args.theta_scale or None)
     print(f"training: {hist['samples_s']:.0f} s of pnp_nl starts + {hist['time_s']:.0f} s of L-BFGS "
           f"({len(hist['iterations'])} iterations); {time.perf_counter() - t0:.0f} s in all; "

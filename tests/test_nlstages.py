@@ -78,20 +78,22 @@ def test_float32_inference_of_the_stages_stays_close_to_float64(problem, basis):
     assert np.sqrt(np.mean((out32 - out64) ** 2)) < 1e-2 * np.sqrt(np.mean((out64 - x0) ** 2)) + 1e-3
 
 
-@pytest.mark.parametrize("objective,basis,adapt,local", [("mse", "dct", False, False), ("psnr", "dct", False, False),
-                                                         ("mse", "pca", False, False), ("mse", "dct", True, False),
-                                                         ("mse", "pca", False, True)])
-def test_gradient_matches_central_differences(problem, objective, basis, adapt, local):
+@pytest.mark.parametrize("objective,basis,adapt,local,curve", [
+    ("mse", "dct", False, False, False), ("psnr", "dct", False, False, False), ("mse", "pca", False, False, False),
+    ("mse", "dct", True, False, False), ("mse", "pca", False, True, False), ("mse", "pca", False, False, True),
+    ("psnr", "dct", True, False, True)])
+def test_gradient_matches_central_differences(problem, objective, basis, adapt, local, curve):
     x, x0, con = problem
     rng = np.random.default_rng(1)
-    m = NonLocalStages(2, ratios=(0.1, 0.4), basis=basis, adapt=adapt, local=local,
+    m = NonLocalStages(2, ratios=(0.1, 0.4), basis=basis, adapt=adapt, local=local, curve=curve,
                        sigma=15.0 if local else 3.0)  # (local: many groups' tail variances below sigma^2)
     m.theta = m.theta + 0.3 * rng.standard_normal(m.theta.shape)
     m.alpha = np.array([[0.5, 0.3], [0.8, 0.2]])
     m.beta = np.array([[0.4, -0.2], [0.1, 0.3]])
+    m.delta = 0.2 * rng.standard_normal(m.delta.shape)
     v = m.get_vector()
     n_th, n_al = m.theta.size, m.alpha.size
-    assert v.size == n_th + n_al + (m.beta.size if adapt else 0)
+    assert v.size == n_th + n_al + (m.beta.size if adapt else 0) + (m.delta.size if curve else 0)
     samples = [(x0, x, m.prepare(x0, con))]
     if adapt:
         assert samples[0][2].ell != 0.0
@@ -100,7 +102,10 @@ def test_gradient_matches_central_differences(problem, objective, basis, adapt, 
     _, g = m.loss_and_grad(samples, objective=objective)
     picks = [*rng.choice(n_th, 5, replace=False), n_th, n_th + n_al - 1]
     if adapt:
-        picks += [n_th + n_al, v.size - 1]
+        picks += [n_th + n_al, n_th + n_al + m.beta.size - 1]
+    if curve:  # the gain curves' values at knots of every stage, ratio and row
+        picks += list(v.size - m.delta.size + rng.choice(m.delta.size, 6, replace=False))
+        assert np.count_nonzero(g[v.size - m.delta.size:]) > m.delta.size // 4
     for i in picks:
         e = 1e-5
         vals = []
@@ -110,7 +115,8 @@ def test_gradient_matches_central_differences(problem, objective, basis, adapt, 
             m.set_vector(w)
             vals.append(m.loss_and_grad(samples, objective=objective)[0])
         fd = (vals[0] - vals[1]) / (2 * e)
-        assert abs(g[i] - fd) <= 1e-5 * abs(fd) + 1e-12, (i, g[i], fd)
+        # (a curve is piecewise linear: the coefficients whose r crosses a knot within +-e bend the difference)
+        assert abs(g[i] - fd) <= (5e-4 if curve else 1e-5) * abs(fd) + 1e-12, (i, g[i], fd)
     m.set_vector(v)
     l1, g1 = m.loss_and_grad(samples * 2, n_threads=1, objective=objective)
     l2, g2 = m.loss_and_grad(samples * 2, n_threads=2, objective=objective)
@@ -220,7 +226,15 @@ def test_save_load_round_trip_and_bad_files(tmp_path, problem):
     _rewrite_record(tmp_path / "adapt.npz", tmp_path / "no_beta.npz", adapt=False)
     with pytest.raises(ModelFileError, match="expected the arrays"):
         load_nlstages(tmp_path / "no_beta.npz")
-    m.adapt = False
+    m.adapt, m.curve = False, True
+    m.delta = 0.3 * np.random.default_rng(6).standard_normal(m.delta.shape)
+    m6 = load_nlstages(m.save(tmp_path / "curve.npz"))
+    assert m6.curve and np.array_equal(m6.delta, m.delta) and np.array_equal(m6.forward(x0, con), m.forward(x0, con))
+    assert not np.array_equal(m6.forward(x0, con), m2.forward(x0, con))
+    _rewrite_record(tmp_path / "curve.npz", tmp_path / "curve_v3.npz", format_version=3)  # before the curve
+    with pytest.raises(ModelFileError, match="expected the arrays"):  # its delta is not one of version 3's arrays
+        load_nlstages(tmp_path / "curve_v3.npz")
+    m.curve = False
     _rewrite_record(tmp_path / "pca.npz", tmp_path / "v1.npz", format_version=1)  # before the basis existed
     assert load_nlstages(tmp_path / "v1.npz").basis == "dct"
     m.basis, m.local, m.sigma = "pca", True, 10.0  # (x0's noise: 10; a smaller sigma caps every group's scale)
@@ -238,9 +252,9 @@ def test_save_load_round_trip_and_bad_files(tmp_path, problem):
     with pytest.raises(ModelFileError, match="local must be True or False"):
         load_nlstages(tmp_path / "local_odd.npz")
     m.basis, m.local, m.sigma = "dct", False, 3.0
-    _rewrite_record(tmp_path / "pca.npz", tmp_path / "v4.npz", format_version=4)
-    with pytest.raises(ModelFileError, match="version 1 or 2 or 3, got .* version 4"):
-        load_nlstages(tmp_path / "v4.npz")
+    _rewrite_record(tmp_path / "pca.npz", tmp_path / "v5.npz", format_version=5)
+    with pytest.raises(ModelFileError, match="version 1 or 2 or 3 or 4, got .* version 5"):
+        load_nlstages(tmp_path / "v5.npz")
     _rewrite_record(tmp_path / "pca.npz", tmp_path / "odd_basis.npz", basis="wavelet")
     with pytest.raises(ModelFileError, match="basis must be one of"):
         load_nlstages(tmp_path / "odd_basis.npz")
@@ -319,6 +333,27 @@ def test_training_never_ends_below_its_start_on_validation():
     assert rec["best_val_psnr_db"] >= rec["start_val_psnr_db"]
     assert rec["block_size"] == 32 and rec["matrix"] == "gaussian" and rec["ratios"] == [0.25]
     assert len(hist["iterations"]) >= 1
+
+
+def test_fine_tuning_starts_from_the_given_stages_and_refuses_others():
+    from skimage import data
+
+    pics = [data.moon()[:64, :64]]
+    val = [data.chelsea()[:64, :64, 0]]
+    first, _ = train_nlstages(pics, validation=val, ratios=(0.25,), n_stages=1, max_iter=3, rng=0, max_step=2.0)
+    assert first.alpha[0, 0] > 0  # training moved off the classical loop
+    # the start of fine-tuning is the given stages with a flat curve: it scores what they scored
+    tuned, _ = train_nlstages(pics, validation=val, ratios=(0.25,), n_stages=1, max_iter=1, rng=0, max_step=2.0,
+                              curve=True, init=first)
+    rec = tuned.training_record
+    assert tuned.curve and rec["fine_tuned"] and not first.training_record["fine_tuned"]
+    assert rec["start_val_psnr_db"] == pytest.approx(first.training_record["best_val_psnr_db"], abs=1e-9)
+    assert rec["start_val_psnr_db"] > first.training_record["start_val_psnr_db"]  # not the classical loop's
+    assert rec["best_val_psnr_db"] >= rec["start_val_psnr_db"]
+    with pytest.raises(ValidationError, match="init must continue the same loop with the same stages"):
+        train_nlstages(pics, ratios=(0.25,), n_stages=2, max_iter=0, init=first)
+    with pytest.raises(ValidationError, match="init must be NonLocalStages, got str"):
+        train_nlstages(pics, ratios=(0.25,), n_stages=1, max_iter=0, init="model.npz")
 
 
 def test_interrupted_training_resumes_from_its_checkpoint_bit_for_bit(tmp_path, monkeypatch):

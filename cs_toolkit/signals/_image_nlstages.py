@@ -73,18 +73,20 @@ NL_BASES = ("dct", "pca")
 NL_RECIPE = MappingProxyType({"start": "pnp_lr", "basis": "pca", "local": False, "max_step": 2.0,
                               "objective": "psnr", "tau_factor": 20.0, "theta_scale": 30.0})  # read-only
 #: Version 2 adds ``basis`` and ``adapt`` (version 1 files, without them, are read as ``"dct"``
-#: and False); version 3 adds ``local`` (False before).
-FORMAT_VERSION = 3
-_READ_VERSIONS = (1, 2, 3)
+#: and False); version 3 adds ``local`` (False before); version 4 ``curve`` (False before).
+FORMAT_VERSION = 4
+_READ_VERSIONS = (1, 2, 3, 4)
+#: The knots of the learned gain curve (``curve=True``): ``r = z^2 / tau`` from 1/64 to 64, a factor 2 apart.
+CURVE_KNOTS = 2.0 ** np.arange(-6, 7)
 _MAX_META_BYTES = 1 << 16
 #: The least tail variance of a group with ``local`` (grey levels squared on [0, 255]): a group of
 #: identical patches keeps a positive ``tau``.
 _NU_FLOOR = 1e-4
 
 
-def _parameter_names(adapt):
-    """The trained arrays of stages with or without ``adapt`` (a file holds the same ones)."""
-    return ("theta", "alpha", "beta") if adapt else ("theta", "alpha")
+def _parameter_names(adapt, curve=False):
+    """The trained arrays of stages with or without ``adapt`` and ``curve`` (a file holds the same ones)."""
+    return ("theta", "alpha") + (("beta",) if adapt else ()) + (("delta",) if curve else ())
 
 
 class _Prepared:
@@ -169,6 +171,11 @@ class NonLocalStages:
         With ``basis="pca"``: every group's ``tau`` is multiplied by ``min(nu_g, sigma^2) / sigma^2``,
         ``nu_g`` the group's tail variance in the start (what its principal axes leave to noise and
         fine detail): a group the start already recovers cleanly is shrunk less.
+    curve : bool, default False
+        Learn the shape of the shrinkage too: ``f(z) = z (r / (1 + r) + Delta(r))``, ``r = z^2 /
+        tau``, with ``Delta`` piecewise linear in ``r`` between the :data:`CURVE_KNOTS` (0 at the
+        first and last), one curve per stage, anchor ratio and group-transform row (``delta``;
+        0: the Wiener shape).
     tau_factor : float or None, default None
         Training only (not saved): keeps every ``tau`` within a factor ``tau_factor`` of its start
         ``sigma^2`` (:meth:`bounds`). None: free.
@@ -186,11 +193,14 @@ class NonLocalStages:
     beta : ndarray (n_stages, n_ratios)
         How far every stage's ``log(tau)`` follows the start's fine-detail level (with ``adapt``; a
         parameter only then).
+    delta : ndarray (n_stages, n_ratios, group_size, len(CURVE_KNOTS) - 2)
+        The gain curves' values at the interior knots (with ``curve``; a parameter only then).
     training_record : dict or None
     """
 
     def __init__(self, n_stages=4, *, ratios=(0.1, 0.25, 0.5), patch_size=8, group_size=16, step=4, n_features=16,
-                 sigma=FINAL_SIGMA["pnp_nl"], max_step=None, basis="dct", adapt=False, local=False, tau_factor=None, theta_scale=None):
+                 sigma=FINAL_SIGMA["pnp_nl"], max_step=None, basis="dct", adapt=False, local=False, curve=False,
+                 tau_factor=None, theta_scale=None):
         self.n_stages = check_int("n_stages", n_stages, low=1, high=100)
         r = np.asarray([check_scalar("ratios", v, low=0.0, high=1.0, low_inclusive=False) for v in ratios])
         if r.size == 0 or np.any(np.diff(r) <= 0):
@@ -206,6 +216,7 @@ class NonLocalStages:
             raise ValidationError(f"local=True needs basis='pca' (the groups' principal axes give their tail "
                                   f"variance), got basis={self.basis!r}.")
         self.local = bool(local)
+        self.curve = check_bool("curve", curve)
         self.sigma = check_scalar("sigma", sigma, low=0.0, low_inclusive=False)
         self.max_step = None if max_step is None else check_scalar("max_step", max_step, low=0.0,
                                                                    low_inclusive=False)
@@ -217,6 +228,7 @@ class NonLocalStages:
                              2.0 * math.log(self.sigma))
         self.alpha = np.zeros((self.n_stages, len(self.ratios)))
         self.beta = np.zeros((self.n_stages, len(self.ratios)))
+        self.delta = np.zeros((self.n_stages, len(self.ratios), self.group_size, len(CURVE_KNOTS) - 2))
         self.training_record = None
 
     @property
@@ -234,6 +246,7 @@ class NonLocalStages:
         return (f"NonLocalStages(n_stages={self.n_stages}, ratios={self.ratios}, patch_size={self.patch_size}, "
                 f"group_size={self.group_size}" + ("" if self.basis == "dct" else f", basis={self.basis!r}")
                 + (", adapt=True" if self.adapt else "") + (", local=True" if self.local else "")
+                + (", curve=True" if self.curve else "")
                 + ("" if self.max_step is None else f", max_step={self.max_step:g}")
                 + ("" if self.tau_factor is None else f", tau_factor={self.tau_factor:g}")
                 + ("" if self.theta_scale is None else f", theta_scale={self.theta_scale:g}") + ")")
@@ -241,7 +254,7 @@ class NonLocalStages:
     # -- parameters ------------------------------------------------------------------
     def _parameters(self):
         """The names of the trained arrays, in the order of :meth:`get_vector`."""
-        return _parameter_names(self.adapt)
+        return _parameter_names(self.adapt, self.curve)
 
     def get_vector(self) -> np.ndarray:
         return np.concatenate([getattr(self, name).ravel() for name in self._parameters()])
@@ -265,7 +278,8 @@ class NonLocalStages:
         c, f = 2.0 * math.log(self.sigma), math.log(self.tau_factor or math.inf)
         th = (None, None) if self.tau_factor is None else (c - f, c + f)
         al = (None, None) if self.max_step is None else (0.0, self.max_step)
-        return [th] * self.theta.size + [al] * self.alpha.size + [(None, None)] * (self.beta.size if self.adapt else 0)
+        return ([th] * self.theta.size + [al] * self.alpha.size + [(None, None)] * (self.beta.size if self.adapt else 0)
+                + [(-1.0, 1.0)] * (self.delta.size if self.curve else 0))
 
     def parameter_scales(self):
         """The preconditioner of training (:func:`~cs_toolkit.learned.diffusion.train_diffusion`):
@@ -303,6 +317,13 @@ class NonLocalStages:
                                       f"{type(constraint).__name__}.")
         return _Prepared(self, x0, constraint)
 
+    def _curve(self, t, prep):
+        """Stage ``t``'s gain-curve values at the image's ratio, ``(group_size, n_knots - 2)``
+        (``(group_size, 0)`` without ``curve``: the Wiener shape)."""
+        if not self.curve:
+            return np.zeros((self.group_size, 0), prep.Hs.dtype)
+        return np.tensordot(prep.lam, self.delta[t], axes=1).astype(prep.Hs.dtype)
+
     def _stage(self, t, x, prep, parallel=False, workspace=None):
         """``(u, C, tau)``: the aggregated shrinkage output of stage ``t``, the patch spectra of ``x``
         and the stage's ``tau`` at the image's ratio. ``parallel``: the kernels use all threads
@@ -322,10 +343,11 @@ class NonLocalStages:
             C = den._spectra_into(workspace, "C", x, p)
             S, out = workspace.array("S", C.shape, C.dtype), workspace.array("image", x.shape, C.dtype)
             _zero(S)
+        d, knots = self._curve(t, prep), CURVE_KNOTS.astype(prep.Hs.dtype)
         if parallel:
-            _shrink_forward_parallel(C, prep.groups, prep.Hs, prep.w, tau, prep.s, S, prep.bands)
+            _shrink_forward_parallel(C, prep.groups, prep.Hs, prep.w, tau, prep.s, S, d, knots, prep.bands)
         else:
-            _shrink_forward(C, prep.groups, prep.Hs, prep.w, tau, prep.s, S)
+            _shrink_forward(C, prep.groups, prep.Hs, prep.w, tau, prep.s, S, d, knots)
         return den.patch_spectra_adjoint(S, x.shape, p, parallel=parallel, out=out) / prep.cov, C, tau
 
     def forward(self, x0, constraint, *, return_all=False):
@@ -368,6 +390,7 @@ class NonLocalStages:
         g_theta = np.zeros_like(self.theta)
         g_alpha = np.zeros_like(self.alpha)
         g_beta = np.zeros_like(self.beta)
+        g_delta = np.zeros_like(self.delta)
         total = 0.0
         for x0, x_true, prep in samples:
             prep = self.prepare(x0, prep)
@@ -394,11 +417,15 @@ class NonLocalStages:
                 GS = _spectra(a * gv / prep.cov, p)
                 GC = np.zeros_like(C)
                 gth = np.zeros(tau.shape)
-                _shrink_backward(C, prep.groups, prep.Hs, prep.w, tau, prep.s, GS, GC, gth)
+                d = self._curve(t, prep)
+                gd = np.zeros(d.shape)
+                _shrink_backward(C, prep.groups, prep.Hs, prep.w, tau, prep.s, d, CURVE_KNOTS, GS, GC, gth, gd)
                 g_theta[t] += prep.lam[:, None, None] * gth[None]
+                if self.curve:
+                    g_delta[t] += prep.lam[:, None, None] * gd[None]
                 g_beta[t] += prep.lam * (prep.ell * float(gth.sum()))
                 g = (1.0 - a) * gv + _spectra_adjoint(GC, xin.shape, p)
-        grads = {"theta": g_theta, "alpha": g_alpha, "beta": g_beta}
+        grads = {"theta": g_theta, "alpha": g_alpha, "beta": g_beta, "delta": g_delta}
         return total, np.concatenate([grads[name].ravel() for name in self._parameters()])
 
     # -- files -----------------------------------------------------------------------
@@ -408,6 +435,7 @@ class NonLocalStages:
                 "n_stages": self.n_stages, "ratios": list(self.ratios), "patch_size": self.patch_size,
                 "group_size": self.group_size, "step": self.step, "n_features": self.n_features,
                 "sigma": self.sigma, "max_step": self.max_step, "basis": self.basis, "adapt": self.adapt, "local": self.local,
+                "curve": self.curve,
                 "training": self.training_record}
         return atomic_savez(path, {
             "__metadata__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
@@ -445,7 +473,8 @@ def load_nlstages(path) -> NonLocalStages:
     if not os.path.isfile(p):
         raise ModelFileError(f"non-local-stages file {p!s} does not exist.")
     with read_record(p, _bad, fmt=FORMAT, version=_READ_VERSIONS,
-                     arrays=lambda meta: _parameter_names(meta.get("adapt") is True),
+                     arrays=lambda meta: _parameter_names(meta.get("adapt") is True,
+                                                         meta.get("curve") is True and meta["format_version"] >= 4),
                      max_meta_bytes=_MAX_META_BYTES) as (meta, read):
         dims = {key: meta_int(meta, key, low, high, p, _bad) for key, low, high in (
             ("n_stages", 1, 100), ("patch_size", 2, 32), ("group_size", 1, 64), ("step", 1, 32),
@@ -459,11 +488,12 @@ def load_nlstages(path) -> NonLocalStages:
         v2 = meta["format_version"] >= 2
         basis, adapt = (meta.get("basis", "dct"), meta.get("adapt", False)) if v2 else ("dct", False)
         local = meta.get("local", False) if meta["format_version"] >= 3 else False
+        curve = meta.get("curve", False) if meta["format_version"] >= 4 else False
         try:
             model = NonLocalStages(dims["n_stages"], ratios=ratios, patch_size=dims["patch_size"],
                                    group_size=dims["group_size"], step=dims["step"], n_features=dims["n_features"],
                                    sigma=sigma, max_step=max_step, basis=basis, adapt=adapt,
-                                   local=local)
+                                   local=local, curve=curve)
         except ValidationError as exc:
             raise _bad(p, str(exc)) from None
         for name in model._parameters():

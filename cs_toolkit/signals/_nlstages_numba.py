@@ -7,7 +7,8 @@ symmetry halves the work, :func:`~cs_toolkit.signals._image_numba._group_spectru
 group, ``Hs[g]`` (the principal axes of the group in the start image, :func:`_group_pca_bases`).
 The learned shrinkage of every 3-D coefficient is the Wiener-shaped ``f(z) = z^3 / (z^2 + tau)``
 (``tau = exp(theta)`` per coefficient position), the empirical Wiener filter guided by the
-estimate itself. Serial kernels (``nogil``): threads share the training images; inference filters
+estimate itself, or ``f(z) = z gamma(z^2 / tau)`` with a learned gain curve ``gamma``
+(:func:`_curve_gain`). Serial kernels (``nogil``): threads share the training images; inference filters
 the groups of one image in parallel (:func:`_shrink_forward_parallel`).
 """
 
@@ -98,12 +99,37 @@ def _group_weights(C, groups, Hs, s2, w):  # pragma: no cover - compiled
 
 
 @njit(**JIT)
-def _shrink_forward(C, groups, Hs, w, tau, s, S, g0=0, g1=-1):  # pragma: no cover - compiled
+def _curve_gain(r, d, a, knots):  # pragma: no cover - compiled
+    """``(gamma, dgamma/dr, i, w)`` of the shrinkage curve at ``r = z^2 / tau``: the Wiener gain
+    ``r / (1 + r)`` plus ``Delta(r)``, piecewise linear in ``r`` between the ``knots`` (zero at the
+    first and last, ``d[a, j - 1]`` at the interior knot ``j``); ``i`` the knot left of ``r`` and
+    ``w`` its weight towards the next (``i = -1`` outside the knots, where ``Delta`` is 0)."""
+    ip = 1.0 / (1.0 + r)
+    g = r * ip
+    gp = ip * ip
+    K = knots.shape[0]
+    if r <= knots[0] or r >= knots[K - 1]:
+        return g, gp, -1, 0.0
+    i = 0
+    while r >= knots[i + 1]:
+        i += 1
+    h = knots[i + 1] - knots[i]
+    w = (r - knots[i]) / h
+    dl = d[a, i - 1] if i >= 1 else 0.0
+    dr = d[a, i] if i + 1 <= K - 2 else 0.0
+    return g + (1.0 - w) * dl + w * dr, gp + (dr - dl) / h, i, w
+
+
+@njit(**JIT)
+def _shrink_forward(C, groups, Hs, w, tau, s, S, delta, knots, g0=0, g1=-1):  # pragma: no cover - compiled
     """``S[rows_g] += w_g H^T f(H C[rows_g])`` for every group ``g`` (of ``g0:g1``; ``g1 = -1``: to
-    the last), ``f(z) = z^3 / (z^2 + s_g tau)`` (``s``: every group's scale of ``tau``)."""
+    the last), ``f(z) = z^3 / (z^2 + s_g tau)`` (``s``: every group's scale of ``tau``); with a
+    learned curve (``delta`` of shape ``(k, n_knots - 2)``, not ``(k, 0)``) ``f(z) = z gamma(r)``,
+    ``r = z^2 / (s_g tau)``, ``gamma`` of :func:`_curve_gain` for the group-transform row."""
     k, n = groups.shape[1], C.shape[1]
     Z = np.empty((k, n), C.dtype)
     W = np.empty((k, n), C.dtype)
+    curve = delta.shape[1] > 0
     for g in range(g0, groups.shape[0] if g1 < 0 else g1):
         _transform(C, groups[g], Hs, g, Z, W)
         sg = s[g]
@@ -111,12 +137,16 @@ def _shrink_forward(C, groups, Hs, w, tau, s, S, g0=0, g1=-1):  # pragma: no cov
             for c in range(n):
                 z = Z[a, c]
                 z2 = z * z
-                Z[a, c] = z * z2 / (z2 + sg * tau[a, c])
+                if curve:
+                    gam, _, _, _ = _curve_gain(z2 / (sg * tau[a, c]), delta, a, knots)
+                    Z[a, c] = z * gam
+                else:
+                    Z[a, c] = z * z2 / (z2 + sg * tau[a, c])
         _transform_adjoint(Z, groups[g], Hs, g, w[g], S, W)
 
 
 @njit(parallel=True, **JIT)
-def _shrink_forward_parallel(C, groups, Hs, w, tau, s, S, bands):  # pragma: no cover - compiled
+def _shrink_forward_parallel(C, groups, Hs, w, tau, s, S, delta, knots, bands):  # pragma: no cover - compiled
     """:func:`_shrink_forward` with the runs of groups ``bands[b]:bands[b + 1]`` in parallel, the
     even runs, then the odd ones (runs two apart write to different rows of ``S``; the bands of
     :func:`cs_toolkit.signals._denoisers._runs`)."""
@@ -124,17 +154,19 @@ def _shrink_forward_parallel(C, groups, Hs, w, tau, s, S, bands):  # pragma: no 
         n_runs = (bands.shape[0] - 1 - parity + 1) // 2
         for i in prange(n_runs):
             b = parity + 2 * i
-            _shrink_forward(C, groups, Hs, w, tau, s, S, bands[b], bands[b + 1])
+            _shrink_forward(C, groups, Hs, w, tau, s, S, delta, knots, bands[b], bands[b + 1])
 
 
 @njit(**JIT)
-def _shrink_backward(C, groups, Hs, w, tau, s, GS, GC, gtheta):  # pragma: no cover - compiled
-    """The adjoint of :func:`_shrink_forward` at ``C``: ``GC += dL/dC`` and ``gtheta += dL/dtheta``
-    (``tau = exp(theta)``) from ``GS = dL/dS``."""
+def _shrink_backward(C, groups, Hs, w, tau, s, delta, knots, GS, GC, gtheta, gdelta):  # pragma: no cover - compiled
+    """The adjoint of :func:`_shrink_forward` at ``C``: ``GC += dL/dC``, ``gtheta += dL/dtheta``
+    (``tau = exp(theta)``) and, with a curve, ``gdelta += dL/ddelta`` from ``GS = dL/dS``."""
     k, n = groups.shape[1], C.shape[1]
     Z = np.empty((k, n), C.dtype)
     G = np.empty((k, n), C.dtype)
     W = np.empty((k, n), C.dtype)
+    curve = delta.shape[1] > 0
+    K = knots.shape[0]
     for g in range(groups.shape[0]):
         _transform(C, groups[g], Hs, g, Z, W)
         _transform(GS, groups[g], Hs, g, G, W)
@@ -145,9 +177,19 @@ def _shrink_backward(C, groups, Hs, w, tau, s, GS, GC, gtheta):  # pragma: no co
                 z = Z[a, c]
                 z2 = z * z
                 t = sg * tau[a, c]
-                d = z2 + t
                 gz = wg * G[a, c]
-                inv = 1.0 / (d * d)
-                gtheta[a, c] -= gz * z * z2 * t * inv
-                G[a, c] = gz * (z2 * z2 + 3.0 * z2 * t) * inv
+                if curve:  # f = z gamma(r), r = z^2 / t: df/dz = gamma + 2 r gamma', df/dtheta = -z r gamma'
+                    r = z2 / t
+                    gam, gp, i, wr = _curve_gain(r, delta, a, knots)
+                    gtheta[a, c] -= gz * z * r * gp
+                    if i >= 1:
+                        gdelta[a, i - 1] += gz * z * (1.0 - wr)
+                    if i >= 0 and i + 1 <= K - 2:
+                        gdelta[a, i] += gz * z * wr
+                    G[a, c] = gz * (gam + 2.0 * r * gp)
+                else:
+                    d = z2 + t
+                    inv = 1.0 / (d * d)
+                    gtheta[a, c] -= gz * z * z2 * t * inv
+                    G[a, c] = gz * (z2 * z2 + 3.0 * z2 * t) * inv
         _transform_adjoint(G, groups[g], Hs, g, 1.0, GC, W)

@@ -4,6 +4,8 @@ method ``"pnp_nl_learned"``): the classical starts of a set of pictures, then L-
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._validation import check_option, check_rng, check_scalar
 from ..exceptions import ValidationError
 from ._image_loops import FINAL_SIGMA
@@ -15,7 +17,7 @@ __all__ = ["train_nlstages"]
 def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4, block_size=32,
                    matrix="gaussian", max_iter=100, objective="mse", max_step=None, rng=None, n_jobs=1,
                    verbose=False, callback=None, checkpoint=None, start="pnp_nl", basis="dct", adapt=False,
-                   local=False, tau_factor=None, theta_scale=None):
+                   local=False, curve=False, tau_factor=None, theta_scale=None, init=None):
     """Train :class:`NonLocalStages` (method ``"pnp_nl_learned"``) on grey pictures; returns ``(model, history)``.
 
     Every picture is measured at every ratio (its own sensing matrix from ``rng``) and
@@ -55,10 +57,14 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
         The transform along a group (:class:`NonLocalStages`).
     adapt : bool, default False
         Shrinkage that also follows the start's fine-detail level (:class:`NonLocalStages`).
-    local, tau_factor, theta_scale
-        Every group's ``tau`` scaled by its tail variance; the ``tau`` bound and the L-BFGS
-        preconditioner of training (:class:`NonLocalStages`). The bundled model's settings are
-        :data:`~cs_toolkit.signals.NL_RECIPE`.
+    local, curve, tau_factor, theta_scale
+        Every group's ``tau`` scaled by its tail variance; a learned gain curve; the ``tau`` bound and
+        the L-BFGS preconditioner of training (:class:`NonLocalStages`). The bundled model's settings
+        are :data:`~cs_toolkit.signals.NL_RECIPE`.
+    init : NonLocalStages, optional
+        Stages to start from instead of the classical loop (fine-tuning): their ``theta``, ``alpha``
+        (and ``beta``) are the start, ``delta`` too when both have curves; they must continue the same
+        loop with the same stages, ratios, basis and ``sigma``.
     """
     import time
 
@@ -70,7 +76,9 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
     check_option("start", start, NL_STARTS)
     ratios = tuple(sorted(float(check_scalar("ratios", r, low=0.0, high=1.0, low_inclusive=False)) for r in ratios))
     model = NonLocalStages(n_stages, ratios=ratios, sigma=FINAL_SIGMA[start], max_step=max_step, basis=basis,
-                           adapt=adapt, local=local, tau_factor=tau_factor, theta_scale=theta_scale)
+                           adapt=adapt, local=local, curve=curve, tau_factor=tau_factor, theta_scale=theta_scale)
+    if init is not None:
+        _start_from(model, init, start)
     rng = check_rng(rng)
     t0 = time.perf_counter()
 
@@ -93,6 +101,7 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
     model.training_record = {"start": start, "ratios": list(ratios), "block_size": int(block_size),
                              "matrix": str(matrix), "objective": objective, "max_step": max_step,
                              "tau_factor": tau_factor, "theta_scale": theta_scale,
+                             "fine_tuned": init is not None,
                              "n_images": len(images),
                              "n_validation": len(validation), "iterations": len(hist["iterations"]),
                              "time_s": hist["time_s"] + t_samples,
@@ -100,3 +109,17 @@ def train_nlstages(images, *, ratios=(0.1, 0.25, 0.5), validation=(), n_stages=4
                              "best_val_psnr_db": hist["best_val_psnr_db"] if val_set else None,
                              "beats_start_on_validation": bool(val_set and hist["best_val_psnr_db"] > start_val)}
     return model, hist
+
+
+def _start_from(model, init, start):
+    """Copy the trained parameters of ``init`` into the fresh ``model`` (:func:`train_nlstages`'s ``init``)."""
+    if not isinstance(init, NonLocalStages):
+        raise ValidationError(f"init must be NonLocalStages, got {type(init).__name__}.")
+    mine = (start, model.n_stages, model.ratios, model.basis, model.adapt, model.local, model.sigma)
+    theirs = (init.start, init.n_stages, init.ratios, init.basis, init.adapt, init.local, init.sigma)
+    if mine != theirs:
+        raise ValidationError(f"init must continue the same loop with the same stages (start, n_stages, ratios, "
+                              f"basis, adapt, local, sigma = {mine}), got {theirs}.")
+    names = ["theta", "alpha"] + (["beta"] if model.adapt else []) + (["delta"] if model.curve and init.curve else [])
+    for name in names:
+        setattr(model, name, np.array(getattr(init, name), dtype=np.float64))
