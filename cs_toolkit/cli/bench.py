@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from .._validation import check_int
 from ..exceptions import ValidationError
 from ._paths import check_output_dir
 
@@ -144,6 +145,18 @@ def _int_list(text: str, name: str) -> list[int]:
     return vals
 
 
+def _check_problem_memory(sizes, jobs, what):
+    """Refuse up front a run whose largest problem, once per parallel job, cannot fit in memory:
+    ``sizes`` are ``(m, n, n_signals)``; a job holds the sensing matrix and the solvers' copies of it,
+    the Gram matrix some solvers form, and the signals (about ``4 m n + n^2 + 8 s (m + n)`` floats)."""
+    from .signals import _check_memory
+
+    per_job = max(4 * m * n + n * n + 8 * s * (m + n) for m, n, s in sizes)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs == 0 or jobs < -1:
+        jobs = 1  # the engine refuses it with its own message
+    _check_memory(per_job * (os.cpu_count() or 1 if jobs == -1 else jobs), what)
+
+
 def _load_line() -> str:
     try:
         return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -174,6 +187,9 @@ def _bench(args) -> int:
     jobs = args.jobs if args.jobs is not None else doc.get("jobs", 1)
     seed = args.seed if args.seed is not None else doc.get("seed", 0)
     out = args.out if args.out is not None else doc.get("out")
+    big = max(problems, key=lambda p: p.m * p.n)
+    _check_problem_memory([(p.m, p.n, p.n_signals) for p in problems], jobs,
+                          f"the benchmark's largest problem (m = {big.m}, n = {big.n}) with --jobs {jobs}")
     if out is not None:  # checked before any trial runs (cli/_paths.py)
         if not isinstance(out, str):
             raise ValidationError(f"config file {args.config!r}: out must be a folder name, got {out!r}.")
@@ -209,6 +225,10 @@ def _phase(args) -> int:
     solvers = _solver_names(args.solvers)
     deltas = parse_grid(args.deltas, "--deltas")
     rhos = parse_grid(args.rhos, "--rhos")
+    n = check_int("--n", args.n, low=2)
+    m = max(1, int(round(max(deltas) * n)))
+    _check_problem_memory([(m, n, 1)], args.jobs,
+                          f"the phase diagram's largest cell (m = {m}, n = {n}) with --jobs {args.jobs}")
     res = phase_transition(solvers, n=args.n, deltas=deltas, rhos=rhos, n_trials=args.trials,
                            matrix=args.matrix, distribution=args.distribution, rng=args.seed, n_jobs=args.jobs,
                            out=args.out, resume=not args.no_resume, progress=not args.no_progress)
