@@ -166,6 +166,10 @@ def _run_capped(*args, cwd, cap=3 * 2**30):
         (["train", "--model", "tnrd", "--data", "huge", "--out", "m.npz"], "GiB of memory"),
         # the speech network keeps every layer's frames of every clip of a batch: 6 GiB for one clip of 2e6 samples
         (["train", "--model", "joint_learned", "--data", "longclips", "--out", "m.npz"], "GiB of memory"),
+        # a LISTA network's per-layer matrices and their optimiser state: 190 GiB here, 32 GiB for 64x64 blocks
+        (["train", "--model", "lista", "--m", "20000", "--n", "40000", "--out", "m.npz"], "GiB of memory"),
+        (["train", "--model", "lista", "--data", "huge", "--block", "64", "--ratio", "1", "--out", "m.npz"],
+         "GiB of memory"),
         # a benchmark's sensing matrices (149 GiB and 37 GiB here) are checked before they are drawn
         (["bench", "--n", "200000", "--m", "100000", "--solvers", "omp", "--trials", "1"], "GiB of memory"),
         (["phase", "--solvers", "omp", "--n", "100000", "--trials", "1", "--deltas", "0.5", "--rhos", "0.1"],

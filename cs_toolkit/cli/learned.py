@@ -304,6 +304,18 @@ def _train_image_stages(args) -> int:
     return 0
 
 
+def _check_network_memory(kind, m, n, layers, what):
+    """Refuse up front a LISTA-family network that cannot be trained in the memory available. Measured
+    peaks (16 layers, m = n / 2): 295 floats per ``m n`` for ``lista`` (a matrix ``n x n`` and one ``n x m``
+    per layer, with their gradients and Adam's moments), 122 for ``lista_cp``, 43-47 for the tied
+    ``alista`` and ``fista``; the estimate below is above each."""
+    from .signals import _check_memory
+
+    tied = kind in ("alista", "fista")
+    _check_memory(50 * m * n + 2 * n * n if tied else layers * (10 * m * n + 5 * n * n) + 16 * m * n,
+                  f"training {what} ({layers} layers)")
+
+
 def _train_cmd(args) -> int:
     from .._validation import check_int, check_scalar
     from ..learned import (
@@ -350,6 +362,7 @@ def _train_cmd(args) -> int:
     if args.data is None:
         m = check_int("--m", args.m, low=1)
         n = check_int("--n", args.n, low=1)
+        _check_network_memory(args.model, m, n, layers, f"--model {args.model} with --m {m}, --n {n}")
         A = rng.standard_normal((m, n)) / np.sqrt(m)
         A /= np.linalg.norm(A, axis=0)
         source = SyntheticSource(A, p=args.p, snr_db=args.snr, rng=rng)
@@ -362,8 +375,10 @@ def _train_cmd(args) -> int:
     else:
         block = check_int("--block", args.block, low=2, high=64)
         ratio = check_scalar("--ratio", args.ratio, low=0.0, high=1.0, low_inclusive=False)
-        S, kind = _load_dir(args.data, block)
         nf = block * block
+        _check_network_memory(args.model, max(1, int(round(ratio * nf))), nf, layers,
+                              f"--model {args.model} with --block {block}, --ratio {ratio:g}")
+        S, kind = _load_dir(args.data, block)
         C = _dct_matrix(block)
         Psi = np.kron(C, C).T if kind == "image" else _dct_matrix(nf).T
         m = max(1, int(round(ratio * nf)))
