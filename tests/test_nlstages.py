@@ -228,7 +228,16 @@ def test_save_load_round_trip_and_bad_files(tmp_path, problem):
         load_nlstages(tmp_path / "no_beta.npz")
     m.adapt, m.curve = False, True
     m.delta = 0.3 * np.random.default_rng(6).standard_normal(m.delta.shape)
+    import json
+    import zipfile
+
+    def version(path):
+        with zipfile.ZipFile(path) as z:
+            return json.loads(np.load(z.open("__metadata__.npy")).tobytes())["format_version"]
+
+    assert version(tmp_path / "adapt.npz") == 3  # without a curve: readable by toolkits before the curve
     m6 = load_nlstages(m.save(tmp_path / "curve.npz"))
+    assert version(tmp_path / "curve.npz") == 4
     assert m6.curve and np.array_equal(m6.delta, m.delta) and np.array_equal(m6.forward(x0, con), m.forward(x0, con))
     assert not np.array_equal(m6.forward(x0, con), m2.forward(x0, con))
     _rewrite_record(tmp_path / "curve.npz", tmp_path / "curve_v3.npz", format_version=3)  # before the curve

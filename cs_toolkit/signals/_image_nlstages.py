@@ -73,7 +73,8 @@ NL_BASES = ("dct", "pca")
 NL_RECIPE = MappingProxyType({"start": "pnp_lr", "basis": "pca", "local": False, "max_step": 2.0,
                               "objective": "psnr", "tau_factor": 20.0, "theta_scale": 30.0})  # read-only
 #: Version 2 adds ``basis`` and ``adapt`` (version 1 files, without them, are read as ``"dct"``
-#: and False); version 3 adds ``local`` (False before); version 4 ``curve`` (False before).
+#: and False); version 3 adds ``local`` (False before); version 4 ``curve`` (False before). Stages
+#: without a curve are still written as version 3, which toolkits before the curve can read.
 FORMAT_VERSION = 4
 _READ_VERSIONS = (1, 2, 3, 4)
 #: The knots of the learned gain curve (``curve=True``): ``r = z^2 / tau`` from 1/64 to 64, a factor 2 apart.
@@ -431,7 +432,7 @@ class NonLocalStages:
     # -- files -----------------------------------------------------------------------
     def save(self, path) -> str:
         """Write the stages to ``path`` (``.npz``, atomically); returns the path written."""
-        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION if self.curve else 3, "toolkit_version": __version__,
                 "n_stages": self.n_stages, "ratios": list(self.ratios), "patch_size": self.patch_size,
                 "group_size": self.group_size, "step": self.step, "n_features": self.n_features,
                 "sigma": self.sigma, "max_step": self.max_step, "basis": self.basis, "adapt": self.adapt, "local": self.local,
