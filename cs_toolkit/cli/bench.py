@@ -154,7 +154,7 @@ def _check_problem_memory(sizes, jobs, what):
     per_job = max(4 * m * n + n * n + 8 * s * (m + n) for m, n, s in sizes)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs == 0 or jobs < -1:
         jobs = 1  # the engine refuses it with its own message
-    _check_memory(per_job * (os.cpu_count() or 1 if jobs == -1 else jobs), what)
+    _check_memory(per_job * ((os.cpu_count() or 1) if jobs == -1 else jobs), what)
 
 
 def _load_line() -> str:

@@ -376,12 +376,11 @@ def _train_cmd(args) -> int:
         block = check_int("--block", args.block, low=2, high=64)
         ratio = check_scalar("--ratio", args.ratio, low=0.0, high=1.0, low_inclusive=False)
         nf = block * block
-        _check_network_memory(args.model, max(1, int(round(ratio * nf))), nf, layers,
-                              f"--model {args.model} with --block {block}, --ratio {ratio:g}")
+        m = max(1, int(round(ratio * nf)))
+        _check_network_memory(args.model, m, nf, layers, f"--model {args.model} with --block {block}, --ratio {ratio:g}")
         S, kind = _load_dir(args.data, block)
         C = _dct_matrix(block)
         Psi = np.kron(C, C).T if kind == "image" else _dct_matrix(nf).T
-        m = max(1, int(round(ratio * nf)))
         # the matrix `reconstruct --seed SEED` draws for these settings, so the model can be used there
         A, _ = pipeline_matrix("gaussian", m, nf, args.seed)
         acquisition = make_acquisition(kind, block_size=block if kind == "image" else nf, ratio=ratio,

@@ -103,3 +103,20 @@ def load_joint_checkpoint(path, net, fingerprint, bit_generator=np.random.PCG64)
                    rng_state=rng_state_from_json(meta.get("rng_state") if isinstance(meta.get("rng_state"), str)
                                                  else "null", bit_generator, lambda why: _bad(path, why)))
     return out
+
+
+def resume_joint_checkpoint(path, net, fingerprint, rng, opt, best_params, hist) -> tuple:
+    """Put the state saved in ``path`` (:func:`load_joint_checkpoint`) back into the run: the network's
+    parameters, Adam's moments and step count (``opt``), each ratio's best stages (``best_params``,
+    one dict per ratio), the history (``hist``) and ``rng``'s state, all in place; returns ``(best,
+    recent_losses, first_step, elapsed_s)``, the rest of what the run goes on with."""
+    st = load_joint_checkpoint(path, net, fingerprint, type(rng.bit_generator))
+    for k, v in net.parameters().items():
+        v[...] = st[f"param.{k}"]
+        opt.m[k][...], opt.v[k][...] = st[f"adam_m.{k}"], st[f"adam_v.{k}"]
+        for j, bp in enumerate(best_params):
+            bp[k] = st[f"best.{k}"][j].copy()
+    opt.t = st["adam_t"]
+    hist.update(st["hist"])
+    rng.bit_generator.state = st["rng_state"]
+    return st["best"], list(st["recent_losses"]), st["step"] + 1, st["elapsed_s"]

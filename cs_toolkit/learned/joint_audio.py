@@ -49,7 +49,7 @@ from .._atomic import atomic_savez
 from .._validation import check_int, check_scalar
 from .._version import __version__
 from ..exceptions import ModelFileError, ValidationError
-from ._joint_checkpoint import joint_fingerprint, load_joint_checkpoint, save_joint_checkpoint
+from ._joint_checkpoint import joint_fingerprint, resume_joint_checkpoint, save_joint_checkpoint
 
 __all__ = ["JointAudioNet", "load_joint_audio", "train_joint_audio", "tune_tail", "record_default_ratios", "FORMAT",
            "FORMAT_VERSION"]
@@ -482,18 +482,9 @@ def train_joint_audio(clips, *, validation=(), ratios=(0.25, 0.5), n_layers=40, 
         checkpoint = os.fspath(checkpoint)
         checkpoint += "" if checkpoint.endswith(".npz") else ".npz"  # the name the checkpoint is written under
         if os.path.exists(checkpoint):
-            st = load_joint_checkpoint(checkpoint, net, fp, type(rng.bit_generator))
-            for k, v in net.parameters().items():
-                v[...] = st[f"param.{k}"]
-                opt.m[k][...], opt.v[k][...] = st[f"adam_m.{k}"], st[f"adam_v.{k}"]
-                for j in range(len(ratios)):
-                    best_params[j][k] = st[f"best.{k}"][j].copy()
-            opt.t, best, losses = st["adam_t"], st["best"], list(st["recent_losses"])
-            hist.update(st["hist"])
-            rng.bit_generator.state = st["rng_state"]
-            first, before = st["step"] + 1, st["elapsed_s"]
+            best, losses, first, before = resume_joint_checkpoint(checkpoint, net, fp, rng, opt, best_params, hist)
             if verbose:
-                print(f"resumed from {checkpoint} after step {st['step']}", flush=True)
+                print(f"resumed from {checkpoint} after step {first - 1}", flush=True)
     for step in range(first, max_steps + 1):
         j = int(rng.integers(len(ratios)))
         A, _ = pipeline_matrix("gaussian", max(1, round(ratios[j] * N)), N, rng)

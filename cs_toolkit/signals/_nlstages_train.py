@@ -9,7 +9,7 @@ import numpy as np
 from .._validation import check_option, check_rng, check_scalar
 from ..exceptions import ValidationError
 from ._image_loops import FINAL_SIGMA
-from ._image_nlstages import NL_STARTS, NonLocalStages
+from ._image_nlstages import NL_STARTS, NonLocalStages, _parameter_names
 
 __all__ = ["train_nlstages"]
 
@@ -120,6 +120,5 @@ def _start_from(model, init, start):
     if mine != theirs:
         raise ValidationError(f"init must continue the same loop with the same stages (start, n_stages, ratios, "
                               f"basis, adapt, local, sigma = {mine}), got {theirs}.")
-    names = ["theta", "alpha"] + (["beta"] if model.adapt else []) + (["delta"] if model.curve and init.curve else [])
-    for name in names:
+    for name in _parameter_names(model.adapt, model.curve and init.curve):
         setattr(model, name, np.array(getattr(init, name), dtype=np.float64))
