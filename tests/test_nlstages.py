@@ -526,7 +526,7 @@ def test_bundled_model_beats_its_start_on_a_held_out_picture():
     b = reconstruct_image(meas, method="pnp_nl_learned", dtype="float32")
     err = [np.mean((x - img) ** 2) for x in (a, b)]
     # at least 0.3 dB better (0.73 dB measured; on 128x128 crops the stages gain 0.0-0.1 dB, and
-    # on astronaut at ratio 0.5 they lose 0.48 dB: see the README's per-image table)
+    # an earlier model lost 0.48 dB on astronaut at ratio 0.5: see docs/image-history.md)
     assert err[1] < err[0] * 10 ** (-0.3 / 10)
 
 
