@@ -274,8 +274,11 @@ def _wavfile_read(path: Path, *, mmap: bool = False):
             except ValueError:  # 24-bit PCM cannot be memory-mapped
                 pass
         return wavfile.read(path)
-    except Exception as exc:  # scipy raises ValueError, struct.error, ...
+    except (ValueError, OSError) as exc:  # SciPy's own messages ("File format ... not understood", ...)
         raise ValidationError(f"cannot read WAV file {str(path)!r}: {exc}") from None
+    except Exception:  # struct.error, UnboundLocalError, ...: SciPy lost in malformed RIFF chunks
+        raise ValidationError(f"not a valid WAV file: {str(path)!r} (a malformed RIFF header or chunk list, "
+                              f"e.g. no 'fmt ' chunk before the samples).") from None
 
 
 def write_wav(path, signal, rate, *, sample_format="int16") -> None:
@@ -286,21 +289,28 @@ def write_wav(path, signal, rate, *, sample_format="int16") -> None:
     path : str or path-like
         Output file (overwritten).
     signal : array_like of shape (n_samples,) or (n_samples, n_channels)
-        Samples; values outside ``[-1, 1]`` are clipped for integer formats.
+        Samples (rows), at most 65535 channels and no more channels than samples; values outside
+        ``[-1, 1]`` are clipped for integer formats.
     rate : int
-        Sample rate in Hz.
+        Sample rate in Hz, at most ``2**32 - 1``.
     sample_format : {"int16", "int32", "float32"}, default "int16"
         Stored sample type.
 
     Raises
     ------
     ValidationError
-        Bad signal, rate or format.
+        Bad signal (a 2-D signal with more channels than samples looks transposed), rate or format.
     """
     from scipy.io import wavfile
 
+    shape = np.shape(signal) if isinstance(signal, np.ndarray) else np.shape(check_array(signal, "signal"))
+    if len(shape) == 2 and shape[1] > min(shape[0], 65535):  # checked before the float64 copy of an array
+        why = ("more channels than samples: samples are rows, pass signal.T" if shape[1] > shape[0]
+               else "a WAV file holds at most 65535 channels")
+        raise ValidationError(f"signal must have shape (n_samples, n_channels), with at most 65535 channels and "
+                              f"no more channels than samples; got shape {shape}: {why}.")
     x = check_array(signal, "signal", ndim=(1, 2), dtype=np.float64)
-    rate = check_int("rate", rate)
+    rate = check_int("rate", rate, high=2**32 - 1)
     check_option("sample_format", sample_format, ("int16", "int32", "float32"))
     if sample_format == "float32":
         data = x.astype(np.float32)

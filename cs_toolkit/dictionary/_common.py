@@ -215,12 +215,39 @@ def initial_dictionary(X, n_atoms, init, rng):
 # --------------------------------------------------------------------------- coders
 
 
+#: Options of each coder's solver that the coder sets itself (from its own arguments).
+_CODER_SETS = {"omp": ("n_nonzero_coefs", "tol", "return_info"), "fista": ("lam", "return_info")}
+
+
+def check_coder_options(coder, coder_options):
+    """``coder_options`` as a new dict of keyword arguments of the (validated) coder's solver, each
+    in ``get_solver(coder).options`` as :func:`cs_toolkit.solvers.solve` checks them, less those
+    the coder sets itself; a callable or ``"threshold"`` coder takes none."""
+    if coder_options is not None and not isinstance(coder_options, dict):
+        raise ValidationError(f"coder_options must be a dict or None, got {type(coder_options).__name__}.")
+    opts = dict(coder_options or {})
+    valid = []
+    if opts and isinstance(coder, str) and coder in _CODER_SETS:
+        from ..solvers import get_solver
+
+        valid = sorted(set(get_solver(coder).options) - set(_CODER_SETS[coder]))
+    unknown = sorted((key for key in opts if key not in valid), key=str)
+    if unknown:
+        what = "a callable coder" if callable(coder) else f"coder {coder!r}"
+        own = f" ({', '.join(_CODER_SETS[coder])} are set by the coder itself)" if valid else ""
+        raise ValidationError(f"unknown coder_options key(s) {', '.join(map(repr, unknown))} for {what}; "
+                              f"valid options: {', '.join(valid) or 'none'}{own}.")
+    return opts
+
+
 def make_coder(coder, *, n_nonzero_coefs=None, tol=None, lam=None, n_features, n_atoms, coder_options=None):
     """Return ``code(D, X) -> codes`` for a coder name or a user callable.
 
     Validates the coder's parameters once (before any iteration).
     """
-    opts = dict(coder_options or {})
+    if not callable(coder):
+        check_option("coder", coder, CODERS)
+    opts = check_coder_options(coder, coder_options)
     if callable(coder):
         def code_user(D, X):
             C = np.asarray(coder(D, X))
@@ -233,7 +260,6 @@ def make_coder(coder, *, n_nonzero_coefs=None, tol=None, lam=None, n_features, n
                 raise ValidationError("coder returned non-finite codes.")
             return np.ascontiguousarray(C, dtype=X.dtype)
         return code_user
-    check_option("coder", coder, CODERS)
     if coder == "omp":
         k = check_sparsity(n_nonzero_coefs, n_features, n_atoms)
         if tol is not None:

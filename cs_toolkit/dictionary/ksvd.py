@@ -6,6 +6,8 @@ import contextlib
 
 import numpy as np
 
+from .._validation import check_array, check_bool, check_float_dtype
+from ..exceptions import ValidationError
 from ._common import COMMON_PARAMS_DOC, alternate
 from ._ksvd_numba import _ksvd_sweep, _users_by_atom
 
@@ -21,6 +23,48 @@ def _serial_blas():
     except ImportError:  # pragma: no cover - optional
         return contextlib.nullcontext()
     return threadpool_limits(1)
+
+
+def _check_inplace(a, name, shape):
+    """Check ``a``, an array an update writes into, without copying it: a finite, non-empty,
+    2-D, C-contiguous, writeable float32/float64 NumPy array (``shape`` names its axes)."""
+    why = "it is updated in place, so it is never converted or copied"
+    if not isinstance(a, np.ndarray):
+        raise ValidationError(f"{name} must be a NumPy array of shape {shape} ({why}), "
+                              f"got {type(a).__name__}.")
+    check_float_dtype(f"{name}.dtype", a.dtype, expected=f"float32 or float64 ({why})")
+    if a.ndim == 2 and not a.flags.c_contiguous:
+        raise ValidationError(f"{name} must be C-contiguous ({why}); pass np.ascontiguousarray({name}) "
+                              f"and keep that array.")
+    if not a.flags.writeable:
+        raise ValidationError(f"{name} must be writeable ({why}), got a read-only array; pass a copy.")
+    check_array(a, name, ndim=2)  # no copy now: rank, emptiness and finiteness
+
+
+def check_update_arrays(D, C, Z, zname, *, z_inplace):
+    """Validate the arguments of a dictionary update (:func:`ksvd_update`, :func:`mod_update`)
+    before any kernel runs: ``D`` (n_features, n_atoms) and ``C`` (n_signals, n_atoms) are
+    updated in place, as ``Z`` (n_signals, n_features) when ``z_inplace`` (the residual ``R``);
+    otherwise ``Z`` (the data ``X``) is only read and is returned as a float array."""
+    _check_inplace(D, "D", "(n_features, n_atoms)")
+    _check_inplace(C, "C", "(n_signals, n_atoms)")
+    if z_inplace:
+        _check_inplace(Z, zname, "(n_signals, n_features)")
+    else:
+        Z = check_array(Z, zname, ndim=2)
+    (n_features, n_atoms), n_signals = D.shape, C.shape[0]
+    if C.shape[1] != n_atoms:
+        raise ValidationError(f"C must have shape (n_signals, {n_atoms}) (one column per atom of D, of "
+                              f"shape {D.shape}), got {C.shape}.")
+    if Z.shape != (n_signals, n_features):
+        raise ValidationError(f"{zname} must have shape (n_signals, n_features) = ({n_signals}, {n_features}) "
+                              f"(C has {n_signals} rows, D {n_features} rows), got {Z.shape}.")
+    same = (D, C, Z) if z_inplace else (D, C)
+    if any(a.dtype != D.dtype for a in same):
+        names = "D, C and " + zname if z_inplace else "D and C"
+        raise ValidationError(f"{names} must have the same dtype, got "
+                              f"{', '.join(str(a.dtype) for a in same)}.")
+    return Z
 
 
 def ksvd_update(D, C, R, *, exact=True):
@@ -44,6 +88,12 @@ def ksvd_update(D, C, R, *, exact=True):
     counts : ndarray of shape (n_atoms,)
         Number of signals using each atom (0 = unused, left unchanged).
 
+    Raises
+    ------
+    ValidationError
+        ``D``, ``C`` or ``R`` not a finite, 2-D, C-contiguous, writeable float32/float64
+        NumPy array, their shapes or dtypes inconsistent, ``exact`` not a bool.
+
     Notes
     -----
     For atom ``j`` with users ``I = {i : C[i, j] != 0}``, ``E_j = R[I] + C[I, j] d_j^T``
@@ -52,6 +102,13 @@ def ksvd_update(D, C, R, *, exact=True):
     ``(d_j, C[I, j])`` (exact) or does not increase it (one power step), so the sweep
     never increases the representation error.
     """
+    exact = check_bool("exact", exact)
+    check_update_arrays(D, C, R, "R", z_inplace=True)
+    return _ksvd_update(D, C, R, exact)
+
+
+def _ksvd_update(D, C, R, exact):
+    """:func:`ksvd_update` without the checks (the training loop's fast path)."""
     counts = np.count_nonzero(C, axis=0).astype(np.int64)
     indptr = np.zeros(C.shape[1] + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
@@ -70,7 +127,7 @@ def ksvd_update(D, C, R, *, exact=True):
 
 def _make_update(exact):
     def update(D, C, R, X, counts):
-        ksvd_update(D, C, R, exact=exact)
+        _ksvd_update(D, C, R, exact)
         return R
     return update
 

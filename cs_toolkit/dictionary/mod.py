@@ -7,6 +7,7 @@ import scipy.linalg
 
 from ._common import COMMON_PARAMS_DOC, alternate
 from ._ksvd_numba import _accumulate_stats
+from .ksvd import check_update_arrays
 
 __all__ = ["mod", "mod_update"]
 
@@ -22,14 +23,29 @@ def mod_update(D, C, X):
     Parameters
     ----------
     D : ndarray of shape (n_features, n_atoms)
+        Dictionary, C-contiguous, updated in place.
     C : ndarray of shape (n_signals, n_atoms)
-    X : ndarray of shape (n_signals, n_features)
+        Codes of the dtype of ``D``, C-contiguous, rescaled in place.
+    X : array_like of shape (n_signals, n_features)
+        Training signals (only read).
 
     Returns
     -------
     counts : ndarray of shape (n_atoms,)
         Number of signals using each atom.
+
+    Raises
+    ------
+    ValidationError
+        ``D`` or ``C`` not a finite, 2-D, C-contiguous, writeable float32/float64 NumPy
+        array, non-finite ``X``, inconsistent shapes or dtypes.
     """
+    X = check_update_arrays(D, C, X, "X", z_inplace=False)
+    return _mod_update(D, C, X)
+
+
+def _mod_update(D, C, X):
+    """:func:`mod_update` without the checks (the training loop's fast path)."""
     counts = np.count_nonzero(C, axis=0)
     used = np.flatnonzero(counts)
     if used.size == 0:
@@ -58,7 +74,7 @@ def mod_update(D, C, X):
 def _update(D, C, R, X, counts):
     from ._common import relative_error
 
-    mod_update(D, C, X)
+    _mod_update(D, C, X)
     return relative_error(X, C, D, 1.0)[0]
 
 

@@ -38,6 +38,7 @@ from ..exceptions import ConvergenceWarning, ValidationError
 from ..sensing import LinearOperator
 from ._denoisers import single_thread_blas
 from ._learned import apply_block_model
+from ._measure_checks import check_audio_measurements
 from .methods import MODELS_DIR, check_method_options, list_methods
 
 __all__ = [
@@ -80,6 +81,11 @@ class AudioMeasurements:
     ratio : float
     matrix : str
     input_dtype : numpy.dtype
+        dtype of the original signal: float32 input is reconstructed as float32.
+
+    ``Y``, ``A`` and ``window`` are checked (shapes against ``frame_length``, ``hop``, ``length``
+    and ``n_channels``; NaN, Inf) on construction, ``dataclasses.replace`` included, and by
+    :func:`reconstruct_audio` (``ValidationError``).
     """
 
     Y: np.ndarray
@@ -92,6 +98,9 @@ class AudioMeasurements:
     ratio: float
     matrix: str
     input_dtype: np.dtype
+
+    def __post_init__(self):
+        check_audio_measurements(self)
 
 
 def _check_audio(signal):
@@ -374,10 +383,12 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
     Returns
     -------
     ndarray of shape (n_samples,) or (n_samples, n_channels)
-        Float64 signal on the scale of the input (integer PCM input: scaled to [-1, 1)).
+        The signal on the scale of the input: float32 for float32 input, else float64 (integer PCM
+        input: scaled to [-1, 1)).
     """
     if not isinstance(meas, AudioMeasurements):
         raise ValidationError(f"meas must be an AudioMeasurements (from measure_audio), got {type(meas).__name__}.")
+    check_audio_measurements(meas)  # fields may have been set after construction
     lam, max_iter = check_method_options("audio", method, lam=lam, max_iter=max_iter,
                                          solver_options=solver_options)
     N, hop, w, A = meas.frame_length, meas.hop, meas.window, meas.A
@@ -423,6 +434,7 @@ def reconstruct_audio(meas: AudioMeasurements, *, method: str = DEFAULT_AUDIO_ME
             s = _least_squares_finish(s, Y, A, w, hop, front)
         chans.append(s)
     out = np.stack(chans, axis=1)
+    out = out.astype(np.float32 if np.dtype(meas.input_dtype) == np.float32 else np.float64, copy=False)
     return out[:, 0] if meas.n_channels == 1 and out.shape[1] == 1 else out
 
 
@@ -484,7 +496,7 @@ def compressive_audio(signal, ratio: float, *, method: str = DEFAULT_AUDIO_METHO
     Returns
     -------
     recon : ndarray
-        As :func:`reconstruct_audio`.
+        As :func:`reconstruct_audio` (float32 for float32 input, else float64).
     quality : dict
         ``snr``, ``seg_snr`` (dB), ``time`` (s), ``ratio``, ``method``, ``n_measurements``.
 

@@ -104,6 +104,7 @@ from ._image_tnrd import (
     training_samples,
 )
 from ._learned import apply_block_model
+from ._measure_checks import check_block_measurements, whole_image_operator
 from .methods import check_method_options, list_methods
 
 __all__ = [
@@ -155,6 +156,9 @@ class BlockMeasurements:
         Requested measurement ratio ``m / B**2``.
     matrix : str
         Name of the sensing matrix kind.
+
+    ``Y`` and ``A`` are checked (shapes against the other fields, NaN, Inf) on construction,
+    ``dataclasses.replace`` included, and by :func:`reconstruct_image` (``ValidationError``).
     """
 
     Y: np.ndarray
@@ -165,7 +169,10 @@ class BlockMeasurements:
     input_dtype: np.dtype
     ratio: float
     matrix: str
-    _pinv: np.ndarray | None = field(default=None, repr=False)
+    _pinv: np.ndarray | None = field(default=None, repr=False, init=False)  # not copied by replace()
+
+    def __post_init__(self):
+        check_block_measurements(self)
 
     @property
     def n_measurements(self) -> int:
@@ -317,7 +324,7 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
         thresholding iterations, followed by 10 Wiener iterations, also for the ``pnp_dct``
         start of ``tnrd``; ``pnp_tv``: 120), or
         iterations of an iterative per-block solver (default 500).
-    tol : float, default 1e-4
+    tol : float >= 0, default 1e-4
         BCS-SPL stopping tolerance on the change of the RMS update (0-255 scale).
     model : str, path or model object, optional
         Learned reconstructor for ``method="lista"`` (required), trained diffusion
@@ -360,6 +367,8 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
     """
     if not isinstance(meas, BlockMeasurements):
         raise ValidationError(f"meas must be a BlockMeasurements (from measure_image), got {type(meas).__name__}.")
+    check_block_measurements(meas)  # fields may have been set after construction
+    tol = check_scalar("tol", tol, low=0.0)
     if not isinstance(method, str):
         raise ValidationError(f"method must be a string, got {type(method).__name__}.")
     lam, max_iter = check_method_options("image", method, lam=lam, max_iter=max_iter,
@@ -520,11 +529,11 @@ def compressive_image(image, ratio: float, *, method: str = DEFAULT_IMAGE_METHOD
 @single_thread_blas
 def whole_image_cs(image, ratio: float, *, operator: str = "srdct", wavelet: str = "db4", level: int | None = None,
                    lam: float = 1e-3, max_iter: int = 200, rng=None):
-    """Whole-image CS with a matrix-free structured operator and wavelet sparsity, solved by FISTA.
+    """Whole-image CS with one sensing operator (structured or dense) and wavelet sparsity, solved by FISTA.
 
     The whole (grey) image ``x`` of ``n = H*W`` pixels is measured at once,
-    ``y = Phi x`` with ``m = round(ratio * n)``, ``Phi`` a structured operator from
-    :func:`cs_toolkit.sensing.make_sensing` (never stored as a matrix), and recovered as
+    ``y = Phi x`` with ``m = round(ratio * n)``, ``Phi`` from :func:`cs_toolkit.sensing.make_sensing`
+    (a structured operator is never stored as a matrix), and recovered as
     ``x = W c`` with ``min_c 1/2 ||Phi W c - y||^2 + lam' ||c||_1`` (``W`` the periodized
     2-D wavelet synthesis, ``lam' = lam * max|W^T Phi^T y|``) by :func:`cs_toolkit.solvers.fista`
     on the composed operator ``Phi @ W``.
@@ -535,8 +544,8 @@ def whole_image_cs(image, ratio: float, *, operator: str = "srdct", wavelet: str
         ``uint8`` on [0, 255] or float on [0, 1]; ``H`` and ``W`` must be divisible by ``2**level``.
     ratio : float in (0, 1]
     operator : str, default "srdct"
-        A structured kind of :func:`cs_toolkit.sensing.make_sensing` ("srdct", "srht",
-        "partial_dct", ...).
+        A kind of :func:`cs_toolkit.sensing.make_sensing`: structured ("srdct", "srht", "partial_dct", ...),
+        or dense "gaussian" / "bernoulli" (an ``(m, n)`` matrix, refused above ``2**27`` entries).
     wavelet : str, default "db4"
     level : int, optional
         Wavelet levels (default: as many as fit, at most 4).
@@ -552,7 +561,6 @@ def whole_image_cs(image, ratio: float, *, operator: str = "srdct", wavelet: str
     quality : dict
         ``psnr``, ``ssim``, ``time``, ``ratio``, ``method`` ("whole_" + operator), ``n_measurements``.
     """
-    from ..sensing import make_sensing
     from ..solvers import fista
 
     ratio = check_scalar("ratio", ratio, low=0.0, high=1.0, low_inclusive=False)
@@ -564,10 +572,7 @@ def whole_image_cs(image, ratio: float, *, operator: str = "srdct", wavelet: str
     H, W = img.shape
     n = H * W
     m = max(1, int(round(ratio * n)))
-    try:
-        Phi = make_sensing(operator, m, n, rng=check_rng(rng))
-    except ValidationError as exc:
-        raise ValidationError(str(exc).replace("kind must", "operator must", 1)) from None
+    Phi = whole_image_operator(operator, m, n, rng)
     if level is None:
         import pywt
 

@@ -254,8 +254,23 @@ def _products(A, dtype, n_signals):
     return "dense", prod, fwd, adj
 
 
-def _spectral_norm2(A):
-    if isinstance(A, LinearOperator):
-        return float(A.norm()) ** 2
-    return float(np.linalg.norm(A.astype(np.float64), 2)) ** 2
+def _spectral_norm2(A, name: str = "A"):
+    """``||A||_2^2`` (the Lipschitz constant of the least-squares gradient) as a finite float.
+
+    Raises
+    ------
+    ValidationError
+        ``A``'s scale overflows: its norm or the square of it is not finite in float64.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        op = isinstance(A, LinearOperator)
+        nrm = float(A.norm()) if op else float(np.linalg.norm(A.astype(np.float64), 2))
+    nrm2 = nrm * nrm  # inf on overflow (``nrm ** 2`` raises a bare OverflowError)
+    if not np.isfinite(nrm2):
+        raise ValidationError(
+            f"{name}'s scale overflows: its norm is not finite (||{name}||_2^2, the Lipschitz "
+            f"constant of the step, overflows float64: ||{name}||_2 = {nrm:.3g}); rescale {name} "
+            f"and Y (e.g. divide both by max(abs({name})))."
+        )
+    return nrm2
 

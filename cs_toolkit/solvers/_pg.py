@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from .._config import EPS
-from .._validation import check_int, check_option, check_scalar, check_signals
+from .._validation import check_bool, check_int, check_option, check_scalar, check_signals
 from ..exceptions import (
     ConvergenceWarning,
     DivergenceWarning,
@@ -78,6 +78,9 @@ class _WorkingSet:
 
 def _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history, stopping, accel, restart, name):
     t0 = time.perf_counter()
+    nonneg = check_bool("nonneg", nonneg)
+    backtracking = check_bool("backtracking", backtracking)
+    history = check_bool("history", history)
     A, Y2, was_1d, dtype, lam_arr, step, max_iter, tol, X, stopping = _validate_common(
         A, Y, lam, step, max_iter, tol, x0, nonneg, stopping
     )
@@ -301,13 +304,20 @@ def _lipschitz_lower_bound(prod, n, dtype):
     """A cheap lower bound of ``||A||^2`` (a few power steps) to start backtracking from."""
     v = np.random.default_rng(0).standard_normal((1, n)).astype(dtype)
     est = 0.0
-    for _ in range(3):
-        w = prod(v)
-        nv = float(np.linalg.norm(v))
-        est = float(np.linalg.norm(w)) / max(nv, 1e-300)
-        if est == 0.0:
-            break
-        v = (w / np.linalg.norm(w)).astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+        for _ in range(3):
+            w = prod(v)
+            nv = float(np.linalg.norm(v))
+            est = float(np.linalg.norm(w)) / max(nv, 1e-300)
+            if est == 0.0 or not np.isfinite(est):
+                break
+            v = (w / np.linalg.norm(w)).astype(dtype)
+    if not np.isfinite(est):
+        raise ValidationError(
+            f"A's scale overflows: its norm is not finite in {np.dtype(dtype).name} (a power-iteration "
+            f"estimate of ||A||_2^2, the Lipschitz constant of the step, overflowed); rescale A and Y "
+            f"(e.g. divide both by max(abs(A)))."
+        )
     return max(est, 1e-12)
 
 

@@ -21,6 +21,8 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT, JIT_SUMS
+from .._validation import check_array, check_int, check_scalar
+from ..exceptions import DTypeError, ValidationError
 
 __all__ = ["soft_threshold", "nonneg_soft_threshold", "hard_threshold", "keep_largest", "prox_l1", "shrink",
            "shrink_thresh_grad",
@@ -51,8 +53,11 @@ def _prox_l1(v, t, nonneg):
 
 def prox_l1(x, thresh, nonneg=False):
     """Batch form of the ``_prox_l1`` kernel: :func:`soft_threshold`, or :func:`nonneg_soft_threshold`
-    when ``nonneg`` (the proximal step of ISTA/FISTA and of the ISTA layer)."""
-    return nonneg_soft_threshold(x, thresh) if nonneg else soft_threshold(x, thresh)
+    when ``nonneg`` (the proximal step of ISTA/FISTA and of the ISTA layer). Internal: the
+    caller has validated ``thresh`` (it is not checked again here, in the solvers' loops)."""
+    arr = _as_float(x)
+    t = np.asarray(thresh, dtype=arr.dtype)
+    return _soft_nonneg_arr(arr, t) if nonneg else _soft_arr(arr, t)
 
 
 # ----------------------------------------------------------------------------------------
@@ -109,7 +114,8 @@ def shrink(v, thresh, k=0):
     >>> shrunk
     array([[False,  True, False]])
     """
-    x = soft_threshold(v, thresh)
+    arr = _as_float(v)
+    x = _soft_arr(arr, np.asarray(thresh, dtype=arr.dtype))  # thresh unchecked: training loops
     active = np.abs(v) > thresh
     if k > 0:
         sel = _topk_mask(v, k) & active
@@ -130,11 +136,78 @@ def shrink_thresh_grad(dx, v, shrunk, per_row=False):
     return -float(np.sum(dx[shrunk] * np.sign(v[shrunk]), dtype=np.float64))
 
 
-def _as_float(x):
-    arr = np.asarray(x)
-    if arr.dtype not in (np.float32, np.float64):
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _as_float(x, name="x", min_ndim=0):
+    """``x`` as a float32 or float64 array (float32 kept, other real dtypes become float64; no
+    copy for a float array). O(1) checks only: non-finite entries pass (solvers detect
+    divergence on the result).
+
+    Raises
+    ------
+    DTypeError
+        Complex, object or string input (the imaginary part is never dropped).
+    ValidationError
+        Fewer than ``min_ndim`` dimensions, or input that is not array-like.
+    """
+    if type(x) is np.ndarray and x.dtype in _FLOATS and x.ndim >= min_ndim:  # fast path
+        return x
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise ValidationError(f"{name} could not be converted to an array: {exc}") from None
+    if arr.dtype not in _FLOATS:
+        if arr.dtype.kind == "c":  # the messages of check_array
+            raise DTypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}; pass np.real({name}).")
+        if arr.dtype.kind not in "biu":
+            raise DTypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}.")
         arr = arr.astype(np.float64)
+    if arr.ndim < min_ndim:
+        raise ValidationError(f"{name} must be an array of at least {min_ndim} dimension(s) (entries along "
+                              f"the last axis), got a {arr.ndim}-D value of shape {arr.shape}.")
     return arr
+
+
+def _check_thresh(thresh, x):
+    """A threshold for ``x``: a finite scalar >= 0, or an array of them that broadcasts to the
+    shape of ``x``; returned as an array of the dtype of ``x`` (O(thresh.size))."""
+    if type(thresh) is float and 0.0 <= thresh < np.inf:  # fast path (NaN fails the test)
+        return np.asarray(thresh, dtype=x.dtype)
+    if not isinstance(thresh, np.ndarray) and np.ndim(thresh) == 0:
+        return np.asarray(check_scalar("thresh", thresh, low=0.0), dtype=x.dtype)
+    t = check_array(thresh, "thresh", allow_empty=True)
+    if t.size and t.min() < 0:
+        raise ValidationError(f"thresh must be >= 0 everywhere, got a minimum of {t.min()}.")
+    try:
+        ok = np.broadcast_shapes(t.shape, x.shape) == x.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValidationError(f"thresh of shape {t.shape} does not broadcast to the shape {x.shape} of x "
+                              f"(pass a scalar, or e.g. one threshold per row of shape (n_signals, 1)).")
+    return t.astype(x.dtype, copy=False)
+
+
+# the operators on float arrays and thresholds of their dtype, unchecked (prox_l1 and shrink, which
+# solvers and learned layers call in their loops, use these)
+def _soft_arr(arr, t):
+    return np.sign(arr) * np.maximum(np.abs(arr) - t, 0).astype(arr.dtype)
+
+
+def _soft_nonneg_arr(arr, t):
+    return np.maximum(arr - t, 0).astype(arr.dtype)
+
+
+def _hard_arr(arr, t):
+    return np.where(np.abs(arr) > t, arr, 0).astype(arr.dtype)
+
+
+def _keep_largest_arr(arr, k):
+    out = np.zeros_like(arr)
+    mask = _topk_mask(arr, k)
+    out[mask] = arr[mask]
+    return out
 
 
 def soft_threshold(x, thresh):
@@ -143,14 +216,22 @@ def soft_threshold(x, thresh):
     Parameters
     ----------
     x : array_like
-        Input of any shape; float32 is kept.
+        Real input of any shape; float32 is kept.
     thresh : float or array_like
-        Non-negative threshold, broadcast against ``x`` (e.g. one per row or per entry).
+        Finite non-negative threshold, or an array of them that broadcasts to the shape of
+        ``x`` (e.g. one per row, shape (n_signals, 1), or one per entry).
 
     Returns
     -------
     ndarray
         New array of the dtype of ``x``.
+
+    Raises
+    ------
+    ValidationError
+        Negative or non-finite ``thresh``, or one that does not broadcast to the shape of ``x``.
+    DTypeError
+        Complex (or other non-real) ``x``, or a complex array ``thresh``.
 
     Examples
     --------
@@ -158,32 +239,37 @@ def soft_threshold(x, thresh):
     array([-1.,  0.,  2.])
     """
     arr = _as_float(x)
-    t = np.asarray(thresh, dtype=arr.dtype)
-    return np.sign(arr) * np.maximum(np.abs(arr) - t, 0).astype(arr.dtype)
+    return _soft_arr(arr, _check_thresh(thresh, arr))
 
 
 def nonneg_soft_threshold(x, thresh):
-    """``max(x - thresh, 0)``: the prox of ``thresh * ||x||_1`` plus the constraint ``x >= 0``."""
+    """``max(x - thresh, 0)``: the prox of ``thresh * ||x||_1`` plus the constraint ``x >= 0``.
+
+    Same parameters and errors as :func:`soft_threshold`.
+    """
     arr = _as_float(x)
-    return np.maximum(arr - np.asarray(thresh, dtype=arr.dtype), 0).astype(arr.dtype)
+    return _soft_nonneg_arr(arr, _check_thresh(thresh, arr))
 
 
 def hard_threshold(x, thresh):
-    """``x * (|x| > thresh)``: the prox of ``thresh**2 / 2 * ||x||_0``."""
+    """``x * (|x| > thresh)``: the prox of ``thresh**2 / 2 * ||x||_0``.
+
+    Same parameters and errors as :func:`soft_threshold`.
+    """
     arr = _as_float(x)
-    return np.where(np.abs(arr) > np.asarray(thresh, dtype=arr.dtype), arr, 0).astype(arr.dtype)
+    return _hard_arr(arr, _check_thresh(thresh, arr))
 
 
 def keep_largest(x, k: int):
     """Keep the ``k`` entries of largest magnitude in each row (the projection onto k-sparse vectors).
 
-    Ties are broken by index order (``np.argpartition``); rows are along the last axis.
+    Ties are broken by index order (``np.argpartition``); rows are along the last axis of ``x``
+    (an array of at least one dimension). ``k`` is an integer >= 0 (0 keeps nothing; ``k`` at
+    least the row length keeps everything). Raises ``ValidationError`` for another ``k`` or a
+    0-d ``x``, ``DTypeError`` for a complex ``x``.
     """
-    arr = _as_float(x)
-    out = np.zeros_like(arr)
-    mask = _topk_mask(arr, k)
-    out[mask] = arr[mask]
-    return out
+    arr = _as_float(x, min_ndim=1)
+    return _keep_largest_arr(arr, k if type(k) is int and k >= 0 else check_int("k", k, low=0))
 
 
 # ----------------------------------------------------------------------------------------
@@ -345,8 +431,6 @@ def group_index(groups, n: int, name: str = "groups"):
     ValidationError
         ``groups`` not a 1-D integer array of length ``n``.
     """
-    from ..exceptions import ValidationError
-
     if groups is None:
         raise ValidationError(f"{name} must be an array of {n} integer group labels (one per column), got None.")
     arr = np.asarray(groups)
@@ -395,8 +479,6 @@ _GROUP_CACHE: dict = {}
 
 
 def _group_threshold(x, groups, thresh, hard):
-    from .._validation import check_array, check_scalar
-
     arr = check_array(x, "x", ndim=(1, 2))
     thr = check_scalar("thresh", thresh, low=0.0)
     _, order, starts = group_index(groups, arr.shape[-1])

@@ -12,7 +12,7 @@ from .._validation import check_int, check_option, check_scalar
 from ..exceptions import ConvergenceWarning, DivergenceWarning, ValidationError
 from ..sensing import LinearOperator
 from ._common import SolverInfo, _products, prepare
-from ._prox import soft_threshold
+from ._prox import _soft_arr
 from ._registry import register_solver
 
 __all__ = ["amp", "bg_denoise"]
@@ -149,7 +149,7 @@ def amp(A, Y, *, max_iter=50, alpha=1.5, tol=1e-6, denoiser="soft", sparsity=Non
         Xr, Zr = X[r], Z[r]
         if denoiser == "soft":
             theta = alpha * np.linalg.norm(Zr, axis=1) / sqm
-            Xn = soft_threshold(Xr + adj(Zr), theta[:, None]).astype(dtype)
+            Xn = _soft_arr(Xr + adj(Zr), theta[:, None]).astype(dtype)
             onsager = np.count_nonzero(Xn, axis=1) / m
         else:
             tau2 = np.einsum("ij,ij->i", Zr, Zr) / m

@@ -29,7 +29,7 @@ from ._greedy_driver import (  # noqa: F401
     _row_norms,
     _warn_not_converged,
 )
-from ._prox import _topk_mask, keep_largest
+from ._prox import _keep_largest_arr, _topk_mask
 from ._registry import register_solver
 
 __all__ = ["cosamp", "subspace_pursuit"]
@@ -88,7 +88,7 @@ def cosamp(A, Y, *, n_nonzero_coefs, max_iter=100, tol=1e-6, history=False, retu
         Ra = Ya - fwd(X[active]) if it else Ya
         T = _topk_mask(adj(Ra), 2 * k) | (X[active] != 0)
         B = _ls_on_mask(cols, Ya, T, 3 * k)
-        Xa = keep_largest(B, k).astype(run.dtype, copy=False)
+        Xa = _keep_largest_arr(B, k).astype(run.dtype, copy=False)
         dx = _row_norms(Xa - X[active])
         X[active] = Xa
         r = _row_norms(Ya - fwd(Xa))

@@ -15,8 +15,7 @@ import numpy as np
 
 from .._validation import check_int, check_scalar, check_signals
 from ..exceptions import ValidationError
-from ..sensing import LinearOperator
-from ._common import Status
+from ._common import Status, _spectral_norm2
 from ._prox import group_hard_threshold, group_index, group_soft_threshold
 from ._registry import register_solver
 from .greedy import _fill_doc, _topk_mask
@@ -155,11 +154,7 @@ def _fwd_adj_lips(A, dtype):
     from .greedy import _ops
 
     fwd, adj = _ops(A, dtype)
-    if isinstance(A, LinearOperator):
-        lips = float(A.norm()) ** 2
-    else:
-        lips = float(np.linalg.norm(A.astype(np.float64), 2)) ** 2
-    return fwd, adj, lips
+    return fwd, adj, _spectral_norm2(A)
 
 
 @register_solver(

@@ -17,7 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_option, check_scalar, check_signals, result_dtype
+from .._validation import (
+    check_array,
+    check_bool,
+    check_option,
+    check_scalar,
+    check_signals,
+    result_dtype,
+)
 from ..exceptions import ValidationError
 from ._common import SolverInfo
 from ._pg import _pg_solve
@@ -212,6 +219,7 @@ def ista(A, Y, *, lam, step=None, max_iter=500, tol=1e-6, nonneg=False, x0=None,
     >>> np.round(ista(A, np.array([3.0, 0.5]), lam=1.0), 6)
     array([2., 0.])
     """
+    return_info = check_bool("return_info", return_info)  # checked before the work
     out, info = _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history, stopping,
                           accel=False, restart=False, name="ista")
     return _finish(out, info, return_info)
@@ -257,6 +265,7 @@ def fista(A, Y, *, lam, step=None, max_iter=500, tol=1e-6, nonneg=False, x0=None
     """
     if restart is not None:
         check_option("restart", restart, ("adaptive",))
+    return_info = check_bool("return_info", return_info)  # checked before the work
     out, info = _pg_solve(A, Y, lam, step, max_iter, tol, nonneg, x0, backtracking, history, stopping,
                           accel=True, restart=restart is not None, name="fista")
     return _finish(out, info, return_info)

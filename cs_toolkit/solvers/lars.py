@@ -11,7 +11,7 @@ import numpy as np
 
 from .._config import EPS
 from .._threads import blas_single_thread
-from .._validation import check_int
+from .._validation import check_bool, check_int
 from ..exceptions import (
     ConvergenceWarning,
     DependentAtomsWarning,
@@ -82,7 +82,8 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
     ------
     ValidationError
         Shape mismatch, non-finite values, negative ``lam``, an operator for ``A``,
-        ``return_path`` with several signals.
+        ``return_path`` with several signals, a flag (``nonneg``, ``return_path``,
+        ``return_info``) that is not a bool.
 
     Warns
     -----
@@ -126,6 +127,9 @@ def lars(A, Y, *, lam, max_iter=None, nonneg=False, return_path=False, return_in
     array([2., 0.])
     """
     t0 = time.perf_counter()
+    nonneg = check_bool("nonneg", nonneg)
+    return_path = check_bool("return_path", return_path)
+    return_info = check_bool("return_info", return_info)
     A, Y2, was_1d, dtype = prepare(A, Y, allow_operator=False)
     k = Y2.shape[0]
     m, n = A.shape

@@ -15,7 +15,7 @@ from ..exceptions import ValidationError
 from ..sensing import LinearOperator
 from ._common import _ops
 from ._greedy_driver import GreedyRun, _fill_doc, _ls_on_mask, _row_norms
-from ._prox import _topk_mask, keep_largest
+from ._prox import _keep_largest_arr, _topk_mask
 from ._registry import register_solver
 
 __all__ = ["iht", "htp"]
@@ -107,7 +107,7 @@ def iht(A, Y, *, n_nonzero_coefs, step="normalized", max_iter=500, tol=1e-6, his
             den = np.einsum("ij,ij->i", AgS := fwd(gS), AgS, dtype=np.float64)
             num = np.einsum("ij,ij->i", gS, gS, dtype=np.float64)
             mu = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
-            Xn = keep_largest(Xa + (mu[:, None] * Gr).astype(dtype), k)
+            Xn = _keep_largest_arr(Xa + (mu[:, None] * Gr).astype(dtype), k)
             Sn = Xn != 0
             todo = np.flatnonzero((Sn != S).any(axis=1))
             for _ in range(_NIHT_MAX_BACKTRACK):
@@ -123,10 +123,10 @@ def iht(A, Y, *, n_nonzero_coefs, step="normalized", max_iter=500, tol=1e-6, his
                 if todo.size == 0:
                     break
                 mu[todo] /= _NIHT_KAPPA * (1 - _NIHT_C)
-                Xn[todo] = keep_largest(Xa[todo] + (mu[todo, None] * Gr[todo]).astype(dtype), k)
+                Xn[todo] = _keep_largest_arr(Xa[todo] + (mu[todo, None] * Gr[todo]).astype(dtype), k)
             Sn = Xn != 0
         else:
-            Xn = keep_largest(Xa + (mu_fixed * Gr).astype(dtype), k)
+            Xn = _keep_largest_arr(Xa + (mu_fixed * Gr).astype(dtype), k)
         dx = _row_norms(Xn - Xa)
         nx = _row_norms(Xn)
         X[active] = Xn

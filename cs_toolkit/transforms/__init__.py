@@ -14,7 +14,7 @@ from .blocks import (
     patches_from_images,
     tiles_to_image,
 )
-from .frames import frames, frames_from_audio, get_window, overlap_add
+from .frames import frames, frames_from_audio, get_window, overlap_add, padded_frame_count
 
 __all__ = [
     "DCT",
@@ -34,4 +34,5 @@ __all__ = [
     "frames",
     "overlap_add",
     "frames_from_audio",
+    "padded_frame_count",
 ]

@@ -134,22 +134,44 @@ def image_to_blocks(image, block_size, *, step=None, pad_mode="reflect"):
     return rows, meta
 
 
+def _tile_side(block_size) -> int:
+    """``block_size`` as a positive int: a plain type check on the hot path, :func:`check_int` otherwise."""
+    if type(block_size) is int and block_size > 0:
+        return block_size
+    return check_int("block_size", block_size)
+
+
 def image_to_tiles(image: np.ndarray, block_size: int) -> np.ndarray:
     """The non-overlapping ``B x B`` tiles of ``image`` as rows ``(n_tiles, B*B)``, row-major.
 
-    The unchecked fast path of :func:`image_to_blocks` (``step = block_size``, no padding)
-    for loops that cut the same padded image every iteration: ``image`` must be a 2-D float
-    array whose sides are multiples of ``block_size``. A new C-contiguous array.
+    The fast path of :func:`image_to_blocks` (``step = block_size``, no padding, no copy of the
+    input) for loops that cut the same padded image every iteration: ``image`` must be a 2-D float
+    array whose sides are multiples of ``block_size`` (only the shapes are checked). A new
+    C-contiguous array.
     """
+    B = _tile_side(block_size)
+    image = np.asarray(image)
+    if image.ndim != 2 or image.shape[0] % B or image.shape[1] % B:
+        raise ValidationError(f"image must be 2-D with sides that are multiples of block_size={B}, got shape "
+                              f"{image.shape}; pad it first (image_to_blocks pads).")
     H, W = image.shape
-    B = block_size
     return np.ascontiguousarray(image.reshape(H // B, B, W // B, B).transpose(0, 2, 1, 3).reshape(-1, B * B))
 
 
 def tiles_to_image(rows: np.ndarray, shape, block_size: int) -> np.ndarray:
-    """The image of ``shape`` from its tiles (the inverse of :func:`image_to_tiles`, unchecked)."""
-    H, W = shape
-    B = block_size
+    """The image of ``shape`` from its tiles (the inverse of :func:`image_to_tiles`; only the
+    shapes are checked: ``rows`` of shape ``(n_tiles, B*B)`` for the multiples of ``B`` in ``shape``)."""
+    B = _tile_side(block_size)
+    try:
+        H, W = shape
+    except (TypeError, ValueError):
+        raise ValidationError(f"shape must be (height, width), got {shape!r}.") from None
+    rows = np.asarray(rows)
+    if H % B or W % B or H < 0 or W < 0:
+        raise ValidationError(f"shape must have sides that are multiples of block_size={B}, got {tuple(shape)}.")
+    if rows.shape != ((H // B) * (W // B), B * B):
+        raise ValidationError(f"rows must have shape {((H // B) * (W // B), B * B)} (n_tiles, block_size**2) for "
+                              f"shape {tuple(shape)} and block_size={B}, got {rows.shape}.")
     return np.ascontiguousarray(rows.reshape(H // B, W // B, B, B).transpose(0, 2, 1, 3).reshape(H, W))
 
 

@@ -63,6 +63,12 @@ def _n_frames_padded(L: int, N: int, hop: int) -> tuple[int, int, int]:
     return n_frames, front, total - L - front
 
 
+def padded_frame_count(length: int, frame_length: int, hop: int) -> int:
+    """How many frames :func:`frames` cuts (``pad=True``) from a signal of ``length`` samples."""
+    N = check_int("frame_length", frame_length, low=1)
+    return _n_frames_padded(check_int("length", length, low=1), N, _check_hop(hop, N))[0]
+
+
 def frames(signal, frame_length, hop, *, window="sine", pad=True):
     """Cut a 1-D signal into windowed, overlapping frames stacked as rows.
 
