@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 
+from .exceptions import CSToolkitError
+
 __all__ = ["open_archive", "decode_json_record", "read_record", "meta_int"]
 
 
@@ -43,7 +45,55 @@ def open_archive(path, bad):
                         f"({type(exc).__name__}: {exc})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):  # pragma: no cover - the signature check catches it
         raise bad(path, "it holds a single array, not an .npz archive")
+    try:
+        _check_member_headers(npz, path, bad)
+    except BaseException:
+        npz.close()
+        raise
     return npz
+
+
+def _check_member_headers(npz, path, bad) -> None:
+    """Refuse an archive whose ``.npy`` member announces, in its header, more data than the member
+    holds: numpy allocates the array of the header's shape before it reads a byte, so a tiny file
+    claiming a huge shape would exhaust the memory. Only the headers are read (no array is);
+    object arrays are left to ``np.load``, which refuses them (``allow_pickle=False``)."""
+    import zipfile
+    import zlib
+
+    from numpy.lib import format as npy
+
+    for info in npz.zip.infolist():
+        if not info.filename.endswith(".npy"):
+            continue
+        name = info.filename[:-4]
+        try:
+            with npz.zip.open(info) as fh:
+                if fh.read(6) != b"\x93NUMPY":
+                    continue  # not an array: each reader refuses the member its own way
+                fh.seek(0)
+                version = npy.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = npy.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, _, dtype = npy.read_array_header_2_0(fh)
+                else:
+                    raise bad(path, f"array {name!r} is damaged or too large: .npy format version "
+                                    f"{version[0]}.{version[1]} is not read")
+                header_bytes = fh.tell()
+        except (ValueError, OSError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+                zlib.error) as exc:
+            if isinstance(exc, CSToolkitError):
+                raise
+            raise bad(path, f"array {name!r} is damaged or too large: its header cannot be read "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        if dtype.hasobject:
+            continue
+        need = math.prod(shape) * dtype.itemsize
+        held = info.file_size - header_bytes
+        if need > held:
+            raise bad(path, f"array {name!r} is damaged or too large: its header announces shape {tuple(shape)} "
+                            f"of {dtype} ({need:,} bytes), the archive holds {max(held, 0):,}")
 
 
 def decode_json_record(raw, path, bad) -> dict:
@@ -74,6 +124,8 @@ def record_format(path, bad, max_meta_bytes=1 << 16):
             raise bad(path, "the metadata record is too large")
         try:
             return decode_json_record(npz["__metadata__"], path, bad).get("format")
+        except CSToolkitError:  # the reader's own error, already naming the file: not wrapped twice
+            raise
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise bad(path, f"{type(exc).__name__}: {exc}") from None
 
@@ -111,8 +163,6 @@ def read_record(path, bad, *, fmt, version, arrays, max_meta_bytes=1 << 16):
     """
     import zipfile
     import zlib
-
-    from .exceptions import CSToolkitError
 
     with open_archive(path, bad) as npz:
         try:

@@ -223,7 +223,7 @@ CLI_CASES = [
     (["bench", "missing_config.toml"], r"missing_config\.toml"),
     (["train", "--model", "resnet", "--out", "m.npz"], r"resnet|model"),
     (["train-dict", "{img}", "--kind", "image", "--checkpoint-every", "2"], r"--checkpoint-every needs --checkpoint"),
-    (["bench", "--solvers", "omp", "--n", "20", "--m", "10", "--k", "2", "--trials", "0"], r"n_trials"),
+    (["bench", "--solvers", "omp", "--n", "20", "--m", "10", "--k", "2", "--trials", "0"], r"--trials must be >= 1"),
     (["nonsense-command"], r"invalid choice|nonsense"),
     # sizes that cannot work: refused up front, naming the option and the usable range
     (["reconstruct", "{wav}", "--frame-length", "100000"], r"clip\.wav has 4000 samples.*--frame-length 100000"),

@@ -211,9 +211,19 @@ def open_journal(path, settings: dict, *, resume: bool, what: str, command: str,
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     shash = settings_hash(settings)
     log = JsonLinesLog(path)
-    header, records = log.read()
-    if header is None or not resume:
+    if not resume:  # started over: the old journal is replaced, whatever it holds
         return log, shash, entropy, []
+    hint = f"delete it, use another out directory or resume=False ({command} --no-resume) to start over"
+    try:
+        header, records = log.read()
+    except UnicodeDecodeError as exc:
+        raise ModelFileError(f"corrupt journal {log.path}: it is not UTF-8 text ({exc.reason}); {hint}.") from None
+    if header is None:
+        return log, shash, entropy, []
+    if not isinstance(header, dict):
+        raise ModelFileError(f"corrupt journal {log.path}: its first line is a JSON {type(header).__name__}, not "
+                             f"the settings header of {what}; {hint}.")
+    records = [r for r in records if isinstance(r, dict)]  # like unreadable lines, other values are skipped
     if header.get("settings_hash") != shash:
         old = header.get("settings") if isinstance(header.get("settings"), dict) else {}
         now = json.loads(json.dumps(to_jsonable(settings)))

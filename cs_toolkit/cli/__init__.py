@@ -30,8 +30,9 @@ class UsageError(CSToolkitError):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and a hint, exit 2 (argparse would print the whole usage)
-        self.exit(2, f"{self.prog}: error: {message}\n(run '{self.prog} --help' for the options)\n")
+    def error(self, message):  # one line with the hint, exit 2 (argparse would print the whole usage)
+        message = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {message} (run '{self.prog} --help' for the options)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_user_error(exc) -> bool:
+    """A mistake of the user's (exit status 2): the package's own errors, file-system errors and a
+    plain ``ValueError`` or ``TypeError`` (not a subclass such as ``UnicodeDecodeError``, which
+    says nothing a user can act on)."""
+    return isinstance(exc, CSToolkitError | OSError) or type(exc) in (ValueError, TypeError)
+
+
 def main(argv=None) -> int:
     """Entry point of the ``cs-toolkit`` console script."""
     parser = build_parser()
@@ -63,22 +71,16 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("cs-toolkit: interrupted", file=sys.stderr)
         return 130
-    except (CSToolkitError, ValueError, TypeError, OSError) as exc:
+    except Exception as exc:  # every error ends in one line (a traceback only with --debug)
         if args.debug:
             raise
-        is_user = isinstance(exc, CSToolkitError | OSError) or type(exc) in (ValueError, TypeError)
-        if is_user:
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            print(f"cs-toolkit {args.command}: error: {msg}", file=sys.stderr)
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else ""
+        if _is_user_error(exc):
+            print(f"cs-toolkit {args.command}: error: {first or type(exc).__name__}", file=sys.stderr)
             return 2
-        raise
-    except Exception:
-        if args.debug:
-            raise
-        import traceback
-
         print(
-            f"cs-toolkit {args.command}: internal error ({traceback.format_exc().splitlines()[-1]}); "
+            f"cs-toolkit {args.command}: internal error ({type(exc).__name__}{': ' + first if first else ''}); "
             "rerun with --debug for the traceback and please report it.",
             file=sys.stderr,
         )

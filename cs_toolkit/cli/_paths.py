@@ -16,7 +16,7 @@ import tempfile
 
 from ..exceptions import ValidationError
 
-__all__ = ["check_output_file", "check_output_dir"]
+__all__ = ["check_output_file", "check_output_dir", "same_file", "check_not_same"]
 
 
 def _folder_problem(folder: str) -> str | None:
@@ -88,3 +88,27 @@ def check_output_dir(path, flag: str = "--out") -> str:
     if why:
         raise ValidationError(f"{flag} {p!r}: {why}.")
     return p
+
+
+def same_file(a, b) -> bool:
+    """Whether the paths ``a`` and ``b`` name the same file: ``os.path.samefile`` when both exist
+    (``./x``, symbolic and hard links), else their resolved absolute paths compared."""
+    a, b = os.fspath(a), os.fspath(b)
+    if not a or not b:
+        return False
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def check_not_same(path, flag: str, others) -> None:
+    """Refuse, before any work, an output ``path`` (given by ``flag``) that is one of ``others``:
+    ``(path, what)`` pairs of the files the command reads or writes besides (``"the input file"``,
+    ``"the --checkpoint file"``); writing it would destroy that file."""
+    for other, what in others:
+        if other is not None and same_file(path, other):
+            raise ValidationError(f"{flag} {os.fspath(path)!r} is {what} ({os.fspath(other)!r}); "
+                                  f"give {flag} another name.")

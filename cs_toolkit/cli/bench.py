@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from .._validation import check_int
+from .._validation import check_int, check_scalar
 from ..exceptions import ValidationError
 from ._paths import check_output_dir
 
@@ -111,6 +111,9 @@ def _read_toml(path: str) -> dict:
         raise ValidationError(f"cannot read config file {path!r}: {exc.strerror}.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError(f"config file {path!r} is not valid TOML: {exc}.") from None
+    except UnicodeDecodeError as exc:  # an image or any binary file given as the config
+        raise ValidationError(f"config file {path!r} is not valid TOML: it is not UTF-8 text "
+                              f"(byte {exc.object[exc.start]:#04x} at offset {exc.start}).") from None
     unknown = sorted(set(doc) - set(_TOP_KEYS))
     if unknown:
         raise ValidationError(f"config file {path!r}: unknown key(s) {unknown}; valid keys: {list(_TOP_KEYS)}.")
@@ -135,26 +138,50 @@ def _problems_from_config(doc, path):
     return out
 
 
-def _int_list(text: str, name: str) -> list[int]:
+def _int_list(text: str, name: str, low=None, high=None) -> list[int]:
     try:
         vals = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ValidationError(f"{name} must be an integer or a comma-separated list of integers, got {text!r}.") from None
     if not vals:
         raise ValidationError(f"{name} must not be empty.")
-    return vals
+    return [check_int(name, v, low=low, high=high) for v in vals]
 
 
-def _check_problem_memory(sizes, jobs, what):
+def _check_solver_tables(solvers, path) -> None:
+    """The ``[[solvers]]`` tables of a config file: ``options``, when given, must be a table."""
+    for s in solvers:
+        if isinstance(s, dict) and "options" in s and not isinstance(s["options"], dict):
+            raise ValidationError(f"config file {path!r}: options of the solver {s.get('name', s.get('method'))!r} "
+                                  f"must be a table (e.g. options = {{ lam = 1e-3 }}), got {s['options']!r}.")
+
+
+def _check_jobs(jobs, name) -> int:
+    jobs = check_int(name, jobs, low=-1)
+    if jobs == 0:
+        raise ValidationError(f"{name} must be a positive integer or -1 (all cores), got 0.")
+    return jobs
+
+
+#: Memory held per result record (one trial of one solver, one cell of one solver: the row as a dict,
+#: the journal's copy, the table built from them; about 1.7 kB measured) and per trial or cell (its
+#: key and task), in float64 values, with a margin.
+_FLOATS_PER_RECORD = 512
+_FLOATS_PER_TASK = 64
+
+
+def _check_problem_memory(sizes, jobs, what, *, tasks=0, records=0):
     """Refuse up front a run whose largest problem, once per parallel job, cannot fit in memory:
     ``sizes`` are ``(m, n, n_signals)``; a job holds the sensing matrix and the solvers' copies of it,
-    the Gram matrix some solvers form, and the signals (about ``4 m n + n^2 + 8 s (m + n)`` floats)."""
+    the Gram matrix some solvers form, and the signals (about ``4 m n + n^2 + 8 s (m + n)`` floats).
+    The results are all kept: ``tasks`` trials (or cells), ``records`` rows (trials times solvers)."""
     from .signals import _check_memory
 
     per_job = max(4 * m * n + n * n + 8 * s * (m + n) for m, n, s in sizes)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs == 0 or jobs < -1:
         jobs = 1  # the engine refuses it with its own message
-    _check_memory(per_job * ((os.cpu_count() or 1) if jobs == -1 else jobs), what)
+    _check_memory(per_job * ((os.cpu_count() or 1) if jobs == -1 else jobs)
+                  + _FLOATS_PER_TASK * tasks + _FLOATS_PER_RECORD * records, what)
 
 
 def _load_line() -> str:
@@ -169,27 +196,40 @@ def _bench(args) -> int:
     from ..bench import ProblemFamily, as_solver_configs, run_benchmark
 
     doc = _read_toml(args.config) if args.config else {}
+
+    def setting(key, flag):  # the flag's value, else the config file's (named as such), else None
+        given = getattr(args, key)
+        if given is not None:
+            return given, flag
+        return doc.get(key), f"{key} (config file {args.config!r})"
+
+    trials, jobs, seed = (setting(k, f"--{k}") for k in ("trials", "jobs", "seed"))
+    trials = check_int(trials[1], 20 if trials[0] is None else trials[0], low=1)
+    jobs = _check_jobs(1 if jobs[0] is None else jobs[0], jobs[1])
+    seed = check_int(seed[1], 0 if seed[0] is None else seed[0], low=0)
     if args.solvers:
         solvers = _solver_names(args.solvers)
     elif "solvers" in doc:
         solvers = doc["solvers"]
         if not isinstance(solvers, list) or not all(isinstance(s, dict | str) for s in solvers):
             raise ValidationError(f"config file {args.config!r}: solvers must be a list of [[solvers]] tables.")
+        _check_solver_tables(solvers, args.config)
     else:
         raise ValidationError("give --solvers (e.g. --solvers omp,fista) or a config file with [[solvers]].")
     configs = as_solver_configs(solvers)
     if args.config and "problems" in doc:
         problems = _problems_from_config(doc, args.config)
     else:
-        problems = [ProblemFamily(n=args.n, m=args.m, k=k, matrix=args.matrix, distribution=args.distribution,
-                                  snr_db=args.snr) for k in _int_list(args.k, "--k")]
-    trials = args.trials if args.trials is not None else doc.get("trials", 20)
-    jobs = args.jobs if args.jobs is not None else doc.get("jobs", 1)
-    seed = args.seed if args.seed is not None else doc.get("seed", 0)
+        n, m = check_int("--n", args.n, low=1), check_int("--m", args.m, low=1)
+        snr = None if args.snr is None else check_scalar("--snr", args.snr)
+        problems = [ProblemFamily(n=n, m=m, k=k, matrix=args.matrix, distribution=args.distribution,
+                                  snr_db=snr) for k in _int_list(args.k, "--k", low=1, high=n)]
     out = args.out if args.out is not None else doc.get("out")
     big = max(problems, key=lambda p: p.m * p.n)
     _check_problem_memory([(p.m, p.n, p.n_signals) for p in problems], jobs,
-                          f"the benchmark's largest problem (m = {big.m}, n = {big.n}) with --jobs {jobs}")
+                          f"the benchmark's largest problem (m = {big.m}, n = {big.n}) with --jobs {jobs}, "
+                          f"{len(problems)} problem(s) x {trials} --trials x {len(configs)} solver(s)",
+                          tasks=len(problems) * trials, records=len(problems) * trials * len(configs))
     if out is not None:  # checked before any trial runs (cli/_paths.py)
         if not isinstance(out, str):
             raise ValidationError(f"config file {args.config!r}: out must be a folder name, got {out!r}.")
@@ -216,16 +256,47 @@ def _bench(args) -> int:
     return 0
 
 
+def _grid_count(text) -> int:
+    """How many values the grid ``text`` (``start:stop:num`` or ``a,b,c``) holds, without building it
+    (``parse_grid`` refuses what is not a grid)."""
+    parts = str(text).split(":")
+    if len(parts) == 3:
+        try:
+            return max(0, int(parts[2]))
+        except ValueError:
+            return 0
+    return len(str(text).split(","))
+
+
+def _grid(text, flag):
+    """The values of ``--deltas`` or ``--rhos``, each a number in (0, 1] (NaN refused here, naming the
+    option, before any size is computed from it)."""
+    from ..bench import parse_grid
+
+    values = parse_grid(text, flag)
+    bad = [v for v in values.tolist() if not 0.0 < v <= 1.0]  # NaN fails the comparison too
+    if values.size == 0 or bad:
+        raise ValidationError(f"{flag} must lie in (0, 1], got {text!r}" + (f" (value {bad[0]})." if bad else "."))
+    return values
+
+
 def _phase(args) -> int:
     from .. import plotting
-    from ..bench import parse_grid, phase_transition
+    from ..bench import phase_transition
 
     if args.out is not None:
         check_output_dir(args.out, "--out")
     solvers = _solver_names(args.solvers)
-    deltas = parse_grid(args.deltas, "--deltas")
-    rhos = parse_grid(args.rhos, "--rhos")
     n = check_int("--n", args.n, low=2)
+    check_int("--trials", args.trials, low=1)
+    check_int("--seed", args.seed, low=0)
+    counts = [_grid_count(args.deltas), _grid_count(args.rhos)]
+    # the grid's cells (each with a row per solver) are all kept: bounded before the grid is built
+    _check_problem_memory([(1, 1, 1)], 1, f"a phase diagram of {counts[0]:,} --deltas x {counts[1]:,} --rhos "
+                          f"cells x {len(solvers)} solver(s)", tasks=counts[0] * counts[1],
+                          records=counts[0] * counts[1] * len(solvers))
+    deltas = _grid(args.deltas, "--deltas")
+    rhos = _grid(args.rhos, "--rhos")
     m = max(1, int(round(max(deltas) * n)))
     _check_problem_memory([(m, n, 1)], args.jobs,
                           f"the phase diagram's largest cell (m = {m}, n = {n}) with --jobs {args.jobs}")

@@ -54,7 +54,7 @@ import os
 import numpy as np
 
 from ..exceptions import ValidationError
-from ._paths import check_output_file
+from ._paths import check_not_same, check_output_file
 
 _IMAGE_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -99,12 +99,50 @@ def register(sub) -> None:
                    help="learning rate of the per-layer thresholds and steps, relative to their size (default 0.05)")
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint file (.npz), written atomically during training; resumes from it when it exists")
-    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (default 200)")
+    p.add_argument("--checkpoint-every", type=int, default=None,
+                   help="steps between checkpoints (default 200; needs --checkpoint)")
     p.add_argument("--pretrain", action="store_true",
                    help="lista, lista_cp, lista_cpss: train the tied ALISTA form first, then fine-tune every weight "
                         "(far fewer steps; see cs_toolkit.learned.pretrain_alista)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_train_cmd)
+
+
+def _check_outputs(args, *, every_applies=True) -> None:
+    """``--out`` and ``--checkpoint`` checked before any work: writable, with the right extension,
+    and not the same file (a checkpoint written over the model, or the model over the checkpoint,
+    would be read back as a damaged checkpoint on the next run); ``--checkpoint-every`` only with
+    ``--checkpoint`` (and only where it applies)."""
+    from .._validation import check_int
+
+    check_output_file(args.out, "--out", exts={".npz"}, what="a model")
+    if args.checkpoint_every is not None:
+        if args.checkpoint is None:
+            raise ValidationError("--checkpoint-every needs --checkpoint PATH.")
+        if not every_applies:
+            raise ValidationError(f"--checkpoint-every does not apply to --model {args.model} (its checkpoint "
+                                  "is written at fixed points); leave it out.")
+        check_int("--checkpoint-every", args.checkpoint_every, low=1)
+    if args.checkpoint is not None:
+        check_output_file(args.checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")
+        stem = args.checkpoint[:-4] if args.checkpoint.lower().endswith(".npz") else args.checkpoint
+        check_not_same(args.out, "--out", [(args.checkpoint, "the --checkpoint file")]
+                       + ([(stem + "-finetune.npz", "the fine-tuning checkpoint of --checkpoint")]
+                          if getattr(args, "pretrain", False) else []))
+
+
+def _image_memory(paths, what, per_pixel, check):
+    """Refuse, before any picture is decoded, pictures whose sizes (read from their headers) need more
+    memory than there is: ``per_pixel`` floats per pixel of every picture kept, and the largest decoded
+    in float64 with every channel. Returns the header shapes (None when a header cannot be read: the
+    pictures are then checked after reading)."""
+    from .signals import image_header
+
+    shapes = [image_header(f) for f in paths]
+    if not shapes or any(sh is None for sh in shapes):
+        return None
+    check(sum(h * w for h, w, _ in shapes) * per_pixel + max(h * w * (c + 1) for h, w, c in shapes), what)
+    return shapes
 
 
 def _dct_matrix(b):
@@ -142,6 +180,10 @@ def _load_dir(path, block):
     L = block * block
     names = sorted(os.listdir(path))
     pictures = [os.path.join(path, n) for n in names if n.lower().endswith(_IMAGE_EXT)]
+    from .signals import _check_memory
+
+    # each grey picture, its blocks and their concatenation
+    _image_memory(pictures, f"reading the pictures of --data {path!r}", 3, _check_memory)
     for img in read_grey(pictures):  # grey, on [0, 1] (colour pictures are converted, with a note)
         h, w = (img.shape[0] // block) * block, (img.shape[1] // block) * block
         if h and w:
@@ -174,16 +216,26 @@ def _audio_rows(clips, A, acquisition):
     return np.concatenate(rows)
 
 
-def _read_images(path):
-    """The grey images of a folder, as float arrays on [0, 1] (sorted by name)."""
-    from .signals import read_grey
+def _read_images(path, check=None):
+    """The grey images of a folder, as float arrays on [0, 1] (sorted by name). ``check(names, shapes,
+    decode)`` is called with their ``(height, width)`` before they are decoded when their headers tell
+    them (``decode``: the floats the largest takes to decode), else after reading (``decode`` 0)."""
+    from .signals import image_header, read_grey
 
     if not os.path.isdir(path):
         raise ValidationError(f"--data must be a directory of images, got {path!r}.")
     names = [n for n in sorted(os.listdir(path)) if n.lower().endswith(_IMAGE_EXT)]
     if not names:
         raise ValidationError(f"--data {path!r} holds no image ({', '.join(_IMAGE_EXT)}).")
-    return [np.asarray(im, dtype=np.float64) for im in read_grey([os.path.join(path, n) for n in names])], names
+    paths = [os.path.join(path, n) for n in names]
+    shapes = [image_header(f) for f in paths]
+    known = all(sh is not None for sh in shapes)
+    if check is not None and known:
+        check(names, [sh[:2] for sh in shapes], max(h * w * (c + 1) for h, w, c in shapes))
+    imgs = [np.asarray(im, dtype=np.float64) for im in read_grey(paths)]
+    if check is not None and not known:
+        check(names, [im.shape[:2] for im in imgs], 0)
+    return imgs, names
 
 
 def _ratios(text):
@@ -220,9 +272,7 @@ def _train_speech(args) -> int:
     batch = check_int("--batch-size", 4 if args.batch_size is None else args.batch_size, low=1)
     lr = check_scalar("--lr", 0.01 if args.lr is None else args.lr, low=0.0, low_inclusive=False)
     check_int("--seed", args.seed, low=0)
-    check_output_file(args.out, "--out", exts={".npz"}, what="a model")
-    if args.checkpoint is not None:  # written after every evaluation, gone on from on a rerun
-        check_output_file(args.checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")
+    _check_outputs(args, every_applies=False)  # the checkpoint is written after every evaluation
     if not os.path.isdir(args.data):
         raise ValidationError(f"--data must be a directory of .wav files, got {args.data!r}.")
     clips = [np.asarray(x, dtype=np.float64) for x in _read_clips(args.data, sorted(os.listdir(args.data)), N)
@@ -267,19 +317,20 @@ def _train_image_stages(args) -> int:
     stages = check_int("--stages", args.stages, low=1, high=100)
     iters = check_int("--iterations", 3 if args.quick else args.iterations, low=1)
     check_int("--seed", args.seed, low=0)
-    check_output_file(args.out, "--out", exts={".npz"}, what="a model")
-    if args.checkpoint is not None:  # the L-BFGS run's log: written every iteration, replayed on a rerun
-        check_output_file(args.checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")
-    imgs, names = _read_images(args.data)
-    small = [n for n, im in zip(names, imgs) if min(im.shape[:2]) < 32]
-    if small:
-        raise ValidationError(f"--data: images smaller than one 32x32 block: {', '.join(small)}.")
-    # measured peaks: 4.1-9.1 kB per pixel of the picture in training (its stages' caches, its patch
-    # spectra), about 250 bytes per pixel of every picture and ratio kept between evaluations
-    big = max(im.shape[0] * im.shape[1] for im in imgs)
-    _check_memory((big * (1500 + 900 * stages) + 300 * len(ratios) * sum(im.size for im in imgs)) / 8,
-                  f"training {stages} stages on the pictures of --data (the largest {big / 1e6:.1f} megapixels; "
-                  f"crop or downscale them, or use fewer --stages)")
+    _check_outputs(args, every_applies=False)  # the checkpoint, the L-BFGS log: written every iteration
+
+    def check(names, shapes, decode):
+        small = [n for n, (h, w) in zip(names, shapes) if min(h, w) < 32]
+        if small:
+            raise ValidationError(f"--data: images smaller than one 32x32 block: {', '.join(small)}.")
+        # measured peaks: 4.1-9.1 kB per pixel of the picture in training (its stages' caches, its patch
+        # spectra), about 250 bytes per pixel of every picture and ratio kept between evaluations
+        big = max(h * w for h, w in shapes)
+        _check_memory((big * (1500 + 900 * stages) + 300 * len(ratios) * sum(h * w for h, w in shapes)) / 8 + decode,
+                      f"training {stages} stages on the pictures of --data (the largest {big / 1e6:.1f} megapixels; "
+                      f"crop or downscale them, or use fewer --stages)")
+
+    imgs, names = _read_images(args.data, check)
     val = imgs[4::5] if len(imgs) >= 5 else []
     train_imgs = [im for i, im in enumerate(imgs) if not (len(imgs) >= 5 and i % 5 == 4)]
     verbose = not args.quiet
@@ -304,16 +355,18 @@ def _train_image_stages(args) -> int:
     return 0
 
 
-def _check_network_memory(kind, m, n, layers, what):
+def _check_network_memory(kind, m, n, layers, what, batch=64):
     """Refuse up front a LISTA-family network that cannot be trained in the memory available. Measured
     peaks (16 layers, m = n / 2): 295 floats per ``m n`` for ``lista`` (a matrix ``n x n`` and one ``n x m``
     per layer, with their gradients and Adam's moments), 122 for ``lista_cp``, 43-47 for the tied
-    ``alista`` and ``fista``; the estimate below is above each."""
+    ``alista`` and ``fista``; the estimate below is above each. A mini-batch of ``batch`` signals keeps
+    every layer's codes and measurements for the gradient (about ``layers (2 n + m)`` floats a signal)."""
     from .signals import _check_memory
 
     tied = kind in ("alista", "fista")
-    _check_memory(50 * m * n + 2 * n * n if tied else layers * (10 * m * n + 5 * n * n) + 16 * m * n,
-                  f"training {what} ({layers} layers)")
+    weights = 50 * m * n + 2 * n * n if tied else layers * (10 * m * n + 5 * n * n) + 16 * m * n
+    _check_memory(weights + batch * (layers * (2 * n + m) + 4 * (n + m)),
+                  f"training {what} ({layers} layers, batches of --batch-size {batch})")
 
 
 def _train_cmd(args) -> int:
@@ -345,10 +398,10 @@ def _train_cmd(args) -> int:
                 eval_every=5 if args.quick else 20,
                 lr_scalar=check_scalar("--lr-scalar", args.lr_scalar, low=0.0, low_inclusive=False),
                 refine=(0.3,), refine_last=(0.03,))
+    _check_outputs(args)
     if args.checkpoint is not None:
-        check_output_file(args.checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")
         opts["checkpoint"] = args.checkpoint
-        opts["checkpoint_every"] = check_int("--checkpoint-every", args.checkpoint_every, low=1)
+        opts["checkpoint_every"] = 200 if args.checkpoint_every is None else args.checkpoint_every
     if args.pretrain and args.model not in PRETRAIN_KINDS:
         raise ValidationError(f"--pretrain needs --model lista, lista_cp or lista_cpss, got {args.model!r}.")
     finetune = dict(max_steps=30, patience=15, eval_every=5, batch_size=64) if args.quick else None
@@ -356,13 +409,13 @@ def _train_cmd(args) -> int:
         opts["max_steps"] = check_int("--max-steps", args.max_steps, low=1)
     if args.patience is not None:
         opts["patience"] = check_int("--patience", args.patience, low=1)
-    check_output_file(args.out, "--out", exts={".npz"}, what="a model")
+    batch = max(opts["batch_size"], 256 if args.pretrain and not args.quick else 0)  # fine-tuning: 256
     rng = np.random.default_rng(args.seed)
     verbose = not args.quiet
     if args.data is None:
         m = check_int("--m", args.m, low=1)
         n = check_int("--n", args.n, low=1)
-        _check_network_memory(args.model, m, n, layers, f"--model {args.model} with --m {m}, --n {n}")
+        _check_network_memory(args.model, m, n, layers, f"--model {args.model} with --m {m}, --n {n}", batch)
         A = rng.standard_normal((m, n)) / np.sqrt(m)
         A /= np.linalg.norm(A, axis=0)
         source = SyntheticSource(A, p=args.p, snr_db=args.snr, rng=rng)
@@ -377,7 +430,8 @@ def _train_cmd(args) -> int:
         ratio = check_scalar("--ratio", args.ratio, low=0.0, high=1.0, low_inclusive=False)
         nf = block * block
         m = max(1, int(round(ratio * nf)))
-        _check_network_memory(args.model, m, nf, layers, f"--model {args.model} with --block {block}, --ratio {ratio:g}")
+        _check_network_memory(args.model, m, nf, layers, f"--model {args.model} with --block {block}, "
+                              f"--ratio {ratio:g}", batch)
         S, kind = _load_dir(args.data, block)
         C = _dct_matrix(block)
         Psi = np.kron(C, C).T if kind == "image" else _dct_matrix(nf).T

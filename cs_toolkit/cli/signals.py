@@ -16,7 +16,7 @@ from .._atomic import atomic_path, atomic_savez
 from .._validation import check_int
 from ..data import IMAGE_WRITE_EXT  # what write_image can write
 from ..exceptions import ValidationError
-from ._paths import check_output_dir, check_output_file
+from ._paths import check_not_same, check_output_dir, check_output_file
 
 IMAGE_EXT = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif"}
 AUDIO_EXT = {".wav"}
@@ -37,7 +37,7 @@ def register(sub) -> None:
                         "the bundled model)")
     p.add_argument("--block-size", action=Given, type=int, default=32, help="image block size (default 32)")
     p.add_argument("--frame-length", action=Given, type=int, default=256, help="audio frame length (default 256)")
-    p.add_argument("--hop", action=Given, type=int, default=128, help="audio hop (default 128)")
+    p.add_argument("--hop", action=Given, type=int, default=None, help="audio hop (default half of --frame-length)")
     p.add_argument("--out", default=None, help="output file (default: INPUT_cs.EXT next to the input)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--seed", action=Given, type=int, default=0, help="seed of the sensing matrix (default 0)")
@@ -102,6 +102,28 @@ def read_grey(paths, *, out=None):
         print(f"note: converted to grey: {', '.join(converted)}; the reconstruction and the training are grey.",
               file=out or sys.stdout)
     return imgs
+
+
+def image_header(path):
+    """``(height, width, channels)`` of the image file ``path`` read from its header, nothing decoded
+    (so that the memory a run needs is known before the picture is); None when Pillow cannot tell
+    (the reading then says what is wrong with the file)."""
+    try:
+        import warnings
+
+        from PIL import Image
+
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # only the header is read
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Image.open(path) as im:
+                    w, h = im.size
+                    return int(h), int(w), len(im.getbands())
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    except Exception:  # any file Pillow cannot open is left to the reader's message
+        return None
 
 
 def _kind_of(path: Path) -> str:
@@ -229,12 +251,26 @@ def _reconstruct(args) -> int:
         raise ValidationError(f"input file {args.input!r} does not exist.")
     if not (0.0 < args.ratio <= 1.0):
         raise ValidationError(f"--ratio must be in (0, 1], got {args.ratio}.")
-    basis = _load_basis(args.basis)
-    out = Path(args.out) if args.out else path.with_name(f"{path.stem}_cs{path.suffix if kind == 'audio' else '.png'}")
+    check_int("--seed", args.seed, low=0)
+    if args.hop is None:  # half a frame, whatever --frame-length (a model's hop is taken below)
+        args.hop = max(1, args.frame_length // 2)
+    if args.model is not None:
+        if os.path.isdir(args.model):
+            raise ValidationError(f"--model {args.model!r} is a folder; give a model file (.npz).")
+        if not os.path.isfile(args.model):
+            raise ValidationError(f"--model file {args.model!r} does not exist.")
+    elif args.method == "lista":
+        raise ValidationError("--method lista needs --model FILE (a network saved by cs-toolkit train).")
+    out = args.out if args.out is not None else path.with_name(  # an empty --out is refused below
+        f"{path.stem}_cs{path.suffix if kind == 'audio' else '.png'}")
     if kind == "image":
         check_output_file(out, "--out", exts=IMAGE_WRITE_EXT, what="an image reconstruction")
     else:
         check_output_file(out, "--out", exts=AUDIO_EXT, what="an audio reconstruction")
+    check_not_same(out, "--out", [(path, "the input file"),
+                                  (args.basis if args.basis not in ("dct", "wavelet") else None, "the --basis file"),
+                                  (args.model, "the --model file")])
+    basis = _load_basis(args.basis)
     opts = {"basis": basis}
     if args.model:  # the model's own sensing settings, or a message naming the option that differs
         from ._models import apply_model_settings
@@ -283,18 +319,27 @@ def _reconstruct(args) -> int:
     t0 = time.perf_counter()
     if kind == "image":
         method = args.method or DEFAULT_IMAGE_METHOD
+        per_pixel = get_method("image", method).floats_per_pixel if method in list_methods("image") else 30
+
+        def check_size(H, W, C):  # before the picture is decoded when its header tells its size
+            if min(H, W) < args.block_size:
+                raise ValidationError(f"image {path.name} of size {H}x{W} is smaller than "
+                                      f"one block of {args.block_size}x{args.block_size}; use --block-size.")
+            n = args.block_size**2
+            m = max(1, int(round(args.ratio * n)))
+            n_px = -(-H // args.block_size) * -(-W // args.block_size) * n  # padded to whole blocks
+            decode = H * W * (C + 2)  # float64 decoding (every channel), its grey version
+            _check_memory(decode + (40 * H * W if method == "whole" else
+                                    8 * m * n + n * n + n_px // n * m + per_pixel * n_px),
+                          f"reconstructing the {H}x{W} image {path.name} in blocks of --block-size {args.block_size}")
+
+        header = image_header(path)
+        if header is not None:
+            check_size(*header)
         img = read_grey([path], out=sys.stderr if args.json else sys.stdout)[0]
         img8 = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
-        if min(img8.shape[:2]) < args.block_size:
-            raise ValidationError(f"image {path.name} of size {img8.shape[0]}x{img8.shape[1]} is smaller than "
-                                  f"one block of {args.block_size}x{args.block_size}; use --block-size.")
-        H, W = img8.shape[:2]
-        n = args.block_size**2
-        m = max(1, int(round(args.ratio * n)))
-        n_px = -(-H // args.block_size) * -(-W // args.block_size) * n  # padded to whole blocks
-        per_pixel = get_method("image", method).floats_per_pixel if method in list_methods("image") else 30
-        _check_memory(40 * H * W if method == "whole" else 8 * m * n + n * n + n_px // n * m + per_pixel * n_px,
-                      f"reconstructing the {H}x{W} image {path.name} in blocks of --block-size {args.block_size}")
+        if header is None or header[:2] != img8.shape[:2]:  # no header, or one that told another size
+            check_size(*img8.shape[:2], 1)
         if method == "whole":  # whole-image CS with a structured operator (--matrix srdct, srht, ...)
             operator = "srdct" if args.matrix == "gaussian" else args.matrix
             rec, q = whole_image_cs(img8, args.ratio, operator=operator, rng=args.seed)
@@ -391,8 +436,6 @@ def _demo(args) -> int:
     from ..signals.audio import compressive_audio
     from ..signals.image import DEFAULT_IMAGE_METHOD, compressive_image
 
-    if not (0.0 < args.ratio <= 1.0):
-        raise ValidationError(f"--ratio must be in (0, 1], got {args.ratio}.")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # Progress bars (stderr; leave=False, closed by compressive_image when each method ends) only on a
@@ -446,7 +489,12 @@ def _demo(args) -> int:
 
 
 def _demo_checked(args) -> int:
-    """``demo``, its output folder checked first (cli/_paths.py: created only inside an existing folder)."""
+    """``demo``, its ratio and output folder checked first (cli/_paths.py: created only inside an
+    existing folder), so that a refused run leaves no folder behind."""
+    if not (0.0 < args.ratio <= 1.0):
+        raise ValidationError(f"--ratio must be in (0, 1], got {args.ratio}.")
+    _check_measurements(args.ratio, 32 * 32, "32x32 image block of the demo")
+    _check_measurements(args.ratio, 256, "audio frame of 256 samples of the demo")
     check_output_dir(args.out, "--out")
     return _demo(args)
 
@@ -477,23 +525,34 @@ def _train_dict(args) -> int:
         raise ValidationError(f"--atoms must be >= 2 and 1 <= --sparsity <= --atoms; got {args.atoms}, {args.sparsity}.")
     check_int("--max-iter", args.max_iter, low=1)  # 0 would save the untrained initial dictionary
     check_int("--max-signals", args.max_signals, low=1)
-    if args.checkpoint_every is not None and args.checkpoint is None:
-        raise ValidationError("--checkpoint-every needs --checkpoint PATH.")
+    check_int("--seed", args.seed, low=0)
+    if args.checkpoint_every is not None:
+        if args.checkpoint is None:
+            raise ValidationError("--checkpoint-every needs --checkpoint PATH.")
+        check_int("--checkpoint-every", args.checkpoint_every, low=1)
     check_output_file(args.out, "--out", exts={".npz"}, what="a dictionary")
     if args.checkpoint is not None:
         check_output_file(args.checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")
+        check_not_same(args.checkpoint, "--checkpoint", [(args.out, "the --out file")])
+    check_not_same(args.out, "--out", [(f, "an input file") for f in args.inputs if os.path.isfile(f)])
     rng = np.random.default_rng(args.seed)
+    imgs = None
     if args.kind == "image":
         p = check_int("--patch-size", args.patch_size, low=2)
         files = _collect(args.inputs, IMAGE_EXT)
-        imgs = read_grey(files)
-        small = [f"{f.name} ({im.shape[0]}x{im.shape[1]})" for f, im in zip(files, imgs) if min(im.shape[:2]) < p]
+        shapes = [image_header(f) for f in files]  # sizes from the headers: memory checked before decoding
+        if any(sh is None for sh in shapes):
+            imgs = read_grey(files)
+            shapes = [(*im.shape[:2], 1) for im in imgs]
+        small = [f"{f.name} ({h}x{w})" for f, (h, w, _) in zip(files, shapes) if min(h, w) < p]
         if small:
             raise ValidationError(f"--patch-size {p} is larger than the image(s) {', '.join(small)}; "
                                   f"use a smaller --patch-size or leave those images out.")
         step = max(1, p // 2)
-        total = sum(((im.shape[0] - p) // step + 1) * ((im.shape[1] - p) // step + 1) for im in imgs)
-        rows, dim, extra = min(total, args.max_signals), p * p, 0
+        total = sum(((h - p) // step + 1) * ((w - p) // step + 1) for h, w, _ in shapes)
+        # the grey pictures are all kept; the largest is decoded in float64 with every channel first
+        rows, dim = min(total, args.max_signals), p * p
+        extra = sum(h * w for h, w, _ in shapes) + max(h * w * (c + 1) for h, w, c in shapes)
     else:
         N = check_int("--frame-length", args.frame_length, low=4)
         sigs = [read_wav(f)[0] for f in _collect(args.inputs, AUDIO_EXT)]
@@ -507,6 +566,7 @@ def _train_dict(args) -> int:
     _check_memory(extra + 3 * rows * dim + 2 * rows * args.atoms + 3 * dim * args.atoms + args.atoms**2,
                   f"learning {args.atoms} atoms of {dim} values from {rows} training rows")
     if args.kind == "image":
+        imgs = read_grey(files) if imgs is None else imgs
         X = patches_from_images(imgs, p, step=step, remove_mean=False, max_patches=args.max_signals, rng=rng)
     else:
         X = frames_from_audio(sigs, N, N // 2, drop_silent=1e-4)

@@ -1,0 +1,217 @@
+"""The command line's answers to the mistakes an audit made: every user error ends with exit status 2
+and one line naming the option, before any work (outputs, memory), and never with a traceback."""
+
+import io
+import os
+import zipfile
+
+import numpy as np
+import pytest
+from test_cli_signals import _run_capped  # the command under an address-space cap
+
+from cs_toolkit.data import write_image, write_wav
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("audit")
+    write_image(d / "img64.png", np.random.default_rng(0).random((64, 64)))
+    write_wav(d / "clip.wav", 0.5 * np.sin(np.arange(4000) * 0.05), 8000)
+    return d
+
+
+def _main(capsys, *argv):
+    """``cs-toolkit ARGV`` in this process: the exit status and the lines written to stderr."""
+    from cs_toolkit.cli import main
+
+    status = main([str(a) for a in argv])
+    return status, [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+
+
+def _refused(capsys, *argv, match):
+    status, err = _main(capsys, *argv)
+    assert status == 2, err
+    assert len(err) == 1 and match in err[0], err
+    return err[0]
+
+
+def _npy_header(shape, descr):
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _bomb(path, name, shape, descr="<f8"):
+    """An .npz of a few bytes whose member's header claims ``shape``."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"{name}.npy", _npy_header(shape, descr) + bytes(64))
+
+
+# ------------------------------------------------------------------ 1, 5: outputs over inputs
+def test_reconstruct_refuses_to_write_over_its_input(inputs, tmp_path, capsys, monkeypatch):
+    for name in ("img64.png", "clip.wav"):
+        (tmp_path / name).write_bytes((inputs / name).read_bytes())
+    (tmp_path / "link.png").symlink_to(tmp_path / "img64.png")
+    monkeypatch.chdir(tmp_path)
+    before = {n: (tmp_path / n).read_bytes() for n in ("img64.png", "clip.wav")}
+    for argv in (["img64.png", "--method", "bcs_spl", "--out", "img64.png"],
+                 ["img64.png", "--method", "bcs_spl", "--out", "./img64.png"],
+                 ["img64.png", "--method", "bcs_spl", "--out", "link.png"],
+                 [str(tmp_path / "clip.wav"), "--method", "omp", "--out", "clip.wav"]):
+        err = _refused(capsys, "reconstruct", *argv, match="is the input file")
+        assert err.startswith("cs-toolkit reconstruct: error: --out")
+    assert {n: (tmp_path / n).read_bytes() for n in before} == before
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["train-dict", "{img}", "--kind", "image", "--out", "d.npz", "--checkpoint", "./d.npz"],
+     "--checkpoint './d.npz' is the --out file"),
+    (["train", "--quick", "--quiet", "--out", "m.npz", "--checkpoint", "{tmp}/m.npz"], "is the --checkpoint file"),
+    (["train", "--model", "tnrd", "--data", "{tmp}", "--out", "m.npz", "--checkpoint", "m.npz"],
+     "is the --checkpoint file"),
+], ids=["train-dict", "train", "train-tnrd"])
+def test_checkpoint_equal_to_out_is_refused_up_front(argv, match, inputs, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _refused(capsys, *[a.format(img=inputs / "img64.png", tmp=tmp_path) for a in argv], match=match)
+    assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------------ 2: never a traceback
+def test_binary_config_files_are_not_toml(inputs, tmp_path, capsys):
+    _refused(capsys, "bench", inputs / "img64.png", match="is not valid TOML: it is not UTF-8 text")
+    bad = tmp_path / "c9.toml"
+    bad.write_bytes(b"trials = 2\n\xff\xfe bad\n")
+    _refused(capsys, "bench", bad, match="is not valid TOML")
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00 not text\n", b"[1, 2]\n", b"42\n"])
+@pytest.mark.parametrize("command", ["bench", "phase"])
+def test_corrupt_journals_are_refused_in_one_line(command, content, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    journal = out / ("trials.jsonl" if command == "bench" else "cells.jsonl")
+    journal.write_bytes(content)
+    argv = (["--n", "20", "--m", "10", "--k", "2"] if command == "bench" else ["--n", "20", "--deltas", "0.5",
+                                                                              "--rhos", "0.2"])
+    _refused(capsys, command, "--solvers", "omp", *argv, "--trials", "1", "--out", out, "--no-progress",
+             match=f"corrupt journal {journal}")
+    assert journal.read_bytes() == content  # the journal is not replaced by a refused run
+
+
+def test_unexpected_errors_are_one_line_internal_errors(capsys, monkeypatch):
+    import cs_toolkit.cli.bench as cli_bench
+
+    def boom(path):
+        raise UnicodeError("a ValueError subclass nobody expected\nsecond line")
+
+    monkeypatch.setattr(cli_bench, "_read_toml", boom)
+    status, err = _main(capsys, "bench", "x.toml")
+    assert status == 1 and len(err) == 1, err
+    assert err[0].startswith("cs-toolkit bench: internal error (UnicodeError: a ValueError subclass")
+
+
+# ------------------------------------------------------------------ 3, 4: memory, checked before the work
+@pytest.mark.parametrize(("argv", "match"), [
+    (["bench", "--solvers", "omp", "--n", "20", "--m", "10", "--k", "2", "--trials", "100000000000"],
+     "--trials x 1 solver(s) needs about"),
+    (["phase", "--solvers", "omp", "--n", "20", "--trials", "2", "--deltas", "0.1:0.9:100000000000",
+      "--rhos", "0.2"], "100,000,000,000 --deltas"),
+    (["train", "--model", "lista", "--m", "250", "--n", "500", "--layers", "16", "--batch-size", "100000000",
+      "--quick", "--quiet", "--max-steps", "1", "--out", "X.npz"], "--batch-size 100000000"),
+    (["reconstruct", "img64.png", "--method", "omp", "--block-size", "8", "--basis", "bomb_dict.npz"],
+     "array 'dictionary' is damaged or too large"),
+    (["reconstruct", "img64.png", "--model", "bomb_model.npz"], "array '__metadata__' is damaged or too large"),
+], ids=["bench-trials", "phase-grid", "train-batch", "basis-bomb", "model-bomb"])
+def test_runs_that_cannot_fit_are_refused_before_they_start(argv, match, inputs):
+    _bomb(inputs / "bomb_dict.npz", "dictionary", (10**6, 10**6))
+    _bomb(inputs / "bomb_model.npz", "__metadata__", (10**12,), "|u1")
+    r = _run_capped(*argv, cwd=inputs)
+    assert r.returncode == 2, r.stderr  # not 1 (MemoryError) nor killed
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and match in err[0] and "MemoryError" not in err[0], r.stderr
+
+
+def test_large_pictures_are_sized_from_their_header_before_decoding(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    import cs_toolkit.cli.signals as cli_signals
+    import cs_toolkit.data
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.fromarray(np.zeros((3000, 3000, 4), np.uint8), "RGBA").save(pics / "big.png")  # compresses to little
+
+    def never(*args, **kwargs):
+        raise AssertionError("the picture was decoded before the memory check")
+
+    monkeypatch.setattr(cs_toolkit.data, "read_image", never)
+    monkeypatch.setattr(cli_signals, "_available_memory", lambda: 200 * 2**20)
+    big, out = pics / "big.png", tmp_path / "o.npz"
+    _refused(capsys, "reconstruct", big, "--method", "bcs_spl", "--out", tmp_path / "o.png", match="GiB of memory")
+    _refused(capsys, "train-dict", big, "--kind", "image", "--out", out, match="GiB of memory")
+    _refused(capsys, "train", "--data", pics, "--block", "8", "--quick", "--quiet", "--out", out,
+             match="GiB of memory")
+    _refused(capsys, "train", "--model", "tnrd", "--data", pics, "--quick", "--quiet", "--out", out,
+             match="GiB of memory")
+
+
+# ------------------------------------------------------------------ 6: argparse errors in one line
+def test_argument_errors_are_one_line(capsys):
+    from cs_toolkit.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["reconstruct", "x.png", "--ratio"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--ratio" in err[0] and "cs-toolkit reconstruct --help" in err[0], err
+
+
+# ------------------------------------------------------------------ 7, 9, 10, 12, 13: messages
+@pytest.mark.parametrize(("argv", "match"), [
+    (["phase", "--solvers", "omp", "--deltas", "nan"], "--deltas must lie in (0, 1]"),
+    (["reconstruct", "{img}", "--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["bench", "--solvers", "omp", "--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["phase", "--solvers", "omp", "--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["train-dict", "{img}", "--kind", "image", "--seed", "-1"], "--seed must be >= 0, got -1"),
+    # refused before the (missing) input is looked at
+    (["train-dict", "missing.png", "--kind", "image", "--checkpoint-every", "0", "--checkpoint", "X.npz"],
+     "--checkpoint-every must be >= 1, got 0"),
+    (["bench", "--solvers", "omp", "--trials", "0"], "--trials must be >= 1, got 0"),
+    (["bench", "--solvers", "omp", "--jobs", "0"], "--jobs must be a positive integer or -1"),
+    (["bench", "--solvers", "omp", "--snr", "nan"], "--snr must be finite"),
+    (["bench", "--solvers", "omp", "--k", "0"], "--k must be >= 1, got 0"),
+    (["reconstruct", "{img}", "--method", "lista"], "--method lista needs --model"),
+    (["reconstruct", "{img}", "--model", "{tmp}"], "is a folder"),
+    (["reconstruct", "{img}", "--out", ""], "--out must not be empty"),
+    (["demo", "--quick", "--ratio", "0.0001", "--out", "D"], "--ratio 0.0001 gives no measurement"),
+    (["train", "--quick", "--out", "m.npz", "--checkpoint-every", "3"], "--checkpoint-every needs --checkpoint"),
+], ids=lambda v: " ".join(v[:1] + [a for a in v if a.startswith("--")][:2]) if isinstance(v, list) else None)
+def test_messages_name_the_option(argv, match, inputs, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _refused(capsys, *[a.format(img=inputs / "img64.png", tmp=tmp_path) for a in argv], match=match)
+    assert os.listdir(tmp_path) == []  # no demo folder, nothing written
+    assert not (inputs / "img64_cs.png").exists()  # nor next to the input
+
+
+def test_solver_options_must_be_a_table(tmp_path, capsys):
+    cfg = tmp_path / "opts.toml"
+    cfg.write_text('[[problems]]\nn = 20\nm = 10\nk = 2\n[[solvers]]\nname = "omp"\noptions = "x"\n')
+    _refused(capsys, "bench", cfg, match="options of the solver 'omp' must be a table")
+
+
+# ------------------------------------------------------------------ 8: the hop follows the frame
+def test_hop_defaults_to_half_the_frame(inputs, tmp_path, capsys):
+    status, err = _main(capsys, "reconstruct", inputs / "clip.wav", "--method", "omp", "--frame-length", "64",
+                        "--out", tmp_path / "r.wav")
+    assert status == 0 and (tmp_path / "r.wav").is_file(), err
+
+
+# ------------------------------------------------------------------ 11: a model file's error said once
+def test_model_file_errors_are_not_repeated(inputs, tmp_path, capsys):
+    bad = tmp_path / "meta.npz"
+    buf = io.BytesIO()
+    np.save(buf, np.frombuffer(b"[1, 2]", np.uint8))
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("__metadata__.npy", buf.getvalue())
+    err = _refused(capsys, "reconstruct", inputs / "img64.png", "--model", bad, match="not a JSON object")
+    assert err.count("is not a valid cs-toolkit model file") == 1 and "ModelFileError" not in err
