@@ -8,14 +8,16 @@ nonlinearity and its derivative are the solvers' (:func:`cs_toolkit.solvers.shri
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterable
 
 import numpy as np
 import scipy.linalg
 
-from .._validation import dense_matrix
+from .._validation import check_float_dtype, dense_matrix
 from ..exceptions import ValidationError
 
-__all__ = ["alista_weights", "fista_momentum", "sha256_of"]
+__all__ = ["alista_weights", "fista_momentum", "sha256_of", "npz_path", "as_sequence"]
 
 
 def sha256_of(*arrays) -> str:
@@ -26,11 +28,29 @@ def sha256_of(*arrays) -> str:
     return h.hexdigest()
 
 
+def npz_path(path) -> str:
+    """The file a loader reads for ``path``: ``path`` itself, or ``path + ".npz"`` when ``path``
+    does not exist, has no ``.npz`` suffix and that file does (the name a save of ``path`` wrote:
+    :func:`cs_toolkit._atomic.atomic_savez` appends ``.npz`` when it is missing)."""
+    p = os.fspath(path)
+    if not os.path.exists(p) and not p.endswith(".npz") and os.path.exists(p + ".npz"):
+        return p + ".npz"
+    return p
+
+
+def as_sequence(name, values, what) -> list:
+    """``values`` (a list, tuple, 1-D array or other iterable of ``what``) as a list; a lone number, a
+    string or a multi-dimensional array is a ``ValidationError`` naming ``name``. The items are left
+    to the caller to check."""
+    if (isinstance(values, str | bytes | dict) or (isinstance(values, np.ndarray) and values.ndim != 1)
+            or not isinstance(values, Iterable)):
+        raise ValidationError(f"{name} must be a sequence (tuple or list) of {what}, got {values!r} of type "
+                              f"{type(values).__name__}; pass ({values!r},) for a single one.")
+    return list(values)
+
+
 def _check_dtype(dtype) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValidationError(f"dtype must be float32 or float64, got {dt}.")
-    return dt
+    return check_float_dtype("dtype", dtype)
 
 
 def alista_weights(A) -> np.ndarray:

@@ -51,10 +51,13 @@ def make_acquisition(signal, *, block_size, ratio, matrix="gaussian", seed=0, ho
     return check_acquisition(rec)
 
 
-def check_acquisition(rec, bad=None) -> dict:
+def check_acquisition(rec, bad=None, *, n_features=None) -> dict:
     """Validate a record (from a file or a caller); returns a normalised copy.
 
-    ``bad(why)`` makes the exception raised (default :class:`ValidationError`).
+    ``bad(why)`` makes the exception raised (default :class:`ValidationError`). With ``n_features``
+    (the length of a model's signals), the record must also be for signals of that length:
+    ``block_size ** 2`` samples for an image block, ``block_size`` for an audio frame (the one rule
+    of :func:`cs_toolkit.learned.save_model` and :func:`cs_toolkit.learned.load_model`).
     """
     def fail(why):
         return bad(why) if bad is not None else ValidationError(f"acquisition record: {why}")
@@ -90,6 +93,11 @@ def check_acquisition(rec, bad=None) -> dict:
         if rec["window"] not in WINDOWS:
             raise fail(f"'window' must be one of {WINDOWS}, got {rec['window']!r}")
         out["window"] = rec["window"]
+    if n_features is not None:
+        n = out["block_size"] ** 2 if signal == "image" else out["block_size"]
+        if n != n_features:
+            raise fail(f"it is for signals of {n} samples ({describe_acquisition(out)}), the model for signals "
+                       f"of {n_features}")
     return out
 
 

@@ -36,7 +36,7 @@ from .._archive import decode_json_record, open_archive
 from .._atomic import atomic_savez
 from .._rngstate import rng_state_from_json, rng_state_json
 from ..exceptions import ModelFileError, ValidationError
-from ._layers import sha256_of
+from ._layers import npz_path, sha256_of
 
 __all__ = ["fingerprint", "save_checkpoint", "load_checkpoint", "FORMAT", "FORMAT_VERSION"]
 
@@ -152,9 +152,7 @@ def load_checkpoint(path, model, fingerprint, bit_generator=np.random.PCG64) -> 
         It was written by a run with other settings (the message names ``checkpoint``
         and the differing settings).
     """
-    p = os.fspath(path)
-    if not os.path.exists(p) and os.path.exists(p + ".npz"):
-        p += ".npz"
+    p = npz_path(path)
     npz = open_archive(p, _bad)
     shapes = {k: v.shape for k, v in model.parameters().items()}
     dt = model.dtype

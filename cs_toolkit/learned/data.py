@@ -17,7 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_int, check_rng, check_scalar, dense_matrix
+from .._validation import (
+    check_array,
+    check_float_dtype,
+    check_int,
+    check_rng,
+    check_scalar,
+    dense_matrix,
+)
 from ..exceptions import ValidationError
 
 __all__ = ["SyntheticSource", "ArraySource", "add_measurement_noise"]
@@ -39,6 +46,19 @@ def _check_snr(snr_db):
     if snr_db is None:
         return None
     return check_scalar("snr_db", snr_db)
+
+
+def _codes_of(D, S):
+    """``Psi^{-1} s`` of every row of ``S`` for a square dictionary ``D``, which must be invertible."""
+    sv = np.linalg.svd(D, compute_uv=False)  # numerically singular: sigma_min <= eps * sigma_max
+    C = None if sv[-1] <= np.finfo(np.float64).eps * sv[0] else np.linalg.solve(D, S.T.astype(np.float64)).T
+    if C is None or not np.all(np.isfinite(C)):
+        raise ValidationError(
+            f"dictionary must be invertible when codes is not given (the codes are dictionary^-1 @ s), got a "
+            f"singular matrix of shape {D.shape} (singular values from {sv[0]:.3g} down to {sv[-1]:.3g}); "
+            "pass codes (e.g. sparse codes of the signals from cs_toolkit.solvers) as well."
+        )
+    return C
 
 
 class SyntheticSource:
@@ -77,7 +97,7 @@ class SyntheticSource:
         self.n_measurements, self.n_components = A.shape
         self.p = check_scalar("p", p, low=0.0, high=1.0, low_inclusive=False)
         self.snr_db = _check_snr(snr_db)
-        self.dtype = np.dtype(dtype)
+        self.dtype = check_float_dtype("dtype", dtype)
         self._At = A.T.astype(self.dtype)
         self.rng = check_rng(rng)
 
@@ -123,6 +143,7 @@ class ArraySource:
 
     def __init__(self, signals, A, dictionary=None, *, codes=None, snr_db=None, val_fraction=0.1,
                  dtype=np.float32, rng=None):
+        self.dtype = check_float_dtype("dtype", dtype)
         S = check_array(signals, "signals", ndim=2)
         A = dense_matrix(A, "A")
         if S.shape[1] != A.shape[1]:
@@ -146,7 +167,7 @@ class ArraySource:
         elif D is None:
             C = S
         elif D.shape[0] == D.shape[1]:
-            C = np.linalg.solve(D, S.T.astype(np.float64)).T
+            C = _codes_of(D, S)
         else:
             raise ValidationError(
                 f"dictionary of shape {D.shape} is not square: pass codes (e.g. sparse codes of the signals "
@@ -154,7 +175,6 @@ class ArraySource:
             )
         self.snr_db = _check_snr(snr_db)
         vf = check_scalar("val_fraction", val_fraction, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-        self.dtype = np.dtype(dtype)
         self.rng = check_rng(rng)
         self.operator = op
         self.dictionary = D

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import (
+    check_array,
+    check_bool,
     check_int,
     check_scalar,
     check_signals,
@@ -63,8 +65,8 @@ def ls_debias(A, Y, X, *, threshold=0.1, refit_threshold=None, max_support=None,
         Most entries kept per row, the largest ones (default ``m // 2``, at most ``m``).
         Entries whose column is numerically dependent on the larger ones already
         kept are left out.
-    gram : ndarray of shape (n, n), optional
-        ``A.T @ A`` in float64, when the caller keeps it (a model caches it).
+    gram : array_like of shape (n, n), optional
+        ``A.T @ A`` (float64: a float32 array is refused), when the caller keeps it (a model caches it).
     return_support_size : bool, default False
         Also return the size of the support used for every row.
 
@@ -116,10 +118,13 @@ def ls_debias(A, Y, X, *, threshold=0.1, refit_threshold=None, max_support=None,
     if max_support is None:
         max_support = default_max_support(m)
     max_support = check_int("max_support", max_support, low=1, high=m)
+    return_support_size = check_bool("return_support_size", return_support_size)
     if gram is None:
         gram = A.T @ A
-    elif gram.shape != (n, n) or gram.dtype != np.float64:
-        raise ValidationError(f"gram must be A.T @ A as float64 of shape {(n, n)}, got {gram.dtype} {gram.shape}.")
+    else:
+        gram = check_array(gram, "gram", ndim=2)  # a list of lists becomes float64; float32 is kept, and refused
+        if gram.shape != (n, n) or gram.dtype != np.float64:
+            raise ValidationError(f"gram must be A.T @ A as float64 of shape {(n, n)}, got {gram.dtype} {gram.shape}.")
     B = Y2 @ A
     out = np.empty((X2.shape[0], n), dtype=np.float64)
     sizes = np.empty(X2.shape[0], dtype=np.int64)

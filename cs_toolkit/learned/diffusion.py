@@ -28,9 +28,10 @@ import time
 import numpy as np
 
 from .._atomic import atomic_savez
-from .._validation import check_int, check_option, check_scalar
+from .._validation import check_bool, check_int, check_option, check_scalar
 from .._version import __version__
 from ..exceptions import ModelFileError, ValidationError
+from ._layers import npz_path
 
 __all__ = ["DiffusionStages", "load_diffusion", "train_diffusion", "FORMAT", "FORMAT_VERSION"]
 
@@ -184,6 +185,7 @@ class DiffusionStages:
         training), e.g. :class:`cs_toolkit.signals.image.BlockConstraint`; None: no projection.
         Returns the last stage's image, or the list of every stage's with ``return_all``.
         """
+        return_all = check_bool("return_all", return_all)
         x = np.array(x0, dtype=np.float64)
         if x.ndim != 2 or min(x.shape) <= self.filter_size:
             raise ValidationError(f"x0 must be a 2-D image larger than the {self.filter_size}x{self.filter_size} "
@@ -283,9 +285,7 @@ def load_diffusion(path) -> DiffusionStages:
     """
     from .._archive import meta_int, meta_positive, read_record
 
-    p = os.fspath(path)
-    if not os.path.exists(p) and os.path.exists(p + ".npz"):
-        p += ".npz"
+    p = npz_path(path)
     if not os.path.isfile(p):
         raise ModelFileError(f"diffusion-stages file {p!s} does not exist.")
     with read_record(p, _bad, fmt=FORMAT, version=FORMAT_VERSION, arrays=("filters", "knots"),
@@ -352,6 +352,7 @@ def train_diffusion(model, samples, *, validation=None, max_iter=200, objective=
         raise ValidationError("samples must hold at least one (x0, x_true, constraint) triple.")
     max_iter = check_int("max_iter", max_iter, low=1)
     check_option("objective", objective, ("mse", "psnr"))
+    verbose = check_bool("verbose", verbose)
 
     def psnr(mse):
         return 10.0 * math.log10(255.0 ** 2 / max(mse, 1e-12))

@@ -41,8 +41,8 @@ from .._archive import open_archive, record_format
 from .._atomic import atomic_savez
 from .._validation import check_array, dense_matrix
 from .._version import __version__
-from ..exceptions import ModelFileError, ModelMismatchError
-from ._layers import sha256_of
+from ..exceptions import ModelFileError, ModelMismatchError, ValidationError
+from ._layers import npz_path, sha256_of
 from .acquisition import check_acquisition
 from .lista import MODEL_KINDS
 from .unrolled import UnrolledNetwork
@@ -66,9 +66,20 @@ def save_model(model, path) -> None:
         Destination; ``.npz`` is appended when it is missing. The file is
         written atomically (a temporary file renamed over the target), so an
         interrupted save leaves the previous file intact.
+
+    Raises
+    ------
+    ValidationError
+        ``model.acquisition`` is malformed or for signals of another length than the model's
+        (the check :func:`load_model` makes, done before anything is written).
     """
     if not isinstance(model, UnrolledNetwork):
         raise ModelFileError(f"model must be an UnrolledNetwork, got {type(model).__name__}.")
+    n_features = int(model.sensing_matrix.shape[1])
+    acquisition = None if model.acquisition is None else check_acquisition(
+        model.acquisition, n_features=n_features,
+        bad=lambda why: ValidationError(f"model.acquisition: {why}; nothing was written (the loader would refuse "
+                                        "the file)."))
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -76,7 +87,7 @@ def save_model(model, path) -> None:
         "n_layers": model.n_layers,
         "n_measurements": model.n_measurements,
         "n_components": model.n_components,
-        "n_features": int(model.sensing_matrix.shape[1]),
+        "n_features": n_features,
         "dtype": model.dtype.name,
         "toolkit_version": __version__,
         "sensing_sha256": model.sensing_sha256,
@@ -86,7 +97,7 @@ def save_model(model, path) -> None:
             "threshold": float(model.debias_threshold),
             "refit_threshold": None if model.debias_refit_threshold is None else float(model.debias_refit_threshold),
             "max_support": None if model.debias_max_support is None else int(model.debias_max_support)},
-        "acquisition": None if model.acquisition is None else check_acquisition(model.acquisition),
+        "acquisition": acquisition,
     }
     arrays = {"__metadata__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
     for k, v in model.parameters().items():
@@ -161,12 +172,9 @@ def _parse_metadata(raw, path):
     if meta["dictionary_sha256"] is None and meta["n_features"] != meta["n_components"]:
         raise _bad(path, "n_features differs from n_components but the model has no dictionary")
     if meta.get("acquisition") is not None:
-        acq = check_acquisition(meta["acquisition"], bad=lambda why: _bad(path, f"metadata field 'acquisition': {why}"))
-        n = acq["block_size"] ** 2 if acq["signal"] == "image" else acq["block_size"]
-        if n != meta["n_features"]:
-            raise _bad(path, f"metadata field 'acquisition' is for signals of {n} samples, the model for "
-                             f"{meta['n_features']}")
-        meta["acquisition"] = acq
+        meta["acquisition"] = check_acquisition(
+            meta["acquisition"], n_features=meta["n_features"],
+            bad=lambda why: _bad(path, f"metadata field 'acquisition': {why}"))
     return meta
 
 
@@ -246,6 +254,8 @@ def load_model(path, A=None, dictionary=None) -> UnrolledNetwork:
     Parameters
     ----------
     path : str or os.PathLike
+        The file; ``path + ".npz"`` when ``path`` does not exist and has no ``.npz`` suffix (the
+        file :func:`save_model` wrote for it).
     A : array_like of shape (m, n_features), optional
         The sensing matrix the model will be used with; refused unless its
         SHA-256 (float64 C-order bytes) equals the one recorded at training.
@@ -267,6 +277,7 @@ def load_model(path, A=None, dictionary=None) -> UnrolledNetwork:
     FileNotFoundError
         No such file.
     """
+    path = npz_path(path)
     meta, arrays = _read(path)
     if A is not None:
         A = check_array(A, "A", ndim=2)
@@ -303,7 +314,7 @@ def load_any_model(path):
     from .joint_audio import FORMAT as JOINT_AUDIO_FORMAT
     from .joint_audio import load_joint_audio
 
-    p = os.fspath(path)
+    p = npz_path(path)
     if not os.path.isfile(p):
         raise ModelFileError(f"model file {p!s} does not exist.")
     fmt = record_format(p, _bad, _MAX_META_BYTES)

@@ -46,7 +46,7 @@ import time
 import numpy as np
 
 from .._atomic import atomic_savez
-from .._validation import check_int, check_scalar
+from .._validation import check_bool, check_int, check_scalar
 from .._version import __version__
 from ..exceptions import ModelFileError, ValidationError
 from ._joint_checkpoint import joint_fingerprint, resume_joint_checkpoint, save_joint_checkpoint
@@ -429,7 +429,7 @@ def train_joint_audio(clips, *, validation=(), ratios=(0.25, 0.5), n_layers=40, 
     from ..transforms import DCT, frames_from_audio
     from .train import Adam
 
-    rng = check_rng(rng)
+    rng, verbose = check_rng(rng), check_bool("verbose", verbose)
     clips = [np.asarray(c, dtype=np.float64) for c in clips]
     if not clips:
         raise ValidationError("clips must hold at least one clip.")
@@ -542,7 +542,7 @@ def tune_tail(net, clips, *, n_tail=100, scales=(1.0, 0.3, 0.1, 0.03, 0.01, 0.00
     """
     from ..signals.image import pipeline_matrix
 
-    n_tail = check_int("n_tail", n_tail, low=0)
+    n_tail, verbose = check_int("n_tail", n_tail, low=0), check_bool("verbose", verbose)
     N = net.frame_length
     out = {}
     for j, r in enumerate(net.ratios):
@@ -580,7 +580,7 @@ def record_default_ratios(net, clips, *, verbose=False) -> list:
         raise ValidationError(f"net must be a JointAudioNet, got {type(net).__name__}.")
     if isinstance(clips, np.ndarray) or len(clips) == 0:
         raise ValidationError("clips must be a non-empty list of 1-D clips (the validation clips).")
-    N = net.frame_length
+    N, verbose = net.frame_length, check_bool("verbose", verbose)
     joint = [float(np.mean([audio_quality(x, reconstruct_audio(measure_audio(x, float(r), frame_length=N, hop=N // 2,
                                                                              rng=i), method="joint"))["snr"]
                             for i, x in enumerate(clips)])) for r in net.ratios]

@@ -40,6 +40,7 @@ from .._validation import (
 )
 from ..exceptions import ValidationError
 from ..metrics import nmse
+from ._layers import as_sequence, npz_path
 from .data import ArraySource
 from .lista import MODEL_KINDS, UnrolledNetwork, make_model
 
@@ -114,6 +115,12 @@ class Stage:
     factor: float = 1.0
 
 
+def _factors(name, factors) -> tuple:
+    """``refine`` / ``refine_last``: a sequence of positive learning-rate factors, as floats."""
+    seq = as_sequence(name, factors, "positive learning-rate factors")
+    return tuple(check_scalar(name, f, low=0.0, low_inclusive=False) for f in seq)
+
+
 def make_schedule(n_layers, *, lr=5e-4, refine=(0.2, 0.02), schedule="layerwise", refine_last=()):
     """The list of :class:`Stage` of the layer-wise (or joint) schedule described in the module docstring.
 
@@ -122,9 +129,9 @@ def make_schedule(n_layers, *, lr=5e-4, refine=(0.2, 0.02), schedule="layerwise"
     (e.g. ``refine=(0.2,), refine_last=(0.02,)``).
     """
     n_layers = check_int("n_layers", n_layers, low=1)
+    lr = check_scalar("lr", lr, low=0.0, low_inclusive=False)
     check_option("schedule", schedule, ("layerwise", "joint"))
-    refine = tuple(float(check_scalar("refine", f, low=0.0, low_inclusive=False)) for f in refine)
-    refine_last = tuple(float(check_scalar("refine_last", f, low=0.0, low_inclusive=False)) for f in refine_last)
+    refine, refine_last = _factors("refine", refine), _factors("refine_last", refine_last)
     stages = []
     if schedule == "joint":
         for f in (1.0,) + refine + refine_last:
@@ -257,6 +264,8 @@ def train(model, source, *, lr=5e-4, lr_scalar=None, batch_size=64, schedule="la
     max_steps = check_int("max_steps", max_steps, low=1)
     patience = check_int("patience", patience, low=1)
     eval_every = check_int("eval_every", eval_every, low=1)
+    warm_start, verbose = check_bool("warm_start", warm_start), check_bool("verbose", verbose)
+    refine, refine_last = _factors("refine", refine), _factors("refine_last", refine_last)
     if checkpoint_every is not None:
         checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
     if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
@@ -266,11 +275,10 @@ def train(model, source, *, lr=5e-4, lr_scalar=None, batch_size=64, schedule="la
     rng = check_rng(rng)
     if n_threads is not None:
         n_threads = check_int("n_threads", n_threads, low=1)
-    stages = make_schedule(model.n_layers, lr=lr, refine=tuple(refine), schedule=schedule,
-                           refine_last=tuple(refine_last))
+    stages = make_schedule(model.n_layers, lr=lr, refine=refine, schedule=schedule, refine_last=refine_last)
     opts = dict(lr=lr, lr_scalar=lr_scalar, batch_size=batch_size, schedule=schedule,
-                refine=[float(f) for f in refine], refine_last=[float(f) for f in refine_last],
-                warm_start=bool(warm_start), max_steps=max_steps, patience=patience, eval_every=eval_every)
+                refine=list(refine), refine_last=list(refine_last),
+                warm_start=warm_start, max_steps=max_steps, patience=patience, eval_every=eval_every)
     with blas_threads(n_threads):
         return _train(model, source, stages, opts, n_val, validation, rng, verbose, callback, checkpoint,
                       checkpoint_every)
@@ -313,14 +321,26 @@ def _warm_start(model, depth, Yv, Cv):
     model.set_parameters(best_params)
 
 
+def _validation_pair(validation, model):
+    """The checked fixed validation set ``(Y_val, C_val)`` of :func:`train`, in the model's dtype."""
+    if not isinstance(validation, tuple | list) or len(validation) != 2:
+        raise ValidationError(f"validation must be a pair (Y_val, C_val) of measurements and codes, got "
+                              f"{type(validation).__name__} {validation!r:.80}.")
+    Yv, _ = check_signals(validation[0], "validation[0]", n_features=model.n_measurements, dtype=model.dtype)
+    Cv, _ = check_signals(validation[1], "validation[1]", n_features=model.n_components, dtype=model.dtype)
+    if Yv.shape[0] != Cv.shape[0]:
+        raise ValidationError(f"validation must pair every measurement row with its code: Y_val has {Yv.shape[0]} "
+                              f"rows (shape {Yv.shape}) but C_val has {Cv.shape[0]} (shape {Cv.shape}).")
+    return Yv, Cv
+
+
 def _train(model, source, stages, opts, n_val, validation, rng, verbose, callback, checkpoint, checkpoint_every):
     if checkpoint is not None:
         from . import checkpoint as ckpt
     if validation is None:
         Yv, Cv = source.validation_set(check_int("n_val", n_val, low=1), rng)
     else:
-        Yv, _ = check_signals(validation[0], "validation[0]", n_features=model.n_measurements, dtype=model.dtype)
-        Cv, _ = check_signals(validation[1], "validation[1]", n_features=model.n_components, dtype=model.dtype)
+        Yv, Cv = _validation_pair(validation, model)
     Yv = np.asarray(Yv, dtype=model.dtype)
     lr, lr_scalar = opts["lr"], opts["lr_scalar"]
     max_steps, patience, eval_every = opts["max_steps"], opts["patience"], opts["eval_every"]
@@ -329,7 +349,7 @@ def _train(model, source, stages, opts, n_val, validation, rng, verbose, callbac
     state = None
     if checkpoint is not None:
         fingerprint = ckpt.fingerprint(model, source, stages, opts, Yv, Cv)
-        if os.path.exists(os.fspath(checkpoint)) or os.path.exists(os.fspath(checkpoint) + ".npz"):
+        if os.path.exists(npz_path(checkpoint)):
             state = ckpt.load_checkpoint(checkpoint, model, fingerprint, type(rng.bit_generator))
     t_start = time.perf_counter()
     elapsed_before = 0.0
@@ -456,6 +476,7 @@ def pretrain_alista(model, source, *, rng=None, verbose=False, **train_options) 
 
     if not isinstance(model, LISTA | LISTA_CP):
         raise ValidationError(f"model must be a LISTA, LISTA_CP or LISTA_CPSS network, got {type(model).__name__}.")
+    verbose = check_bool("verbose", verbose)
     p_max = model.p_max if model.support_selection else 0.0
     tied = ALISTA(model.sensing_matrix, model.n_layers, dictionary=model.dictionary, lam=model.lam,
                   step=model.step, dtype=model.dtype, p_inc=model.p_inc, p_max=p_max)
@@ -535,7 +556,7 @@ def train_reconstructor(signals, A, dictionary=None, *, kind="alista", n_layers=
         Of the layer-wise training (with ``pretrain``: of the fine-tuning).
     """
     check_option("kind", kind, MODEL_KINDS)
-    check_bool("pretrain", pretrain)
+    pretrain, verbose = check_bool("pretrain", pretrain), check_bool("verbose", verbose)
     if pretrain and kind not in PRETRAIN_KINDS:
         raise ValidationError(f"pretrain=True needs kind 'lista', 'lista_cp' or 'lista_cpss', got {kind!r}.")
     rng = check_rng(rng)

@@ -5,10 +5,13 @@ The layers themselves are written by the subclasses in :mod:`cs_toolkit.learned.
 
 from __future__ import annotations
 
+import copy as _copy
+
 import numpy as np
 
 from .._validation import (
     check_array,
+    check_bool,
     check_int,
     check_option,
     check_scalar,
@@ -16,7 +19,7 @@ from .._validation import (
     dense_matrix,
 )
 from ..exceptions import ValidationError
-from ._layers import _check_dtype, sha256_of
+from ._layers import _check_dtype, as_sequence, sha256_of
 
 __all__ = ["UnrolledNetwork"]
 
@@ -226,6 +229,7 @@ class UnrolledNetwork:
         """
         Y2, was_1d = self._check_Y(Y)
         T = self._check_T(n_layers)
+        return_all = check_bool("return_all", return_all)
         if debias is None:
             debias = self.debias_threshold is not None
         elif not isinstance(debias, bool | np.bool_):
@@ -302,9 +306,11 @@ class UnrolledNetwork:
         X2, _ = check_signals(X, "X", n_features=self.n_components)
         if X2.shape[0] != Y2.shape[0]:
             raise ValidationError(f"Y and X must have the same number of signals, got {Y2.shape[0]} and {X2.shape[0]}.")
-        thresholds = [check_scalar("thresholds", t, low=0.0, high=1.0, high_inclusive=False) for t in thresholds]
+        thresholds = [check_scalar("thresholds", t, low=0.0, high=1.0, high_inclusive=False)
+                      for t in as_sequence("thresholds", thresholds, "candidate thresholds")]
         refits = [None if r is None else check_scalar("refit_thresholds", r, low=0.0, high=1.0,
-                                                      high_inclusive=False) for r in refit_thresholds]
+                                                      high_inclusive=False)
+                  for r in as_sequence("refit_thresholds", refit_thresholds, "candidate thresholds")]
         if not thresholds or not refits:
             raise ValidationError("thresholds and refit_thresholds must hold at least one candidate.")
         self.set_debias(None, max_support)
@@ -366,11 +372,10 @@ class UnrolledNetwork:
         return loss, grads
 
     def copy(self):
-        """A deep copy of the network."""
+        """A deep copy of the network: it shares no array, dict or list with this one (its
+        matrices, weights, buffers and ``acquisition`` record are copies)."""
         new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new._params = self.get_parameters()
-        new._buffers = {k: v.copy() for k, v in self._buffers.items()}
+        new.__dict__.update(_copy.deepcopy(self.__dict__))
         return new
 
     def save(self, path) -> None:
