@@ -9,6 +9,7 @@ headless. Each returns the axes; ``ax.figure`` is the figure to save with
 
 from __future__ import annotations
 
+import numbers
 import os
 
 import numpy as np
@@ -277,8 +278,8 @@ def save_figure(fig, path_without_ext, formats=("png", "svg"), *, dpi=150) -> li
     path_without_ext : str or path-like
         Target path without extension; ``.png``, ``.svg``, ... are appended.
     formats : sequence of str, default ("png", "svg")
-    dpi : int, default 150
-        Resolution of raster formats.
+    dpi : int or float, default 150
+        Resolution of raster formats, positive.
 
     Returns
     -------
@@ -294,6 +295,8 @@ def save_figure(fig, path_without_ext, formats=("png", "svg"), *, dpi=150) -> li
     bad = [f for f in formats if f not in allowed]
     if bad or not formats:
         raise ValidationError(f"formats must be a non-empty list from {allowed}, got {list(formats)}.")
+    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Real) or not np.isfinite(dpi) or dpi <= 0:
+        raise ValidationError(f"dpi must be a positive number (dots per inch), got {dpi!r}.")
     base = os.fspath(path_without_ext)
     paths = []
     for fmt in formats:

@@ -38,7 +38,7 @@ def trial_metrics(X_true, X_hat, k: int, *, noisy: bool = False, threshold: floa
     Parameters
     ----------
     X_true, X_hat : ndarray of shape (n_signals, n)
-        True and recovered signals.
+        True and recovered signals (``X_hat`` of the same size; a ``ValidationError`` otherwise).
     k : int
         Sparsity of the true signals (informative; supports are read from ``X_true``).
     noisy : bool, default False
@@ -67,7 +67,11 @@ def trial_metrics(X_true, X_hat, k: int, *, noisy: bool = False, threshold: floa
     from .. import metrics
 
     Xt = np.asarray(X_true, dtype=np.float64)
-    Xh = np.asarray(X_hat, dtype=np.float64).reshape(Xt.shape)
+    Xh = np.asarray(X_hat, dtype=np.float64)
+    if Xh.size != Xt.size:  # a single signal may come back 1-D for a (1, n) batch, or the other way
+        raise ValidationError(f"Dimension mismatch for X_hat: expected the shape of X_true {Xt.shape} "
+                              f"({Xt.size} entries), got shape {Xh.shape}.")
+    Xh = Xh.reshape(Xt.shape)
     if not np.all(np.isfinite(Xh)):
         nan = float("nan")
         return {"nmse": nan, "nmse_db": nan, "relative_error": nan, "support_recovery": nan, "success": 0.0}

@@ -8,8 +8,8 @@ import numpy as np
 from scipy import optimize
 
 from .._config import SUCCESS_THRESHOLD
-from .._validation import check_array, check_int, check_option
-from ..exceptions import ValidationError
+from .._validation import check_array, check_bool, check_int, check_option, check_scalar
+from ..exceptions import ModelFileError, ValidationError
 from ._engine import (
     _check_parallel,
     _entropy,
@@ -43,8 +43,8 @@ def fit_logistic_transition(rho, successes, trials=None, *, ridge=1e-6) -> dict:
     trials : array_like of shape (n_points,), optional
         Number of trials at each ``rho``; default one each.
     ridge : float, default 1e-6
-        Tiny penalty ``ridge * b^2`` that keeps the slope finite when the data are
-        perfectly separated (a sharp transition between two grid points).
+        Tiny penalty ``ridge * b^2`` (finite, ``>= 0``) that keeps the slope finite when the data
+        are perfectly separated (a sharp transition between two grid points).
 
     Returns
     -------
@@ -55,7 +55,7 @@ def fit_logistic_transition(rho, successes, trials=None, *, ridge=1e-6) -> dict:
     Raises
     ------
     ValidationError
-        Mismatched lengths, negative counts or more successes than trials.
+        Mismatched lengths, negative counts, more successes than trials, or a negative ridge.
 
     Notes
     -----
@@ -69,6 +69,7 @@ def fit_logistic_transition(rho, successes, trials=None, *, ridge=1e-6) -> dict:
     >>> round(r["rho_50"], 2)
     0.3
     """
+    ridge = check_scalar("ridge", ridge, low=0.0)
     rho = check_array(rho, "rho", ndim=1, dtype=np.float64)
     s = check_array(successes, "successes", ndim=1, dtype=np.float64)
     t = np.ones_like(s) if trials is None else check_array(trials, "trials", ndim=1, dtype=np.float64)
@@ -119,6 +120,19 @@ class PhaseResult(_Table):
         "n_trials": "int", "n_success": "int", "success_rate": "float", "mean_time_s": "float",
         "median_nmse_db": "float", "mean_n_iter": "float", "n_warnings": "int",
     }
+    required = ("solver", "delta_index", "rho_index", "delta", "rho", "n", "m", "k", "delta_actual",
+                "rho_actual", "n_trials", "n_success", "success_rate")
+
+    @classmethod
+    def _check_rows(cls, rows, where):
+        for index in ("delta_index", "rho_index"):
+            got = sorted({r[index] for r in rows})
+            if got != list(range(len(got))):
+                raise ModelFileError(f"{where}: column {index!r} must number the grid 0, 1, ..., got {got}.")
+        for i, r in enumerate(rows):
+            if not 0 <= r["n_success"] <= r["n_trials"]:
+                raise ModelFileError(f"{where}: row {i} must have 0 <= n_success <= n_trials, got "
+                                     f"{r['n_success']} and {r['n_trials']}.")
 
     @property
     def solvers(self) -> list[str]:
@@ -326,7 +340,8 @@ def phase_transition(solvers, *, n=200, deltas=None, rhos=None, n_trials=20, mat
     problem_options : dict, optional
         More :class:`~cs_toolkit.bench.ProblemFamily` fields for every cell, for phase
         diagrams of structured signals: e.g. ``{"structure": "tree"}``,
-        ``{"structure": "block", "block_size": 4}`` (``k`` is then rounded to whole blocks)
+        ``{"structure": "block", "block_size": 4}`` (``k`` is then rounded to whole blocks, at
+        most ``m``: every ``m = round(delta n)`` must hold one block, ``m >= block_size``)
         or ``{"structure": "joint", "n_signals": 4}``. Put the unstructured solver beside
         the structured one (``["cosamp", "tree_cosamp"]``) to compare them.
 
@@ -337,7 +352,8 @@ def phase_transition(solvers, *, n=200, deltas=None, rhos=None, n_trials=20, mat
     Raises
     ------
     ValidationError
-        Bad grids or counts, unknown solvers, or a settings mismatch when resuming.
+        Bad grids or counts (a block-sparse sweep with a ``delta`` whose ``m`` is smaller than
+        ``block_size``), unknown solvers, or a settings mismatch when resuming.
 
     Notes
     -----
@@ -354,6 +370,8 @@ def phase_transition(solvers, *, n=200, deltas=None, rhos=None, n_trials=20, mat
     configs = as_solver_configs(solvers)
     n = check_int("n", n, low=2)
     n_trials = check_int("n_trials", n_trials, low=1)
+    resume = check_bool("resume", resume)
+    progress = check_bool("progress", progress)
     deltas = _check_grid(DEFAULT_DELTAS if deltas is None else deltas, "deltas", 0.0, 1.0)
     rhos = _check_grid(DEFAULT_RHOS if rhos is None else rhos, "rhos", 0.0, 1.0)
     check_option("distribution", distribution, ("gaussian", "rademacher", "uniform"))
@@ -367,10 +385,15 @@ def phase_transition(solvers, *, n=200, deltas=None, rhos=None, n_trials=20, mat
     cells = []
     for i, d in enumerate(deltas):
         m = max(1, int(round(d * n)))
+        if m < bs:
+            raise ValidationError(
+                f"deltas must give m = round(delta * n) >= block_size = {bs} for block-sparse signals (k <= m "
+                f"in whole blocks), got delta = {d:g}, m = {m}; use deltas >= {bs / n:g}."
+            )
         for j, r in enumerate(rhos):
             k = min(m, max(1, int(round(r * m))))
-            if bs > 1:  # whole blocks
-                k = min(n // bs, max(1, int(round(k / bs)))) * bs
+            if bs > 1:  # whole blocks, at most m
+                k = min(n // bs, m // bs, max(1, int(round(k / bs)))) * bs
             cells.append((i, j, float(d), float(r), m, k))
 
     settings = {"n": n, "deltas": deltas.tolist(), "rhos": rhos.tolist(), "n_trials": n_trials,

@@ -40,12 +40,43 @@ def format_table(rows: list[dict], columns: list[str] | None = None, floatfmt: s
     return "\n".join(lines)
 
 
+def _read_text(path) -> str:
+    """The text of a result file; bytes that are not UTF-8 are a ``ModelFileError``."""
+    with open(path, encoding="utf-8") as fh:
+        try:
+            return fh.read()
+        except UnicodeDecodeError as exc:
+            raise ModelFileError(f"{os.fspath(path)} is not a UTF-8 text file: {exc}") from None
+
+
+def _read_json(path):
+    try:
+        return json.loads(_read_text(path))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{os.fspath(path)} is not valid JSON: {exc}") from None
+
+
+def _fits(value, kind) -> bool:
+    """Whether a value read from a file suits a column of that schema kind (None: a missing number)."""
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    return True
+
+
 class _Table:
     """Rows (list of dicts) plus metadata; CSV and JSON round trips."""
 
     kind = "table"
     #: column -> "int" | "float" | "str" | "bool", used to read CSV back exactly.
     schema: dict[str, str] = {}
+    #: columns every row of a file must hold (those the summaries and grids read).
+    required: tuple[str, ...] = ()
 
     def __init__(self, rows, meta=None):
         self.rows = [dict(r) for r in rows]
@@ -111,27 +142,49 @@ class _Table:
         return out
 
     @classmethod
+    def _checked(cls, rows, meta, path):
+        """``cls(rows, meta)`` read from ``path``, or a ``ModelFileError`` saying what is wrong with the file."""
+        where = os.fspath(path)
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            what = type(rows).__name__ if not isinstance(rows, list) else "a list holding " + ", ".join(
+                sorted({type(r).__name__ for r in rows if not isinstance(r, dict)}))
+            raise ModelFileError(f"{where}: 'rows' must be a list of objects (one per row), got {what}.")
+        if meta is not None and not isinstance(meta, dict):
+            raise ModelFileError(f"{where}: 'meta' must be an object, got {type(meta).__name__}.")
+        for i, r in enumerate(rows):
+            missing = [c for c in cls.required if c not in r]
+            if missing:
+                raise ModelFileError(f"{where}: row {i} lacks the column(s) {', '.join(missing)} of a "
+                                     f"{cls.kind!r} result.")
+            for c in cls.required:
+                if not _fits(r[c], cls.schema.get(c)):
+                    raise ModelFileError(f"{where}: row {i}, column {c!r} must be of type {cls.schema[c]}, "
+                                         f"got {r[c]!r}.")
+        cls._check_rows(rows, where)
+        return cls(cls._fix_types(rows), meta)
+
+    @classmethod
+    def _check_rows(cls, rows, where):
+        """More checks of the rows of a file, by subclasses (raise ``ModelFileError``)."""
+
+    @classmethod
     def from_csv(cls, path):
-        """Read a table written by :meth:`to_csv`."""
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-        return cls(rows_from_csv_text(text, cls.schema, path=os.fspath(path)))
+        """Read a table written by :meth:`to_csv`; a malformed file raises ``ModelFileError``."""
+        text = _read_text(path)
+        return cls._checked(rows_from_csv_text(text, cls.schema, path=os.fspath(path)), None, path)
 
     @classmethod
     def from_json(cls, path):
-        """Read a table written by :meth:`to_json` (metadata included)."""
-        with open(path, encoding="utf-8") as fh:
-            try:
-                doc = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise ModelFileError(f"{os.fspath(path)} is not valid JSON: {exc}") from None
+        """Read a table written by :meth:`to_json` (metadata included); a malformed file raises
+        ``ModelFileError``."""
+        doc = _read_json(path)
         if not isinstance(doc, dict) or "rows" not in doc:
             raise ModelFileError(f"{os.fspath(path)} is not a cs-toolkit result file (no 'rows').")
         if doc.get("kind", cls.kind) != cls.kind:
             raise ModelFileError(
                 f"{os.fspath(path)} holds {doc.get('kind')!r} results, expected {cls.kind!r}; use load_results()."
             )
-        return cls(cls._fix_types(doc["rows"]), doc.get("meta"))
+        return cls._checked(doc["rows"], doc.get("meta"), path)
 
     @classmethod
     def load(cls, path):
@@ -168,6 +221,7 @@ class Results(_Table):
         "nmse_db": "float", "relative_error": "float", "support_recovery": "float",
         "success": "float", "n_warnings": "int",
     }
+    required = ("problem", "solver", "time_s", "n_iter", "nmse_db", "success")
 
     def summary(self) -> list[dict]:
         """One row per (problem, solver): trials, mean time, median NMSE (dB), success rate, mean iterations."""
@@ -203,16 +257,13 @@ def load_results(path):
 
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext == ".json":
-        with open(path, encoding="utf-8") as fh:
-            try:
-                kind = json.load(fh).get("kind")
-            except (json.JSONDecodeError, AttributeError):
-                raise ModelFileError(f"{os.fspath(path)} is not a cs-toolkit result file.") from None
-        cls = PhaseResult if kind == PhaseResult.kind else Results
+        doc = _read_json(path)
+        if not isinstance(doc, dict):
+            raise ModelFileError(f"{os.fspath(path)} is not a cs-toolkit result file (not a JSON object).")
+        cls = PhaseResult if doc.get("kind") == PhaseResult.kind else Results
         return cls.from_json(path)
     if ext == ".csv":
-        with open(path, encoding="utf-8") as fh:
-            header = fh.readline()
-        cls = PhaseResult if "delta" in header.split(",") else Results
+        header = _read_text(path).split("\n", 1)[0]
+        cls = PhaseResult if "delta" in header.strip().split(",") else Results
         return cls.from_csv(path)
     raise ValidationError(f"path must end in .csv or .json, got {os.fspath(path)!r}.")

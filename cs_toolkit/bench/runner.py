@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from .._config import SUCCESS_THRESHOLD
-from .._validation import check_int
+from .._validation import check_bool, check_int
 from ..exceptions import ValidationError
 from ._engine import (
     _check_parallel,
@@ -22,6 +22,7 @@ from .problems import ProblemFamily, as_solver_configs
 from .results import Results
 
 __all__ = ["run_benchmark", "trial_metrics"]
+
 
 def _as_problems(problems) -> list[ProblemFamily]:
     if isinstance(problems, ProblemFamily):
@@ -111,6 +112,8 @@ def run_benchmark(problems, solvers, *, n_trials=10, rng=0, n_jobs=1, backend=No
     problems = _as_problems(problems)
     configs = as_solver_configs(solvers)
     n_trials = check_int("n_trials", n_trials, low=1)
+    resume = check_bool("resume", resume)
+    progress = check_bool("progress", progress)
     n_jobs = _check_parallel(n_jobs, backend, scheduler)
     entropy, seed = _entropy(rng)
     payload = _payload(configs)

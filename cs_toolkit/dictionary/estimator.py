@@ -11,8 +11,15 @@ import numpy as np
 
 from .._archive import open_archive
 from .._atomic import atomic_path
-from .._validation import check_array, check_int, check_option, check_signals, restore_rank
-from ..exceptions import ModelFileError, ValidationError
+from .._validation import (
+    check_array,
+    check_int,
+    check_option,
+    check_signals,
+    restore_rank,
+    result_dtype,
+)
+from ..exceptions import DTypeError, ModelFileError, ValidationError
 from ._common import CODERS, make_coder
 from .ksvd import approx_ksvd, ksvd
 from .mod import mod
@@ -23,6 +30,62 @@ __all__ = ["DictionaryLearner"]
 METHODS = ("ksvd", "approx_ksvd", "mod", "online")
 _FORMAT = "cs_toolkit.dictionary.DictionaryLearner"
 _FORMAT_VERSION = 1
+
+# --- the scikit-learn protocol without importing scikit-learn --------------------------------
+# Shared with the estimators of cs_toolkit.features (a unit above this one, which may import it).
+_NOT_FITTED = []
+
+
+def not_fitted(estimator, call="fit(X)"):
+    """The error for a method called before ``fit``: a ``ValidationError`` that is also
+    scikit-learn's ``NotFittedError`` when scikit-learn is installed (imported only here)."""
+    if not _NOT_FITTED:
+        try:
+            from sklearn.exceptions import NotFittedError
+        except ImportError:  # pragma: no cover - scikit-learn is optional
+            _NOT_FITTED.append(ValidationError)
+        else:
+            _NOT_FITTED.append(type("NotFittedError", (ValidationError, NotFittedError), {}))
+    return _NOT_FITTED[0](f"This {type(estimator).__name__} instance is not fitted yet; call {call} first.")
+
+
+def sklearn_tags(estimator_type=None):
+    """scikit-learn's ``Tags`` of an estimator of ``estimator_type`` (``"classifier"``,
+    ``"transformer"`` or None), for ``__sklearn_tags__``; scikit-learn is imported only here (it
+    calls this itself). Transformers preserve float32 and float64."""
+    from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags, TransformerTags
+
+    tags = Tags(estimator_type=estimator_type, target_tags=TargetTags(required=False), input_tags=InputTags())
+    if estimator_type == "classifier":
+        tags.target_tags.required = True
+        tags.classifier_tags = ClassifierTags(multi_class=True)
+    elif estimator_type == "transformer":
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
+    return tags
+
+
+def _dense(X, name="X"):
+    """``X`` ready for :func:`check_signals`: a sparse matrix is refused, an object array of numbers
+    becomes float64 and an array with an empty axis is refused (in scikit-learn's words)."""
+    if hasattr(X, "toarray"):
+        raise ValidationError(f"{name} must be a dense array; sparse input is not supported, got {type(X).__name__}; "
+                              f"pass {name}.toarray().")
+    if X is None:
+        return X
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError):  # ragged: check_signals says so
+        return X
+    if arr.dtype == object and arr.ndim:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DTypeError(f"{name} must hold numbers; its object array could not be converted: {exc}") from None
+    if arr.ndim == 2 and 0 in arr.shape:
+        what = "sample(s)" if arr.shape[0] == 0 else "feature(s)"
+        raise ValidationError(f"{name} must not be empty: it has 0 {what} (shape={arr.shape}) while a minimum of 1 "
+                              f"is required.")
+    return arr
 
 
 class DictionaryLearner:
@@ -80,6 +143,20 @@ class DictionaryLearner:
     replaced_atoms_ : int
     n_features_in_ : int
 
+    Notes
+    -----
+    Speaks scikit-learn's protocol (``get_params``, ``set_params``, ``__sklearn_tags__``; a method
+    called before ``fit`` raises its ``NotFittedError``, also a ``ValidationError``) without
+    importing it. With an int ``rng`` it passes scikit-learn's ``check_estimator`` but for two
+    checks, failed on purpose: ``check_fit2d_predict1d`` (a 1-D ``X`` is one signal here, coded
+    as such) and ``check_complex_data`` (complex ``X`` raises ``DTypeError``, a ``TypeError``, as
+    everywhere in the package, not a ``ValueError``). With ``rng=None`` every fit draws other
+    initial atoms, so the checks that compare two fits (``check_fit_idempotent``,
+    ``check_pipeline_consistency``, ``check_transformer_general``,
+    ``check_transformer_data_not_an_array``) fail too: scikit-learn seeds only a parameter named
+    ``random_state``. The output dtype follows ``result_dtype`` of ``X`` and the dictionary
+    (float32 only when both are float32).
+
     Examples
     --------
     >>> X = np.random.default_rng(0).standard_normal((300, 16))
@@ -128,6 +205,9 @@ class DictionaryLearner:
             setattr(self, key, value)
         return self
 
+    def __sklearn_tags__(self):
+        return sklearn_tags("transformer")
+
     def __repr__(self):
         return f"DictionaryLearner(n_atoms={self.n_atoms!r}, method={self.method!r}, coder={self.coder!r})"
 
@@ -143,6 +223,7 @@ class DictionaryLearner:
 
     def _fit(self, X):
         check_option("method", self.method, METHODS)
+        X = _dense(X)
         common = dict(n_nonzero_coefs=self.n_nonzero_coefs, coder=self.coder, tol=self.tol, lam=self.lam,
                       init=self.init, rng=self.rng, replace_dead=self.replace_dead, progress=self.progress,
                       coder_options=self.coder_options, checkpoint=self.checkpoint)
@@ -165,13 +246,19 @@ class DictionaryLearner:
 
     def _check_fitted(self):
         if not hasattr(self, "dictionary_"):
-            raise ValidationError("This DictionaryLearner is not fitted yet; call fit(X) first.")
+            raise not_fitted(self)
 
     def transform(self, X):
         """Sparse codes of ``X`` ((n_signals, n_features) or (n_features,)) with the learned dictionary."""
         self._check_fitted()
-        D = self.dictionary_
-        Y, was_1d = check_signals(X, "X", n_features=D.shape[0], dtype=D.dtype)
+        Y, was_1d = check_signals(_dense(X), "X")
+        n = self.dictionary_.shape[0]
+        if Y.shape[1] != n:
+            hint = " It looks transposed: a batch is rows, pass X.T." if not was_1d and Y.shape[0] == n else ""
+            raise ValidationError(f"Dimension mismatch for X: X has {Y.shape[1]} features, but DictionaryLearner is "
+                                  f"expecting {n} features as input (shape ({n},) or (n_signals, {n})).{hint}")
+        dt = result_dtype(Y.dtype, self.dictionary_.dtype)
+        D, Y = self.dictionary_.astype(dt, copy=False), Y.astype(dt, copy=False)
         code = make_coder(self.coder, n_nonzero_coefs=self.n_nonzero_coefs, tol=self.tol, lam=self.lam,
                           n_features=D.shape[0], n_atoms=D.shape[1], coder_options=self.coder_options)
         return restore_rank(code(D, Y), was_1d)
@@ -179,9 +266,9 @@ class DictionaryLearner:
     def inverse_transform(self, codes):
         """Signals ``codes @ dictionary_.T`` from codes (n_signals, n_atoms) or (n_atoms,)."""
         self._check_fitted()
-        D = self.dictionary_
-        C, was_1d = check_signals(codes, "codes", n_features=D.shape[1], dtype=D.dtype)
-        return restore_rank(C @ D.T, was_1d)
+        C, was_1d = check_signals(_dense(codes, "codes"), "codes", n_features=self.dictionary_.shape[1])
+        dt = result_dtype(C.dtype, self.dictionary_.dtype)
+        return restore_rank(C.astype(dt, copy=False) @ self.dictionary_.astype(dt, copy=False).T, was_1d)
 
     # persistence -------------------------------------------------------------------
     def save(self, path):
@@ -196,7 +283,8 @@ class DictionaryLearner:
                                   + ", ".join(repr(c) for c in CODERS) + " first.")
         params = self.get_params()
         params["init"] = params["init"] if isinstance(params["init"], str) else "array"
-        params["rng"] = params["rng"] if isinstance(params["rng"], int | type(None)) else None
+        rng = params["rng"]
+        params["rng"] = int(rng) if isinstance(rng, int | np.integer) and not isinstance(rng, bool) else None
         params["checkpoint"] = None  # a path of this machine, not part of the model
         for key in ("n_nonzero_coefs", "n_atoms", "batch_size", "n_epochs", "max_iter", "checkpoint_every"):
             if isinstance(params[key], np.integer):

@@ -1,13 +1,34 @@
-"""Tile image of dictionary atoms (matplotlib; works with the Agg backend)."""
+"""Tile image of dictionary atoms (matplotlib; works with the Agg backend).
+
+:func:`plot_dictionary` draws on the ``ax`` it is given or on a new
+:class:`matplotlib.figure.Figure` made without pyplot (as :mod:`cs_toolkit.plotting` does), so
+it opens no pyplot figure and changes no global state; ``ax.figure`` is the figure to save.
+"""
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from .._validation import check_array, check_int
+from .._validation import check_array, check_bool, check_int
 from ..exceptions import ValidationError
 
 __all__ = ["plot_dictionary", "dictionary_tiles"]
+
+
+def _check_patch_shape(patch_shape, n_features):
+    """``patch_shape`` as ``(h, w)``: two positive ints whose product is ``n_features``."""
+    want = f"a pair of positive ints (h, w) with h * w == n_features = {n_features}"
+    shape = patch_shape.tolist() if isinstance(patch_shape, np.ndarray) else patch_shape
+    if not (isinstance(shape, tuple | list) and len(shape) == 2
+            and all(isinstance(v, numbers.Integral | np.integer) and not isinstance(v, bool | np.bool_) and v >= 1
+                    for v in shape)):
+        raise ValidationError(f"patch_shape must be {want}, got {patch_shape!r}.")
+    h, w = (int(v) for v in shape)
+    if h * w != n_features:
+        raise ValidationError(f"patch_shape must be {want}, got {(h, w)}, which has {h * w} pixels.")
+    return h, w
 
 
 def dictionary_tiles(D, patch_shape, *, n_cols=None, pad=1, normalize=True):
@@ -16,8 +37,8 @@ def dictionary_tiles(D, patch_shape, *, n_cols=None, pad=1, normalize=True):
     Parameters
     ----------
     D : ndarray of shape (n_features, n_atoms)
-    patch_shape : tuple of int
-        ``(h, w)`` with ``h * w == n_features``; atoms are reshaped row-major.
+    patch_shape : (int, int)
+        ``(h, w)``, positive, with ``h * w == n_features``; atoms are reshaped row-major.
     n_cols : int, optional
         Tiles per row (default ``ceil(sqrt(n_atoms))``).
     pad : int, default 1
@@ -36,11 +57,10 @@ def dictionary_tiles(D, patch_shape, *, n_cols=None, pad=1, normalize=True):
     """
     D = check_array(D, "D", ndim=2)
     n_features, n_atoms = D.shape
-    h, w = (int(s) for s in patch_shape)
-    if h * w != n_features:
-        raise ValidationError(f"patch_shape {tuple(patch_shape)} has {h * w} pixels; the atoms have {n_features}.")
+    h, w = _check_patch_shape(patch_shape, n_features)
     n_cols = int(np.ceil(np.sqrt(n_atoms))) if n_cols is None else check_int("n_cols", n_cols, low=1)
     pad = check_int("pad", pad, low=0)
+    normalize = check_bool("normalize", normalize)
     n_rows = -(-n_atoms // n_cols)
     out = np.full((n_rows * (h + pad) - pad, n_cols * (w + pad) - pad), np.nan)
     for j in range(n_atoms):
@@ -64,7 +84,8 @@ def plot_dictionary(D, *, patch_shape=None, ax=None, n_cols=None, pad=1, cmap="g
         Shape of one atom as an image; default square when ``n_features`` is a perfect
         square, else atoms are drawn as stacked curves.
     ax : matplotlib Axes, optional
-        Where to draw (a new figure otherwise).
+        Where to draw; by default a new :class:`matplotlib.figure.Figure` (not a pyplot figure:
+        nothing is left open).
     n_cols, pad, normalize
         See :func:`dictionary_tiles`.
     cmap : str, default "gray"
@@ -73,6 +94,8 @@ def plot_dictionary(D, *, patch_shape=None, ax=None, n_cols=None, pad=1, cmap="g
     Returns
     -------
     matplotlib.axes.Axes
+        ``ax.figure`` is the figure (save it with ``ax.figure.savefig`` or
+        :func:`cs_toolkit.plotting.save_figure`).
 
     Examples
     --------
@@ -81,15 +104,27 @@ def plot_dictionary(D, *, patch_shape=None, ax=None, n_cols=None, pad=1, cmap="g
     >>> ax = plot_dictionary(np.eye(16)[:, :8])
     """
     D = check_array(D, "D", ndim=2)
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 6))
     n_features, n_atoms = D.shape
     if patch_shape is None:
         p = int(round(np.sqrt(n_features)))
         patch_shape = (p, p) if p * p == n_features and p > 1 else None
-    if patch_shape is None:
+    tiles = None
+    if patch_shape is not None:  # every input is checked before a figure exists
+        tiles = dictionary_tiles(D, patch_shape, n_cols=n_cols, pad=pad, normalize=normalize)
+    else:
+        if n_cols is not None:
+            check_int("n_cols", n_cols, low=1)
+        check_int("pad", pad, low=0)
+        check_bool("normalize", normalize)
+    if title is not None and not isinstance(title, str):
+        raise ValidationError(f"title must be a string or None, got {title!r}.")
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        ax = Figure(figsize=(6, 6), layout="constrained").add_subplot()
+    elif not hasattr(ax, "imshow"):
+        raise ValidationError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}.")
+    if tiles is None:
         n_show = min(n_atoms, 64)
         scale = float(np.max(np.abs(D[:, :n_show]))) or 1.0
         for j in range(n_show):
@@ -97,7 +132,6 @@ def plot_dictionary(D, *, patch_shape=None, ax=None, n_cols=None, pad=1, cmap="g
         ax.set_yticks([])
         ax.set_xlabel("sample")
     else:
-        tiles = dictionary_tiles(D, patch_shape, n_cols=n_cols, pad=pad, normalize=normalize)
         ax.imshow(np.ma.masked_invalid(tiles), cmap=cmap, interpolation="nearest")
         ax.set_axis_off()
     ax.set_title(title if title is not None else f"{n_atoms} atoms")

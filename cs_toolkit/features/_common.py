@@ -8,24 +8,12 @@ import inspect
 import numpy as np
 
 from .._validation import check_array
+from ..dictionary.estimator import not_fitted, sklearn_tags
 from ..exceptions import DTypeError, ValidationError
 
 __all__ = ["EstimatorProtocol", "check_samples", "check_labels", "coder_options", "not_fitted"]
 
-_NOT_FITTED = []
-
-
-def not_fitted(estimator, call="fit(X)"):
-    """The error for a method called before ``fit``: a ``ValidationError`` that is also
-    scikit-learn's ``NotFittedError`` when scikit-learn is installed (imported only here)."""
-    if not _NOT_FITTED:
-        try:
-            from sklearn.exceptions import NotFittedError
-        except ImportError:  # pragma: no cover - scikit-learn is optional
-            _NOT_FITTED.append(ValidationError)
-        else:
-            _NOT_FITTED.append(type("NotFittedError", (ValidationError, NotFittedError), {}))
-    return _NOT_FITTED[0](f"This {type(estimator).__name__} instance is not fitted yet; call {call} first.")
+# not_fitted and sklearn_tags live with DictionaryLearner (a unit below this one) and are shared.
 
 
 class EstimatorProtocol:
@@ -62,16 +50,7 @@ class EstimatorProtocol:
         return f"{type(self).__name__}({', '.join(changed)})"
 
     def __sklearn_tags__(self):
-        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags, TransformerTags
-
-        tags = Tags(estimator_type=self._estimator_type, target_tags=TargetTags(required=False),
-                    input_tags=InputTags())
-        if self._estimator_type == "classifier":
-            tags.target_tags.required = True
-            tags.classifier_tags = ClassifierTags(multi_class=True)
-        elif self._estimator_type == "transformer":
-            tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
-        return tags
+        return sklearn_tags(self._estimator_type)
 
 
 def _same(a, b):
@@ -113,7 +92,8 @@ def check_samples(X, name="X", *, n_features=None, owner=None, dtype=None):
 
 
 def check_labels(y, n_samples, name="y"):
-    """Class labels: 1-D (a column vector is accepted), one per sample, not continuous values.
+    """Class labels: 1-D (a column vector is accepted), one per sample, not continuous values, sortable
+    (numbers or strings; None, or a mix of types that cannot be compared, is refused).
 
     Returns ``(classes, y_index)`` with ``classes[y_index] == y``.
     """
@@ -135,6 +115,17 @@ def check_labels(y, n_samples, name="y"):
             raise ValidationError(f"Unknown label type: {name} must hold class labels, got continuous values.")
     if arr.dtype.kind == "c":
         raise ValidationError(f"Unknown label type: {name} must hold class labels, got complex values.")
+    if arr.dtype == object:
+        if any(v is None for v in arr):
+            raise ValidationError(f"{name} must hold class labels (numbers or strings), got None at index "
+                                  f"{next(i for i, v in enumerate(arr) if v is None)}.")
+        try:
+            classes, index = np.unique(arr, return_inverse=True)
+        except TypeError:
+            kinds = sorted({type(v).__name__ for v in arr})
+            raise ValidationError(f"{name} must hold sortable class labels of one kind (numbers or strings), got "
+                                  f"values of types {', '.join(kinds)} that cannot be sorted together.") from None
+        return classes, index
     classes, index = np.unique(arr, return_inverse=True)
     return classes, index
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_int, check_option, check_rng
+from .._validation import check_array, check_bool, check_int, check_option, check_rng
 from ..exceptions import ValidationError
 from ._common import EstimatorProtocol, check_samples, coder_options, not_fitted
 
@@ -231,6 +231,17 @@ class SparseCodeTransformer(EstimatorProtocol):
             P = P - P.mean(axis=-1, keepdims=True)
         return P if positions else P.reshape(-1, P.shape[-1])
 
+    def _check_grid(self):
+        """Image mode: the pooling grid must fit in the patch positions of an image (checked by ``fit``,
+        so that no ``transform`` fails on it)."""
+        gr, gc = _pair("grid", self.grid)
+        (h, w), (ph, pw), (sh, sw) = (_pair(n, getattr(self, n)) for n in ("image_shape", "patch_size", "stride"))
+        nr, nc = (h - ph) // sh + 1, (w - pw) // sw + 1
+        if gr > nr or gc > nc:
+            raise ValidationError(f"grid {(gr, gc)} has more cells than the {(nr, nc)} patch positions of a "
+                                  f"{(h, w)} image (patch_size {(ph, pw)}, stride {(sh, sw)}); use a grid of at "
+                                  f"most {(nr, nc)}.")
+
     def fit(self, X, y=None):
         """Learn the dictionary from ``X`` of shape (n_samples, n_features); ``y`` is ignored.
 
@@ -243,10 +254,12 @@ class SparseCodeTransformer(EstimatorProtocol):
         X = check_samples(X, "X", owner=type(self).__name__)
         check_option("learning", self.learning, LEARNING_METHODS)
         k = check_int("n_nonzero_coefs", self.n_nonzero_coefs, low=1)
+        check_bool("split_sign", self.split_sign)
+        check_bool("remove_mean", self.remove_mean)
+        rows = self._rows(X)  # image mode: checks image_shape, patch_size and stride
         if self.image_shape is not None:
             check_option("pooling", self.pooling, POOLINGS)
-            _pair("grid", self.grid)
-        rows = self._rows(X)
+            self._check_grid()
         rng = check_rng(self.random_state)
         if self.image_shape is not None:
             n_max = check_int("max_patches", self.max_patches, low=1)

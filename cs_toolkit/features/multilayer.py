@@ -29,6 +29,7 @@ import numpy as np
 
 from .._validation import (
     check_array,
+    check_bool,
     check_int,
     check_option,
     check_rng,
@@ -96,13 +97,14 @@ def check_chain(dictionaries, *, n_features=None, dtype=None, name="dictionaries
 
 
 def _check_lams(lam, n_layers, name="lam"):
-    arr = np.asarray(lam, dtype=np.float64) if not isinstance(lam, list | tuple) else None
-    if arr is not None and arr.ndim == 0:
+    """One penalty per layer from a scalar, a sequence or a 1-D array of ``n_layers`` values, each >= 0."""
+    if isinstance(lam, np.ndarray):
+        lam = lam[()] if lam.ndim == 0 else list(lam) if lam.ndim == 1 else lam
+    if not isinstance(lam, list | tuple | np.ndarray):
         return [check_scalar(name, lam, low=0.0)] * n_layers
-    if arr is not None or len(lam) != n_layers:
-        got = np.shape(lam)
-        raise ValidationError(f"{name} must be a scalar or a sequence of {n_layers} values (one per layer), "
-                              f"got shape {got}.")
+    if isinstance(lam, np.ndarray) or len(lam) != n_layers:  # a 2-D array, or a wrong length
+        raise ValidationError(f"{name} must be a scalar or a sequence of {n_layers} values (one per layer: a list, "
+                              f"a tuple or a 1-D array), got shape {np.shape(lam)}.")
     return [check_scalar(f"{name}[{i}]", v, low=0.0) for i, v in enumerate(lam)]
 
 
@@ -165,6 +167,9 @@ def _ml_solve(X, dictionaries, lam, step, inner_step, max_iter, tol, nonneg, acc
     Ds = [D.astype(dt, copy=False) for D in Ds]
     L = len(Ds)
     lams = _check_lams(lam, L)
+    nonneg = check_bool("nonneg", nonneg)
+    return_layers = check_bool("return_layers", return_layers)
+    return_info = check_bool("return_info", return_info)
     t0, mu0 = ml_steps(Ds)
     t = t0 if step is None else check_scalar("step", step, low=0.0, low_inclusive=False)
     mu = mu0 if inner_step is None else check_scalar("inner_step", inner_step, low=0.0, low_inclusive=False)
@@ -216,7 +221,7 @@ _SOLVER_DOC = """
         Signals (rows).
     dictionaries : sequence of array_like
         The chain ``[D_1, ..., D_L]``, ``D_i`` of shape ``(n_{i-1}, n_i)``, ``n_0 = n_features``.
-    lam : float or sequence of L floats
+    lam : float, sequence of L floats or 1-D array of length L
         Penalty of each layer (one value: the same for all).
     step : float, optional
         Outer step ``t`` (default ``1 / ||D_1 ... D_L||_2^2``).

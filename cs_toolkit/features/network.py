@@ -10,6 +10,7 @@ import numpy as np
 
 from .._validation import (
     check_array,
+    check_bool,
     check_float_dtype,
     check_int,
     check_option,
@@ -41,7 +42,7 @@ class MLISTANetwork:
         Initial chain ``[D_1, ..., D_L]`` (e.g. from :func:`learn_layerwise`).
     n_iter : int, default 3
         Unrolled iterations.
-    lam : float or sequence of L floats, default 0.1
+    lam : float, sequence of L floats or 1-D array of length L, default 0.1
         Initial penalties (thresholds ``mu lam_i``, ``t lam_L``, one learnable value per atom).
     task : {"classification", "reconstruction"}, default "classification"
     n_classes : int, optional
@@ -68,7 +69,7 @@ class MLISTANetwork:
         self.n_layers = L = len(Ds)
         self.n_iter = check_int("n_iter", n_iter, low=1)
         self.task = check_option("task", task, TASKS)
-        self.nonneg = bool(nonneg)
+        self.nonneg = check_bool("nonneg", nonneg)
         lams = _check_lams(lam, L)
         t0, mu0 = ml_steps(Ds)
         self.step = t0 if step is None else check_scalar("step", step, low=0.0, low_inclusive=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_scalar
+from .._validation import check_bool, check_scalar
 from ..exceptions import ValidationError
 from ._common import EstimatorProtocol, check_labels, check_samples, coder_options, not_fitted
 
@@ -92,6 +92,8 @@ class SRCClassifier(EstimatorProtocol):
         X = check_samples(X, "X", owner=type(self).__name__)
         classes, index = check_labels(y, X.shape[0], "y")
         check_scalar("lam", self.lam, low=0.0, low_inclusive=False)
+        check_bool("robust", self.robust)
+        check_bool("normalize", self.normalize)
         norms = np.linalg.norm(X, axis=1)
         keep = norms > 0
         if not np.any(keep):
