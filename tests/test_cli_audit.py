@@ -215,3 +215,28 @@ def test_model_file_errors_are_not_repeated(inputs, tmp_path, capsys):
         z.writestr("__metadata__.npy", buf.getvalue())
     err = _refused(capsys, "reconstruct", inputs / "img64.png", "--model", bad, match="not a JSON object")
     assert err.count("is not a valid cs-toolkit model file") == 1 and "ModelFileError" not in err
+
+
+def test_train_defaults_are_the_bundled_models_recipes():
+    """``--stages`` / ``--iterations`` default to what the bundled image models were trained with
+    (the CLI's help says so; they were 5 / 100 for both)."""
+    from cs_toolkit.cli.learned import _BUNDLED_RECIPE
+    from cs_toolkit.learned.diffusion import load_diffusion
+    from cs_toolkit.signals import load_nlstages
+    from cs_toolkit.signals._image_nlstages import DEFAULT_NL_MODEL
+    from cs_toolkit.signals.image import DEFAULT_TNRD_MODEL
+
+    for name, model in (("pnp_nl_learned", load_nlstages(DEFAULT_NL_MODEL)),
+                        ("tnrd", load_diffusion(DEFAULT_TNRD_MODEL))):
+        assert _BUNDLED_RECIPE[name] == (model.n_stages, model.training_record["iterations"]), name
+
+
+def test_solvers_listing_marks_required_options(capsys):
+    """``cs-toolkit solvers`` printed ``lam=None`` for an option without a default; it is required."""
+    from cs_toolkit.cli import main
+
+    assert main(["solvers"]) == 0
+    out = capsys.readouterr().out
+    fista = out.split("\nfista", 1)[1].split("\n", 2)[1]
+    assert "lam (required)" in fista and "lam=None" not in fista
+    assert "max_iter=" in fista  # options with a default still show it

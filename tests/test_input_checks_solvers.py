@@ -464,3 +464,24 @@ def test_coder_options_valid_unchanged():
     a = ksvd(X, 12, n_nonzero_coefs=2, max_iter=2, rng=0, coder_options={"precompute": True})
     b = ksvd(X, 12, n_nonzero_coefs=2, max_iter=2, rng=0)
     np.testing.assert_array_equal(a.dictionary, b.dictionary)
+
+
+def test_every_solver_documents_only_parameters_it_takes():
+    """The numpydoc ``Parameters`` of every registered solver name only arguments of its signature
+    (the block solvers' shared text once listed ``n_nonzero_coefs``, which they do not take)."""
+    import inspect
+    import re
+
+    from cs_toolkit.solvers import get_solver, list_solvers
+
+    for name in list_solvers():
+        func = getattr(solvers, get_solver(name).func.__name__)  # the public function, its doc expanded
+        doc = inspect.getdoc(func) or ""
+        assert "{params_top}" not in doc and "{common}" not in doc, name
+        section = doc.split("Parameters\n----------\n", 1)[-1].split("\n\n", 1)[0] if "Parameters" in doc else ""
+        section = re.split(r"\n(?:Returns|Raises|Notes|Examples)\n-+", section)[0]
+        documented = re.findall(r"^([A-Za-z_][A-Za-z_0-9]*(?:, [A-Za-z_][A-Za-z_0-9]*)*) :", section, flags=re.M)
+        params = set(inspect.signature(func).parameters)
+        for entry in documented:
+            for arg in entry.split(", "):
+                assert arg in params, f"{name}: documents {arg!r}, which its signature does not take"

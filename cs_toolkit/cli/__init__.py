@@ -71,6 +71,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("cs-toolkit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of the output went away (``cs-toolkit solvers | head``): quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 141
     except Exception as exc:  # every error ends in one line (a traceback only with --debug)
         if args.debug:
             raise

@@ -15,7 +15,7 @@ def register(sub) -> None:
         "warmup", help="compile every solver's numba kernels into the on-disk cache (run once after installing)",
         description="Compile the solvers' numba kernels now, for float64 and float32, and (without "
                     "METHOD) those of the default image methods, so that no later first call pays the "
-                    "compilation (it reads the cached code instead). Takes one to two minutes once; a "
+                    "compilation (it reads the cached code instead). Takes two to four minutes once; a "
                     "second run only reads the cache.")
     p.add_argument("methods", nargs="*", metavar="METHOD", help="solvers to compile (default: all registered)")
     p.add_argument("--dtype", choices=("float64", "float32", "both"), default="both",
@@ -40,11 +40,15 @@ def _info(args) -> int:
 
 
 def _solvers(args) -> int:
+    import inspect
+
     from ..solvers import get_solver, list_solvers
 
     for name in list_solvers():
         spec = get_solver(name)
-        opts = ", ".join(f"{k}={v!r}" for k, v in spec.options.items())
+        params = inspect.signature(spec.func).parameters
+        opts = ", ".join(f"{k} (required)" if params[k].default is inspect.Parameter.empty else f"{k}={v!r}"
+                         for k, v in spec.options.items())
         print(f"{name:18s} [{spec.kind}] {spec.summary}")
         print(f"{'':18s} options: {opts}")
     return 0

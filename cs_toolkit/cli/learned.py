@@ -70,8 +70,10 @@ def register(sub) -> None:
                         "(images, with --data), or joint_learned (speech, with --data; default alista)")
     p.add_argument("--ratios", default="0.1,0.25,0.5",
                    help="measurement ratios of --model tnrd / pnp_nl_learned / joint_learned (default 0.1,0.25,0.5)")
-    p.add_argument("--stages", type=int, default=5, help="stages of --model tnrd / pnp_nl_learned (default 5)")
-    p.add_argument("--iterations", type=int, default=100, help="L-BFGS iterations of --model tnrd / pnp_nl_learned (default 100)")
+    p.add_argument("--stages", type=int, default=None,
+                   help="stages of --model tnrd / pnp_nl_learned (default: the bundled models', 6 / 12)")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="L-BFGS iterations of --model tnrd / pnp_nl_learned (default: the bundled models', 80 / 20)")
     # NL_RECIPE's start and basis and the NL_STARTS / NL_BASES choices, written out so that the parser
     # does not import cs_toolkit.signals (start-up time); a test keeps them equal.
     p.add_argument("--start", default="pnp_lr", choices=("pnp_nl", "pnp_lr"),
@@ -93,7 +95,7 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=None,
                    help="Adam learning rate of the weight matrices (default 1e-3; joint_learned: of its parameters, 0.01)")
     p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default 64; joint_learned 4 clips)")
-    p.add_argument("--max-steps", type=int, default=None, help="most steps per stage (default 400, quick 30)")
+    p.add_argument("--max-steps", type=int, default=None, help="most steps per stage (default 400; with --quick 30, joint_learned 20)")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in steps (default 100)")
     p.add_argument("--lr-scalar", type=float, default=0.05,
                    help="learning rate of the per-layer thresholds and steps, relative to their size (default 0.05)")
@@ -304,6 +306,11 @@ def _train_speech(args) -> int:
     return 0
 
 
+#: Stages and L-BFGS iterations of the bundled image models (``benchmarks/tnrd_images.py`` and
+#: ``benchmarks/nl_images.py``' defaults), the defaults of ``--stages`` and ``--iterations``.
+_BUNDLED_RECIPE = {"tnrd": (6, 80), "pnp_nl_learned": (12, 20)}
+
+
 def _train_image_stages(args) -> int:
     """``--model tnrd`` or ``--model pnp_nl_learned``: stages trained on the pictures of ``--data``."""
     from .._validation import check_int
@@ -314,8 +321,10 @@ def _train_image_stages(args) -> int:
     if args.data is None:
         raise ValidationError(f"--model {args.model} trains on images: give --data DIR.")
     ratios = _ratios(args.ratios)
-    stages = check_int("--stages", args.stages, low=1, high=100)
-    iters = check_int("--iterations", 3 if args.quick else args.iterations, low=1)
+    bundled = _BUNDLED_RECIPE[args.model]  # (stages, L-BFGS iterations) of the bundled model
+    stages = check_int("--stages", bundled[0] if args.stages is None else args.stages, low=1, high=100)
+    iters = check_int("--iterations", bundled[1] if args.iterations is None else args.iterations, low=1)
+    iters = 3 if args.quick else iters
     check_int("--seed", args.seed, low=0)
     _check_outputs(args, every_applies=False)  # the checkpoint, the L-BFGS log: written every iteration
 

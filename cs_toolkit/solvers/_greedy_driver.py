@@ -10,6 +10,7 @@ The iterations themselves stay in ``greedy.py`` and ``thresholding.py``.
 
 from __future__ import annotations
 
+import inspect
 import time
 import warnings
 
@@ -165,6 +166,9 @@ def _check_common(A, Y, n_nonzero_coefs, max_iter, tol, *, dense=True):
     return A, Y2, was_1d, dtype, k, max_iter, tol
 
 
+_K_DOC = """
+    n_nonzero_coefs : int
+        Sparsity ``k``; clipped to ``min(m, n)`` with a ``SparsityClippedWarning``."""
 _DOC = {
     "{params_top}": """Parameters
     ----------
@@ -173,9 +177,7 @@ _DOC = {
         ``_forward``/``_adjoint``; least squares on a support uses its columns
         ``A e_j``, computed on demand (the result equals the dense matrix's up to rounding).
     Y : ndarray of shape (m,) or (n_signals, m)
-        Measurements, one signal per row.
-    n_nonzero_coefs : int
-        Sparsity ``k``; clipped to ``min(m, n)`` with a ``SparsityClippedWarning``.""",
+        Measurements, one signal per row.""" + _K_DOC,
     "{params_end}": """history : bool, default False
         Record the residual norm ``||y - A x||`` after each iteration in ``info.history``.
     return_info : bool, default False
@@ -195,7 +197,10 @@ _DOC = {
 def _fill_doc(func):
     """Expand the ``{params_top}``, ``{params_end}`` and ``{raises}`` sections of ``func``'s docstring."""
     doc = func.__doc__
+    blocks = "n_nonzero_blocks" in inspect.signature(func).parameters  # the block solvers' sparsity
     for key, text in _DOC.items():
+        if blocks:
+            text = text.replace(_K_DOC, "").replace("``n_nonzero_coefs``", "``n_nonzero_blocks``")
         doc = doc.replace(key, text)
     func.__doc__ = doc
     return func

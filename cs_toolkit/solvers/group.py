@@ -245,7 +245,7 @@ def block_cosamp(A, Y, *, groups, n_nonzero_blocks, max_iter=100, tol=1e-6, hist
     groups : array_like of int, shape (n,)
         Group label of each coefficient (non-overlapping blocks).
     n_nonzero_blocks : int
-        Number of nonzero groups ``k`` (replaces ``n_nonzero_coefs``).
+        Number of nonzero groups ``k`` (the block sparsity; there is no ``n_nonzero_coefs``).
     max_iter : int, default 100
         Maximum iterations per signal.
     tol : float, default 1e-6
