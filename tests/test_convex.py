@@ -332,3 +332,37 @@ def test_cosamp_on_an_operator_never_forms_the_dense_matrix(monkeypatch):
     y = op.forward(x)
     for f in (cosamp, subspace_pursuit):
         np.testing.assert_allclose(f(op, y, n_nonzero_coefs=3), x, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_backtracking_keeps_its_constant_below_twice_the_lipschitz_constant(dtype):
+    """The backtracking test is ``||A d||^2 <= L ||d||^2`` (exact for least squares); computed as
+    ``f(x) - f(z)`` it cancelled when ``||A x - y|| << ||y||``, failed on rounding near the optimum
+    and doubled L to 4e10 (``||A||^2`` = 5.8): the steps stalled and the gap stop never came."""
+    from cs_toolkit.solvers import _pg
+
+    rng = np.random.default_rng(0)
+    m, n = 64, 128
+    A = rng.standard_normal((m, n)) / np.sqrt(m)
+    x = np.zeros(n)
+    x[rng.choice(n, 10, replace=False)] = 10 * rng.standard_normal(10)
+    y = A @ x + 0.01 * rng.standard_normal(m)
+    Ls = []
+    orig = _pg._backtrack
+
+    def spy(*args, **kwargs):
+        out = orig(*args, **kwargs)
+        Ls.append(float(np.max(args[3])))
+        return out
+
+    _pg._backtrack = spy
+    try:
+        tol, stopping = (1e-12, "gap") if dtype == np.float64 else (1e-6, "change")
+        xh, info = fista(A.astype(dtype), y.astype(dtype), lam=0.01, tol=tol, stopping=stopping, backtracking=True,
+                         max_iter=3000, return_info=True)
+    finally:
+        _pg._backtrack = orig
+    assert Ls and max(Ls) <= 2 * np.linalg.norm(A, 2) ** 2
+    assert bool(np.all(info.converged))
+    xopt = fista(A, y, lam=0.01, tol=0, max_iter=20000)
+    assert np.abs(xh - xopt).max() < (1e-10 if dtype == np.float64 else 1e-3)

@@ -224,3 +224,20 @@ def test_diagnostics_reject_bad_inputs(rng):
         gram_entries(rng.standard_normal((3, 5)), rng.standard_normal((4, 6)))
     with pytest.raises(ValidationError, match="matrices must be a non-empty dict"):
         plot_gram_histogram([rng.standard_normal((3, 5))])
+
+
+def test_a_design_that_returns_its_start_says_so():
+    """With a large ``reg`` no iterate improves on the start's Gram distance; the start came back
+    silently (``best_iteration`` 0). Now a ConvergenceWarning says so; a design that improves does not warn."""
+    import warnings
+
+    from cs_toolkit.exceptions import ConvergenceWarning
+
+    D = np.random.default_rng(16).standard_normal((40, 60))
+    with pytest.warns(ConvergenceWarning, match=r"none of the 100 iterations improved.*reg=1"):
+        A, info = optimize_sensing(D, 20, method="gram", reg=1.0, rng=0, return_info=True)
+    assert info.best_iteration == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        _, info0 = optimize_sensing(D, 20, method="gram", reg=0.0, rng=0, return_info=True)
+    assert info0.best_iteration > 0

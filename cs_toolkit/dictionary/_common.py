@@ -312,7 +312,10 @@ def sparse_encode(X, dictionary, *, coder="omp", n_nonzero_coefs=None, tol=None,
         Dictionary (columns are atoms; unit norms expected by OMP and thresholding).
     coder : {"omp", "fista", "threshold"} or callable, default "omp"
         ``"omp"``: Batch-OMP with ``n_nonzero_coefs`` atoms and/or the error target ``tol``
-        (as :func:`cs_toolkit.solvers.omp_gram`); ``"fista"``: LASSO with penalty ``lam``;
+        (as :func:`cs_toolkit.solvers.omp_gram`); ``"fista"``: LASSO with penalty ``lam``, by
+        :func:`cs_toolkit.solvers.fista` with ``max_iter=300, tol=1e-4`` unless ``coder_options``
+        says otherwise (looser than the solver's own defaults: enough inside dictionary learning;
+        pass ``coder_options={"tol": 1e-6, "max_iter": 500}`` for the solver's precision);
         ``"threshold"``: keep the ``n_nonzero_coefs`` largest correlations ``X @ D``;
         a callable ``coder(D, X) -> codes``.
     n_nonzero_coefs, tol, lam : optional

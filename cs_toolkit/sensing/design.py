@@ -28,7 +28,7 @@ from .._validation import (
     check_scalar,
     result_dtype,
 )
-from ..exceptions import ValidationError
+from ..exceptions import ConvergenceWarning, ValidationError
 
 __all__ = [
     "DESIGN_METHODS",
@@ -275,7 +275,8 @@ class SensingDesign:
         Iterations performed.
     best_iteration : int
         The iteration whose matrix is returned: the one with the lowest ``"objective"``
-        (0 when no iteration improved on the start).
+        (0 when no iteration improved on the start: then a ``ConvergenceWarning`` says so; with a
+        large ``reg``, which trades that objective for robustness, it can happen).
     elapsed : float
         Seconds spent.
     """
@@ -369,8 +370,10 @@ def optimize_sensing(D, m, *, method="elad", rng=None, init=None, max_iter=None,
         signals taken as white (Hong & Zhu 2018, "An efficient method for robust projection
         matrix design", Signal Process. 143): without it the design amplifies the
         directions where ``D`` is weak, and with them the error of signals that are only
-        approximately sparse (image blocks). ``reg`` around 0.5-2 trades coherence for
-        robustness.
+        approximately sparse (image blocks). ``reg`` trades coherence for robustness; the
+        iterate with the lowest Gram distance is returned, and from about ``reg = 0.5`` on that
+        can be the start itself (a ``ConvergenceWarning`` then says so; 0.1 suits image blocks,
+        see the README).
     tol : float, default 0
         Stop when the objective (see :class:`SensingDesign`) changed by less than ``tol``
         (relative) in an iteration.
@@ -499,6 +502,13 @@ def optimize_sensing(D, m, *, method="elad", rng=None, init=None, max_iter=None,
         finally:
             if bar is not None:
                 bar.close()
+    if best_it == 0 and it > 0:
+        import warnings
+
+        warnings.warn(f"optimize_sensing: none of the {it} iterations improved on the start's objective "
+                      f"({hist['objective'][0]:.4g}), so the start matrix is returned"
+                      + (f"; reg={reg:g} trades that objective for robustness: a smaller reg keeps more of the design"
+                         if reg > 0 else ""), ConvergenceWarning, stacklevel=2)
     A = best_A
     fro = np.linalg.norm(A)
     A = A * (np.sqrt(n) / fro if fro > 0 else 1.0)

@@ -239,7 +239,8 @@ class Wavelet(LinearOperator):
     ``adjoint`` is ``pywt.wavedec`` (for biorthogonal wavelets the analysis
     uses the time-reversed synthesis filters, which is the exact adjoint, not
     the inverse). With orthogonal wavelets (Daubechies, symlets, coiflets,
-    Haar) the operator is orthonormal.
+    Haar) the operator is orthonormal; PyWavelets' discrete Meyer ``"dmey"``, which it flags as
+    orthogonal, has truncated filters, so it is orthonormal only to about 5e-3.
 
     Examples
     --------
