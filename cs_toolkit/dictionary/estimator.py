@@ -64,8 +64,8 @@ def sklearn_tags(estimator_type=None):
     return tags
 
 
-def _dense(X, name="X"):
-    """``X`` ready for :func:`check_signals`: a sparse matrix is refused, an object array of numbers
+def dense_samples(X, name="X"):
+    """``X`` (samples as rows) ready for :func:`check_signals`: a sparse matrix is refused, an object array of numbers
     becomes float64 and an array with an empty axis is refused (in scikit-learn's words)."""
     if hasattr(X, "toarray"):
         raise ValidationError(f"{name} must be a dense array; sparse input is not supported, got {type(X).__name__}; "
@@ -223,7 +223,7 @@ class DictionaryLearner:
 
     def _fit(self, X):
         check_option("method", self.method, METHODS)
-        X = _dense(X)
+        X = dense_samples(X)
         common = dict(n_nonzero_coefs=self.n_nonzero_coefs, coder=self.coder, tol=self.tol, lam=self.lam,
                       init=self.init, rng=self.rng, replace_dead=self.replace_dead, progress=self.progress,
                       coder_options=self.coder_options, checkpoint=self.checkpoint)
@@ -251,7 +251,7 @@ class DictionaryLearner:
     def transform(self, X):
         """Sparse codes of ``X`` ((n_signals, n_features) or (n_features,)) with the learned dictionary."""
         self._check_fitted()
-        Y, was_1d = check_signals(_dense(X), "X")
+        Y, was_1d = check_signals(dense_samples(X), "X")
         n = self.dictionary_.shape[0]
         if Y.shape[1] != n:
             hint = " It looks transposed: a batch is rows, pass X.T." if not was_1d and Y.shape[0] == n else ""
@@ -266,7 +266,7 @@ class DictionaryLearner:
     def inverse_transform(self, codes):
         """Signals ``codes @ dictionary_.T`` from codes (n_signals, n_atoms) or (n_atoms,)."""
         self._check_fitted()
-        C, was_1d = check_signals(_dense(codes, "codes"), "codes", n_features=self.dictionary_.shape[1])
+        C, was_1d = check_signals(dense_samples(codes, "codes"), "codes", n_features=self.dictionary_.shape[1])
         dt = result_dtype(C.dtype, self.dictionary_.dtype)
         return restore_rank(C.astype(dt, copy=False) @ self.dictionary_.astype(dt, copy=False).T, was_1d)
 

@@ -8,8 +8,8 @@ import inspect
 import numpy as np
 
 from .._validation import check_array
-from ..dictionary.estimator import not_fitted, sklearn_tags
-from ..exceptions import DTypeError, ValidationError
+from ..dictionary.estimator import dense_samples, not_fitted, sklearn_tags
+from ..exceptions import ValidationError
 
 __all__ = ["EstimatorProtocol", "check_samples", "check_labels", "coder_options", "not_fitted"]
 
@@ -66,24 +66,14 @@ def check_samples(X, name="X", *, n_features=None, owner=None, dtype=None):
     The message on a feature mismatch reads ``"X has 3 features, but Owner is expecting 4
     features as input"`` (scikit-learn's wording, which its estimator checks look for).
     """
-    arr = np.asarray(X) if not hasattr(X, "toarray") else None
-    if arr is None:
-        raise ValidationError(f"{name} must be a dense array; sparse matrices are not supported, got "
-                              f"{type(X).__name__}.")
+    arr = dense_samples(X, name)  # sparse refused, object arrays of numbers converted, empty axes refused
+    arr = np.asarray(arr)
     if arr.ndim == 1:
         raise ValidationError(f"{name} must be 2-D (n_samples, n_features), got a 1-D array of shape {arr.shape}. "
                               f"Reshape your data with {name}.reshape(1, -1) for one sample or "
                               f"{name}.reshape(-1, 1) for one feature.")
     if np.iscomplexobj(arr):
         raise ValidationError(f"{name} must be real-valued. Complex data not supported, got dtype {arr.dtype}.")
-    if arr.dtype == object:
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise DTypeError(f"{name} must hold numbers; its object array could not be converted: {exc}") from None
-    if arr.ndim == 2 and 0 in arr.shape:
-        what = "sample(s)" if arr.shape[0] == 0 else "feature(s)"
-        raise ValidationError(f"{name} has 0 {what} (shape={arr.shape}) while a minimum of 1 is required.")
     arr = check_array(arr, name, ndim=2, dtype=dtype)
     if n_features is not None and arr.shape[1] != n_features:
         raise ValidationError(f"Dimension mismatch for {name}: {name} has {arr.shape[1]} features, but "
