@@ -123,7 +123,7 @@ def atomic_savez(path, arrays: dict, *, compressed=False) -> str:
     are refused, so the file loads with ``allow_pickle=False``.
     """
     path = os.fspath(path)
-    if not path.endswith(".npz"):
+    if not path.lower().endswith(".npz"):
         path += ".npz"
     for key, value in arrays.items():
         if np.asarray(value).dtype.hasobject:

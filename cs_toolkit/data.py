@@ -365,6 +365,11 @@ def read_image(path, *, as_gray=True) -> np.ndarray:
         img = img.astype(np.float64)
     else:
         raise ValidationError(f"image file {str(path)!r} has unsupported pixel type {img.dtype}.")
+    if img.ndim == 4 and img.shape[0] > 1:  # an animation (GIF, APNG) or a multi-page file
+        raise ValidationError(f"image file {str(path)!r} has {img.shape[0]} frames; expected a single "
+                              "picture (save one frame as its own file).")
+    if img.ndim == 4:  # the one frame of a single-frame animation format (GIF), grey when its palette is
+        img = img[0][..., 0] if img.shape[-1] == 3 and (img[0] == img[0][..., :1]).all() else img[0]
     if img.ndim not in (2, 3):
         raise ValidationError(
             f"image file {str(path)!r} has {img.ndim} dimensions; expected a 2-D or colour image."

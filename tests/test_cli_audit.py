@@ -240,3 +240,147 @@ def test_solvers_listing_marks_required_options(capsys):
     fista = out.split("\nfista", 1)[1].split("\n", 2)[1]
     assert "lam (required)" in fista and "lam=None" not in fista
     assert "max_iter=" in fista  # options with a default still show it
+
+
+# ------------------------------------------------------------------ follow-up audit
+@pytest.mark.parametrize("command", [
+    ["bench", "--solvers", "omp", "--n", "32", "--m", "16", "--k", "2", "--trials", "3", "--no-progress"],
+    ["phase", "--solvers", "omp", "--n", "20", "--deltas", "0.5", "--rhos", "0.2", "--trials", "2", "--no-progress"],
+], ids=["bench", "phase"])
+def test_jobs_are_checked_and_capped(command, capsys, monkeypatch):
+    import cs_toolkit.bench.phase as phase_mod
+    import cs_toolkit.bench.runner as runner_mod
+
+    _refused(capsys, *command, "--jobs", "0", match="--jobs")
+    _refused(capsys, *command, "--jobs", "-2", match="--jobs")
+    seen = []
+    for mod in (runner_mod, phase_mod):
+        original = mod._execute
+
+        def spy(func, tasks, *, n_jobs, _original=original, **kw):
+            seen.append((n_jobs, len(tasks)))
+            return _original(func, tasks, n_jobs=n_jobs, **kw)
+
+        monkeypatch.setattr(mod, "_execute", spy)
+    for jobs in ("1000000", "-1"):
+        status, err = _main(capsys, *command, "--jobs", jobs)
+        assert status == 0, err
+    assert len(seen) == 2
+    assert all(1 <= n <= min(os.cpu_count() or 1, tasks) for n, tasks in seen), seen
+
+
+def test_upper_case_npz_outputs_keep_their_name(tmp_path, capsys):
+    from cs_toolkit._atomic import atomic_savez
+    from cs_toolkit.learned import load_model
+
+    out = tmp_path / "M2.NPZ"
+    status, err = _main(capsys, "train", "--model", "alista", "--quick", "--m", "20", "--n", "40", "--out", out)
+    assert status == 0, err
+    assert os.listdir(tmp_path) == ["M2.NPZ"]
+    assert load_model(out).n_measurements == 20
+    assert atomic_savez(str(tmp_path / "x.Npz"), {"a": np.zeros(2)}) == str(tmp_path / "x.Npz")
+    assert sorted(os.listdir(tmp_path)) == ["M2.NPZ", "x.Npz"]
+
+
+def test_iterations_beat_quick_and_unused_train_options_are_refused(inputs, tmp_path, capsys, monkeypatch):
+    import cs_toolkit.signals.image as image_mod
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.png").write_bytes((inputs / "img64.png").read_bytes())
+    seen = []
+
+    def fake_train(*a, max_iter, **kw):
+        seen.append(max_iter)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(image_mod, "train_tnrd", fake_train)
+    base = ["train", "--model", "tnrd", "--data", data, "--quick", "--quiet", "--out", tmp_path / "t.npz"]
+    assert _main(capsys, *base)[0] == 130
+    assert _main(capsys, *base, "--iterations", "7")[0] == 130
+    assert seen == [3, 7]
+    for flag in (["--layers", "4"], ["--lr", "0.1"], ["--max-steps", "5"], ["--batch-size", "2"], ["--pretrain"],
+                 ["--m", "250"], ["--n", "10"], ["--p", "0.2"], ["--block", "16"], ["--ratio", "0.3"], ["--snr", "-5"]):
+        _refused(capsys, *base, *flag, match=f"{flag[0]} does not apply to --model tnrd")
+    speech = ["train", "--model", "joint_learned", "--data", tmp_path, "--quick", "--out", tmp_path / "j.npz"]
+    for flag in (["--stages", "2"], ["--iterations", "2"], ["--start", "pnp_nl"], ["--basis", "dct"], ["--m", "9"],
+                 ["--n", "9"], ["--p", "0.2"], ["--ratio", "0.3"], ["--pretrain"]):
+        _refused(capsys, *speech, *flag, match=f"{flag[0]} does not apply to --model joint_learned")
+    assert seen == [3, 7]
+    assert not (tmp_path / "t.npz").exists() and not (tmp_path / "j.npz").exists()
+
+
+def test_train_dict_online_takes_max_iter(inputs, tmp_path, capsys, monkeypatch):
+    import cs_toolkit.dictionary as dictionary
+
+    seen = []
+    original = dictionary.online_dictionary_learning
+
+    def spy(*a, **kw):
+        seen.append(kw.get("max_iter"))
+        return original(*a, **kw)
+
+    monkeypatch.setattr(dictionary, "online_dictionary_learning", spy)
+    base = ["train-dict", inputs / "img64.png", "--kind", "image", "--method", "online", "--atoms", "16"]
+    for extra in (["--max-iter", "3"], []):
+        status, err = _main(capsys, *base, *extra, "--out", tmp_path / "d.npz")
+        assert status == 0, err
+    assert seen == [3, None]
+    _refused(capsys, *base, "--max-iter", "0", "--out", tmp_path / "e.npz", match="--max-iter")
+    from cs_toolkit.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices["train-dict"]
+    helps = {a.dest: a.help or "" for a in sub._actions}
+    assert all("default" in helps[d] for d in ("max_iter", "method", "out", "seed")), helps
+
+
+def test_single_frame_gifs_are_read_and_animations_refused(tmp_path, capsys):
+    from PIL import Image
+
+    from cs_toolkit.data import read_image
+
+    grey = (np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)
+    Image.fromarray(grey).save(tmp_path / "g.gif")
+    assert read_image(tmp_path / "g.gif").shape == (64, 64)
+    status, err = _main(capsys, "reconstruct", tmp_path / "g.gif", "--method", "pnp_dct", "--out", tmp_path / "o.png")
+    assert status == 0, err
+    assert (tmp_path / "o.png").is_file()
+    frames = [Image.fromarray(np.full((40, 40), 50 * i, np.uint8)) for i in range(3)]
+    frames[0].save(tmp_path / "m.gif", save_all=True, append_images=frames[1:])
+    _refused(capsys, "reconstruct", tmp_path / "m.gif", "--method", "pnp_dct", "--out", tmp_path / "p.png",
+             match="has 3 frames")
+
+
+@pytest.mark.parametrize("value", ["-1e1", "-2.5E-1", "-1.e+2", "-.5e1", "-3", "-0.5"])
+def test_negative_numbers_with_exponents_are_values(value):
+    from cs_toolkit.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--solvers", "omp", "--snr", value])
+    assert args.snr == float(value)
+    args = build_parser().parse_args(["train", "--out", "m.npz", "--snr", value])
+    assert args.snr == float(value)
+
+
+def test_folders_named_like_images_are_not_inputs(inputs, tmp_path, capsys, monkeypatch):
+    import cs_toolkit.signals.image as image_mod
+
+    td = tmp_path / "td"
+    (td / "sub.png").mkdir(parents=True)
+    (td / "x.wav").mkdir()
+    (td / "a.png").write_bytes((inputs / "img64.png").read_bytes())
+    status, err = _main(capsys, "train-dict", td, "--kind", "image", "--atoms", "8", "--sparsity", "2",
+                        "--max-iter", "1", "--out", tmp_path / "d.npz")
+    assert status == 0, err
+    _refused(capsys, "train-dict", td, "--kind", "audio", "--out", tmp_path / "e.npz", match="no training files")
+
+    def fake_train(imgs, **kw):
+        assert len(imgs) == 1
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(image_mod, "train_tnrd", fake_train)
+    assert _main(capsys, "train", "--model", "tnrd", "--data", td, "--quiet", "--out", tmp_path / "t.npz")[0] == 130
+    status, err = _main(capsys, "train", "--model", "alista", "--quick", "--quiet", "--block", "8",
+                        "--data", td, "--out", tmp_path / "m.npz")
+    assert status == 0, err
+    (tmp_path / "dd.png").mkdir()
+    _refused(capsys, "reconstruct", tmp_path / "dd.png", "--method", "pnp_dct", match="is a folder")

@@ -208,7 +208,9 @@ def _dask_client(scheduler, n_jobs):
 
 
 def _execute(func, tasks, *, n_jobs, backend, scheduler):
-    """Yield ``func(*task)`` for each task, in order, serially or through joblib/Dask."""
+    """Yield ``func(*task)`` for each task, in order, serially or through joblib/Dask (at most one
+    worker per core and per task)."""
+    n_jobs = max(1, min(os.cpu_count() or 1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1), len(tasks) or 1))
     if n_jobs == 1 and backend is None:
         for t in tasks:
             yield func(*t)

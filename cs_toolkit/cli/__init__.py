@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from .._version import __version__
@@ -30,6 +31,11 @@ class UsageError(CSToolkitError):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # a negative number, exponent included (-1e1, -2.5E-3), is a value, not an option
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
     def error(self, message):  # one line with the hint, exit 2 (argparse would print the whole usage)
         message = " ".join(str(message).split())
         self.exit(2, f"{self.prog}: error: {message} (run '{self.prog} --help' for the options)\n")

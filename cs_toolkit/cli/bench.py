@@ -156,11 +156,14 @@ def _check_solver_tables(solvers, path) -> None:
                                   f"must be a table (e.g. options = {{ lam = 1e-3 }}), got {s['options']!r}.")
 
 
-def _check_jobs(jobs, name) -> int:
+def _check_jobs(jobs, name, tasks=None) -> int:
+    """``jobs`` checked (>= 1, or -1 for all cores) and clamped to the cores (and to ``tasks``, if given)."""
     jobs = check_int(name, jobs, low=-1)
     if jobs == 0:
         raise ValidationError(f"{name} must be a positive integer or -1 (all cores), got 0.")
-    return jobs
+    cores = os.cpu_count() or 1
+    jobs = cores if jobs == -1 else min(jobs, cores)
+    return max(1, min(jobs, tasks)) if tasks is not None else jobs
 
 
 #: Memory held per result record (one trial of one solver, one cell of one solver: the row as a dict,
@@ -224,6 +227,7 @@ def _bench(args) -> int:
         snr = None if args.snr is None else check_scalar("--snr", args.snr)
         problems = [ProblemFamily(n=n, m=m, k=k, matrix=args.matrix, distribution=args.distribution,
                                   snr_db=snr) for k in _int_list(args.k, "--k", low=1, high=n)]
+    jobs = max(1, min(jobs, len(problems) * trials))  # no more workers than trials
     out = args.out if args.out is not None else doc.get("out")
     big = max(problems, key=lambda p: p.m * p.n)
     _check_problem_memory([(p.m, p.n, p.n_signals) for p in problems], jobs,
@@ -291,6 +295,7 @@ def _phase(args) -> int:
     check_int("--trials", args.trials, low=1)
     check_int("--seed", args.seed, low=0)
     counts = [_grid_count(args.deltas), _grid_count(args.rhos)]
+    jobs = _check_jobs(args.jobs, "--jobs", counts[0] * counts[1])
     # the grid's cells (each with a row per solver) are all kept: bounded before the grid is built
     _check_problem_memory([(1, 1, 1)], 1, f"a phase diagram of {counts[0]:,} --deltas x {counts[1]:,} --rhos "
                           f"cells x {len(solvers)} solver(s)", tasks=counts[0] * counts[1],
@@ -298,10 +303,10 @@ def _phase(args) -> int:
     deltas = _grid(args.deltas, "--deltas")
     rhos = _grid(args.rhos, "--rhos")
     m = max(1, int(round(max(deltas) * n)))
-    _check_problem_memory([(m, n, 1)], args.jobs,
-                          f"the phase diagram's largest cell (m = {m}, n = {n}) with --jobs {args.jobs}")
+    _check_problem_memory([(m, n, 1)], jobs,
+                          f"the phase diagram's largest cell (m = {m}, n = {n}) with --jobs {jobs}")
     res = phase_transition(solvers, n=args.n, deltas=deltas, rhos=rhos, n_trials=args.trials,
-                           matrix=args.matrix, distribution=args.distribution, rng=args.seed, n_jobs=args.jobs,
+                           matrix=args.matrix, distribution=args.distribution, rng=args.seed, n_jobs=jobs,
                            out=args.out, resume=not args.no_resume, progress=not args.no_progress)
     print(res.format_summary())
     print()

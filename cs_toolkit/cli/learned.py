@@ -55,6 +55,7 @@ import numpy as np
 
 from ..exceptions import ValidationError
 from ._paths import check_not_same, check_output_file
+from .signals import Given  # marks the options the user typed (args.given)
 
 _IMAGE_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -70,34 +71,34 @@ def register(sub) -> None:
                         "(images, with --data), or joint_learned (speech, with --data; default alista)")
     p.add_argument("--ratios", default="0.1,0.25,0.5",
                    help="measurement ratios of --model tnrd / pnp_nl_learned / joint_learned (default 0.1,0.25,0.5)")
-    p.add_argument("--stages", type=int, default=None,
+    p.add_argument("--stages", action=Given, type=int, default=None,
                    help="stages of --model tnrd / pnp_nl_learned (default: the bundled models', 6 / 12)")
-    p.add_argument("--iterations", type=int, default=None,
+    p.add_argument("--iterations", action=Given, type=int, default=None,
                    help="L-BFGS iterations of --model tnrd / pnp_nl_learned (default: the bundled models', 80 / 20)")
     # NL_RECIPE's start and basis and the NL_STARTS / NL_BASES choices, written out so that the parser
     # does not import cs_toolkit.signals (start-up time); a test keeps them equal.
-    p.add_argument("--start", default="pnp_lr", choices=("pnp_nl", "pnp_lr"),
+    p.add_argument("--start", action=Given, default="pnp_lr", choices=("pnp_nl", "pnp_lr"),
                    help="--model pnp_nl_learned: the classical loop the stages continue (default pnp_lr)")
-    p.add_argument("--basis", default="pca", choices=("pca", "dct"),
+    p.add_argument("--basis", action=Given, default="pca", choices=("pca", "dct"),
                    help="--model pnp_nl_learned: the transform along a group of patches, its principal axes "
                         "(default) or the DCT")
-    p.add_argument("--m", type=int, default=250, help="measurements of the synthetic problem (default 250)")
-    p.add_argument("--n", type=int, default=500, help="code length of the synthetic problem (default 500)")
-    p.add_argument("--p", type=float, default=0.1, help="non-zero probability of synthetic codes (default 0.1)")
-    p.add_argument("--layers", type=int, default=None, help="number of layers (default 16; joint_learned 40, with --quick 10)")
-    p.add_argument("--snr", type=float, default=None, help="measurement SNR in dB (default: noiseless)")
+    p.add_argument("--m", action=Given, type=int, default=250, help="measurements of the synthetic problem (default 250)")
+    p.add_argument("--n", action=Given, type=int, default=500, help="code length of the synthetic problem (default 500)")
+    p.add_argument("--p", action=Given, type=float, default=0.1, help="non-zero probability of synthetic codes (default 0.1)")
+    p.add_argument("--layers", action=Given, type=int, default=None, help="number of layers (default 16; joint_learned 40, with --quick 10)")
+    p.add_argument("--snr", action=Given, type=float, default=None, help="measurement SNR in dB (default: noiseless)")
     p.add_argument("--data", default=None, help="directory of images and/or .wav files to train on")
-    p.add_argument("--ratio", type=float, default=0.25, help="measurement ratio m / block**2 with --data")
-    p.add_argument("--block", type=int, default=16, help="patch side (images) with --data; frames are block**2")
+    p.add_argument("--ratio", action=Given, type=float, default=0.25, help="measurement ratio m / block**2 with --data")
+    p.add_argument("--block", action=Given, type=int, default=16, help="patch side (images) with --data; frames are block**2")
     p.add_argument("--out", required=True, help="output model file (.npz)")
     p.add_argument("--quick", action="store_true", help="tiny schedule (smoke test)")
     p.add_argument("--seed", type=int, default=0, help="random seed (matrix, data, training)")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", action=Given, type=float, default=None,
                    help="Adam learning rate of the weight matrices (default 1e-3; joint_learned: of its parameters, 0.01)")
-    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default 64; joint_learned 4 clips)")
-    p.add_argument("--max-steps", type=int, default=None, help="most steps per stage (default 400; with --quick 30, joint_learned 20)")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in steps (default 100)")
-    p.add_argument("--lr-scalar", type=float, default=0.05,
+    p.add_argument("--batch-size", action=Given, type=int, default=None, help="mini-batch size (default 64; joint_learned 4 clips)")
+    p.add_argument("--max-steps", action=Given, type=int, default=None, help="most steps per stage (default 400; with --quick 30, joint_learned 20)")
+    p.add_argument("--patience", action=Given, type=int, default=None, help="early-stopping patience in steps (default 100)")
+    p.add_argument("--lr-scalar", action=Given, type=float, default=0.05,
                    help="learning rate of the per-layer thresholds and steps, relative to their size (default 0.05)")
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint file (.npz), written atomically during training; resumes from it when it exists")
@@ -133,6 +134,21 @@ def _check_outputs(args, *, every_applies=True) -> None:
                           if getattr(args, "pretrain", False) else []))
 
 
+#: The options of ``train`` that a --model family does not read (refused when typed).
+_UNUSED = {"images": ("--layers", "--lr", "--max-steps", "--batch-size", "--patience", "--lr-scalar", "--pretrain",
+                      "--m", "--n", "--p", "--block", "--ratio", "--snr"),
+           "joint_learned": ("--stages", "--iterations", "--start", "--basis", "--m", "--n", "--p", "--ratio",
+                             "--snr", "--patience", "--lr-scalar", "--pretrain")}
+
+
+def _refuse_unused(args, family) -> None:
+    """Refuse, naming it, the first option the user typed that ``--model`` (of ``family``) ignores."""
+    given = getattr(args, "given", frozenset()) | ({"pretrain"} if args.pretrain else set())
+    for flag in _UNUSED[family]:
+        if flag[2:].replace("-", "_") in given:
+            raise ValidationError(f"{flag} does not apply to --model {args.model}; leave it out.")
+
+
 def _image_memory(paths, what, per_pixel, check):
     """Refuse, before any picture is decoded, pictures whose sizes (read from their headers) need more
     memory than there is: ``per_pixel`` floats per pixel of every picture kept, and the largest decoded
@@ -161,7 +177,7 @@ def _read_clips(path, names, length):
 
     clips = []
     for name in names:
-        if name.lower().endswith(".wav"):
+        if name.lower().endswith(".wav") and os.path.isfile(os.path.join(path, name)):  # not a folder
             x = read_wav(os.path.join(path, name))[0]
             x = x.mean(axis=1) if x.ndim == 2 else x
             if x.size >= length:
@@ -180,7 +196,7 @@ def _load_dir(path, block):
         raise ValidationError(f"--data must be a directory of images or .wav files, got {path!r}.")
     patches = []
     L = block * block
-    names = sorted(os.listdir(path))
+    names = sorted(n for n in os.listdir(path) if os.path.isfile(os.path.join(path, n)))  # files, not folders
     pictures = [os.path.join(path, n) for n in names if n.lower().endswith(_IMAGE_EXT)]
     from .signals import _check_memory
 
@@ -226,7 +242,8 @@ def _read_images(path, check=None):
 
     if not os.path.isdir(path):
         raise ValidationError(f"--data must be a directory of images, got {path!r}.")
-    names = [n for n in sorted(os.listdir(path)) if n.lower().endswith(_IMAGE_EXT)]
+    names = [n for n in sorted(os.listdir(path))
+             if n.lower().endswith(_IMAGE_EXT) and os.path.isfile(os.path.join(path, n))]  # not a folder
     if not names:
         raise ValidationError(f"--data {path!r} holds no image ({', '.join(_IMAGE_EXT)}).")
     paths = [os.path.join(path, n) for n in names]
@@ -267,6 +284,7 @@ def _train_speech(args) -> int:
 
     if args.data is None:
         raise ValidationError("--model joint_learned trains on speech: give --data DIR of .wav files.")
+    _refuse_unused(args, "joint_learned")
     ratios = _ratios(args.ratios)
     N = check_int("--block", args.block, low=2, high=64) ** 2
     layers = check_int("--layers", (10 if args.quick else 40) if args.layers is None else args.layers, low=1)
@@ -320,11 +338,12 @@ def _train_image_stages(args) -> int:
 
     if args.data is None:
         raise ValidationError(f"--model {args.model} trains on images: give --data DIR.")
+    _refuse_unused(args, "images")
     ratios = _ratios(args.ratios)
     bundled = _BUNDLED_RECIPE[args.model]  # (stages, L-BFGS iterations) of the bundled model
     stages = check_int("--stages", bundled[0] if args.stages is None else args.stages, low=1, high=100)
     iters = check_int("--iterations", bundled[1] if args.iterations is None else args.iterations, low=1)
-    iters = 3 if args.quick else iters
+    iters = 3 if args.quick and args.iterations is None else iters  # --iterations beats --quick
     check_int("--seed", args.seed, low=0)
     _check_outputs(args, every_applies=False)  # the checkpoint, the L-BFGS log: written every iteration
 
@@ -458,7 +477,7 @@ def _train_cmd(args) -> int:
         model, _ = train_reconstructor(S, A, Psi, kind=args.model, n_layers=layers, snr_db=args.snr, rng=rng,
                                        verbose=verbose, pretrain=args.pretrain, **opts)
         model.acquisition = acquisition
-    model.save(args.out)
+    path = model.save(args.out) or (args.out if args.out.lower().endswith(".npz") else args.out + ".npz")
     if verbose:
-        print(f"saved {model!r} to {args.out}")
+        print(f"saved {model!r} to {path}")
     return 0

@@ -58,13 +58,14 @@ def register(sub) -> None:
     p.add_argument("--kind", choices=("image", "audio"), required=True)
     p.add_argument("--atoms", type=int, default=256, help="number of atoms (default 256)")
     p.add_argument("--sparsity", type=int, default=5, help="non-zeros per training code (default 5)")
-    p.add_argument("--method", choices=("ksvd", "mod", "online"), default="ksvd")
+    p.add_argument("--method", choices=("ksvd", "mod", "online"), default="ksvd", help="learning algorithm (default ksvd)")
     p.add_argument("--patch-size", type=int, default=8, help="image patch side (default 8)")
     p.add_argument("--frame-length", type=int, default=256, help="audio frame length (default 256)")
-    p.add_argument("--max-iter", type=int, default=20)
+    p.add_argument("--max-iter", type=int, default=None,
+                   help="iterations of ksvd, mod (default 20); mini-batches of online (default one pass over the rows)")
     p.add_argument("--max-signals", type=int, default=20000, help="cap on training rows (default 20000)")
-    p.add_argument("--out", default="dict.npz")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="dict.npz", help="output dictionary file (.npz; default dict.npz)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (initial atoms, sampled rows; default 0)")
     p.add_argument("--checkpoint", default=None, metavar="PATH",
                    help="save the learning state to PATH (.npz) as it goes; rerunning the same command "
                         "resumes from it; deleted when training finishes")
@@ -246,6 +247,8 @@ def _reconstruct(args) -> int:
     from ..signals.methods import get_method, list_methods
 
     path = Path(args.input)
+    if path.is_dir():
+        raise ValidationError(f"input {args.input!r} is a folder; give an image or .wav file.")
     kind = _kind_of(path)
     if not path.is_file():
         raise ValidationError(f"input file {args.input!r} does not exist.")
@@ -504,7 +507,7 @@ def _collect(inputs, exts):
     for s in inputs:
         p = Path(s)
         if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.suffix.lower() in exts)
+            files += sorted(f for f in p.iterdir() if f.suffix.lower() in exts and f.is_file())  # no folders
         elif p.is_file():
             if p.suffix.lower() not in exts:
                 raise ValidationError(f"unsupported file type {p.suffix!r} for this --kind: {p.name}.")
@@ -523,7 +526,7 @@ def _train_dict(args) -> int:
 
     if args.atoms < 2 or args.sparsity < 1 or args.sparsity > args.atoms:
         raise ValidationError(f"--atoms must be >= 2 and 1 <= --sparsity <= --atoms; got {args.atoms}, {args.sparsity}.")
-    check_int("--max-iter", args.max_iter, low=1)  # 0 would save the untrained initial dictionary
+    max_iter = None if args.max_iter is None else check_int("--max-iter", args.max_iter, low=1)  # 0: untrained
     check_int("--max-signals", args.max_signals, low=1)
     check_int("--seed", args.seed, low=0)
     if args.checkpoint_every is not None:
@@ -573,12 +576,12 @@ def _train_dict(args) -> int:
         if X.shape[0] > args.max_signals:
             X = X[rng.choice(X.shape[0], args.max_signals, replace=False)]
     func = {"ksvd": dictionary.ksvd, "mod": dictionary.mod, "online": dictionary.online_dictionary_learning}[args.method]
-    kw = {} if args.method == "online" else {"max_iter": args.max_iter}
+    kw = {} if max_iter is None and args.method == "online" else {"max_iter": max_iter or 20}
     if args.checkpoint is not None:
         kw["checkpoint"] = args.checkpoint
         if args.checkpoint_every is not None:
             kw["checkpoint_every"] = args.checkpoint_every
-        ckpt = args.checkpoint if args.checkpoint.endswith(".npz") else args.checkpoint + ".npz"
+        ckpt = args.checkpoint if args.checkpoint.lower().endswith(".npz") else args.checkpoint + ".npz"
         if os.path.isfile(ckpt):
             print(f"resuming from checkpoint {ckpt}")
     res = func(X, args.atoms, n_nonzero_coefs=args.sparsity, rng=rng, progress=True, **kw)

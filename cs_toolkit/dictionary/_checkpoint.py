@@ -47,7 +47,7 @@ def checkpoint_path(checkpoint) -> str | None:
         path = os.fsdecode(path)
     if not path:
         raise ValidationError("checkpoint must be a non-empty file path, got ''.")
-    if not path.endswith(".npz") and not os.path.isdir(path):
+    if not path.lower().endswith(".npz") and not os.path.isdir(path):
         path += ".npz"
     if os.path.isdir(path):
         raise ValidationError(f"checkpoint {path!r} is a directory; give a file path such as "

@@ -33,7 +33,7 @@ def npz_path(path) -> str:
     does not exist, has no ``.npz`` suffix and that file does (the name a save of ``path`` wrote:
     :func:`cs_toolkit._atomic.atomic_savez` appends ``.npz`` when it is missing)."""
     p = os.fspath(path)
-    if not os.path.exists(p) and not p.endswith(".npz") and os.path.exists(p + ".npz"):
+    if not os.path.exists(p) and not p.lower().endswith(".npz") and os.path.exists(p + ".npz"):
         return p + ".npz"
     return p
 

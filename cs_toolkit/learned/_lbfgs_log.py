@@ -52,7 +52,7 @@ class EvaluationLog:
 
     def __init__(self, path, fingerprint: dict, n_parameters: int):
         self.path = os.fspath(path)
-        if not self.path.endswith(".npz"):
+        if not self.path.lower().endswith(".npz"):
             self.path += ".npz"
         self.fingerprint = json.loads(json.dumps(fingerprint))
         self.n = int(n_parameters)

@@ -588,7 +588,7 @@ def pretrain_and_fine_tune(model, source, *, finetune=None, **train_options) -> 
     tune = {k: train_options[k] for k in keep if k in train_options}
     if train_options.get("checkpoint") is not None:
         stem = os.fspath(train_options["checkpoint"])
-        tune["checkpoint"] = (stem[:-4] if stem.endswith(".npz") else stem) + "-finetune.npz"
+        tune["checkpoint"] = (stem[:-4] if stem.lower().endswith(".npz") else stem) + "-finetune.npz"
     tune.update(finetune or {})
     return fine_tune(model, source, **tune)
 
