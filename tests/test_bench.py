@@ -482,7 +482,7 @@ def test_cli_bad_solver_exits_2_with_one_line(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["phase", "--solvers", "_t_omp", "--deltas", "0.1:0.9"], "start:stop:num"),
     (["phase", "--solvers", "_t_omp", "--rhos", "0.5,1.5"], "rhos must lie in"),
-    (["phase", "--solvers", "_t_omp", "--jobs", "0"], "n_jobs"),
+    (["phase", "--solvers", "_t_omp", "--jobs", "0"], "--jobs"),
     (["bench", "missing-config.toml"], "cannot read config file"),
     (["bench", "--solvers", "nosuch,_t_omp"], "unknown solver(s) nosuch"),
     (["bench", "--solvers", "_t_omp", "--k", "3,x"], "--k must be an integer"),

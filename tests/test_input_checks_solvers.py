@@ -475,6 +475,8 @@ def test_every_solver_documents_only_parameters_it_takes():
     from cs_toolkit.solvers import get_solver, list_solvers
 
     for name in list_solvers():
+        if name.startswith("_"):  # registered by other tests
+            continue
         func = getattr(solvers, get_solver(name).func.__name__)  # the public function, its doc expanded
         doc = inspect.getdoc(func) or ""
         assert "{params_top}" not in doc and "{common}" not in doc, name
