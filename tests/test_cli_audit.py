@@ -306,8 +306,13 @@ def test_iterations_beat_quick_and_unused_train_options_are_refused(inputs, tmp_
     for flag in (["--stages", "2"], ["--iterations", "2"], ["--start", "pnp_nl"], ["--basis", "dct"], ["--m", "9"],
                  ["--n", "9"], ["--p", "0.2"], ["--ratio", "0.3"], ["--pretrain"]):
         _refused(capsys, *speech, *flag, match=f"{flag[0]} does not apply to --model joint_learned")
+    for flag in (["--start", "pnp_nl"], ["--basis", "dct"]):  # pnp_nl_learned's loop and basis, not tnrd's
+        _refused(capsys, *base, *flag, match=f"{flag[0]} does not apply to --model tnrd")
+    lista = ["train", "--model", "alista", "--quick", "--quiet", "--out", tmp_path / "l.npz"]
+    for flag in (["--stages", "2"], ["--iterations", "2"], ["--start", "pnp_nl"], ["--basis", "dct"]):
+        _refused(capsys, *lista, *flag, match=f"{flag[0]} does not apply to --model alista")
     assert seen == [3, 7]
-    assert not (tmp_path / "t.npz").exists() and not (tmp_path / "j.npz").exists()
+    assert not any((tmp_path / f).exists() for f in ("t.npz", "j.npz", "l.npz"))
 
 
 def test_train_dict_online_takes_max_iter(inputs, tmp_path, capsys, monkeypatch):

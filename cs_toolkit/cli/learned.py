@@ -138,7 +138,9 @@ def _check_outputs(args, *, every_applies=True) -> None:
 _UNUSED = {"images": ("--layers", "--lr", "--max-steps", "--batch-size", "--patience", "--lr-scalar", "--pretrain",
                       "--m", "--n", "--p", "--block", "--ratio", "--snr"),
            "joint_learned": ("--stages", "--iterations", "--start", "--basis", "--m", "--n", "--p", "--ratio",
-                             "--snr", "--patience", "--lr-scalar", "--pretrain")}
+                             "--snr", "--patience", "--lr-scalar", "--pretrain"),
+           "lista": ("--stages", "--iterations", "--start", "--basis")}
+_UNUSED["tnrd"] = (*_UNUSED["images"], "--start", "--basis")  # the loop and basis of pnp_nl_learned
 
 
 def _refuse_unused(args, family) -> None:
@@ -338,7 +340,7 @@ def _train_image_stages(args) -> int:
 
     if args.data is None:
         raise ValidationError(f"--model {args.model} trains on images: give --data DIR.")
-    _refuse_unused(args, "images")
+    _refuse_unused(args, "tnrd" if args.model == "tnrd" else "images")
     ratios = _ratios(args.ratios)
     bundled = _BUNDLED_RECIPE[args.model]  # (stages, L-BFGS iterations) of the bundled model
     stages = check_int("--stages", bundled[0] if args.stages is None else args.stages, low=1, high=100)
@@ -418,6 +420,7 @@ def _train_cmd(args) -> int:
     if args.model not in MODEL_KINDS:
         raise ValidationError(f"--model must be one of {', '.join(MODEL_KINDS)}, tnrd, pnp_nl_learned or "
                               f"joint_learned; got {args.model!r}.")
+    _refuse_unused(args, "lista")
     layers = check_int("--layers", 16 if args.layers is None else args.layers, low=1)
     check_int("--seed", args.seed, low=0)
     opts = dict(lr=check_scalar("--lr", 1e-3 if args.lr is None else args.lr, low=0.0, low_inclusive=False),

@@ -1,12 +1,14 @@
 """Signals: synthetic sparse-recovery problems, and the image and audio pipelines."""
 
 from ._image_nlstages import (
+    DEFAULT_NL_MODEL,
     NL_RECIPE,
     NonLocalStages,
     is_nlstages_file,
     load_nlstages,
     warm_up_image_kernels,
 )
+from ._image_tnrd import DEFAULT_TNRD_MODEL
 from ._nlstages_train import train_nlstages
 from .audio import (
     DEFAULT_AUDIO_METHOD,
@@ -44,7 +46,7 @@ from .synthetic import (
 __all__ = [
     "DEFAULT_IMAGE_METHOD", "BlockMeasurements", "compressive_image", "image_quality", "measure_image",
     "reconstruct_image", "whole_image_cs", "BlockConstraint", "train_tnrd", "training_samples",
-    "NonLocalStages", "NL_RECIPE", "load_nlstages", "train_nlstages", "is_nlstages_file", "warm_up_image_kernels", "DEFAULT_AUDIO_METHOD", "AudioMeasurements", "audio_quality", "compressive_audio",
+    "NonLocalStages", "NL_RECIPE", "DEFAULT_NL_MODEL", "DEFAULT_TNRD_MODEL", "load_nlstages", "train_nlstages", "is_nlstages_file", "warm_up_image_kernels", "DEFAULT_AUDIO_METHOD", "AudioMeasurements", "audio_quality", "compressive_audio",
     "measure_audio", "reconstruct_audio", "ReconstructionMethod", "default_method", "get_method", "list_methods",
     "DISTRIBUTIONS",
     "Problem",
