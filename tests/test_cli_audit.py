@@ -389,3 +389,15 @@ def test_folders_named_like_images_are_not_inputs(inputs, tmp_path, capsys, monk
     assert status == 0, err
     (tmp_path / "dd.png").mkdir()
     _refused(capsys, "reconstruct", tmp_path / "dd.png", "--method", "pnp_dct", match="is a folder")
+
+
+def test_bench_config_problems_name_the_table_and_key(tmp_path, capsys):
+    """A [[problems]] table without ``n`` or with ``k = []`` gave Python's own messages
+    ("missing 1 required keyword-only argument", "max() arg is an empty sequence")."""
+    cases = {"no_n.toml": ('m = 16\nk = 2\n', "[[problems]] table 1: missing key(s) ['n']"),
+             "empty_k.toml": ('n = 32\nm = 16\nk = []\n', "[[problems]] table 1: k must be an integer or a non-empty")}
+    for name, (body, match) in cases.items():
+        cfg = tmp_path / name
+        cfg.write_text('[[solvers]]\nname = "omp"\n\n[[problems]]\n' + body)
+        _refused(capsys, "bench", cfg, "--no-progress", "--out", tmp_path / "out", match=match)
+        assert not (tmp_path / "out").exists()

@@ -127,12 +127,20 @@ def _problems_from_config(doc, path):
     items = doc.get("problems")
     if not isinstance(items, list) or not items or not all(isinstance(p, dict) for p in items):
         raise ValidationError(f"config file {path!r} needs at least one [[problems]] table.")
+    required = [f.name for f in dataclasses.fields(ProblemFamily)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     out = []
-    for p in items:
+    for i, p in enumerate(items, 1):
+        where = f"config file {path!r}, [[problems]] table {i}"
         unknown = sorted(set(p) - set(keys))
         if unknown:
-            raise ValidationError(f"config file {path!r}: unknown problem key(s) {unknown}; valid: {keys}.")
+            raise ValidationError(f"{where}: unknown problem key(s) {unknown}; valid: {keys}.")
+        missing = [key for key in required if key not in p]
+        if missing:
+            raise ValidationError(f"{where}: missing key(s) {missing} (required: {required}).")
         ks = p.get("k")
+        if isinstance(ks, list) and not ks:
+            raise ValidationError(f"{where}: k must be an integer or a non-empty list of integers, got [].")
         for k in ks if isinstance(ks, list) else [ks]:
             out.append(ProblemFamily(**{**p, "k": k}))
     return out
