@@ -21,7 +21,7 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_write_text", "atomic_write_bytes", "atomic_savez"]
+__all__ = ["atomic_path", "atomic_write_text", "atomic_write_bytes", "atomic_savez", "with_npz_suffix"]
 
 
 @contextlib.contextmanager
@@ -116,15 +116,20 @@ def atomic_write_text(path, text: str) -> None:
         fh.write(text)
 
 
+def with_npz_suffix(path) -> str:
+    """``path`` as :func:`atomic_savez` (like :func:`numpy.savez`) writes it: ``.npz`` appended unless
+    it ends in ``.npz`` (in any case)."""
+    path = os.fspath(path)
+    return path if path.lower().endswith(".npz") else path + ".npz"
+
+
 def atomic_savez(path, arrays: dict, *, compressed=False) -> str:
     """``numpy.savez`` of ``arrays`` to ``path`` atomically; returns the path written.
 
     Like :func:`numpy.savez`, ``.npz`` is appended when missing. Object arrays
     are refused, so the file loads with ``allow_pickle=False``.
     """
-    path = os.fspath(path)
-    if not path.lower().endswith(".npz"):
-        path += ".npz"
+    path = with_npz_suffix(path)
     for key, value in arrays.items():
         if np.asarray(value).dtype.hasobject:
             raise TypeError(f"array {key!r} has dtype object; it could only be loaded with pickle.")

@@ -112,3 +112,16 @@ def check_not_same(path, flag: str, others) -> None:
         if other is not None and same_file(path, other):
             raise ValidationError(f"{flag} {os.fspath(path)!r} is {what} ({os.fspath(other)!r}); "
                                   f"give {flag} another name.")
+
+
+def check_checkpoint(checkpoint, every) -> None:
+    """``--checkpoint`` (an ``.npz`` file that can be written) and ``--checkpoint-every`` (>= 1, only
+    with ``--checkpoint``), checked before any work."""
+    from .._validation import check_int
+
+    if every is not None:
+        if checkpoint is None:
+            raise ValidationError("--checkpoint-every needs --checkpoint PATH.")
+        check_int("--checkpoint-every", every, low=1)
+    if checkpoint is not None:
+        check_output_file(checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")

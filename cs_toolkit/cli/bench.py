@@ -183,16 +183,13 @@ _FLOATS_PER_TASK = 64
 
 def _check_problem_memory(sizes, jobs, what, *, tasks=0, records=0):
     """Refuse up front a run whose largest problem, once per parallel job, cannot fit in memory:
-    ``sizes`` are ``(m, n, n_signals)``; a job holds the sensing matrix and the solvers' copies of it,
+    ``sizes`` are ``(m, n, n_signals)``, ``jobs`` the workers (checked by :func:`_check_jobs`); a job holds the sensing matrix and the solvers' copies of it,
     the Gram matrix some solvers form, and the signals (about ``4 m n + n^2 + 8 s (m + n)`` floats).
     The results are all kept: ``tasks`` trials (or cells), ``records`` rows (trials times solvers)."""
     from .signals import _check_memory
 
     per_job = max(4 * m * n + n * n + 8 * s * (m + n) for m, n, s in sizes)
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs == 0 or jobs < -1:
-        jobs = 1  # the engine refuses it with its own message
-    _check_memory(per_job * ((os.cpu_count() or 1) if jobs == -1 else jobs)
-                  + _FLOATS_PER_TASK * tasks + _FLOATS_PER_RECORD * records, what)
+    _check_memory(per_job * jobs + _FLOATS_PER_TASK * tasks + _FLOATS_PER_RECORD * records, what)
 
 
 def _load_line() -> str:
@@ -216,7 +213,6 @@ def _bench(args) -> int:
 
     trials, jobs, seed = (setting(k, f"--{k}") for k in ("trials", "jobs", "seed"))
     trials = check_int(trials[1], 20 if trials[0] is None else trials[0], low=1)
-    jobs = _check_jobs(1 if jobs[0] is None else jobs[0], jobs[1])
     seed = check_int(seed[1], 0 if seed[0] is None else seed[0], low=0)
     if args.solvers:
         solvers = _solver_names(args.solvers)
@@ -235,7 +231,7 @@ def _bench(args) -> int:
         snr = None if args.snr is None else check_scalar("--snr", args.snr)
         problems = [ProblemFamily(n=n, m=m, k=k, matrix=args.matrix, distribution=args.distribution,
                                   snr_db=snr) for k in _int_list(args.k, "--k", low=1, high=n)]
-    jobs = max(1, min(jobs, len(problems) * trials))  # no more workers than trials
+    jobs = _check_jobs(1 if jobs[0] is None else jobs[0], jobs[1], len(problems) * trials)  # no more workers than trials
     out = args.out if args.out is not None else doc.get("out")
     big = max(problems, key=lambda p: p.m * p.n)
     _check_problem_memory([(p.m, p.n, p.n_signals) for p in problems], jobs,

@@ -53,8 +53,9 @@ import os
 
 import numpy as np
 
+from .._atomic import with_npz_suffix
 from ..exceptions import ValidationError
-from ._paths import check_not_same, check_output_file
+from ._paths import check_checkpoint, check_not_same, check_output_file
 from .signals import Given  # marks the options the user typed (args.given)
 
 _IMAGE_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -116,18 +117,12 @@ def _check_outputs(args, *, every_applies=True) -> None:
     and not the same file (a checkpoint written over the model, or the model over the checkpoint,
     would be read back as a damaged checkpoint on the next run); ``--checkpoint-every`` only with
     ``--checkpoint`` (and only where it applies)."""
-    from .._validation import check_int
-
     check_output_file(args.out, "--out", exts={".npz"}, what="a model")
-    if args.checkpoint_every is not None:
-        if args.checkpoint is None:
-            raise ValidationError("--checkpoint-every needs --checkpoint PATH.")
-        if not every_applies:
-            raise ValidationError(f"--checkpoint-every does not apply to --model {args.model} (its checkpoint "
-                                  "is written at fixed points); leave it out.")
-        check_int("--checkpoint-every", args.checkpoint_every, low=1)
+    if args.checkpoint_every is not None and args.checkpoint is not None and not every_applies:
+        raise ValidationError(f"--checkpoint-every does not apply to --model {args.model} (its checkpoint "
+                              "is written at fixed points); leave it out.")
+    check_checkpoint(args.checkpoint, args.checkpoint_every)
     if args.checkpoint is not None:
-        check_output_file(args.checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")
         stem = args.checkpoint[:-4] if args.checkpoint.lower().endswith(".npz") else args.checkpoint
         check_not_same(args.out, "--out", [(args.checkpoint, "the --checkpoint file")]
                        + ([(stem + "-finetune.npz", "the fine-tuning checkpoint of --checkpoint")]
@@ -156,10 +151,10 @@ def _image_memory(paths, what, per_pixel, check):
     memory than there is: ``per_pixel`` floats per pixel of every picture kept, and the largest decoded
     in float64 with every channel. Returns the header shapes (None when a header cannot be read: the
     pictures are then checked after reading)."""
-    from .signals import image_header
+    from .signals import image_headers
 
-    shapes = [image_header(f) for f in paths]
-    if not shapes or any(sh is None for sh in shapes):
+    shapes = image_headers(paths)
+    if shapes is None:
         return None
     check(sum(h * w for h, w, _ in shapes) * per_pixel + max(h * w * (c + 1) for h, w, c in shapes), what)
     return shapes
@@ -240,7 +235,7 @@ def _read_images(path, check=None):
     """The grey images of a folder, as float arrays on [0, 1] (sorted by name). ``check(names, shapes,
     decode)`` is called with their ``(height, width)`` before they are decoded when their headers tell
     them (``decode``: the floats the largest takes to decode), else after reading (``decode`` 0)."""
-    from .signals import image_header, read_grey
+    from .signals import image_headers, read_grey
 
     if not os.path.isdir(path):
         raise ValidationError(f"--data must be a directory of images, got {path!r}.")
@@ -249,8 +244,8 @@ def _read_images(path, check=None):
     if not names:
         raise ValidationError(f"--data {path!r} holds no image ({', '.join(_IMAGE_EXT)}).")
     paths = [os.path.join(path, n) for n in names]
-    shapes = [image_header(f) for f in paths]
-    known = all(sh is not None for sh in shapes)
+    shapes = image_headers(paths)
+    known = shapes is not None
     if check is not None and known:
         check(names, [sh[:2] for sh in shapes], max(h * w * (c + 1) for h, w, c in shapes))
     imgs = [np.asarray(im, dtype=np.float64) for im in read_grey(paths)]
@@ -480,7 +475,7 @@ def _train_cmd(args) -> int:
         model, _ = train_reconstructor(S, A, Psi, kind=args.model, n_layers=layers, snr_db=args.snr, rng=rng,
                                        verbose=verbose, pretrain=args.pretrain, **opts)
         model.acquisition = acquisition
-    path = model.save(args.out) or (args.out if args.out.lower().endswith(".npz") else args.out + ".npz")
+    path = model.save(args.out) or with_npz_suffix(args.out)
     if verbose:
         print(f"saved {model!r} to {path}")
     return 0

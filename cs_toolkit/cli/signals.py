@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path, atomic_savez
+from .._atomic import atomic_path, atomic_savez, with_npz_suffix
 from .._validation import check_int
 from ..data import IMAGE_WRITE_EXT  # what write_image can write
 from ..exceptions import ValidationError
-from ._paths import check_not_same, check_output_dir, check_output_file
+from ._paths import check_checkpoint, check_not_same, check_output_dir, check_output_file
 
 IMAGE_EXT = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif"}
 AUDIO_EXT = {".wav"}
@@ -125,6 +125,13 @@ def image_header(path):
             Image.MAX_IMAGE_PIXELS = limit
     except Exception:  # any file Pillow cannot open is left to the reader's message
         return None
+
+
+def image_headers(paths):
+    """The :func:`image_header` of every picture of ``paths``, or None when there is none or one
+    header cannot be read (the sizes are then known only once the pictures are decoded)."""
+    shapes = [image_header(f) for f in paths]
+    return shapes if shapes and all(sh is not None for sh in shapes) else None
 
 
 def _kind_of(path: Path) -> str:
@@ -529,13 +536,9 @@ def _train_dict(args) -> int:
     max_iter = None if args.max_iter is None else check_int("--max-iter", args.max_iter, low=1)  # 0: untrained
     check_int("--max-signals", args.max_signals, low=1)
     check_int("--seed", args.seed, low=0)
-    if args.checkpoint_every is not None:
-        if args.checkpoint is None:
-            raise ValidationError("--checkpoint-every needs --checkpoint PATH.")
-        check_int("--checkpoint-every", args.checkpoint_every, low=1)
+    check_checkpoint(args.checkpoint, args.checkpoint_every)
     check_output_file(args.out, "--out", exts={".npz"}, what="a dictionary")
     if args.checkpoint is not None:
-        check_output_file(args.checkpoint, "--checkpoint", exts={".npz"}, what="a checkpoint")
         check_not_same(args.checkpoint, "--checkpoint", [(args.out, "the --out file")])
     check_not_same(args.out, "--out", [(f, "an input file") for f in args.inputs if os.path.isfile(f)])
     rng = np.random.default_rng(args.seed)
@@ -543,8 +546,8 @@ def _train_dict(args) -> int:
     if args.kind == "image":
         p = check_int("--patch-size", args.patch_size, low=2)
         files = _collect(args.inputs, IMAGE_EXT)
-        shapes = [image_header(f) for f in files]  # sizes from the headers: memory checked before decoding
-        if any(sh is None for sh in shapes):
+        shapes = image_headers(files)  # sizes from the headers: memory checked before decoding
+        if shapes is None:
             imgs = read_grey(files)
             shapes = [(*im.shape[:2], 1) for im in imgs]
         small = [f"{f.name} ({h}x{w})" for f, (h, w, _) in zip(files, shapes) if min(h, w) < p]
@@ -581,7 +584,7 @@ def _train_dict(args) -> int:
         kw["checkpoint"] = args.checkpoint
         if args.checkpoint_every is not None:
             kw["checkpoint_every"] = args.checkpoint_every
-        ckpt = args.checkpoint if args.checkpoint.lower().endswith(".npz") else args.checkpoint + ".npz"
+        ckpt = with_npz_suffix(args.checkpoint)
         if os.path.isfile(ckpt):
             print(f"resuming from checkpoint {ckpt}")
     res = func(X, args.atoms, n_nonzero_coefs=args.sparsity, rng=rng, progress=True, **kw)

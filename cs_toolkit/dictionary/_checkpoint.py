@@ -20,7 +20,7 @@ import zipfile
 import numpy as np
 
 from .._archive import open_archive
-from .._atomic import atomic_savez
+from .._atomic import atomic_savez, with_npz_suffix
 from .._rngstate import rng_state_from_json, rng_state_json
 from .._validation import check_int, check_rng
 from ..exceptions import ModelFileError, ValidationError
@@ -47,8 +47,8 @@ def checkpoint_path(checkpoint) -> str | None:
         path = os.fsdecode(path)
     if not path:
         raise ValidationError("checkpoint must be a non-empty file path, got ''.")
-    if not path.lower().endswith(".npz") and not os.path.isdir(path):
-        path += ".npz"
+    if not os.path.isdir(path):
+        path = with_npz_suffix(path)
     if os.path.isdir(path):
         raise ValidationError(f"checkpoint {path!r} is a directory; give a file path such as "
                               f"{os.path.join(path, 'checkpoint.npz')!r}.")

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.linalg
 
+from .._atomic import with_npz_suffix
 from .._validation import check_float_dtype, dense_matrix
 from ..exceptions import ValidationError
 
@@ -33,8 +34,9 @@ def npz_path(path) -> str:
     does not exist, has no ``.npz`` suffix and that file does (the name a save of ``path`` wrote:
     :func:`cs_toolkit._atomic.atomic_savez` appends ``.npz`` when it is missing)."""
     p = os.fspath(path)
-    if not os.path.exists(p) and not p.lower().endswith(".npz") and os.path.exists(p + ".npz"):
-        return p + ".npz"
+    q = with_npz_suffix(p)
+    if q != p and not os.path.exists(p) and os.path.exists(q):
+        return q
     return p
 
 

@@ -33,7 +33,7 @@ import zlib
 import numpy as np
 
 from .._archive import decode_json_record, open_archive
-from .._atomic import atomic_savez
+from .._atomic import atomic_savez, with_npz_suffix
 from ..exceptions import ModelFileError, ValidationError
 
 FORMAT = "cs-toolkit-lbfgs-log"
@@ -51,9 +51,7 @@ class EvaluationLog:
     with; ``n_parameters`` is the length of the optimised vector."""
 
     def __init__(self, path, fingerprint: dict, n_parameters: int):
-        self.path = os.fspath(path)
-        if not self.path.lower().endswith(".npz"):
-            self.path += ".npz"
+        self.path = with_npz_suffix(path)
         self.fingerprint = json.loads(json.dumps(fingerprint))
         self.n = int(n_parameters)
         self.points, self.gradients, self.losses, self.validation = [], [], [], []

@@ -45,7 +45,7 @@ import time
 
 import numpy as np
 
-from .._atomic import atomic_savez
+from .._atomic import atomic_savez, with_npz_suffix
 from .._validation import check_bool, check_int, check_scalar
 from .._version import __version__
 from ..exceptions import ModelFileError, ValidationError
@@ -480,7 +480,7 @@ def train_joint_audio(clips, *, validation=(), ratios=(0.25, 0.5), n_layers=40, 
                                frame_length=N, max_steps=max_steps, batch_size=batch_size, lr=float(lr),
                                eval_every=eval_every, continuation=float(continuation))
         checkpoint = os.fspath(checkpoint)
-        checkpoint += "" if checkpoint.lower().endswith(".npz") else ".npz"  # the name the checkpoint is written under
+        checkpoint = with_npz_suffix(checkpoint)  # the name the checkpoint is written under
         if os.path.exists(checkpoint):
             best, losses, first, before = resume_joint_checkpoint(checkpoint, net, fp, rng, opt, best_params, hist)
             if verbose:
