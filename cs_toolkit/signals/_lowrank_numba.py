@@ -43,6 +43,14 @@ def _centred_gram(C, rows, M, K, mean):  # pragma: no cover - compiled
 @njit(**JIT)
 def _centre_gram(M, K, mean):  # pragma: no cover - compiled
     """:func:`_centred_gram` of the group already in ``M`` (centred in place)."""
+    _centre(M, mean)
+    return _gram(M, K)
+
+
+@njit(**JIT_SUMS)
+def _centre(M, mean):  # pragma: no cover - compiled
+    """``M`` (k x n) less its mean row ``mean`` (n), in place; returns the centred energy ``||M||_F^2``
+    (the trace of the Gram matrix, summed in float64)."""
     k, n = M.shape
     for j in range(n):
         mean[j] = 0.0
@@ -51,11 +59,19 @@ def _centre_gram(M, K, mean):  # pragma: no cover - compiled
             mean[j] += M[a, j]
     for j in range(n):
         mean[j] /= k
+    energy = 0.0
     for a in range(k):
         for j in range(n):
             M[a, j] -= mean[j]
+            energy += M[a, j] * M[a, j]
+    return energy
+
+
+@njit(**JIT)
+def _gram(M, K):  # pragma: no cover - compiled
+    """``K = M M^T`` (k x k, the rows' products summed in float64); returns its trace."""
     trace = 0.0
-    for a in range(k):
+    for a in range(M.shape[0]):
         for b in range(a + 1):
             K[a, b] = K[b, a] = _row_dot(M, a, b)
         trace += K[a, a]
@@ -81,7 +97,13 @@ def _all_shrunk_to_zero(K, noise, keep_above):  # pragma: no cover - compiled
     for a in range(k):
         for b in range(k):
             f2 += K[a, b] * K[a, b]
-    bound = np.sqrt(f2)
+    return _below_threshold(np.sqrt(f2), noise, keep_above)
+
+
+@njit(**JIT)
+def _below_threshold(bound, noise, keep_above):  # pragma: no cover - compiled
+    """Whether a singular value ``sqrt(bound)`` (and so every smaller one) is shrunk to zero (see
+    :func:`_all_shrunk_to_zero`)."""
     return np.sqrt(bound) * (np.sqrt(max(bound - noise, 0.0)) + 1e-8) <= keep_above
 
 
@@ -138,9 +160,16 @@ def _lowrank_run(x, n_cols, p, groups, c_w, s2, S, Wp, g0, g1):  # pragma: no co
     for g in range(g0, g1):
         rows = groups[g]
         _gather(x, n_cols, p, rows, M)
-        _centre_gram(M, K, mean)
+        # every component is removed when even the group's energy (the Gram matrix's trace, at least
+        # its largest eigenvalue) is, or else its Frobenius norm (a closer bound): then no Gram or
+        # eigendecomposition is needed (most groups of a smooth region while sigma is large)
+        energy = _centre(M, mean)
         rank = 0
-        if not _all_shrunk_to_zero(K, n * s2, keep_above):  # (else every component is removed)
+        removed = _below_threshold(energy, n * s2, keep_above)
+        if not removed:
+            _gram(M, K)
+            removed = _all_shrunk_to_zero(K, n * s2, keep_above)
+        if not removed:
             m = top_eigenpairs(K, lowest, lam, V, work, _FEW)
             for i in range(m):
                 sv = np.sqrt(max(lam[i], 0.0))

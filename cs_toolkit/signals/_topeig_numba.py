@@ -262,9 +262,10 @@ def top_eigenpairs(A, above, lam, V, work, most):  # pragma: no cover - compiled
     returns their number ``m``, ``lam[:m]`` (decreasing, but for the order inside a cluster of
     eigenvalues closer than 1e-7 of their size) and ``V[:, :m]`` (orthonormal columns). ``A`` is
     not modified; computed in float64 whatever its type; ``work`` from :func:`topeig_workspace`.
-    When there are more than ``most`` such eigenvalues, returns ``n`` and all the eigenpairs
-    (unordered), from implicit QR steps on the tridiagonal form: cheaper then than one inverse
-    iteration per pair."""
+    When there are more than ``most`` such eigenvalues, returns ``n`` and all the eigenvalues
+    (unordered), from implicit QR steps on the tridiagonal form (cheaper then than one inverse
+    iteration per pair), with the eigenvectors of those above ``above`` only (the other columns of
+    ``V`` are left as they were: the reflectors' back-transformation is the dearest part left)."""
     n = A.shape[0]
     B, H, Y = work[:n, :n], work[n:2 * n, :n], work[2 * n:3 * n, :n]
     r0 = 3 * n
@@ -294,7 +295,9 @@ def top_eigenpairs(A, above, lam, V, work, most):  # pragma: no cover - compiled
                                work[r0 + 3, :_POINTS], work[r0 + 4, :_POINTS], work[r0 + 5, :_POINTS])
             lam[t] = _inverse_iteration(d, e, sigma, Y, t, scale, work[r0 + 3, :n], work[r0 + 4, :n],
                                         work[r0 + 5, :n], work[r0 + 6, :n], work[r0 + 7, :n], work[r0 + 8, :n])
-    for t in range(m):  # v = H_0 (H_1 (... H_{n-3} y))
+    for t in range(m):  # v = H_0 (H_1 (... H_{n-3} y)), for the eigenvalues above ``above`` only
+        if lam[t] <= above:
+            continue
         for i in range(n):
             V[i, t] = Y[t, i]
         for k in range(n - 3, -1, -1):
