@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 
 
 @functools.lru_cache(maxsize=1)
@@ -96,3 +97,11 @@ def map_in_threads(fn, items, n_threads) -> list:
 
     with ThreadPoolExecutor(n) as ex:
         return list(ex.map(fn, [items[i::n] for i in range(n)]))
+
+
+def worker_count(n_jobs: int, tasks: int | None = None) -> int:
+    """The parallel workers for ``n_jobs`` (``<= 0``: one per core): at most one per core and, when
+    ``tasks`` is given, per task; at least one."""
+    cores = os.cpu_count() or 1
+    n = cores if n_jobs <= 0 else min(n_jobs, cores)
+    return max(1, min(n, tasks)) if tasks is not None else n

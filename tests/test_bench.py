@@ -580,3 +580,13 @@ def test_cli_bench_says_when_it_resumes(tmp_path, capsys, monkeypatch):
     assert f"resumed: 1 of 2 trials read from {os.path.join('o', 'trials.jsonl')}" in capsys.readouterr().out
     assert main([*args, "--no-resume"]) == 0
     assert "resumed" not in capsys.readouterr().out
+
+
+def test_worker_count_caps_at_cores_and_tasks(monkeypatch):
+    from cs_toolkit._threads import worker_count
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert [worker_count(j) for j in (1, 3, 4, 9, -1, -3)] == [1, 3, 4, 4, 4, 4]
+    assert [worker_count(j, tasks) for j, tasks in ((9, 2), (-1, 3), (2, 0), (3, 10))] == [2, 3, 1, 3]
+    monkeypatch.setattr("os.cpu_count", lambda: None)  # unknown: one worker
+    assert worker_count(-1) == 1 and worker_count(5) == 1

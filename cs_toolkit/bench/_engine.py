@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 import warnings
 
 import numpy as np
 
 from .._config import SUCCESS_THRESHOLD
-from .._threads import limit_threads
+from .._threads import limit_threads, worker_count
 from .._validation import check_int
 from ..exceptions import ValidationError
 from .problems import ProblemFamily, SolverConfig
@@ -194,7 +193,7 @@ def _dask_client(scheduler, n_jobs):
     elif isinstance(scheduler, distributed.Client):
         yield scheduler
     elif scheduler == "local":
-        workers = max(1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1))
+        workers = worker_count(n_jobs)
         with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
                                       dashboard_address=None) as cluster, distributed.Client(cluster) as client:
             yield client
@@ -210,7 +209,7 @@ def _dask_client(scheduler, n_jobs):
 def _execute(func, tasks, *, n_jobs, backend, scheduler):
     """Yield ``func(*task)`` for each task, in order, serially or through joblib/Dask (at most one
     worker per core and per task)."""
-    n_jobs = max(1, min(os.cpu_count() or 1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1), len(tasks) or 1))
+    n_jobs = worker_count(n_jobs, len(tasks))
     if n_jobs == 1 and backend is None:
         for t in tasks:
             yield func(*t)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from .._threads import worker_count
 from .._validation import check_int, check_scalar
 from ..exceptions import ValidationError
 from ._paths import check_output_dir
@@ -169,9 +170,7 @@ def _check_jobs(jobs, name, tasks=None) -> int:
     jobs = check_int(name, jobs, low=-1)
     if jobs == 0:
         raise ValidationError(f"{name} must be a positive integer or -1 (all cores), got 0.")
-    cores = os.cpu_count() or 1
-    jobs = cores if jobs == -1 else min(jobs, cores)
-    return max(1, min(jobs, tasks)) if tasks is not None else jobs
+    return worker_count(jobs, tasks)
 
 
 #: Memory held per result record (one trial of one solver, one cell of one solver: the row as a dict,

@@ -459,21 +459,27 @@ def _runs(groups: np.ndarray, n_cols: int, extra: int = 0) -> np.ndarray:
     return np.searchsorted(band, np.arange(int(band[-1]) + 2 if len(groups) else 1)).astype(np.int64)
 
 
+def _group_inputs(sigma, groups, workspace):
+    """What every collaborative filter starts with: ``(workspace, sigma, groups)``, a new
+    workspace for None, ``sigma`` floored at 1e-6 and the groups as contiguous int64."""
+    ws = PatchWorkspace() if workspace is None else workspace
+    return ws, max(float(sigma), 1e-6), np.ascontiguousarray(groups, dtype=np.int64)
+
+
 def _group_start(x, sigma, groups, p, workspace):
-    """What every collaborative filter starts with: ``(workspace, C, S, Wp, sigma, bands, groups)``,
-    the spectra ``C`` of ``x`` and the zeroed sums ``S`` and weights ``Wp`` in the workspace's
-    buffers (a new workspace for None), ``sigma`` floored at 1e-6, the parallel runs of the groups
-    and the groups as contiguous int64."""
+    """What the 3-D DCT filters start with: ``(workspace, C, S, Wp, sigma, bands, groups)``, those of
+    :func:`_group_inputs`, the spectra ``C`` of ``x``, the zeroed sums ``S`` and weights ``Wp`` in the
+    workspace's buffers and the parallel runs of the groups."""
     from ._image_numba import _zero
 
-    ws = PatchWorkspace() if workspace is None else workspace
+    ws, s, groups = _group_inputs(sigma, groups, workspace)
     C = _spectra_into(ws, "C", np.asarray(x), p)
     S = ws.array("S", C.shape, C.dtype)
     Wp = ws.array("w", C.shape[:1], C.dtype)
     _zero(S)
     Wp.fill(0.0)
     bands = ws.bands(groups, x.shape[1] - p + 1)
-    return ws, C, S, Wp, max(float(sigma), 1e-6), bands, np.ascontiguousarray(groups, dtype=np.int64)
+    return ws, C, S, Wp, s, bands, groups
 
 
 def _group_filter(x, pilot, sigma, groups, patch_size, threshold, workspace):
@@ -529,14 +535,12 @@ def group_lowrank_shrink(x: np.ndarray, sigma: float, groups: np.ndarray, *, pat
     if not np.isfinite(c) or c < 0:
         raise ValidationError(f"c must be a finite number >= 0, got {c}.")
     p = patch_size
-    ws = PatchWorkspace() if workspace is None else workspace
+    ws, s, groups = _group_inputs(sigma, groups, workspace)
     x = np.ascontiguousarray(x, dtype=work_dtype(x))
     S = ws.array("image_sums", x.shape, x.dtype)
     Wp = ws.array("w", ((x.shape[0] - p + 1) * (x.shape[1] - p + 1),), x.dtype)
     S.fill(0.0)
     Wp.fill(0.0)
-    groups = np.ascontiguousarray(groups, dtype=np.int64)
-    s = max(float(sigma), 1e-6)
     # the pixel rows a group writes reach p - 1 beyond its patch rows
     _lowrank_parallel(x, p, groups, c, s * s, S, Wp, ws.bands(groups, x.shape[1] - p + 1, extra=p - 1))
     return S / patch_coverage(Wp, x.shape, p)

@@ -121,10 +121,25 @@ def _group_shrink(C, Q, groups, H, thr, s2, wiener, S, Wp, bands, self_guided=Fa
 
 @njit(parallel=True, **JIT)
 def _group_shrink_runs(C, Q, groups, H, thr, s2, wiener, S, Wp, bands, parity, self_guided):  # pragma: no cover
-    n_runs = (bands.shape[0] - 1 - parity + 1) // 2
-    for i in prange(n_runs):
-        b = parity + 2 * i
-        _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, bands[b], bands[b + 1], self_guided)
+    for i in prange(parity_run_count(bands, parity)):
+        g0, g1 = parity_run(bands, parity, i)
+        _shrink_run(C, Q, groups, H, thr, s2, wiener, S, Wp, g0, g1, self_guided)
+
+
+@njit(**JIT)
+def parity_run_count(bands, parity):  # pragma: no cover - compiled
+    """How many of the runs of groups ``bands[b]:bands[b + 1]`` (the bands of
+    :func:`cs_toolkit.signals._denoisers._runs`) have ``b % 2 == parity``: the collaborative filters
+    run the even runs in parallel, then the odd ones (runs two apart write to different rows)."""
+    return (bands.shape[0] - 1 - parity + 1) // 2
+
+
+@njit(**JIT)
+def parity_run(bands, parity, i):  # pragma: no cover - compiled
+    """The groups ``(start, stop)`` of the ``i``-th run with ``b % 2 == parity`` (see
+    :func:`parity_run_count`)."""
+    b = parity + 2 * i
+    return bands[b], bands[b + 1]
 
 
 @njit(**JIT)

@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, JIT_SUMS
+from ._image_numba import parity_run, parity_run_count
 from ._topeig_numba import top_eigenpairs, topeig_workspace
 
 
@@ -208,7 +209,6 @@ def _lowrank_parallel(x, p, groups, c_w, s2, S, Wp, bands):  # pragma: no cover 
     ``Wp``)."""
     n_cols = x.shape[1] - p + 1
     for parity in range(2):
-        n_runs = (bands.shape[0] - 1 - parity + 1) // 2
-        for i in prange(n_runs):
-            b = parity + 2 * i
-            _lowrank_run(x, n_cols, p, groups, c_w, s2, S, Wp, bands[b], bands[b + 1])
+        for i in prange(parity_run_count(bands, parity)):
+            g0, g1 = parity_run(bands, parity, i)
+            _lowrank_run(x, n_cols, p, groups, c_w, s2, S, Wp, g0, g1)

@@ -22,6 +22,7 @@ from ._image_numba import _group_scatter as _scatter
 from ._image_numba import _group_scatter_dense as _scatter_dense
 from ._image_numba import _group_spectrum as _spectrum
 from ._image_numba import _group_spectrum_dense as _spectrum_dense
+from ._image_numba import parity_run, parity_run_count
 from ._lowrank_numba import _centred_gram
 
 
@@ -151,10 +152,9 @@ def _shrink_forward_parallel(C, groups, Hs, w, tau, s, S, delta, knots, bands): 
     even runs, then the odd ones (runs two apart write to different rows of ``S``; the bands of
     :func:`cs_toolkit.signals._denoisers._runs`)."""
     for parity in range(2):
-        n_runs = (bands.shape[0] - 1 - parity + 1) // 2
-        for i in prange(n_runs):
-            b = parity + 2 * i
-            _shrink_forward(C, groups, Hs, w, tau, s, S, delta, knots, bands[b], bands[b + 1])
+        for i in prange(parity_run_count(bands, parity)):
+            g0, g1 = parity_run(bands, parity, i)
+            _shrink_forward(C, groups, Hs, w, tau, s, S, delta, knots, g0, g1)
 
 
 @njit(**JIT)
