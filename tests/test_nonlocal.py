@@ -478,3 +478,34 @@ def test_lowest_kept_is_below_every_eigenvalue_the_shrinkage_keeps(rng):
         assert np.all(lam[kept] > bound), (noise, threshold, bound)
         first = lam[kept].min()
         assert bound >= 0.99 * first or first < 1e-11, (noise, threshold, bound, first)  # and close below
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_energy_early_out_implies_the_frobenius_one(rng, dtype):
+    """The first test of the low-rank filter (the group's centred energy, the Gram matrix's trace,
+    which bounds its largest eigenvalue) declares a group all-shrunk only when the Frobenius test
+    (and the eigenvalues themselves) would, and it does declare some."""
+    from cs_toolkit.signals._lowrank_numba import (
+        _SKIP_MARGIN,
+        _all_shrunk_to_zero,
+        _below_threshold,
+        _centre,
+    )
+
+    k, n, c = 16, 64, 9.0
+    fired = 0
+    for _ in range(400):
+        s2 = float(rng.uniform(1.0, 400.0))
+        M = rng.normal(0, np.sqrt(s2) * 10 ** rng.uniform(-1.5, 0.3), (k, n)).astype(dtype)
+        M_ref = M.astype(np.float64) - M.astype(np.float64).mean(axis=0)
+        energy = _centre(M, np.empty(n, dtype))
+        np.testing.assert_allclose(energy, np.sum(M_ref ** 2), rtol=1e-4 if dtype == np.float32 else 1e-12)
+        keep_above = c * np.sqrt(k) * s2 * (1 - _SKIP_MARGIN)
+        if _below_threshold(energy, n * s2, keep_above):
+            fired += 1
+            K = M.astype(np.float64) @ M.astype(np.float64).T
+            assert _all_shrunk_to_zero(K, n * s2, keep_above)
+            lam = np.linalg.eigvalsh(K)
+            sv = np.sqrt(np.maximum(lam, 0))
+            assert np.all(sv <= c * np.sqrt(k) * s2 / (np.sqrt(np.maximum(lam - n * s2, 0)) + 1e-8))
+    assert fired >= 20
