@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_int, check_rng, check_signals, restore_rank
+from .._validation import (
+    check_float_dtype,
+    check_int,
+    check_rng,
+    check_scalar,
+    check_signals,
+    restore_rank,
+)
 from ..exceptions import ValidationError
 
 __all__ = ["LinearOperator", "MatrixOperator", "ComposedOperator", "AdjointOperator", "aslinearoperator"]
@@ -34,16 +41,19 @@ class LinearOperator:
     -----
     ``op @ x`` with a 1-D ``x`` is ``op.forward(x)``; ``op @ M`` with a 2-D
     array ``M`` of shape ``(n, k)`` is the matrix product (maths semantics);
-    ``op @ other_op`` composes. ``np.asarray(op)`` gives the dense matrix.
+    ``op @ other_op`` composes. ``np.asarray(op)`` gives the dense matrix;
+    ``Y @ op`` with an array ``Y`` stays matrix-free (the adjoint), it never densifies.
     """
 
+    #: NumPy defers ``ndarray @ op`` to :meth:`__rmatmul__` instead of densifying ``op``.
+    __array_ufunc__ = None
+
     def __init__(self, shape, dtype=np.float64):
+        if not isinstance(shape, tuple | list) or len(shape) != 2:
+            raise ValidationError(f"shape must be a pair (m, n), got {shape!r}.")
         m, n = shape
         self.shape = (check_int("shape[0]", m), check_int("shape[1]", n))
-        dt = np.dtype(dtype)
-        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValidationError(f"dtype must be float32 or float64, got {dt}.")
-        self.dtype = dt
+        self.dtype = check_float_dtype("dtype", dtype)
         self._norm_cache: float | None = None
 
     # -- to be implemented by subclasses -------------------------------------------------
@@ -84,9 +94,15 @@ class LinearOperator:
     H = T
 
     def to_dense(self) -> np.ndarray:
-        """The explicit matrix of shape ``(m, n)``."""
-        eye = np.eye(self.shape[1], dtype=self.dtype)
-        return np.ascontiguousarray(self._forward(eye).T, dtype=self.dtype)
+        """The explicit matrix of shape ``(m, n)``.
+
+        Applied to the smaller identity (``A^T I_m`` when ``m < n``, else ``A I_n``), so the
+        memory stays O(m n), never O(n^2) for a wide operator.
+        """
+        m, n = self.shape
+        if m < n:
+            return np.ascontiguousarray(self._adjoint(np.eye(m, dtype=self.dtype)), dtype=self.dtype)
+        return np.ascontiguousarray(self._forward(np.eye(n, dtype=self.dtype)).T, dtype=self.dtype)
 
     def __array__(self, dtype=None, copy=None):
         d = self.to_dense()
@@ -151,6 +167,8 @@ class LinearOperator:
 
 def power_iteration(op: LinearOperator, *, max_iter: int = 200, tol: float = 1e-7, rng=0) -> float:
     """Largest singular value of ``op`` by power iteration on ``op^T op``."""
+    max_iter = check_int("max_iter", max_iter, low=1)
+    tol = check_scalar("tol", tol, low=0.0, low_inclusive=False)
     gen = check_rng(rng)
     v = gen.standard_normal(op.shape[1]).astype(op.dtype)
     v /= np.linalg.norm(v)
@@ -165,7 +183,6 @@ def power_iteration(op: LinearOperator, *, max_iter: int = 200, tol: float = 1e-
             sigma2 = new
             break
         sigma2 = new
-    # one extra safety margin step: Rayleigh quotient of the final vector
     return float(np.sqrt(sigma2))
 
 

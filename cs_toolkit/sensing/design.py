@@ -22,6 +22,7 @@ import scipy.linalg
 from .._threads import blas_single_thread
 from .._validation import (
     check_array,
+    check_bool,
     check_int,
     check_option,
     check_rng,
@@ -439,6 +440,8 @@ def optimize_sensing(D, m, *, method="elad", rng=None, init=None, max_iter=None,
     step = check_scalar("step", step, low=0.0, high=1.0, low_inclusive=False)
     tol = check_scalar("tol", tol, low=0.0)
     reg = check_scalar("reg", reg, low=0.0)
+    progress = check_bool("progress", progress)
+    return_info = check_bool("return_info", return_info)
     if init is None:
         gen = check_rng(rng)
         A = gen.standard_normal((m, n)) / np.sqrt(m)

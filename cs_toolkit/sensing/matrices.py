@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_float_dtype, check_int, check_rng
+from .._validation import check_bool, check_float_dtype, check_int, check_rng
 from ..exceptions import DTypeError, ValidationError
 
 __all__ = ["gaussian", "bernoulli"]
@@ -59,7 +59,7 @@ def gaussian(m, n, *, rng=None, dtype=np.float64, normalize=False, orthonormal_r
     ------
     ValidationError
         Non-positive or non-integer sizes, ``m > n`` with ``orthonormal_rows``,
-        or both ``normalize`` and ``orthonormal_rows``.
+        both ``normalize`` and ``orthonormal_rows``, or a flag that is not a bool.
     DTypeError
         ``dtype`` other than float32/float64.
 
@@ -78,6 +78,8 @@ def gaussian(m, n, *, rng=None, dtype=np.float64, normalize=False, orthonormal_r
     m, n = _check_sizes(m, n)
     dt = _float_dtype(dtype)
     gen = check_rng(rng)
+    normalize = check_bool("normalize", normalize)
+    orthonormal_rows = check_bool("orthonormal_rows", orthonormal_rows)
     if normalize and orthonormal_rows:
         raise ValidationError(
             "normalize and orthonormal_rows cannot both be True: unit-norm columns "
@@ -123,7 +125,7 @@ def bernoulli(m, n, *, rng=None, dtype=np.float64, normalize=False):
     Raises
     ------
     ValidationError
-        Non-positive or non-integer sizes.
+        Non-positive or non-integer sizes, ``normalize`` not a bool.
     DTypeError
         ``dtype`` other than float32/float64.
 
@@ -138,6 +140,7 @@ def bernoulli(m, n, *, rng=None, dtype=np.float64, normalize=False):
     m, n = _check_sizes(m, n)
     dt = _float_dtype(dtype)
     gen = check_rng(rng)
+    normalize = check_bool("normalize", normalize)
     A = (2.0 * gen.integers(0, 2, size=(m, n)) - 1.0) / np.sqrt(m)
     if normalize:
         A = _normalize_columns(A)

@@ -416,11 +416,11 @@ class BlockDiagonal(LinearOperator):
 
     def __init__(self, block, n_blocks, *, dtype=None):
         n_blocks = check_int("n_blocks", n_blocks, low=1)
+        if dtype is not None:
+            dtype = _float_dtype(dtype)
         if isinstance(block, LinearOperator):
             self.block = block
         else:
-            if dtype is not None:
-                dtype = _float_dtype(dtype)
             self.block = MatrixOperator(check_array(block, "block", ndim=2, dtype=dtype))
         self.n_blocks = n_blocks
         mb, nb = self.block.shape

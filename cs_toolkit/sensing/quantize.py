@@ -68,6 +68,7 @@ class QuantizedMeasurements:
     def consistent(self, Y, *, atol=0.0):
         """Whether measurements ``Y`` (e.g. ``X_hat @ A.T``) lie in their cells, entry by entry."""
         Y = check_array(Y, "Y", ndim=self.codes.ndim, dtype=np.float64)
+        atol = check_scalar("atol", atol, low=0.0)
         if Y.shape != self.codes.shape:
             raise ValidationError(f"Y must have the shape of the measurements {self.codes.shape}, got {Y.shape}.")
         return (Y >= self.lower - atol) & (Y <= self.upper + atol)
@@ -98,11 +99,12 @@ class UniformQuantizer:
 
     Notes
     -----
-    ``Delta = (high - low) / 2**bits``; code ``q = clip(floor((y + d - low) / Delta), 0, 2**bits - 1)``;
-    cell ``[low + q Delta - d, low + (q + 1) Delta - d]`` with the outer bounds of codes 0 and
-    ``2**bits - 1`` at ``-inf``/``+inf`` (saturation, Laska et al. 2011, "Democracy in action:
-    quantization, saturation, and compressive sensing"). The quantization-consistent
-    decoders follow Jacques, Hammond & Fadili (2011), "Dequantizing compressed sensing".
+    ``Delta = (high - low) / 2**bits``; code ``q = clip(floor((y + d - low) / Delta), 0, 2**bits - 1)``
+    (moved to the neighbouring cell where rounding at an edge would leave ``y`` just outside, so
+    ``y`` always lies in its cell); cell ``[low + q Delta - d, low + (q + 1) Delta - d]`` with the
+    outer bounds of codes 0 and ``2**bits - 1`` at ``-inf``/``+inf`` (saturation, Laska et al.
+    2011, "Democracy in action: quantization, saturation, and compressive sensing"). The
+    quantization-consistent decoders follow Jacques, Hammond & Fadili (2011), "Dequantizing compressed sensing".
 
     Examples
     --------
@@ -125,8 +127,9 @@ class UniformQuantizer:
                 raise ValidationError(
                     f"y_range must be a positive float R (range [-R, R]) or a pair (low, high), got {y_range!r}."
                 ) from None
-            if not (np.isfinite(low) and np.isfinite(high) and high > low):
-                raise ValidationError(f"y_range must be finite with low < high, got ({low}, {high}).")
+            if not (np.isfinite(low) and np.isfinite(high) and high > low and np.isfinite(high - low)):
+                raise ValidationError(f"y_range must be finite with low < high (and a finite width), "
+                                      f"got ({low}, {high}).")
         self.low, self.high = float(low), float(high)
         self.levels = 2 ** self.bits
         self.bin_width = (self.high - self.low) / self.levels
@@ -146,7 +149,13 @@ class UniformQuantizer:
             d = (self._rng.random(Y.shape) - 0.5) * self.bin_width
             Yd = Yd + d
         codes = np.clip(np.floor((Yd - self.low) / self.bin_width), 0, self.levels - 1).astype(np.int64)
-        values, lower, upper = self._cells(codes, d)
+        Ym = Y.astype(np.float64)
+        while True:  # rounding at a cell edge can leave y an ulp outside the cell floor() chose
+            values, lower, upper = self._cells(codes, d)
+            move = (Ym > upper).astype(np.int64) - (Ym < lower)
+            if not move.any():
+                break
+            codes += move  # neighbouring cells share their edge bit for bit: this ends
         dt = Y.dtype
         return QuantizedMeasurements(codes=codes, values=values.astype(dt), lower=lower.astype(dt),
                                      upper=upper.astype(dt), bits=self.bits, bin_width=self.bin_width, dither=d)
@@ -155,7 +164,7 @@ class UniformQuantizer:
 
     def _cells(self, codes, d):
         lower = self.low + codes * self.bin_width
-        upper = lower + self.bin_width
+        upper = self.low + (codes + 1) * self.bin_width  # the next cell's lower edge, bit for bit
         values = lower + 0.5 * self.bin_width
         if d is not None:
             lower, upper, values = lower - d, upper - d, values - d
@@ -167,6 +176,8 @@ class UniformQuantizer:
         """Reconstruction points of ``codes`` (the cell centres, less the dither if one was used)."""
         codes = self._check_codes(codes)
         d = None if dither is None else check_array(dither, "dither", ndim=codes.ndim, dtype=np.float64)
+        if d is not None and d.shape != codes.shape:
+            raise ValidationError(f"dither must have the shape of codes {codes.shape}, got {d.shape}.")
         return self._cells(codes, d)[0]
 
     def _check_codes(self, codes):
