@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
-from ._validation import check_array, check_int, check_option
+from ._validation import check_array, check_bool, check_int, check_option
 from .exceptions import ValidationError
 
 __all__ = [
@@ -99,25 +99,29 @@ def list_samples(kind=None) -> dict[str, str]:
     """
     if kind is not None:
         check_option("kind", kind, ("image", "audio"))
+    return {name: k for name, (k, _) in _samples(kind).items()}
+
+
+def _samples(kind=None) -> dict[str, tuple[str, Path]]:
+    """Sample name -> (kind, file), sorted by name; only samples of ``kind`` when given."""
     out = {}
     for f in sorted(data_dir().iterdir()):
         k = _KINDS.get(f.suffix.lower())
         if k is not None and f.is_file() and (kind is None or k == kind):
-            out[f.stem] = k
+            out[f.stem] = (k, f)
     return out
 
 
 def _sample_path(name, kind: str) -> Path:
-    avail = list_samples(kind)
+    avail = _samples(kind)
     stem = name
-    if isinstance(name, str):
-        stem = Path(name).stem if Path(name).suffix.lower() in _KINDS else name
+    if isinstance(name, str) and _KINDS.get(Path(name).suffix.lower()) == kind:
+        stem = name[: -len(Path(name).suffix)]  # "camera.png" names the image "camera"
     if not isinstance(stem, str) or stem not in avail:
         raise ValidationError(
             f"unknown {kind} sample {name!r}; available {kind} samples: {', '.join(avail) or '(none)'}."
         )
-    ext = ".png" if kind == "image" else ".wav"
-    return data_dir() / f"{stem}{ext}"
+    return avail[stem][1]
 
 
 def load_image(name) -> np.ndarray:
@@ -347,6 +351,7 @@ def read_image(path, *, as_gray=True) -> np.ndarray:
     """
     import skimage.io
 
+    as_gray = check_bool("as_gray", as_gray)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such image file: {str(path)!r}.")
@@ -403,8 +408,8 @@ def write_image(path, img) -> None:
     """
     import skimage.io
 
-    raw = np.asarray(img)
     a = check_array(img, "img", ndim=2, dtype=np.float64)
+    raw = np.asarray(img)  # an array already: check_array converted it
     if raw.dtype.kind in "ui":
         if raw.dtype.kind == "i" and raw.min() < 0:
             raise ValidationError(f"img is a signed integer image with negative values (min {raw.min()}); pass floats in [0, 1].")

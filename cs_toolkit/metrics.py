@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._config import SUCCESS_THRESHOLD
-from ._validation import check_array, check_int, check_scalar
+from ._validation import check_array, check_bool, check_int, check_scalar
 from .exceptions import ValidationError
 
 __all__ = [
@@ -107,7 +107,8 @@ def nmse(x_true, x_est, *, db=False, finite=True):
     >>> round(nmse([1.0, 0.0], [1.0, 0.1], db=True), 6)
     -20.0
     """
-    a, b = _rescaled_pair(x_true, x_est, finite_est=finite)
+    db = check_bool("db", db)
+    a, b = _rescaled_pair(x_true, x_est, finite_est=check_bool("finite", finite))
     r = float(_ratio(np.sum((b - a) ** 2), np.sum(a**2)))
     return float(_db(r)) if db else r
 
@@ -127,6 +128,7 @@ def nmse_per_signal(x_true, x_est, *, db=False):
     ndarray of shape (n_signals,), or float for 1-D input
         Zero references follow the module convention (0 or inf).
     """
+    db = check_bool("db", db)
     a, b = _rescaled_pair(x_true, x_est)
     r = _ratio(np.sum((b - a) ** 2, axis=-1), np.sum(a**2, axis=-1))
     if db:
@@ -156,7 +158,7 @@ def snr(x_true, x_est, *, per_signal=False):
     >>> round(snr([3.0, 4.0], [3.0, 4.5]), 4)
     20.0
     """
-    if per_signal:
+    if check_bool("per_signal", per_signal):
         return -nmse_per_signal(x_true, x_est, db=True)
     return -nmse(x_true, x_est, db=True)
 
@@ -181,13 +183,15 @@ def segmental_snr(
         limits: below -10 dB nothing is left, above 35 dB differences are inaudible).
     silence_db : float, default -40
         Frames whose reference energy is more than ``-silence_db`` dB below the
-        most energetic frame of the same signal are silent and excluded.
+        most energetic frame of the same signal (or zero) are silent and excluded;
+        ``0`` keeps only the most energetic frames.
 
     Returns
     -------
     float, or ndarray of shape (n_signals,) for a batch
         ``mean over non-silent frames j of clip(10 log10(||x_j||^2 / ||x_j - xhat_j||^2), *clamp)``.
-        An all-zero reference has no non-silent frame and gives ``nan``.
+        An all-zero reference has no non-silent frame and gives ``nan``. Like
+        :func:`snr`, the value does not change when both signals are scaled together.
 
     Notes
     -----
@@ -202,7 +206,7 @@ def segmental_snr(
     >>> float(segmental_snr(x, x))
     35.0
     """
-    a, b = _pair(x_true, x_est)
+    a, b = _rescaled_pair(x_true, x_est)  # frame energies neither under- nor overflow
     N = check_int("frame_length", frame_length)
     hop = N if hop is None else check_int("hop", hop)
     if not isinstance(clamp, tuple | list) or len(clamp) != 2:
@@ -223,21 +227,35 @@ def segmental_snr(
         if sig.max() == 0:
             out[i] = np.nan
             continue
-        active = sig > sig.max() * 10.0 ** (silence_db / 10.0)
+        active = (sig > 0) & (sig >= sig.max() * 10.0 ** (silence_db / 10.0))
         with np.errstate(divide="ignore"):
             seg = 10.0 * np.log10(sig[active]) - 10.0 * np.log10(err[active])
         out[i] = np.mean(np.clip(seg, lo, hi))
     return float(out[0]) if a.ndim == 1 else out
 
 
-def _data_range(img: np.ndarray, original_dtype) -> float:
-    if np.issubdtype(original_dtype, np.integer):
-        info = np.iinfo(original_dtype)
-        return float(info.max - info.min) if info.min < 0 else float(info.max)
-    if img.min() >= 0.0 and img.max() <= 1.0:
-        return 1.0
-    rng = float(img.max() - img.min())
-    return rng if rng > 0 else 1.0
+def _image_pair(img_true, img_est, data_range, min_side=1):
+    """The validated image pair and its data range (given, or inferred as :func:`psnr` documents)."""
+    a, b = _pair(img_true, img_est, ndim=2, names=("img_true", "img_est"))
+    if min(a.shape) < min_side:
+        raise ValidationError(
+            f"img_true must be at least {min_side}x{min_side} pixels for SSIM, got shape {a.shape}."
+        )
+    if data_range is not None:
+        return a, b, check_scalar("data_range", data_range, low=0.0, low_inclusive=False)
+    dt = np.asarray(img_true).dtype  # an array already: _pair converted it
+    if np.issubdtype(dt, np.integer):
+        info = np.iinfo(dt)
+        return a, b, float(info.max - info.min) if info.min < 0 else float(info.max)
+    if a.min() >= 0.0 and a.max() <= 1.0:
+        return a, b, 1.0
+    rng = float(a.max() - a.min())
+    if rng == 0:
+        raise ValidationError(
+            f"img_true is constant ({float(a.flat[0])}, outside [0, 1]), so its data range cannot be "
+            f"inferred; pass data_range."
+        )
+    return a, b, rng
 
 
 def psnr(img_true, img_est, data_range=None):
@@ -251,7 +269,8 @@ def psnr(img_true, img_est, data_range=None):
         Peak-to-peak range of the pixel values. Default: ``255`` for uint8
         (the dtype's maximum for unsigned and ``max - min`` for signed integer
         references), ``1`` for floating images with values in ``[0, 1]``, else
-        ``img_true.max() - img_true.min()``.
+        ``img_true.max() - img_true.min()`` (a constant reference outside ``[0, 1]``
+        has none: pass ``data_range``).
 
     Returns
     -------
@@ -268,13 +287,7 @@ def psnr(img_true, img_est, data_range=None):
     """
     from skimage.metrics import peak_signal_noise_ratio
 
-    dt = np.asarray(img_true).dtype
-    a, b = _pair(img_true, img_est, ndim=2, names=("img_true", "img_est"))
-    dr = (
-        _data_range(a, dt)
-        if data_range is None
-        else check_scalar("data_range", data_range, low=0.0, low_inclusive=False)
-    )
+    a, b, dr = _image_pair(img_true, img_est, data_range)
     if np.array_equal(a, b):
         return float("inf")
     return float(peak_signal_noise_ratio(a, b, data_range=dr))
@@ -305,17 +318,7 @@ def ssim(img_true, img_est, data_range=None):
     """
     from skimage.metrics import structural_similarity
 
-    dt = np.asarray(img_true).dtype
-    a, b = _pair(img_true, img_est, ndim=2, names=("img_true", "img_est"))
-    if min(a.shape) < 7:
-        raise ValidationError(
-            f"img_true must be at least 7x7 pixels for SSIM, got shape {a.shape}."
-        )
-    dr = (
-        _data_range(a, dt)
-        if data_range is None
-        else check_scalar("data_range", data_range, low=0.0, low_inclusive=False)
-    )
+    a, b, dr = _image_pair(img_true, img_est, data_range, min_side=7)
     return float(structural_similarity(a, b, data_range=dr))
 
 
@@ -347,6 +350,7 @@ def support_recovery(x_true, x_est, *, tol=None, per_signal=False):
     >>> support_recovery([0, 2.0, 0, -1.0], [0.5, 1.9, 0.1, 0])
     0.5
     """
+    per_signal = check_bool("per_signal", per_signal)
     a, b = _pair(x_true, x_est)
     a2, b2 = np.atleast_2d(a), np.atleast_2d(b)
     if tol is None:
@@ -457,6 +461,7 @@ def normalized_error(x_true, x_est, *, db=False):
     >>> normalized_error([[3.0, 4.0], [1.0, 0.0]], [[0.6, 0.8], [0.0, 2.0]]).round(4)
     array([0.    , 1.4142])
     """
+    db = check_bool("db", db)
     a, b = _rescaled_pair(x_true, x_est)
     na = np.linalg.norm(a, axis=-1, keepdims=True)
     nb = np.linalg.norm(b, axis=-1, keepdims=True)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import numbers
 import os
+from collections.abc import Iterable
 
 import numpy as np
 
 from ._atomic import atomic_path
+from ._validation import check_array, check_bool
 from .exceptions import ValidationError
 
 __all__ = [
@@ -28,9 +30,13 @@ __all__ = [
 
 
 def _new_axes(ax, figsize=(6.4, 4.8)):
-    if ax is not None:
-        return ax
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    if ax is not None:
+        if not isinstance(ax, Axes):
+            raise ValidationError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}.")
+        return ax
 
     fig = Figure(figsize=figsize, layout="constrained")
     return fig.add_subplot()
@@ -88,6 +94,7 @@ def plot_phase_transition(result, solver=None, *, ax=None, theory=True, fit=True
     ax : matplotlib Axes
     """
     _check_phase(result)
+    theory, fit = check_bool("theory", theory), check_bool("fit", fit)
     solver = result.solvers[0] if solver is None else solver
     grid = result.success_grid(solver)  # validates the name
     ax = _new_axes(ax)
@@ -126,6 +133,7 @@ def plot_phase_curves(result, *, ax=None, theory=True):
     ax : matplotlib Axes
     """
     _check_phase(result)
+    theory = check_bool("theory", theory)
     ax = _new_axes(ax)
     for s in result.solvers:
         r50 = result.transition(s)
@@ -247,16 +255,15 @@ def plot_nmse_per_iteration(histories, *, ax=None, db=True):
         histories = {"solver": histories}
     if not histories:
         raise ValidationError("histories must not be empty.")
-    ax = _new_axes(ax)
-    for name, h in histories.items():
-        arr = np.asarray(h, dtype=float)
-        if arr.ndim not in (1, 2) or arr.size == 0:
-            raise ValidationError(
-                f"histories[{name!r}] must be a non-empty 1-D or 2-D array, got shape {arr.shape}."
-            )
+    db = check_bool("db", db)
+    curves = {}
+    for name, h in histories.items():  # every history checked before anything is drawn
+        arr = check_array(h, f"histories[{name!r}]", ndim=(1, 2), dtype=np.float64, finite=False)
         if np.any(arr < 0):
             raise ValidationError(f"histories[{name!r}] must hold NMSE values >= 0.")
-        curve = arr.mean(axis=0) if arr.ndim == 2 else arr
+        curves[name] = arr.mean(axis=0) if arr.ndim == 2 else arr
+    ax = _new_axes(ax)
+    for name, curve in curves.items():
         y = 10.0 * np.log10(np.maximum(curve, 1e-30)) if db else curve
         ax.plot(np.arange(1, curve.size + 1), y, label=_label(name))
     ax.set_xlabel("iteration")
@@ -276,8 +283,10 @@ def save_figure(fig, path_without_ext, formats=("png", "svg"), *, dpi=150) -> li
     ----------
     fig : matplotlib Figure or Axes
     path_without_ext : str or path-like
-        Target path without extension; ``.png``, ``.svg``, ... are appended.
-    formats : sequence of str, default ("png", "svg")
+        Target path without extension; ``.png``, ``.svg``, ... are appended. It must name a
+        file, not a folder (no trailing separator).
+    formats : str or sequence of str, default ("png", "svg")
+        Each written once, in order.
     dpi : int or float, default 150
         Resolution of raster formats, positive.
 
@@ -292,14 +301,20 @@ def save_figure(fig, path_without_ext, formats=("png", "svg"), *, dpi=150) -> li
     if isinstance(formats, str):
         formats = (formats,)
     allowed = ("png", "svg", "pdf", "eps", "jpg", "jpeg")
-    bad = [f for f in formats if f not in allowed]
-    if bad or not formats:
-        raise ValidationError(f"formats must be a non-empty list from {allowed}, got {list(formats)}.")
+    fmts = list(formats) if isinstance(formats, Iterable) else []
+    if not fmts or not all(isinstance(f, str) and f in allowed for f in fmts):
+        raise ValidationError(f"formats must be a non-empty list from {allowed}, got {formats!r}.")
+    fmts = list(dict.fromkeys(fmts))
     if isinstance(dpi, bool) or not isinstance(dpi, numbers.Real) or not np.isfinite(dpi) or dpi <= 0:
         raise ValidationError(f"dpi must be a positive number (dots per inch), got {dpi!r}.")
-    base = os.fspath(path_without_ext)
+    if not isinstance(path_without_ext, str | os.PathLike):
+        raise ValidationError(f"path_without_ext must be a str or path-like, got {type(path_without_ext).__name__}.")
+    base = os.fsdecode(path_without_ext)
+    if not os.path.basename(base):
+        raise ValidationError(f"path_without_ext must name a file, got the folder {base!r}; "
+                              "e.g. pass 'results/figure' to write 'results/figure.png'.")
     paths = []
-    for fmt in formats:
+    for fmt in fmts:
         target = f"{base}.{fmt}"
         with atomic_path(target) as tmp:
             fig.savefig(tmp, format=fmt, dpi=dpi)
