@@ -484,3 +484,18 @@ def test_diagnostics_bad_input():
         welch_bound(1, 1)
     with pytest.raises(ValidationError, match="op must be a LinearOperator or a 2-D array"):
         dot_test("A")
+
+
+def test_make_sensing_names_options_its_kind_does_not_take():
+    from cs_toolkit.sensing import make_sensing
+
+    with pytest.raises(ValidationError, match=r"unknown option\(s\) rows; its options: normalize, orthonormal_rows"):
+        make_sensing("gaussian", 8, 16, rng=0, rows=[0, 1])
+    with pytest.raises(ValidationError, match=r"unknown option\(s\) normalize; its options: rows"):
+        make_sensing("partial_dct", 8, 16, rng=0, normalize=True)
+    with pytest.raises(ValidationError, match="sets transform itself"):
+        make_sensing("srht", 8, 16, rng=0, transform="dct")
+    # the options each kind does take still pass through
+    A = make_sensing("gaussian", 4, 8, rng=0, orthonormal_rows=True)
+    np.testing.assert_allclose(A @ A.T, np.eye(4), atol=1e-12)
+    assert make_sensing("sparse", 4, 8, rng=0, nnz_per_column=2).to_dense().astype(bool).sum(axis=0).tolist() == [2] * 8

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .._validation import check_option
+from ..exceptions import ValidationError
 from .matrices import bernoulli, gaussian
 from .operators import PartialDCT, PartialFourier, SparseRandom, SubsampledRandomizedTransform
 
@@ -45,7 +48,8 @@ def make_sensing(kind, m, n, *, rng=None, dtype=np.float64, **kw):
     Raises
     ------
     ValidationError
-        Unknown ``kind`` (the message lists the valid ones) or bad sizes.
+        Unknown ``kind`` (the message lists the valid ones), an option the chosen kind does not
+        take (the message lists those it does) or bad sizes.
 
     Examples
     --------
@@ -55,15 +59,22 @@ def make_sensing(kind, m, n, *, rng=None, dtype=np.float64, **kw):
     """
     kind = _ALIASES.get(kind, kind) if isinstance(kind, str) else kind
     kind = check_option("kind", kind, SENSING_KINDS)
-    if kind == "gaussian":
-        return gaussian(m, n, rng=rng, dtype=dtype, **kw)
-    if kind == "bernoulli":
-        return bernoulli(m, n, rng=rng, dtype=dtype, **kw)
-    if kind == "partial_dct":
-        return PartialDCT(m, n, rng=rng, dtype=dtype, **kw)
-    if kind == "partial_fourier":
-        return PartialFourier(m, n, rng=rng, dtype=dtype, **kw)
+    build = _BUILDERS[kind]
+    fixed = {"rng": rng, "dtype": dtype}
     if kind in ("srht", "srdct"):
-        transform = "hadamard" if kind == "srht" else "dct"
-        return SubsampledRandomizedTransform(m, n, transform=transform, rng=rng, dtype=dtype, **kw)
-    return SparseRandom(m, n, rng=rng, dtype=dtype, **kw)
+        fixed["transform"] = "hadamard" if kind == "srht" else "dct"
+    params = inspect.signature(build).parameters
+    options = sorted(p for p, v in params.items() if v.kind is v.KEYWORD_ONLY and p not in fixed)
+    if "transform" in kw and "transform" in fixed:
+        raise ValidationError(f"make_sensing({kind!r}) sets transform itself ({fixed['transform']!r}); "
+                              "choose kind='srht' (Hadamard) or 'srdct' (DCT) instead of passing transform.")
+    unknown = sorted(set(kw) - set(options))
+    if unknown:
+        raise ValidationError(f"make_sensing({kind!r}) got unknown option(s) {', '.join(unknown)}; "
+                              f"its options: {', '.join(options) or '(none)'}.")
+    return build(m, n, **fixed, **kw)
+
+
+_BUILDERS = {"gaussian": gaussian, "bernoulli": bernoulli, "partial_dct": PartialDCT,
+             "partial_fourier": PartialFourier, "srht": SubsampledRandomizedTransform,
+             "srdct": SubsampledRandomizedTransform, "sparse": SparseRandom}
