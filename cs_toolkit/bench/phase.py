@@ -110,7 +110,8 @@ class PhaseResult(_Table):
     Columns: ``solver``, ``method``, ``delta_index``, ``rho_index``, ``delta`` and ``rho``
     (the nominal grid), ``n``, ``m``, ``k``, ``delta_actual = m/n``, ``rho_actual = k/m``,
     ``n_trials``, ``n_success``, ``success_rate``, ``mean_time_s``, ``median_nmse_db``,
-    ``mean_n_iter``, ``n_warnings``.
+    ``mean_n_iter``, ``n_warnings``. With several signals per trial (``n_signals``), ``success_rate`` is the
+    mean fraction of each batch recovered and ``n_success`` its rounded count ``success_rate * n_trials``.
     """
 
     kind = "phase"
@@ -182,13 +183,19 @@ class PhaseResult(_Table):
         return self._grid(solver, "rho_actual")
 
     def transition(self, solver) -> np.ndarray:
-        """Fitted 50% transition ``rho_50`` for each delta (see :func:`fit_logistic_transition`)."""
-        succ, trials, rho = (self._grid(solver, c) for c in ("n_success", "n_trials", "rho_actual"))
+        """Fitted 50% transition ``rho_50`` for each delta (see :func:`fit_logistic_transition`).
+
+        Cells of one delta that round to the same ``k`` are one experiment (the same seeded trials) and
+        are counted once; successes are ``success_rate * n_trials`` (fractions for batches of signals).
+        """
+        rate, trials, rho = (self._grid(solver, c) for c in ("success_rate", "n_trials", "rho_actual"))
         out = np.full(len(self.deltas), np.nan)
         for i in range(len(out)):
-            ok = np.isfinite(trials[i])
-            if ok.any():
-                out[i] = fit_logistic_transition(rho[i, ok], succ[i, ok], trials[i, ok])["rho_50"]
+            ok = np.flatnonzero(np.isfinite(trials[i]) & np.isfinite(rate[i]))
+            ok = ok[np.unique(rho[i, ok], return_index=True)[1]]  # distinct k/m only
+            if ok.size:
+                t = trials[i, ok]
+                out[i] = fit_logistic_transition(rho[i, ok], np.clip(rate[i, ok] * t, 0.0, t), t)["rho_50"]
         return out
 
     def theory(self) -> np.ndarray:
@@ -279,10 +286,12 @@ def _run_cell(n, m, k, n_trials, matrix, distribution, payload, entropy, problem
         rs = per[cfg.name]
         it = np.array([r["n_iter"] for r in rs], dtype=float)
         it = it[np.isfinite(it)]
-        n_success = int(round(sum(r["success"] for r in rs)))
+        # a trial's "success" is the fraction of its batch recovered (n_signals > 1): the rate is their mean,
+        # n_success its rounded count
+        total = float(sum(r["success"] for r in rs))
         out.append({
-            "solver": cfg.name, "method": cfg.method, "n_trials": n_trials, "n_success": n_success,
-            "success_rate": n_success / n_trials,
+            "solver": cfg.name, "method": cfg.method, "n_trials": n_trials, "n_success": int(round(total)),
+            "success_rate": total / n_trials,
             "mean_time_s": float(np.mean([r["time_s"] for r in rs])),
             "median_nmse_db": float(np.median([r["nmse_db"] for r in rs])),
             "mean_n_iter": float(np.mean(it)) if it.size else float("nan"),

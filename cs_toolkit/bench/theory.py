@@ -17,6 +17,8 @@ from ..exceptions import ValidationError
 __all__ = ["l1_statistical_dimension", "l1_weak_threshold"]
 
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
+#: Smallest delta of :func:`l1_weak_threshold` (below it the Gaussian densities underflow).
+_DELTA_MIN = 1e-300
 
 
 def _pdf(t):
@@ -100,10 +102,11 @@ def l1_statistical_dimension(rho_s):
 def _weak_threshold_scalar(delta: float) -> float:
     if delta >= 1.0:
         return 1.0
-    # psi is increasing from 0 to 1: solve psi(rho_s) = delta for rho_s in (0, 1).
-    rho_s = optimize.brentq(lambda r: _psi_scalar(r) - delta, 1e-300, 1.0 - 1e-15,
-                            xtol=1e-15, rtol=1e-13, maxiter=300)
-    return rho_s / delta
+    # psi is increasing from 0 to 1 and psi(rho_s) > rho_s: solve psi(rho * delta) = delta for
+    # rho = rho_s / delta in (0, 1), so that the tolerance is relative to rho however small delta is
+    # (rho >= 1 / (2 log(1 / delta)) > 1e-3 for every double delta > 0).
+    return optimize.brentq(lambda r: _psi_scalar(r * delta) - delta, 1e-6, 1.0,
+                           xtol=1e-15, rtol=1e-13, maxiter=300)
 
 
 def l1_weak_threshold(delta):
@@ -117,7 +120,7 @@ def l1_weak_threshold(delta):
     Parameters
     ----------
     delta : float or array_like
-        Undersampling ratio ``m / n`` in ``(0, 1]``.
+        Undersampling ratio ``m / n`` in ``(0, 1]`` (at least ``1e-300``).
 
     Returns
     -------
@@ -127,7 +130,7 @@ def l1_weak_threshold(delta):
     Raises
     ------
     ValidationError
-        Values outside ``(0, 1]`` or non-finite.
+        Values outside ``(0, 1]``, below ``1e-300``, or non-finite.
 
     See Also
     --------
@@ -149,5 +152,7 @@ def l1_weak_threshold(delta):
     arr = check_array(delta, "delta", ndim=(0, 1, 2), dtype=np.float64)
     if np.any(arr <= 0.0) or np.any(arr > 1.0):
         raise ValidationError(f"delta must lie in (0, 1], got values in [{arr.min()}, {arr.max()}].")
+    if np.any(arr < _DELTA_MIN):  # the normal tail underflows: the curve cannot be computed there
+        raise ValidationError(f"delta must lie in (0, 1] and be at least {_DELTA_MIN:g}, got {arr.min()}.")
     out = np.array([_weak_threshold_scalar(float(d)) for d in arr.ravel()]).reshape(arr.shape)
     return float(out.ravel()[0]) if scalar else out
