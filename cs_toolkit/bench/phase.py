@@ -98,9 +98,11 @@ def fit_logistic_transition(rho, successes, trials=None, *, ridge=1e-6) -> dict:
                             options={"maxiter": 2000, "gtol": 1e-10, "ftol": 1e-15})
     a0, b = (float(v) for v in res.x)
     a = a0 - b * c
+    # L-BFGS-B can end on a failed line search at the optimum itself (rounding): the gradient says
+    converged = bool(res.success or np.max(np.abs(res.jac)) <= 1e-8 * max(1.0, float(t.sum())))
     if not b < 0:
-        return {**nan, "a": a, "b": b, "converged": bool(res.success)}
-    return {"rho_50": -a / b, "a": a, "b": b, "converged": bool(res.success)}
+        return {**nan, "a": a, "b": b, "converged": converged}
+    return {"rho_50": -a / b, "a": a, "b": b, "converged": converged}
 
 
 # --- result ------------------------------------------------------------------------------
