@@ -284,7 +284,8 @@ def save_figure(fig, path_without_ext, formats=("png", "svg"), *, dpi=150) -> li
     fig : matplotlib Figure or Axes
     path_without_ext : str or path-like
         Target path without extension; ``.png``, ``.svg``, ... are appended. It must name a
-        file, not a folder (no trailing separator).
+        file, not a folder (no trailing separator), and not end with one of the formats'
+        extensions (``fig.png`` is refused rather than written as ``fig.png.png``).
     formats : str or sequence of str, default ("png", "svg")
         Each written once, in order.
     dpi : int or float, default 150
@@ -313,6 +314,10 @@ def save_figure(fig, path_without_ext, formats=("png", "svg"), *, dpi=150) -> li
     if not os.path.basename(base):
         raise ValidationError(f"path_without_ext must name a file, got the folder {base!r}; "
                               "e.g. pass 'results/figure' to write 'results/figure.png'.")
+    ext = os.path.splitext(base)[1].lstrip(".").lower()
+    if ext in allowed:  # "fig.png" would be written as "fig.png.png"
+        raise ValidationError(f"path_without_ext must not end with a format's extension, got {base!r}: the "
+                              f"formats are appended; pass {base[:-len(ext) - 1]!r} with formats=({ext!r},).")
     paths = []
     for fmt in fmts:
         target = f"{base}.{fmt}"

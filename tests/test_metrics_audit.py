@@ -222,6 +222,10 @@ def test_save_figure_refuses_bad_formats_and_paths(tmp_path, axes):
     assert save_figure(axes, tmp_path / "f", ["png", "png", "svg"]) == [str(tmp_path / "f.png"),
                                                                       str(tmp_path / "f.svg")]
     assert save_figure(axes, tmp_path / "g", (f for f in ["svg"])) == [str(tmp_path / "g.svg")]
+    for named in ("h.png", "h.PDF"):  # would be written as h.png.png: refused, with what to pass
+        with pytest.raises(ValidationError, match=r"must not end with a format's extension.*pass '.*h' with formats"):
+            save_figure(axes, tmp_path / named, "png")
+    assert save_figure(axes, tmp_path / "v1.5", "svg") == [str(tmp_path / "v1.5.svg")]  # not a format: kept
 
 
 def test_save_figure_writes_files_with_the_umask_mode(tmp_path, axes):
