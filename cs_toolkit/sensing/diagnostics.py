@@ -58,7 +58,8 @@ def mutual_coherence(A, *, max_size=MAX_DENSE_SIZE) -> float:
     Notes
     -----
     Computed in float64 from the normalised Gram matrix, in blocks of columns
-    so the memory stays O(m n). It is bounded below by :func:`welch_bound`
+    (at most 2**22 Gram entries, 32 MB, at a time), so the memory is O(m n) plus
+    that block, never the n x n Gram matrix. It is bounded below by :func:`welch_bound`
     (Donoho and Elad, 2003; Welch, 1974).
 
     Examples
