@@ -364,3 +364,15 @@ def _check_sp_ls(mmv_sp, A, Y, k):
     np.testing.assert_allclose(got[:, T], ls, atol=1e-10)
     R = Y - got @ A.T
     assert np.abs(R @ A[:, T]).max() <= 1e-10 * np.linalg.norm(Y)
+
+
+def test_per_block_sparsity_solvers_keep_a_quarter_of_m_by_default():
+    """The documented default of a sparsity solver run per block: m // 4 coefficients."""
+    from cs_toolkit.signals import measure_image, reconstruct_image
+
+    img = np.random.default_rng(3).random((32, 32))
+    meas = measure_image(img, 0.5, block_size=16, rng=0)
+    m = meas.A.shape[0]
+    default = reconstruct_image(meas, method="omp")
+    np.testing.assert_array_equal(default, reconstruct_image(meas, method="omp", n_nonzero_coefs=m // 4))
+    assert not np.array_equal(default, reconstruct_image(meas, method="omp", n_nonzero_coefs=m // 2))

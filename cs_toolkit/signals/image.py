@@ -339,7 +339,8 @@ def reconstruct_image(meas: BlockMeasurements, *, method: str = DEFAULT_IMAGE_ME
         the memory; within about 0.02 dB of the float64 result). Other methods compute in float64 and
         refuse ``"float32"``.
     **solver_options
-        Passed to the per-block solver (e.g. ``n_nonzero_coefs`` for OMP).
+        Passed to the per-block solver (e.g. ``n_nonzero_coefs`` for OMP; a sparsity solver
+        not given its sparsity keeps ``m // 4`` coefficients per block).
 
     Returns
     -------
