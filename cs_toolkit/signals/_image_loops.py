@@ -81,6 +81,8 @@ class BlockConstraint:
             raise ValidationError(f"P must have shape ({B * B}, {m}) (the pseudo-inverse of A), got {np.shape(P)}.")
         if np.shape(Y) != (n_blocks, m):
             raise ValidationError(f"Y must have shape ({n_blocks}, {m}) (blocks x measurements), got {np.shape(Y)}.")
+        # float arrays (float32 kept, bool/int to float64); NaN/Inf raise ValidationError, complex DTypeError
+        Y, A, P = (check_array(v, name) for v, name in ((Y, "Y"), (A, "A"), (P, "P")))
         self.Y, self.A, self.P, self.shape, self.B = Y, A, P, shape, B
         self._zero = np.zeros_like(Y)
 
