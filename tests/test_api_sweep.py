@@ -223,3 +223,19 @@ def test_block_constraint_takes_bool_arrays_and_refuses_non_finite_ones():
         SG.BlockConstraint(bad, A, P, _MEAS.padded_shape, 16)
     with pytest.raises(DTypeError, match=r"\bA\b"):
         SG.BlockConstraint(Y, A.astype(complex), P, _MEAS.padded_shape, 16)
+
+
+def test_adam_refuses_parameters_it_cannot_update_in_place_and_bad_constants():
+    from cs_toolkit.learned import Adam
+
+    for bad in (np.arange(3), np.ones(3, bool), [1.0, 2.0]):
+        with pytest.raises(ValidationError, match=r"params\['W'\] must be a float32 or float64 ndarray"):
+            Adam({"W": bad})
+    for kw in ({"beta1": 1.0}, {"beta2": -0.1}, {"eps": 0.0}):
+        with pytest.raises(ValidationError, match=next(iter(kw))):
+            Adam({"W": np.ones(3)}, **kw)
+    # a float32 parameter is updated in place and keeps its type: one step moves against the gradient by lr
+    p = {"W": np.ones(3, np.float32)}
+    Adam(p, lr=0.1).step(p, {"W": np.array([1.0, -1.0, 0.0], np.float32)})
+    assert p["W"].dtype == np.float32
+    np.testing.assert_allclose(p["W"], [0.9, 1.1, 1.0], atol=1e-6)

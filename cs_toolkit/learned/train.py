@@ -75,7 +75,13 @@ class Adam:
 
     def __init__(self, params, lr=5e-4, beta1=0.9, beta2=0.999, eps=1e-8, scales=None):
         self.lr = check_scalar("lr", lr, low=0.0, low_inclusive=False)
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.beta1 = check_scalar("beta1", beta1, low=0.0, high=1.0, high_inclusive=False)
+        self.beta2 = check_scalar("beta2", beta2, low=0.0, high=1.0, high_inclusive=False)
+        self.eps = check_scalar("eps", eps, low=0.0, low_inclusive=False)
+        for k, v in params.items():  # updated in place: they must be float arrays
+            if not isinstance(v, np.ndarray) or v.dtype not in (np.float32, np.float64):
+                raise ValidationError(f"params[{k!r}] must be a float32 or float64 ndarray (updated in place), got "
+                                      f"{type(v).__name__} of dtype {getattr(v, 'dtype', None)}.")
         self.m = {k: np.zeros_like(v) for k, v in params.items()}
         self.v = {k: np.zeros_like(v) for k, v in params.items()}
         self.scales = {} if scales is None else {k: np.asarray(v, dtype=np.float64) for k, v in scales.items()}
