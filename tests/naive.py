@@ -191,3 +191,21 @@ def htp_naive(A, y, k, step, max_iter=100):
         S = Sn
         x = _lstsq_on(A, y, S)
     return x
+
+
+def biht_naive(A, y, k, step, max_iter, normalize=True):
+    """BIHT (Jacques et al. 2013) from the k-sparse back-projection on the unit sphere: ``x + step
+    A^T (sign(y) - sign(A x))`` kept to its k largest entries, renormalised every step when
+    ``normalize`` (else only the result is)."""
+    s = np.where(y >= 0, 1.0, -1.0)
+    x = A.T @ s
+    x[np.argsort(-np.abs(x), kind="stable")[k:]] = 0
+    x /= np.linalg.norm(x)
+    for _ in range(max_iter):
+        r = s - np.where(A @ x >= 0, 1.0, -1.0)
+        if not r.any():
+            break
+        v = x + step * (A.T @ r)
+        v[np.argsort(-np.abs(v), kind="stable")[k:]] = 0
+        x = v / np.linalg.norm(v) if normalize else v
+    return x / np.linalg.norm(x)

@@ -6,6 +6,7 @@ recomputation, not copied from the output of the code under test.
 
 import math
 
+import naive
 import numpy as np
 import pytest
 from scipy import optimize, stats
@@ -25,21 +26,11 @@ from cs_toolkit.solvers import register_solver
 
 # --- solvers registered for these tests -----------------------------------------------------
 def _omp_rows(A, Y, k, rows):
-    """Plain OMP on the given rows of Y (the other rows stay zero)."""
-    A = np.asarray(A, dtype=np.float64)
+    """Plain OMP (the loop reference of tests/naive.py) on the given rows of Y (the other rows stay zero)."""
     Y2 = np.atleast_2d(np.asarray(Y, dtype=np.float64))
-    X = np.zeros((Y2.shape[0], A.shape[1]))
+    X = np.zeros((Y2.shape[0], np.shape(A)[1]))
     for i in rows:
-        y = Y2[i]
-        r, supp, coef = y.copy(), [], np.zeros(0)
-        for _ in range(k):
-            j = int(np.argmax(np.abs(A.T @ r)))
-            if j in supp:
-                break
-            supp.append(j)
-            coef = np.linalg.lstsq(A[:, supp], y, rcond=None)[0]
-            r = y - A[:, supp] @ coef
-        X[i, supp] = coef
+        X[i] = naive.omp_naive(A, Y2[i], k)[0]
     return X
 
 

@@ -3,6 +3,7 @@
 import re
 import warnings
 
+import naive
 import numpy as np
 import pytest
 
@@ -104,29 +105,13 @@ def test_quantize_rejects_bad_measurements_and_codes():
 
 
 # --------------------------------------------------------------------------- BIHT
-def _biht_naive(A, y, k, step, max_iter):
-    """Loop-level BIHT with unit-norm iterates (the reference of the batch solver)."""
-    s = np.where(y >= 0, 1.0, -1.0)
-    x = A.T @ s
-    x[np.argsort(-np.abs(x), kind="stable")[k:]] = 0
-    x /= np.linalg.norm(x)
-    for _ in range(max_iter):
-        r = s - np.where(A @ x >= 0, 1.0, -1.0)
-        if not r.any():
-            break
-        v = x + step * (A.T @ r)
-        v[np.argsort(-np.abs(v), kind="stable")[k:]] = 0
-        x = v / np.linalg.norm(v)
-    return x
-
-
 def test_biht_matches_loop_reference(rng):
     A = rng.standard_normal((60, 40))
     X = _planted(40, 3, 5, seed=1)
     Y = one_bit(X @ A.T)
     Xh = _quiet(biht, A, Y, n_nonzero_coefs=3, step=0.01, max_iter=25, tol=0.0)
     for y, xh in zip(Y, Xh):
-        np.testing.assert_allclose(xh, _biht_naive(A, y, 3, 0.01, 25), atol=1e-10)
+        np.testing.assert_allclose(xh, naive.biht_naive(A, y, 3, 0.01, 25), atol=1e-10)
 
 
 def test_biht_recovers_support_at_generous_m():
