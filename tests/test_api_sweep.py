@@ -170,11 +170,9 @@ def test_read_only_and_non_contiguous_inputs_give_the_same_result_and_are_not_mo
             np.testing.assert_array_equal(inp[k], before[k], err_msg=f"{name} modified {k}")
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c[1]])  # the cases with array inputs
 def test_float32_stays_float32_and_float64_stays_float64(name):
     case = CASES[name]
-    if not case[1]:
-        pytest.skip("no array input")
     for dt in (np.float32, np.float64):
         out = _flat(_call(case, {k: v.astype(dt) if v.dtype.kind == "f" else v for k, v in case[1].items()}))
         main = [a for a in out if a.ndim >= 1 and a.dtype.kind == "f"]
