@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import pytest
+from test_cli_audit import _main  # cs-toolkit in this process: status and stderr lines
 
 from cs_toolkit.solvers import omp
 
@@ -44,14 +45,6 @@ def test_omp_keeps_small_but_not_numerically_zero_correlations(precompute):
 
 
 # --- the command line ---------------------------------------------------------------------------
-def _main(capsys, *argv):
-    """``cs-toolkit ARGV`` in this process: the exit status and the non-empty lines of stderr."""
-    from cs_toolkit.cli import main
-
-    status = main([str(a) for a in argv])
-    return status, [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
-
-
 def test_bench_config_file_settings_are_used_and_flags_override_them(tmp_path, capsys, monkeypatch):
     # documented (cli/bench.py): trials, seed and out may come from the config file; flags override them
     import json
