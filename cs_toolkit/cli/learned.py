@@ -123,9 +123,10 @@ def _check_outputs(args, *, every_applies=True) -> None:
                               "is written at fixed points); leave it out.")
     check_checkpoint(args.checkpoint, args.checkpoint_every)
     if args.checkpoint is not None:
-        stem = args.checkpoint[:-4] if args.checkpoint.lower().endswith(".npz") else args.checkpoint
+        from ..learned.checkpoint import finetune_checkpoint
+
         check_not_same(args.out, "--out", [(args.checkpoint, "the --checkpoint file")]
-                       + ([(stem + "-finetune.npz", "the fine-tuning checkpoint of --checkpoint")]
+                       + ([(finetune_checkpoint(args.checkpoint), "the fine-tuning checkpoint of --checkpoint")]
                           if getattr(args, "pretrain", False) else []))
 
 
@@ -475,7 +476,8 @@ def _train_cmd(args) -> int:
         model, _ = train_reconstructor(S, A, Psi, kind=args.model, n_layers=layers, snr_db=args.snr, rng=rng,
                                        verbose=verbose, pretrain=args.pretrain, **opts)
         model.acquisition = acquisition
-    path = model.save(args.out) or with_npz_suffix(args.out)
+    model.save(args.out)
+    path = with_npz_suffix(args.out)  # the name the save wrote
     if verbose:
         print(f"saved {model!r} to {path}")
     return 0

@@ -579,7 +579,9 @@ def _train_dict(args) -> int:
         if X.shape[0] > args.max_signals:
             X = X[rng.choice(X.shape[0], args.max_signals, replace=False)]
     func = {"ksvd": dictionary.ksvd, "mod": dictionary.mod, "online": dictionary.online_dictionary_learning}[args.method]
-    kw = {} if max_iter is None and args.method == "online" else {"max_iter": max_iter or 20}
+    if max_iter is None and args.method != "online":
+        max_iter = 20  # train-dict's default for ksvd and mod (online: one pass over the rows)
+    kw = {} if max_iter is None else {"max_iter": max_iter}
     if args.checkpoint is not None:
         kw["checkpoint"] = args.checkpoint
         if args.checkpoint_every is not None:

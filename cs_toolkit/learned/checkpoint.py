@@ -38,7 +38,7 @@ from .._rngstate import rng_state_from_json, rng_state_json
 from ..exceptions import ModelFileError, ValidationError
 from ._layers import npz_path, sha256_of
 
-__all__ = ["fingerprint", "save_checkpoint", "load_checkpoint", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["fingerprint", "save_checkpoint", "load_checkpoint", "finetune_checkpoint", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "cs-toolkit-training-checkpoint"
 FORMAT_VERSION = 1
@@ -238,3 +238,10 @@ def load_checkpoint(path, model, fingerprint, bit_generator=np.random.PCG64) -> 
         out["adam_v"] = {k: arrays[f"adam_v.{k}"].copy() for k in shapes}
         out["scales"] = {k: arrays[f"scale.{k}"] for k in shapes if f"scale.{k}" in arrays}
     return out
+
+
+def finetune_checkpoint(checkpoint) -> str:
+    """The file the fine-tuning of :func:`cs_toolkit.learned.train.pretrain_and_fine_tune` checkpoints to,
+    for the pretraining's ``checkpoint``: ``<checkpoint stem>-finetune.npz``."""
+    stem = os.fspath(checkpoint)
+    return (stem[:-4] if stem.lower().endswith(".npz") else stem) + "-finetune.npz"

@@ -41,6 +41,7 @@ from .._validation import (
 from ..exceptions import ValidationError
 from ..metrics import nmse
 from ._layers import as_sequence, npz_path
+from .checkpoint import finetune_checkpoint
 from .data import ArraySource
 from .lista import MODEL_KINDS, UnrolledNetwork, make_model
 
@@ -593,8 +594,7 @@ def pretrain_and_fine_tune(model, source, *, finetune=None, **train_options) -> 
     keep = ("rng", "validation", "n_val", "verbose", "n_threads", "callback", "checkpoint_every")
     tune = {k: train_options[k] for k in keep if k in train_options}
     if train_options.get("checkpoint") is not None:
-        stem = os.fspath(train_options["checkpoint"])
-        tune["checkpoint"] = (stem[:-4] if stem.lower().endswith(".npz") else stem) + "-finetune.npz"
+        tune["checkpoint"] = finetune_checkpoint(train_options["checkpoint"])
     tune.update(finetune or {})
     return fine_tune(model, source, **tune)
 

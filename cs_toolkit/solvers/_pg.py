@@ -321,11 +321,6 @@ def _lipschitz_lower_bound(prod, n, dtype):
     return max(est, 1e-12)
 
 
-def _backtracking_grad(Zw, Yw, fwd, adj):
-    Rz = fwd(Zw) - Yw
-    return Rz, adj(Rz)
-
-
 def _backtrack(Zw, Yw, lamw, Lw, statw, fwd, adj, nonneg, dtype, eta=2.0, max_tries=60):
     """Beck & Teboulle backtracking: raise ``Lw`` (in place) per running row until the quadratic bound holds.
 
@@ -335,8 +330,7 @@ def _backtrack(Zw, Yw, lamw, Lw, statw, fwd, adj, nonneg, dtype, eta=2.0, max_tr
     failed the test near the optimum and doubled ``L`` far beyond ``||A||^2`` (the steps stalled).
     Returns the gradient at ``Zw`` (rows of finished signals are left as computed).
     """
-    _, Gz = _backtracking_grad(Zw, Yw, fwd, adj)
-    Gz = np.ascontiguousarray(Gz, dtype=dtype)
+    Gz = np.ascontiguousarray(adj(fwd(Zw) - Yw), dtype=dtype)  # the gradient at Zw
     rows = np.flatnonzero(statw == Status.RUNNING)
     tol = 1.0 + 10 * EPS[np.dtype(dtype)]
     for _ in range(max_tries):
