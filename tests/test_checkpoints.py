@@ -396,3 +396,16 @@ def test_settings_derived_from_a_matrix_match_to_rounding_only():
     b["stages"] = [[1, 2.6]]
     assert _diff(a, b) == ["hyperparameters.step", "stages"]
     assert _diff(a, {**a, "dtype": "float32"}) == ["dtype"]
+
+
+def test_finetune_checkpoint_names_the_stem_with_finetune():
+    from pathlib import Path
+
+    from cs_toolkit.learned.checkpoint import finetune_checkpoint
+
+    assert finetune_checkpoint("runs/a.npz") == "runs/a-finetune.npz"
+    assert finetune_checkpoint("runs/a.NPZ") == "runs/a-finetune.npz"  # any case, as atomic_savez
+    assert finetune_checkpoint(Path("runs") / "a") == str(Path("runs") / "a") + "-finetune.npz"
+    for bad in (None, "", b"a.npz", 3):
+        with pytest.raises(ValidationError, match="checkpoint must be a non-empty file path"):
+            finetune_checkpoint(bad)

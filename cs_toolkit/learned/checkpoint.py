@@ -243,5 +243,7 @@ def load_checkpoint(path, model, fingerprint, bit_generator=np.random.PCG64) -> 
 def finetune_checkpoint(checkpoint) -> str:
     """The file the fine-tuning of :func:`cs_toolkit.learned.train.pretrain_and_fine_tune` checkpoints to,
     for the pretraining's ``checkpoint``: ``<checkpoint stem>-finetune.npz``."""
-    stem = os.fspath(checkpoint)
+    stem = os.fspath(checkpoint) if isinstance(checkpoint, str | os.PathLike) else None
+    if not isinstance(stem, str) or not stem:
+        raise ValidationError(f"checkpoint must be a non-empty file path, got {checkpoint!r}.")
     return (stem[:-4] if stem.lower().endswith(".npz") else stem) + "-finetune.npz"
